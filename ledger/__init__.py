@@ -1,0 +1,1 @@
+"""The ledger: consumes provenance events from Kafka into DuckDB, exactly once."""

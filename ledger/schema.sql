@@ -1,0 +1,210 @@
+-- The ledger's tables. Documented for SQL users in ledger/SCHEMA.md.
+-- Projection tables hold one row per fact; relations that depend on arrival order
+-- (which deployment a rollback reverted, a person's level at a time) are derived in views,
+-- so any arrival order gives the same answers.
+
+CREATE SEQUENCE IF NOT EXISTS dead_letter_seq START 1;
+
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGINT PRIMARY KEY,
+    source VARCHAR NOT NULL,
+    id VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    time TIMESTAMPTZ NOT NULL,
+    subject VARCHAR,
+    data JSON,
+    attributes JSON,
+    content_hash VARCHAR NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    topic VARCHAR,
+    kafka_partition INTEGER,
+    kafka_offset BIGINT,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (source, id)
+);
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq BIGINT PRIMARY KEY DEFAULT nextval('dead_letter_seq'),
+    reason VARCHAR NOT NULL,
+    detail VARCHAR NOT NULL,
+    source VARCHAR,
+    id VARCHAR,
+    type VARCHAR,
+    raw_prefix BLOB,
+    raw_size BIGINT,
+    raw_sha256 VARCHAR,
+    topic VARCHAR,
+    kafka_partition INTEGER,
+    kafka_offset BIGINT,
+    received_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS kafka_offsets (
+    topic VARCHAR NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    next_offset BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (topic, kafka_partition)
+);
+
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+    level INTEGER NOT NULL,
+    idx BIGINT NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+
+CREATE TABLE IF NOT EXISTS people (
+    person_id VARCHAR NOT NULL,
+    name VARCHAR,
+    level VARCHAR NOT NULL,
+    team VARCHAR,
+    valid_from TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS changes (
+    repo VARCHAR NOT NULL,
+    commit VARCHAR NOT NULL,
+    author_id VARCHAR NOT NULL,
+    author_name VARCHAR,
+    files VARCHAR[],
+    lines_added BIGINT,
+    lines_deleted BIGINT,
+    message VARCHAR,
+    ai_assisted BOOLEAN NOT NULL,
+    authored_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS change_ai (
+    repo VARCHAR NOT NULL,
+    commit VARCHAR NOT NULL,
+    tool VARCHAR NOT NULL,
+    model VARCHAR,
+    mode VARCHAR,
+    lines BIGINT,
+    session VARCHAR,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS reviews (
+    repo VARCHAR NOT NULL,
+    commit VARCHAR NOT NULL,
+    change_ref VARCHAR,
+    reviewer_id VARCHAR NOT NULL,
+    reviewer_name VARCHAR,
+    decision VARCHAR NOT NULL,
+    reviewed_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS merges (
+    repo VARCHAR NOT NULL,
+    commit VARCHAR NOT NULL,
+    merged_commit VARCHAR NOT NULL,
+    change_ref VARCHAR,
+    target_branch VARCHAR,
+    merged_by_id VARCHAR,
+    merged_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    artifact VARCHAR NOT NULL,
+    repo VARCHAR,
+    commit VARCHAR,
+    change_ref VARCHAR,
+    pipeline_run VARCHAR,
+    built_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS deployments (
+    event_id VARCHAR NOT NULL,
+    event_source VARCHAR NOT NULL,
+    service VARCHAR NOT NULL,
+    environment VARCHAR NOT NULL,
+    region VARCHAR,
+    version VARCHAR NOT NULL,
+    repo VARCHAR,
+    commit VARCHAR,
+    artifact VARCHAR,
+    deployer_id VARCHAR,
+    deployer_kind VARCHAR,
+    fleet_percent DOUBLE,
+    deployed_at TIMESTAMPTZ NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS deployment_changes (
+    deployment_seq BIGINT NOT NULL,
+    repo VARCHAR,
+    commit VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rollbacks (
+    event_id VARCHAR NOT NULL,
+    service VARCHAR NOT NULL,
+    environment VARCHAR NOT NULL,
+    from_version VARCHAR,
+    to_version VARCHAR NOT NULL,
+    reason VARCHAR,
+    rolled_back_at TIMESTAMPTZ NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS agent_actions (
+    event_id VARCHAR NOT NULL,
+    event_source VARCHAR NOT NULL,
+    tool VARCHAR NOT NULL,
+    model VARCHAR,
+    session VARCHAR,
+    action VARCHAR NOT NULL,
+    service VARCHAR,
+    environment VARCHAR,
+    resource VARCHAR,
+    destructive BOOLEAN NOT NULL,
+    command VARCHAR,
+    authorized_by_id VARCHAR,
+    acted_at TIMESTAMPTZ NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS incidents (
+    incident VARCHAR NOT NULL,
+    title VARCHAR,
+    severity VARCHAR NOT NULL,
+    services VARCHAR[] NOT NULL,
+    environment VARCHAR,
+    impact_started_at TIMESTAMPTZ NOT NULL,
+    opened_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS incident_resolutions (
+    incident VARCHAR NOT NULL,
+    resolved_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS attributions (
+    incident VARCHAR NOT NULL,
+    verdict VARCHAR NOT NULL,
+    by_id VARCHAR NOT NULL,
+    target_kind VARCHAR NOT NULL,
+    deployment_event_id VARCHAR,
+    action_event_id VARCHAR,
+    repo VARCHAR,
+    commit VARCHAR,
+    attributed_at TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);

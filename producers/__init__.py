@@ -1,0 +1,1 @@
+"""Producers of provenance events: the emitter library, CLI helpers, git backfill, AI-tool hooks."""

@@ -1,0 +1,118 @@
+"""``provledger serve`` and ``provledger up``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import click
+from rich.console import Console
+
+from ledger.settings import Settings
+from producers.demo import DEMO_INCIDENT, SOURCE, demo_events
+from producers.emitter import Emitter
+from producers.envelope import build_event
+from query import server
+
+console = Console(stderr=True)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the ledger consumer and the HTTP API in one process (one DuckDB writer).
+
+    Reads the topic PROVLEDGER_TOPIC from PROVLEDGER_KAFKA_BOOTSTRAP into the DuckDB
+    file PROVLEDGER_DB. Ctrl-C stops it cleanly.
+
+    \b
+    Example:
+      PROVLEDGER_DB=/var/lib/provledger/ledger.duckdb provledger serve --port 8000
+    """
+    try:
+        server.check_bind(host, tokens_configured=False)
+    except server.ServeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(
+        f"ledger {settings.db_path} ← kafka {settings.kafka_bootstrap} "
+        f"topic {settings.topic}; API on http://{host}:{port}"
+    )
+    server.serve(settings, host, port)
+
+
+def _load_demo(settings: Settings) -> None:
+    with Emitter(settings.kafka_bootstrap, settings.topic) as emitter:
+        for event_type, data, event_id, at in demo_events():
+            emitter.send(build_event(event_type, data, SOURCE, event_id=event_id, time=at))
+
+
+def _wait_for_demo(settings: Settings, api: str, timeout_s: float = 60) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/v1/incidents/{DEMO_INCIDENT}", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+@click.command()
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="API port on 127.0.0.1.",
+)
+@click.option("--no-demo", is_flag=True, help="Do not load the demo incident story.")
+@click.pass_obj
+def up(settings: Settings, port: int, no_demo: bool) -> None:
+    """Start everything a newcomer needs: a local Kafka broker (unless
+    PROVLEDGER_KAFKA_BOOTSTRAP names one), the ledger and the API on 127.0.0.1:PORT,
+    with a demo incident story loaded. Ctrl-C stops all of it.
+
+    \b
+    Example:
+      provledger up
+      provledger up --port 8080 --no-demo
+    """
+    from ledger import localkafka
+
+    started_broker = False
+    if not settings.bootstrap_from_env:
+        with console.status("starting the local Kafka broker…"):
+            try:
+                info = localkafka.start(on_progress=lambda message: console.print(message))
+            except localkafka.BrokerError as exc:
+                raise click.ClickException(str(exc)) from exc
+        settings = replace(settings, kafka_bootstrap=info.bootstrap)
+        started_broker = True
+        console.print(f"[green]✓[/] Kafka {localkafka.KAFKA_VERSION} on {info.bootstrap}")
+    api = f"http://127.0.0.1:{port}"
+
+    def announce() -> None:
+        console.print(f"[green]✓[/] ledger {settings.db_path}")
+        console.print(f"[green]✓[/] API {api}  (docs: {api}/docs)")
+        if no_demo:
+            return
+        _load_demo(settings)
+        if _wait_for_demo(settings, api):
+            console.print(f"[green]✓[/] demo incident {DEMO_INCIDENT} loaded\n")
+            console.print(f"  suspects: {api}/v1/incidents/{DEMO_INCIDENT}/suspects")
+            console.print(f"  try:      PROVLEDGER_API={api} provledger suspects {DEMO_INCIDENT}")
+        else:
+            console.print(f"[yellow]![/] demo incident not visible after 60 s; see {api}/healthz")
+        console.print("\nCtrl-C stops everything.")
+
+    try:
+        server.serve(settings, "127.0.0.1", port, on_started=announce)
+    finally:
+        if started_broker:
+            with console.status("stopping the local Kafka broker…"):
+                localkafka.stop()

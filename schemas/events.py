@@ -1,0 +1,226 @@
+"""Typed, frozen models of the events in CONTRACT §1.
+
+Each event is a frozen fact named in the past tense. Unknown extra fields are kept
+(``extra="allow"``) because emitters may be newer than the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+PREFIX = "dev.provledger."
+SUFFIX = ".v1"
+
+Level = Literal["junior", "mid", "senior", "principal"]
+SENIOR_LEVELS: frozenset[str] = frozenset({"senior", "principal"})
+
+
+def _aware(value: datetime) -> datetime:
+    """Times must carry an offset; stored in UTC so one instant has one spelling."""
+    if value.tzinfo is None:
+        raise ValueError("time must carry a UTC offset (RFC 3339)")
+    return value.astimezone(UTC)
+
+
+AwareTime = Annotated[datetime, AfterValidator(_aware)]
+Sha = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{40}$")]
+Repo = Annotated[str, Field(min_length=3, pattern=r"^[^/\s]+(/[^/\s]+)+$")]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class Person(Fact):
+    id: NonEmpty
+    name: str | None = None
+
+
+class RegisteredPerson(Person):
+    level: Level
+    team: str | None = None
+
+
+class Deployer(Person):
+    kind: Literal["human", "automation", "ai_agent"] | None = None
+
+
+class AiAssistance(Fact):
+    tool: NonEmpty
+    model: str | None = None
+    mode: Literal["completion", "chat", "agent"] | None = None
+    lines: int | None = Field(default=None, ge=0)
+    session: str | None = None
+
+
+class PersonRegistered(Fact):
+    person: RegisteredPerson
+
+
+class ChangeAuthored(Fact):
+    repo: Repo
+    commit: Sha
+    author: Person
+    files: list[str] = []
+    lines_added: int | None = Field(default=None, ge=0)
+    lines_deleted: int | None = Field(default=None, ge=0)
+    message: str | None = None
+    ai: list[AiAssistance] = []
+
+
+class ChangeReviewed(Fact):
+    repo: Repo
+    commit: Sha
+    change: str | None = None
+    reviewer: Person
+    decision: Literal["approved", "changes_requested", "commented"]
+
+
+class ChangeMerged(Fact):
+    repo: Repo
+    commit: Sha
+    commits: list[Sha] = []
+    change: str | None = None
+    target_branch: str | None = None
+    merged_by: Person | None = None
+
+
+class ArtifactBuilt(Fact):
+    artifact: NonEmpty
+    repo: Repo
+    commit: Sha
+    pipeline_run: str | None = None
+
+
+class ServiceDeployed(Fact):
+    service: NonEmpty
+    environment: NonEmpty
+    region: str | None = None
+    version: NonEmpty
+    repo: Repo | None = None
+    commit: Sha | None = None
+    commits: list[Sha] = []
+    artifact: str | None = None
+    deployer: Deployer | None = None
+    fleet_percent: float | None = Field(default=None, ge=0, le=100)
+
+
+class ServiceRolledBack(Fact):
+    service: NonEmpty
+    environment: NonEmpty
+    from_version: NonEmpty
+    to_version: NonEmpty
+    reason: str | None = None
+
+
+class AgentRef(Fact):
+    tool: NonEmpty
+    model: str | None = None
+    session: str | None = None
+
+
+class ActionTarget(Fact):
+    service: str | None = None
+    environment: str | None = None
+    resource: str | None = None
+
+
+class AgentActed(Fact):
+    agent: AgentRef
+    action: NonEmpty
+    target: ActionTarget
+    destructive: bool
+    command: str | None = None
+    authorized_by: Person | None = None
+
+
+class IncidentOpened(Fact):
+    incident: NonEmpty
+    title: str | None = None
+    severity: Literal["sev1", "sev2", "sev3", "sev4", "sev5"]
+    services: Annotated[list[NonEmpty], Field(min_length=1)]
+    environment: str | None = None
+    impact_started_at: AwareTime | None = None
+
+
+class IncidentResolved(Fact):
+    incident: NonEmpty
+    resolved_at: AwareTime | None = None
+
+
+class IncidentAttributed(Fact):
+    incident: NonEmpty
+    verdict: Literal["confirmed", "rejected"]
+    by: Person
+    deployment: str | None = None
+    action: str | None = None
+    commit: Sha | None = None
+    repo: Repo | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> IncidentAttributed:
+        targets = [self.deployment is not None, self.action is not None, self.commit is not None]
+        if sum(targets) != 1:
+            raise ValueError("exactly one target: deployment, action, or commit + repo")
+        if self.commit is not None and self.repo is None:
+            raise ValueError("a commit target needs its repo")
+        return self
+
+
+DATA_MODELS: dict[str, type[Fact]] = {
+    f"{PREFIX}{name}{SUFFIX}": model
+    for name, model in {
+        "person.registered": PersonRegistered,
+        "change.authored": ChangeAuthored,
+        "change.reviewed": ChangeReviewed,
+        "change.merged": ChangeMerged,
+        "artifact.built": ArtifactBuilt,
+        "service.deployed": ServiceDeployed,
+        "service.rolledback": ServiceRolledBack,
+        "agent.action": AgentActed,
+        "incident.opened": IncidentOpened,
+        "incident.resolved": IncidentResolved,
+        "incident.attributed": IncidentAttributed,
+    }.items()
+}
+
+
+def full_type(name: str) -> str:
+    """``change.authored`` → ``dev.provledger.change.authored.v1``; full names pass through."""
+    if name in DATA_MODELS or name.startswith("dev."):
+        return name
+    return f"{PREFIX}{name}{SUFFIX}"
+
+
+def short_type(name: str) -> str:
+    if name.startswith(PREFIX) and name.endswith(SUFFIX):
+        return name[len(PREFIX) : -len(SUFFIX)]
+    return name
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 envelope; ``data`` stays raw so unknown fields are kept as sent."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"]
+    id: NonEmpty
+    source: NonEmpty
+    type: NonEmpty
+    time: AwareTime
+    subject: str | None = None
+    dataschema: str | None = None
+    datacontenttype: str | None = None
+    data: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.id)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
