@@ -76,8 +76,8 @@ def test_emitted_events_reach_the_suspects_endpoint(start_server):
         (IMPACT + timedelta(minutes=4)).isoformat(),
     )
 
-    health = server.wait_for_events(9)
-    assert health["events"] == 9
+    health = server.wait_for_events(8)
+    assert health["events"] == 8
     assert health["dead_letters"] == 0
 
     incident = server.get("/v1/incidents/INC-1").json()

@@ -1,0 +1,62 @@
+# provledger — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install up test test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill kafka-start kafka-stop clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install provledger with its dev tools
+
+up: $(STAMP) ## run the product: local Kafka, ledger, API on :8000 and the demo incident
+	$(BIN)/provledger up
+
+kafka-start: $(STAMP) ## start the local Kafka broker (fetches the jars on first run)
+	$(BIN)/provledger kafka start
+
+kafka-stop: $(STAMP) ## stop the local Kafka broker
+	$(BIN)/provledger kafka stop
+
+test: $(STAMP) ## lint, then run every test tier against a real broker (started if needed)
+	$(BIN)/ruff check producers ledger query schemas tests bench
+	$(BIN)/ruff format --check producers ledger query schemas tests bench
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-unit: $(STAMP) ## the unit tests alone (no I/O)
+	$(PY) -m pytest -q tests/unit
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check producers ledger query schemas tests bench
+	$(BIN)/ruff format --check producers ledger query schemas tests bench
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix producers ledger query schemas tests bench
+	$(BIN)/ruff format producers ledger query schemas tests bench
+
+bench: bench-decode bench-ingest bench-query bench-backfill ## every benchmark (minutes)
+
+bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
+	$(PY) bench/bench_decode.py
+
+bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafka ceiling
+	$(PY) bench/bench_ingest.py
+
+bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes
+	$(PY) bench/bench_query.py
+
+bench-backfill: $(STAMP) ## git backfill speed vs plain git log --numstat
+	$(PY) bench/bench_backfill.py
+
+clean: ## remove the venv and caches (keeps the Kafka jar cache in ~/.cache/provledger)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,36 @@
+"""Every command documents itself: help text with an example, and a mention in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from query.cli import cli
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        found.append((f"{prefix}{name}", command))
+        if isinstance(command, click.Group):
+            found.extend(commands(command, f"{prefix}{name} "))
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), commands(cli), ids=[name for name, _ in commands(cli)])
+def test_every_command_has_help_with_an_example(name, command):
+    result = CliRunner().invoke(cli, [*name.split(), "--help"])
+    assert result.exit_code == 0, result.output
+    assert command.help, f"{name} has no help text"
+    if not isinstance(command, click.Group):
+        assert "Example:" in result.output, f"{name} --help shows no example"
+
+
+@pytest.mark.parametrize(("name", "command"), commands(cli), ids=[name for name, _ in commands(cli)])
+def test_every_command_is_in_the_readme(name, command):
+    assert f"provledger {name}" in README, f"README does not mention `provledger {name}`"
