@@ -13,6 +13,8 @@ from producers.demo import DEMO_INCIDENT, SOURCE, demo_events
 from producers.emitter import Emitter
 from producers.envelope import build_event
 from query import server
+from query.api.state import Limits, LimitsError
+from query.auth import TokenConfigError, TokenStore
 
 console = Console(stderr=True)
 
@@ -32,8 +34,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
       PROVLEDGER_DB=/var/lib/provledger/ledger.duckdb provledger serve --port 8000
     """
     try:
-        server.check_bind(host, tokens_configured=False)
-    except server.ServeError as exc:
+        server.check_bind(host, tokens_configured=TokenStore.from_env().configured())
+        Limits.from_env()
+    except (server.ServeError, TokenConfigError, LimitsError) as exc:
         raise click.ClickException(str(exc)) from exc
     console.print(
         f"ledger {settings.db_path} ← kafka {settings.kafka_bootstrap} "
@@ -92,7 +95,8 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
             except localkafka.BrokerError as exc:
                 raise click.ClickException(str(exc)) from exc
         settings = replace(settings, kafka_bootstrap=info.bootstrap)
-        started_broker = True
+        # A broker that ran before `up` is someone else's: leave it running on the way out.
+        started_broker = not info.already_running
         console.print(f"[green]✓[/] Kafka {localkafka.KAFKA_VERSION} on {info.bootstrap}")
     api = f"http://127.0.0.1:{port}"
 

@@ -1,0 +1,103 @@
+"""The pure parts of the local Kafka broker: rendered configs, paths, status of nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger import localkafka
+
+
+def _parse(properties: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in properties.splitlines() if line and line[0] != "#")
+    return {key: value for key, value in pairs}
+
+
+def test_server_properties_single_combined_node_on_loopback() -> None:
+    props = _parse(localkafka.render_server_properties(19092, Path("/data/kraft")))
+    assert props["process.roles"] == "broker,controller"
+    assert props["node.id"] == "1"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:19093"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    assert props["log.dirs"] == "/data/kraft"
+
+
+def test_server_properties_fit_one_small_node_and_keep_everything() -> None:
+    props = _parse(localkafka.render_server_properties(9092, Path("/d")))
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+        "share.coordinator.state.topic.min.isr",
+        "offsets.topic.num.partitions",
+        "num.partitions",
+    ):
+        assert props[key] == "1", key
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["log.cleaner.dedupe.buffer.size"] == "2097152"
+    assert props["auto.create.topics.enable"] == "true"
+    assert props["log.retention.ms"] == "-1"
+
+
+@pytest.mark.parametrize("port", [0, 65535, 70000])
+def test_port_must_leave_room_for_the_controller(port: int) -> None:
+    with pytest.raises(ValueError, match="65534"):
+        localkafka.render_server_properties(port, Path("/d"))
+
+
+def test_pom_pins_kafka_and_the_log4j_binding() -> None:
+    pom = localkafka.render_pom()
+    assert "<packaging>pom</packaging>" in pom
+    assert f"<artifactId>kafka_2.13</artifactId>\n      <version>{localkafka.KAFKA_VERSION}<" in pom
+    assert f"log4j-slf4j-impl</artifactId>\n      <version>{localkafka.LOG4J_VERSION}<" in pom
+
+
+def test_log4j2_config_logs_to_the_given_file_only() -> None:
+    config = _parse(localkafka.render_log4j2_properties(Path("/data/broker.log")))
+    config = {key.strip(): value.strip() for key, value in config.items()}
+    assert config["appender.file.fileName"] == "/data/broker.log"
+    assert config["rootLogger.appenderRef.file.ref"] == "file"
+    assert not any(value == "Console" for value in config.values())
+
+
+def test_directories_follow_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PROVLEDGER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PROVLEDGER_KAFKA_DATA_DIR", str(tmp_path / "data"))
+    assert localkafka.cache_dir() == tmp_path / "cache" / f"kafka-{localkafka.KAFKA_VERSION}"
+    assert localkafka.default_data_dir() == tmp_path / "data"
+
+
+def test_directories_default_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PROVLEDGER_CACHE_DIR", raising=False)
+    monkeypatch.delenv("PROVLEDGER_KAFKA_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert localkafka.cache_dir() == tmp_path / ".cache/provledger/kafka-4.1.1"
+    assert localkafka.default_data_dir() == tmp_path / ".local/share/provledger/kafka"
+
+
+def test_status_of_a_never_started_dir(tmp_path: Path) -> None:
+    st = localkafka.status(tmp_path)
+    assert st == localkafka.BrokerStatus(
+        running=False,
+        pid=None,
+        bootstrap="127.0.0.1:9092",
+        data_dir=tmp_path,
+        version=localkafka.KAFKA_VERSION,
+    )
+
+
+def test_status_ignores_a_stale_pid_file(tmp_path: Path) -> None:
+    (tmp_path / "server.properties").write_text(
+        localkafka.render_server_properties(19092, tmp_path / "kraft")
+    )
+    (tmp_path / "broker.pid").write_text("999999999\n")
+    st = localkafka.status(tmp_path)
+    assert not st.running and st.pid is None
+    assert st.bootstrap == "127.0.0.1:19092"
