@@ -16,7 +16,7 @@ from query import server
 from query.api.state import Limits, LimitsError
 from query.auth import TokenConfigError, TokenStore
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 @click.command()

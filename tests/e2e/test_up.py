@@ -1,0 +1,44 @@
+"""`provledger up` as a newcomer runs it: the demo's suspects URL answers with the culprit."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+
+import httpx
+
+from tests.e2e.conftest import free_port, provledger_command, server_env
+
+URL = re.compile(r"suspects: (http://127\.0\.0\.1:\d+/v1/incidents/INC-DEMO-1/suspects)")
+
+
+def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
+    port = free_port()
+    process = subprocess.Popen(
+        [*provledger_command(), "up", "--port", str(port)],
+        env=server_env(settings, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "Ctrl-C stops everything" not in output:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            output += line
+        found = URL.search(output)
+        assert found, f"no suspects URL in the output of `provledger up`:\n{output}"
+        assert found.group(1) == f"http://127.0.0.1:{port}/v1/incidents/INC-DEMO-1/suspects"
+        body = httpx.get(found.group(1), timeout=10).json()
+        top = body["suspects"][0]
+        assert top["event_id"] == "dep-checkout-prod"
+        assert top["changes"][0]["senior_approved"] is False
+        assert "provledger suspects INC-DEMO-1" in output
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) is not None
