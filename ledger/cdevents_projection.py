@@ -1,12 +1,29 @@
-"""CDEvents that mean the same as ours feed the same projection tables (CONTRACT §1)."""
+"""CDEvents that mean the same as ours feed the same projection tables (CONTRACT §1).
+
+- ``service.deployed``/``upgraded`` → deployments: subject.id is the service, environment.id the
+  environment, artifactId both the version and the artifact;
+- ``service.rolledback`` → rollbacks: artifactId is the version rolled back to;
+- ``incident.detected``/``reported`` → incidents: subject.id is the incident, service.id its
+  service; severity ``sevN`` from customData.severity if given, else sev3;
+- ``incident.resolved`` → incident_resolutions;
+- ``artifact.packaged`` → artifacts: subject.id is the artifact, change.id the change_ref,
+  change.source the repo (as ``org/name``).
+
+So an incident leads to its change: incident → deployments of its service (``artifact``) →
+``artifacts`` row of that artifact (``repo``, ``change_ref``) → the change. Every other CDEvent is
+stored in ``events`` and projected nowhere.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from schemas.events import CloudEvent
 
 Row = dict[str, Any]
+DEFAULT_SEVERITY = "sev3"
+_SEVERITY = re.compile(r"^sev[1-5]$")
 
 
 def _kind(event_type: str) -> str:
@@ -15,20 +32,71 @@ def _kind(event_type: str) -> str:
     return ".".join(parts[2:4])
 
 
+def _id(obj: Any) -> str | None:
+    """CDEvents refer to other subjects as ``{"id": ..., "source": ...}``."""
+    return obj.get("id") if isinstance(obj, dict) else None
+
+
+def repo_name(source: str | None) -> str | None:
+    """A change's ``source`` as our ``org/name``: ``https://github.com/acme/shop.git`` and
+    ``git@github.com:acme/shop.git`` and ``my-git.example/acme/shop`` all give ``acme/shop``;
+    other forms are kept as sent."""
+    if not source:
+        return None
+    path = re.sub(r"^[a-z][a-z0-9+.-]*://", "", source.strip()).rstrip("/")
+    path = re.sub(r"^[\w.-]+@([^:/]+):", r"\1/", path)
+    parts = [part for part in path.split("/") if part]
+    if len(parts) >= 3 and "." in parts[0]:
+        parts = parts[1:]
+    if len(parts) < 2:
+        return source
+    return "/".join(parts[-2:]).removesuffix(".git")
+
+
+def _severity(data: dict[str, Any]) -> str:
+    """CDEvents have no severity; an incident tool may put ``sevN`` in customData."""
+    custom = data.get("customData")
+    value = custom.get("severity") if isinstance(custom, dict) else None
+    if isinstance(value, str) and _SEVERITY.match(value.lower()):
+        return value.lower()
+    return DEFAULT_SEVERITY
+
+
+# Columns a row cannot go without (NOT NULL in ledger/schema.sql).
+REQUIRED = {
+    "deployments": ("service", "environment", "version"),
+    "rollbacks": ("service", "environment", "to_version"),
+    "incidents": ("incident",),
+    "incident_resolutions": ("incident",),
+    "artifacts": ("artifact",),
+}
+
+
 def project(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
-    """Rows for the CDEvents we understand; other CDEvents are stored only."""
+    """Rows for the CDEvents we understand; other CDEvents are stored only.
+
+    A CDEvent of a version whose schema the ledger lacks may miss what a row needs: it is then
+    stored only, rather than failing the batch it came in.
+    """
+    return [
+        (table, row)
+        for table, row in _rows(event, seq)
+        if all(isinstance(row[column], str) and row[column] for column in REQUIRED[table])
+    ]
+
+
+def _rows(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
     data = event.data or {}
     subject = data.get("subject") or {}
     content = subject.get("content") or {}
     kind = _kind(event.type)
     base = {"event_id": event.id, "event_seq": seq}
     if kind in ("service.deployed", "service.upgraded"):
-        environment = (content.get("environment") or {}).get("id")
         row = {
             **base,
             "event_source": event.source,
             "service": subject.get("id"),
-            "environment": environment,
+            "environment": _id(content.get("environment")),
             "region": None,
             "version": content.get("artifactId"),
             "repo": None,
@@ -41,11 +109,10 @@ def project(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
         }
         return [("deployments", row)]
     if kind == "service.rolledback":
-        environment = (content.get("environment") or {}).get("id")
         row = {
             **base,
             "service": subject.get("id"),
-            "environment": environment,
+            "environment": _id(content.get("environment")),
             "from_version": None,
             "to_version": content.get("artifactId"),
             "reason": None,
@@ -53,32 +120,27 @@ def project(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
         }
         return [("rollbacks", row)]
     if kind in ("incident.detected", "incident.reported"):
-        service = (content.get("service") or {}).get("id")
-        environment = (content.get("environment") or {}).get("id")
+        service = _id(content.get("service"))
         row = {
             **base,
             "incident": subject.get("id"),
             "title": content.get("description"),
-            "severity": "sev3",
+            "severity": _severity(data),
             "services": [service] if service else [],
-            "environment": environment,
+            "environment": _id(content.get("environment")),
             "impact_started_at": event.time,
             "opened_at": event.time,
         }
         return [("incidents", row)]
     if kind == "incident.resolved":
-        return [
-            (
-                "incident_resolutions",
-                {**base, "incident": subject.get("id"), "resolved_at": event.time},
-            )
-        ]
+        row = {**base, "incident": subject.get("id"), "resolved_at": event.time}
+        return [("incident_resolutions", row)]
     if kind == "artifact.packaged":
         change = content.get("change") or {}
         row = {
             **base,
             "artifact": subject.get("id"),
-            "repo": change.get("source"),
+            "repo": repo_name(change.get("source")),
             "commit": None,
             "change_ref": change.get("id"),
             "pipeline_run": None,

@@ -2,6 +2,13 @@
 
 One entry point, :func:`decode_record`, serves the ledger consumer; :func:`validate_event`
 serves anything holding a parsed JSON object (the HTTP ingest endpoint, the CLI).
+
+Content modes (CloudEvents Kafka binding, CONTRACT §2): ``content-type:
+application/cloudevents+json`` is structured mode; a ``ce_specversion`` (or ``ce_type``)
+header means binary mode, with Avro (``application/avro``, see :mod:`schemas.avro`) or JSON
+data; a value with neither that parses as JSON is taken as structured mode.
+
+Every failure is a :class:`DecodeError` whose ``code`` is one of :data:`REASONS`.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +26,24 @@ from schemas.events import DATA_MODELS, CloudEvent, Fact
 
 STRUCTURED = "application/cloudevents+json"
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+BINARY_REQUIRED = ("specversion", "id", "source", "type", "time")
+
+REASONS: dict[str, str] = {
+    "empty_value": "the record has no value",
+    "oversized": "the value is larger than the max_event_bytes setting",
+    "malformed_json": "the value (or binary-mode data) is not JSON",
+    "unsupported_content_type": "the content-type is neither CloudEvents JSON, JSON nor Avro",
+    "missing_field": "a required attribute, header or data field is absent",
+    "wrong_type": "a field has the wrong JSON/Avro type",
+    "invalid_field": "a field has the right type but a value the contract forbids",
+    "unknown_type": "the event type is neither ours nor a CDEvent",
+    "invalid_cdevent": "a dev.cdevents.* event does not match its CDEvents JSON Schema",
+    "truncated_avro": "the Avro single-object value ends early",
+    "malformed_avro": "the value is not Avro single-object encoding or its body does not decode",
+    "unknown_fingerprint": "no writer schema in schemas/avro/ has the value's fingerprint",
+    "type_mismatch": "ce_type names another type than the Avro writer schema",
+    "conflicting_duplicate": "(source, id) was already accepted with other content",
+}
 
 
 @dataclass(frozen=True)
@@ -29,11 +55,17 @@ class KafkaRecord:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
 
+    @cached_property
+    def header_map(self) -> dict[str, str]:
+        """Headers by lower-case name (the first of repeated ones), decoded once per record."""
+        found: dict[str, str] = {}
+        for key, raw in reversed(self.headers):
+            if raw is not None:
+                found[key.lower()] = raw.decode("utf-8", errors="replace")
+        return found
+
     def header(self, name: str) -> str | None:
-        for key, raw in self.headers:
-            if key.lower() == name and raw is not None:
-                return raw.decode("utf-8", errors="replace")
-        return None
+        return self.header_map.get(name)
 
 
 @dataclass(frozen=True)
@@ -42,11 +74,11 @@ class DecodedEvent:
     fact: Fact | None
     """The typed data when the type is projected; None for stored-only events."""
 
-    @property
+    @cached_property
     def canonical(self) -> bytes:
         return canonical_bytes(self.event)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return hashlib.sha256(self.canonical).hexdigest()
 
@@ -58,9 +90,32 @@ class DecodeError:
 
 
 def canonical_bytes(event: CloudEvent) -> bytes:
-    """Sorted-key compact JSON: the same event gives the same bytes whatever mode carried it."""
-    body = event.model_dump(mode="json", exclude_none=True)
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Sorted-key compact JSON: the same event gives the same bytes whatever mode carried it.
+
+    Hence ``datacontenttype`` (it names the wire encoding) is left out, nulls are dropped at
+    every depth (Avro has no "absent"), and a whole float is written as an integer (a JSON
+    ``50`` and an Avro double ``50.0`` are one number).
+    """
+    body = event.model_dump(mode="json", exclude_none=True, exclude={"datacontenttype"})
+    return json.dumps(
+        _normal(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+def _normal(value: Any) -> Any:
+    # Exact type checks: this runs on every field of every event (see bench/bench_decode.py).
+    kind = type(value)
+    if kind is dict:
+        return {
+            key: item if type(item) is str else _normal(item)
+            for key, item in value.items()
+            if item is not None
+        }
+    if kind is list:
+        return [item if type(item) is str else _normal(item) for item in value]
+    if kind is float and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 def _reason_from_validation(exc: ValidationError, where: str) -> DecodeError:
@@ -76,14 +131,19 @@ def validate_event(obj: Any) -> DecodedEvent | DecodeError:
     """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare)."""
     if not isinstance(obj, dict):
         return DecodeError("wrong_type", f"an event is a JSON object, not {type(obj).__name__}")
-    if cdevents.is_bare(obj):
+    bare = cdevents.is_bare(obj)
+    if bare:
+        # Checked before wrapping, so a reason names the CDEvent's own fields.
+        problem = cdevents.validate(obj)
+        if problem is not None:
+            return DecodeError("invalid_cdevent", problem)
         obj = cdevents.wrap(obj)
     try:
         event = CloudEvent.model_validate(obj)
     except ValidationError as exc:
         return _reason_from_validation(exc, "")
     if cdevents.is_cdevent_type(event.type):
-        problem = cdevents.validate(event.data)
+        problem = None if bare else cdevents.validate(event.data, event.type)
         if problem is not None:
             return DecodeError("invalid_cdevent", problem)
         return DecodedEvent(event, None)
@@ -107,6 +167,28 @@ def decode_json(value: bytes) -> DecodedEvent | DecodeError:
     return validate_event(obj)
 
 
+def binary_envelope(record: KafkaRecord) -> dict[str, Any] | DecodeError:
+    """The CloudEvents attributes of a binary-mode record, from its ``ce_*`` headers."""
+    attributes = {
+        name[3:]: value for name, value in record.header_map.items() if name.startswith("ce_")
+    }
+    for name in BINARY_REQUIRED:
+        if not attributes.get(name):
+            return DecodeError("missing_field", f"binary mode needs the header ce_{name}")
+    return attributes
+
+
+def _decode_binary_json(record: KafkaRecord) -> DecodedEvent | DecodeError:
+    envelope = binary_envelope(record)
+    if isinstance(envelope, DecodeError):
+        return envelope
+    try:
+        data = json.loads(record.value or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return DecodeError("malformed_json", f"binary-mode data is not JSON: {exc}")
+    return validate_event({**envelope, "data": data})
+
+
 def decode_record(
     record: KafkaRecord, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 ) -> DecodedEvent | DecodeError:
@@ -118,10 +200,13 @@ def decode_record(
             "oversized", f"value is {len(value)} bytes; the limit is {max_event_bytes}"
         )
     content_type = (record.header("content-type") or "").split(";")[0].strip().lower()
-    if content_type in ("", STRUCTURED, "application/json") and record.header("ce_type") is None:
+    binary = record.header("ce_specversion") is not None or record.header("ce_type") is not None
+    if content_type == STRUCTURED or (not binary and content_type in ("", "application/json")):
         return decode_json(value)
     if content_type == "application/avro":
         from schemas import avro
 
         return avro.decode_binary(record)
+    if binary and (content_type in ("", "application/json") or content_type.endswith("+json")):
+        return _decode_binary_json(record)
     return DecodeError("unsupported_content_type", f"content-type {content_type!r}")

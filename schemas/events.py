@@ -1,7 +1,10 @@
 """Typed, frozen models of the events in CONTRACT §1.
 
 Each event is a frozen fact named in the past tense. Unknown extra fields are kept
-(``extra="allow"``) because emitters may be newer than the ledger.
+(``extra="allow"``) because emitters may be newer than the ledger. Field types are strict
+(``"5"`` is not a count, ``"true"`` not a bool): the same event must mean the same thing, and
+hash the same, whether it came as JSON or as Avro. ``schemas/avro/*.avsc`` mirror these models;
+tests/unit/test_schema_drift.py keeps the two in step.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
 PREFIX = "dev.provledger."
 SUFFIX = ".v1"
@@ -25,14 +28,15 @@ def _aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-AwareTime = Annotated[datetime, AfterValidator(_aware)]
+# Times arrive as RFC 3339 strings, so they alone are parsed leniently inside strict models.
+AwareTime = Annotated[datetime, Strict(False), AfterValidator(_aware)]
 Sha = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{40}$")]
 Repo = Annotated[str, Field(min_length=3, pattern=r"^[^/\s]+(/[^/\s]+)+$")]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 class Fact(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
 
 
 class Person(Fact):

@@ -21,6 +21,11 @@ from ledger.settings import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
+CDEVENTS_SCHEMAS = SHARED_DATA / "cdevents-v0.5.1" / "schemas"
+
+# Validate CDEvents against their official schemas wherever the shared data is present.
+if CDEVENTS_SCHEMAS.is_dir():
+    os.environ.setdefault("PROVLEDGER_CDEVENTS_SCHEMAS", str(CDEVENTS_SCHEMAS))
 
 
 def _no_broker(reason: str) -> None:
