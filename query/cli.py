@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
 
 from ledger.settings import Settings
-from query.cli_ask import check, suspects
-from query.cli_emit import emit
-from query.cli_kafka import kafka
-from query.cli_ledger import rebuild_command, verify
-from query.cli_producers import backfill, flush, hook
-from query.cli_server import serve, up
-from query.cli_snapshot import snapshot
-from query.cli_sql import sql
-from query.cli_token import token
+
+# Command name → "module:attribute". Commands are imported only when run (or listed in help),
+# so a hook or an emit in a CI step does not pay for FastAPI, uvicorn and DuckDB.
+COMMANDS = {
+    "up": "query.cli_server:up",
+    "serve": "query.cli_server:serve",
+    "kafka": "query.cli_kafka:kafka",
+    "emit": "query.cli_emit:emit",
+    "flush": "query.cli_producers:flush",
+    "backfill": "query.cli_producers:backfill",
+    "hook": "query.cli_producers:hook",
+    "suspects": "query.cli_ask:suspects",
+    "check": "query.cli_ask:check",
+    "sql": "query.cli_sql:sql",
+    "verify": "query.cli_ledger:verify",
+    "rebuild": "query.cli_ledger:rebuild_command",
+    "snapshot": "query.cli_snapshot:snapshot",
+    "token": "query.cli_token:token",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.version_option(package_name="provenance-ledger")
 @click.pass_context
@@ -40,25 +66,6 @@ def cli(ctx: click.Context, verbose: int) -> None:
     # and errors it then recovers from; show them only when asked to.
     logging.getLogger("kafka").setLevel(level if verbose else logging.CRITICAL)
     ctx.obj = Settings.from_env()
-
-
-for command in (
-    up,
-    serve,
-    emit,
-    suspects,
-    check,
-    kafka,
-    flush,
-    backfill,
-    hook,
-    verify,
-    rebuild_command,
-    sql,
-    snapshot,
-    token,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,25 +1,35 @@
-"""``provledger emit``: publish one event."""
+"""``provledger emit``: publish one event; never fails a build because Kafka is away."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import socket
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ledger.settings import Settings
-from producers.emitter import FORMATS, Emitter
+from producers import ci_context
+from producers.delivery import Outcome, deliver
+from producers.emitter import FORMATS, Emitter, to_spooled
 from producers.envelope import InvalidEvent, build_event
+from producers.spool import Spool
+from query.emit_git import change_from_git, deployed_commits, fold_journal, head_of
+from schemas.codec import DecodedEvent
+from schemas.events import full_type, short_type
+
+DEFAULT_FORMAT = "avro"
 
 
-def _read_data(data: str | None, positional: str | None) -> dict[str, Any]:
+def _read_data(data: str | None, positional: str | None) -> dict[str, Any] | None:
     raw = data if data is not None else positional
     if raw is None:
-        raise click.UsageError("give the event data: --data JSON, --data @file or - for stdin")
+        return None
     if raw == "-":
         text = sys.stdin.read()
     elif raw.startswith("@"):
@@ -60,6 +70,57 @@ def default_source() -> str:
     return f"cli/{getpass.getuser()}@{socket.gethostname()}"
 
 
+def send_or_spool(
+    settings: Settings,
+    events: list[DecodedEvent],
+    fmt: str,
+    timeout_s: float,
+    strict: bool,
+    quiet: bool = False,
+    spool_only: bool = False,
+) -> bool:
+    """Deliver; on broker trouble spool, warn on stderr, and fail only with ``strict``.
+
+    Returns whether everything reached Kafka. ``spool_only`` skips the broker (it was just
+    found away: a backfill does not wait for it once per batch).
+    """
+    spool = Spool()
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        # kafka-python logs every refused connection; the one warning below says it all.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    emitter = Emitter(settings.kafka_bootstrap, settings.topic, fmt=fmt, timeout_s=timeout_s)
+    try:
+        if spool_only:
+            spool.append([to_spooled(event, fmt) for event in events])
+            outcome = Outcome(0, len(events), 0, "the broker was away earlier in this run")
+        else:
+            outcome = deliver(emitter, spool, events, fmt)
+    except OSError as exc:
+        # Neither Kafka nor the spool: keep the events in the job's log, the last place left.
+        for event in events:
+            click.echo(json.dumps(to_spooled(event, fmt).event), err=True)
+        message = f"cannot spool to {spool.directory} ({exc}); the events are printed above"
+        if strict:
+            raise click.ClickException(message) from exc
+        click.echo(f"warning: {message}", err=True)
+        return False
+    if outcome.ok:
+        emitter.close()
+        if outcome.drained and not quiet:
+            click.echo(f"delivered {outcome.drained} spooled events first", err=True)
+        return True
+    message = (
+        f"warning: Kafka at {settings.kafka_bootstrap} did not take {outcome.spooled} "
+        f"event(s) within {timeout_s:g}s ({outcome.error}); spooled to {spool.directory}. "
+        "`provledger flush` (or the next emit) delivers them."
+    )
+    if strict:
+        raise click.ClickException(message.removeprefix("warning: ") + " (--strict)")
+    if not quiet or not spool_only:
+        click.echo(message, err=True)
+    return False
+
+
 @click.command()
 @click.argument("event_type", metavar="TYPE")
 @click.argument("positional_data", metavar="[-]", required=False)
@@ -68,19 +129,21 @@ def default_source() -> str:
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
-    default="json",
+    default=DEFAULT_FORMAT,
     show_default=True,
     help="avro: CloudEvents binary mode; json: structured mode.",
 )
-@click.option("--source", help="CloudEvents source (default: cli/USER@HOST).")
+@click.option("--source", help="CloudEvents source (default: from CI, else cli/USER@HOST).")
 @click.option("--id", "event_id", help="Event id (default: a new UUID). Reuse it to retry safely.")
-@click.option(
-    "--time",
-    "event_time",
-    type=Rfc3339(),
-    help="When it happened, RFC 3339 with offset (default: now).",
-)
+@click.option("--time", "event_time", type=Rfc3339(), help="RFC 3339 with offset (default: now).")
 @click.option("--subject", help="CloudEvents subject.")
+@click.option("--service", help="service.deployed: the service.")
+@click.option("--environment", help="service.deployed: the environment, e.g. prod.")
+@click.option("--version", "version", help="service.deployed: the version deployed.")
+@click.option("--since-commit", help="service.deployed: the previous deployed commit.")
+@click.option("--repo-path", default=".", show_default=True, help="The git work tree to read.")
+@click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait.")
+@click.option("--strict", is_flag=True, help="Exit non-zero when the event had to be spooled.")
 @click.pass_obj
 def emit(
     settings: Settings,
@@ -92,33 +155,65 @@ def emit(
     event_id: str | None,
     event_time: datetime | None,
     subject: str | None,
+    service: str | None,
+    environment: str | None,
+    version: str | None,
+    since_commit: str | None,
+    repo_path: str,
+    timeout_s: float,
+    strict: bool,
 ) -> None:
     """Publish one event of TYPE (e.g. change.authored or its full name
     dev.provledger.change.authored.v1) to the ledger's Kafka topic.
+
+    In CI (GitHub Actions, GitLab CI, Jenkins, Buildkite) the source, repo, commit, actor
+    and run URL default to what the CI knows. If Kafka does not answer within --timeout
+    seconds the event is spooled on disk and the command still exits 0 (warning on stderr);
+    `provledger flush` or the next emit delivers it.
+
+    change.authored with no data describes HEAD from git, with AI assistance from its
+    trailers and from the AI-tool hook journal. service.deployed computes `commits` from
+    git: --since-commit, else the previous deployment's commit from the API.
 
     \b
     Example:
       provledger emit incident.opened --data '{"incident": "INC-7", "severity": "sev2",
           "services": ["checkout"], "environment": "prod"}'
-      provledger emit change.authored --data @change.json --format json
+      provledger emit service.deployed --service checkout --environment prod --version 1.4.2
+      provledger emit change.authored          # in a git post-commit hook
     """
+    kind = short_type(full_type(event_type))
     payload = _read_data(data, positional_data)
+    ctx = ci_context.detect()
+    path = Path(repo_path)
+    fold = kind == "change.authored" and (payload is None or "ai" not in payload)
+    if payload is None and kind == "change.authored":
+        payload = change_from_git(path, ctx.repo if ctx else None)
+    elif payload is None and kind == "service.deployed":
+        payload = {}
+    elif payload is None:
+        raise click.UsageError("give the event data: --data JSON, --data @file or - for stdin")
+    if kind == "service.deployed":
+        extra = {"service": service, "environment": environment, "version": version}
+        payload.update({key: value for key, value in extra.items() if value})
+    if ctx is not None:
+        payload = ci_context.fill_defaults(kind, payload, ctx)
+    if fold:
+        payload = fold_journal(path, payload)
+    if kind == "service.deployed" and "commit" not in payload:
+        payload = {**head_of(path), **payload}
+    if kind == "service.deployed" and "commits" not in payload and payload.get("commit"):
+        payload["commits"] = deployed_commits(settings, path, payload, since_commit)
     try:
         decoded = build_event(
             event_type,
             payload,
-            source or default_source(),
+            source or (ctx.source if ctx else default_source()),
             event_id=event_id,
             time=event_time,
             subject=subject,
         )
     except InvalidEvent as exc:
         raise click.ClickException(f"invalid event: {exc}") from exc
-    with Emitter(settings.kafka_bootstrap, settings.topic, fmt=fmt) as emitter:
-        try:
-            emitter.publish(decoded)
-        except Exception as exc:
-            raise click.ClickException(
-                f"could not publish to Kafka at {settings.kafka_bootstrap}: {exc}"
-            ) from exc
+    send_or_spool(settings, [decoded], fmt, timeout_s, strict)
     click.echo(decoded.event.id)

@@ -15,7 +15,9 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         found.append((f"{prefix}{name}", command))
         if isinstance(command, click.Group):
             found.extend(commands(command, f"{prefix}{name} "))

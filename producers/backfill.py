@@ -1,0 +1,132 @@
+"""``change.authored`` for git history: one event per commit, AI assistance from trailers.
+
+Event ids are derived from repo + commit, and the source is fixed per repo, so a second run
+sends the same (source, id) pairs with the same content: the ledger stores nothing new.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from producers.ai_detect import CommitText, RuleSet, default_rules, detect
+from producers.ci_context import repo_from_remote
+from producers.gitlog import Commit, GitError, Skipped, git, iter_commits
+from schemas.codec import DecodedEvent
+from schemas.events import ChangeAuthored, CloudEvent, full_type
+
+CHANGE_AUTHORED = full_type("change.authored")
+
+
+def event_id(repo: str, sha: str) -> str:
+    """Readable and stable: the same commit of the same repo always has the same id."""
+    return f"{repo}@{sha}"
+
+
+def backfill_source(repo: str) -> str:
+    return f"git/backfill/{repo}"
+
+
+def change_event(event_id: str, data: dict[str, Any], source: str, at: str) -> DecodedEvent:
+    """The validated event. The envelope is ours and known good, so only the data is checked
+    (pydantic on the whole envelope would double the cost per commit)."""
+    fact = ChangeAuthored.model_validate(data)
+    event = CloudEvent.model_construct(
+        specversion="1.0", id=event_id, source=source, type=CHANGE_AUTHORED,
+        time=datetime.fromisoformat(at).astimezone(UTC), data=data,
+    )  # fmt: skip
+    return DecodedEvent(event, fact)
+
+
+def repo_name(path: Path | str) -> str:
+    """``org/name`` from the ``origin`` remote, else ``local/<folder>``."""
+    try:
+        url = git(path, "remote", "get-url", "origin").strip()
+    except GitError:
+        url = ""
+    name = repo_from_remote(url)
+    if name:
+        return name
+    root = git(path, "rev-parse", "--show-toplevel").strip()
+    return f"local/{Path(root).name}"
+
+
+def change_data(commit: Commit, repo: str, rules: RuleSet) -> dict[str, Any]:
+    """The ``change.authored`` data of one commit (lines absent where unknown)."""
+    author = f"{commit.author_name} <{commit.author_email}>"
+    committer = f"{commit.committer_name} <{commit.committer_email}>"
+    data: dict[str, Any] = {
+        "repo": repo,
+        "commit": commit.sha,
+        "author": {"id": commit.author_email or commit.author_name, "name": commit.author_name},
+        "message": commit.message,
+    }
+    if commit.files is not None:
+        data["files"] = list(commit.files)
+    if commit.lines_added is not None and not commit.is_merge:
+        data["lines_added"] = commit.lines_added
+        data["lines_deleted"] = commit.lines_deleted
+    ai = detect(CommitText(author, commit.message, committer), rules)
+    if ai:
+        data["ai"] = ai
+    return data
+
+
+@dataclass
+class Report:
+    commits: int = 0
+    ai_commits: int = 0
+    tools: Counter[str] = field(default_factory=Counter)
+    skipped: Skipped = field(default_factory=Skipped)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.commits / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def summary(self) -> str:
+        tools = ", ".join(f"{tool} {count}" for tool, count in self.tools.most_common()) or "none"
+        lines = [
+            f"{self.commits} commits in {self.elapsed_s:.1f}s ({self.rate:,.0f} commits/s); "
+            f"{self.ai_commits} with AI assistance ({tools})"
+        ]
+        if self.skipped.shallow:
+            lines.append(
+                f"{len(self.skipped.shallow)} shallow-boundary commits: files and lines unknown "
+                f"(fetch more history with `git fetch --deepen`), e.g. {self.skipped.shallow[0]}"
+            )
+        if self.skipped.missing_blobs:
+            lines.append(
+                f"{len(self.skipped.missing_blobs)} commits in this partial clone need blobs "
+                f"that are not local: lines unknown, e.g. {self.skipped.missing_blobs[0]}"
+            )
+        return "\n".join(lines)
+
+
+def changes(
+    path: Path | str,
+    repo: str,
+    since: str | None = None,
+    rules: RuleSet | None = None,
+    report: Report | None = None,
+    revs: list[str] | None = None,
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(event id, data, author time) per commit, newest first, counting into ``report``."""
+    ruleset = rules or default_rules()
+    stats = report if report is not None else Report()
+    for commit in iter_commits(path, revs=revs, since=since, skipped=stats.skipped):
+        data = change_data(commit, repo, ruleset)
+        stats.commits += 1
+        if data.get("ai"):
+            stats.ai_commits += 1
+            stats.tools.update({entry["tool"] for entry in data["ai"]})
+        yield event_id(repo, commit.sha), data, commit.author_time

@@ -1,0 +1,98 @@
+"""What ``provledger emit`` reads from git: HEAD as a change, commits new since a deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.settings import Settings
+from producers import journal
+from producers.ai_detect import default_rules
+from producers.backfill import change_data, repo_name
+from producers.gitlog import GitError, git, iter_commits
+
+PAGE = 1000
+MAX_PAGES = 100
+
+
+def change_from_git(path: Path, repo: str | None, rev: str = "HEAD") -> dict[str, Any]:
+    """``change.authored`` data for ``rev``: files, lines, message, AI from its trailers."""
+    try:
+        commit = next(iter_commits(path, revs=["--max-count=1", rev]))
+        return change_data(commit, repo or repo_name(path), default_rules())
+    except (GitError, StopIteration) as exc:
+        raise click.ClickException(f"cannot read {rev} from git in {path}: {exc}") from exc
+
+
+def head_of(path: Path) -> dict[str, str]:
+    """``commit`` (and ``repo``) of the work tree at ``path``; nothing if it is not one."""
+    try:
+        return {"commit": git(path, "rev-parse", "HEAD").strip(), "repo": repo_name(path)}
+    except GitError:
+        return {}
+
+
+def merge_ai(trailers: list[dict[str, Any]], folded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Journal entries (with line counts) first; a trailer adds its model or a missing tool."""
+    merged = [dict(entry) for entry in folded]
+    for entry in trailers:
+        same = [item for item in merged if item["tool"] == entry["tool"]]
+        for item in same:
+            item.setdefault("model", entry.get("model"))
+            if item.get("model") is None:
+                item.pop("model")
+        if not same:
+            merged.append(entry)
+    return merged
+
+
+def fold_journal(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The data with the hook journal folded into ``ai`` for its commit, when it is local."""
+    found = journal.find_repo(path.resolve())
+    if found is None or not data.get("commit"):
+        return data
+    root, git_dir = found
+    try:
+        folded = journal.fold(root, git_dir, data["commit"])
+    except GitError:
+        return data
+    if not folded:
+        return data
+    return {**data, "ai": merge_ai(list(data.get("ai") or []), folded)}
+
+
+def previous_deployed(settings: Settings, service: str, environment: str) -> str | None:
+    """The commit of the latest deployment the API knows (it lists oldest first, in pages)."""
+    from query.client import api_get
+
+    params: dict[str, Any] = {"service": service, "environment": environment, "limit": PAGE}
+    latest: str | None = None
+    for _ in range(MAX_PAGES):
+        try:
+            body = api_get(settings, "/v1/deployments", params)
+        except click.ClickException as exc:
+            click.echo(f"warning: no previous deployment from the API ({exc.message})", err=True)
+            return latest
+        page = body.get("deployments", []) if isinstance(body, dict) else []
+        latest = next((d["commit"] for d in reversed(page) if d.get("commit")), latest)
+        if len(page) < PAGE:
+            return latest
+        params["since"] = page[-1]["deployed_at"]
+    return latest
+
+
+def deployed_commits(
+    settings: Settings, path: Path, data: dict[str, Any], since_commit: str | None
+) -> list[str]:
+    """Commits in ``previous..head``; just the head when the previous one is unknown."""
+    head = data["commit"]
+    previous = since_commit or previous_deployed(settings, data["service"], data["environment"])
+    if previous is None or previous == head:
+        return [head]
+    try:
+        return git(path, "rev-list", f"{previous}..{head}").split()
+    except GitError as exc:
+        click.echo(f"warning: cannot list {previous[:12]}..{head[:12]}: {exc}", err=True)
+        return [head]

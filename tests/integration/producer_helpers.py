@@ -1,0 +1,110 @@
+"""Shared by the producer integration tests: run the CLI, read what the ledger stored."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.settings import Settings
+
+
+def provledger() -> list[str]:
+    found = shutil.which("provledger", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "query"]
+
+
+def closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+def cli_env(settings: Settings, spool: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVLEDGER_", "GITHUB_"))}
+    env.update(
+        PROVLEDGER_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        PROVLEDGER_TOPIC=settings.topic,
+        PROVLEDGER_SPOOL_DIR=str(spool),
+        PROVLEDGER_API="http://127.0.0.1:9",  # nothing listens: the API is optional here
+    )
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [*provledger(), *args], env=env, input=stdin, capture_output=True, text=True,
+        timeout=120, cwd=cwd,
+    )  # fmt: skip
+
+
+@dataclass
+class LiveLedger:
+    """The ledger a real LedgerConsumer thread is writing, for reading counts and rows."""
+
+    ledger: Any
+    consumer: Any
+    thread: threading.Thread
+
+    def counts(self) -> tuple[int, int]:
+        if not self.thread.is_alive():
+            raise AssertionError(f"the ledger consumer stopped: {self.consumer.status.last_error}")
+        return self.ledger.counts()
+
+    def cursor(self) -> Any:
+        return self.ledger.cursor()
+
+
+@contextmanager
+def running_ledger(settings: Settings) -> Iterator[LiveLedger]:
+    """A real LedgerConsumer thread writing the settings' DuckDB file."""
+    from ledger.consumer import LedgerConsumer
+    from ledger.store import Ledger
+
+    ledger = Ledger(settings.db_path)
+    consumer = LedgerConsumer(ledger, settings)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    try:
+        yield LiveLedger(ledger, consumer, thread)
+    finally:
+        consumer.stop()
+        thread.join(timeout=30)
+        ledger.close()
+
+
+def wait_for(live: LiveLedger, events: int, timeout_s: float = 120) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout_s
+    counts = live.counts()
+    while time.monotonic() < deadline:
+        counts = live.counts()
+        if counts[0] >= events:
+            return counts
+        time.sleep(0.2)
+    raise AssertionError(
+        f"ledger has {counts} after {timeout_s}s; wanted {events} events "
+        f"(consumer: {live.consumer.status})"
+    )
+
+
+def settle(live: LiveLedger, quiet_s: float = 2.0) -> tuple[int, int]:
+    """Counts once nothing new has arrived for ``quiet_s`` (to show nothing more comes)."""
+    last = live.counts()
+    stable_since = time.monotonic()
+    while time.monotonic() - stable_since < quiet_s:
+        time.sleep(0.2)
+        now = live.counts()
+        if now != last:
+            last, stable_since = now, time.monotonic()
+    return last
