@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill kafka-start kafka-stop clean
+.PHONY: help install up test test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-query bench-backfill bench-sql ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -57,6 +57,12 @@ bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes
 
 bench-backfill: $(STAMP) ## git backfill speed vs plain git log --numstat
 	$(PY) bench/bench_backfill.py
+
+bench-sql: $(STAMP) ## read-only SQL guard overhead, a view during writes, snapshot rows/s (100k deployments)
+	rm -f /tmp/provledger-bench-sql.duckdb
+	$(PY) bench/gen_ledger.py /tmp/provledger-bench-sql.duckdb --deployments 100000
+	$(PY) bench/bench_sql.py /tmp/provledger-bench-sql.duckdb
+	rm -f /tmp/provledger-bench-sql.duckdb
 
 clean: ## remove the venv and caches (keeps the Kafka jar cache in ~/.cache/provledger)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

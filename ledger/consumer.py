@@ -3,6 +3,16 @@
 Offsets live in DuckDB, written with the rows (``enable_auto_commit=False``). On every
 partition assignment the consumer seeks to what DuckDB says, so neither a crash nor a
 rebalance can lose or repeat a record.
+
+Rebalances: kafka-python revokes and assigns inside ``poll()``, so a batch being gathered
+over several polls may hold records of a partition this consumer no longer owns. Those are
+dropped on revocation (the new owner re-reads them from the offset stored in DuckDB) and
+their offsets are never written. What remains harmless even so: offsets only move forward,
+and (source, id) deduplicates, so a record written by two owners in turn (a consumer
+expelled for a slow batch) is stored once. Two ``provledger serve`` processes cannot share
+one DuckDB file, so two consumers of one group share a ledger only within one process
+(the Ledger's write lock serialises their batches); tests/integration/test_exactly_once.py
+runs that case.
 """
 
 from __future__ import annotations
@@ -10,13 +20,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 from ledger.settings import Settings
-from ledger.store import Incoming, Ledger, Rejected
+from ledger.store import Incoming, Ledger, LedgerError, Rejected
 from schemas.codec import DecodeError, KafkaRecord, decode_record
 
 log = logging.getLogger(__name__)
@@ -75,10 +87,15 @@ class _SeekToLedger(ConsumerRebalanceListener):
         self._runner = runner
 
     def on_partitions_revoked(self, revoked) -> None:
-        # Nothing to flush: every batch is committed to DuckDB before the next poll.
-        pass
+        # The batch in flight commits before the partitions go; a batch still being gathered
+        # loses the records of revoked partitions (their next owner reads them again from
+        # DuckDB's offset).
+        self._runner.settle_writes()
+        self._runner.drop_buffered({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned) -> None:
+        # Seek to offsets that include every batch this consumer has handed to DuckDB.
+        self._runner.settle_writes()
         self._runner.seek_to_ledger(list(assigned))
 
 
@@ -91,7 +108,15 @@ class LedgerConsumer:
         self._consumer: KafkaConsumer | None = None
         self._stop = threading.Event()
         self._lag_read_at = 0.0
+        self._buffer: list[KafkaRecord] = []
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+        self._in_flight: Future[int] | None = None
+        self._failure: LedgerError | None = None
+        self._accepted_meanwhile = 0
         self.status = ConsumerStatus()
+
+    def drop_buffered(self, partitions: set[tuple[str, int]]) -> None:
+        self._buffer = [r for r in self._buffer if (r.topic, r.partition) not in partitions]
 
     def _connect(self) -> KafkaConsumer:
         consumer = KafkaConsumer(
@@ -102,6 +127,13 @@ class LedgerConsumer:
             max_poll_records=self._settings.batch_max_records,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=max(8 * 1024 * 1024, self._settings.max_event_bytes * 2),
+            # A topic created just before (or after) the group forms has no partitions in the
+            # first metadata; refresh often so they are picked up in seconds, not 5 minutes.
+            metadata_max_age_ms=5000,
+            # A crashed member holds its partitions until its session expires: 10 s (not
+            # kafka-python's 45 s) bounds how long a restart after kill -9 waits to resume.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
         )
         consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
         return consumer
@@ -123,8 +155,8 @@ class LedgerConsumer:
         last_summary = time.monotonic()
         accepted_since = 0
         try:
-            self._consumer = self._connect()
-            while not self._stop.is_set():
+            self._consumer = self._connect_retrying()
+            while self._consumer is not None and not self._stop.is_set():
                 accepted_since += self.poll_once()
                 if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
                     events, dead = self._ledger.counts()
@@ -139,50 +171,112 @@ class LedgerConsumer:
                     )
                     last_summary = time.monotonic()
                     accepted_since = 0
+        except LedgerError as exc:
+            # Nothing of the failed batch was committed; restarting resumes from it.
+            self.status.last_error = str(exc)
+            log.error("ledger consumer stopped: %s", exc)
         except Exception as exc:
             self.status.last_error = str(exc)
             log.exception("ledger consumer stopped: %s", exc)
             raise
         finally:
             self.status.running = False
+            self._finish_writes()
             if self._consumer is not None:
                 self._consumer.close(autocommit=False)
+
+    def _finish_writes(self) -> None:
+        try:
+            self.wait_for_writes()
+        except LedgerError as exc:
+            self.status.last_error = str(exc)
+            log.error("ledger consumer stopped: %s", exc)
+        finally:
+            self._writer.shutdown(wait=True)
+
+    def _connect_retrying(self) -> KafkaConsumer | None:
+        """Connect, waiting out a broker that is down (a restart, a deploy) until stopped."""
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                return self._connect()
+            except (KafkaConnectionError, KafkaTimeoutError) as exc:
+                self.status.last_error = f"no broker at {self._settings.kafka_bootstrap}: {exc}"
+                log.warning("%s; retrying in %.1fs", self.status.last_error, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None
 
     def poll_once(self) -> int:
         """Poll up to one batch (bounded by size and latency) and commit it. Returns accepted."""
         assert self._consumer is not None
-        records: list[KafkaRecord] = []
-        deadline = time.monotonic() + self._settings.batch_max_latency_s
-        while len(records) < self._settings.batch_max_records:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0:
+        self._buffer = []
+        deadline: float | None = None
+        while len(self._buffer) < self._settings.batch_max_records:
+            # The latency bound counts from the batch's first record, not from the poll.
+            wait_s = 0.2 if deadline is None else deadline - time.monotonic()
+            if wait_s <= 0:
                 break
             polled = self._consumer.poll(
-                timeout_ms=min(remaining_ms, 200),
-                max_records=self._settings.batch_max_records - len(records),
+                timeout_ms=max(1, int(min(wait_s, 0.2) * 1000)),
+                max_records=self._settings.batch_max_records - len(self._buffer),
             )
             for messages in polled.values():
-                records.extend(to_record(message) for message in messages)
-            if not polled and records:
-                break
+                self._buffer.extend(to_record(message) for message in messages)
+            if deadline is None:
+                if not self._buffer:
+                    break
+                deadline = time.monotonic() + self._settings.batch_max_latency_s
+        records, self._buffer = self._buffer, []
+        if self._failure is not None:
+            raise self._failure
         self._refresh_lag()
+        accepted, self._accepted_meanwhile = self._accepted_meanwhile, 0
         if not records:
-            return 0
+            # Surface a failed write now, not when the next record arrives.
+            done = self._in_flight is not None and self._in_flight.done()
+            return accepted + (self.wait_for_writes() if done else 0)
+        self.status.last_error = None
         incoming, rejected = decode_batch(records, self._settings.max_event_bytes)
         offsets: dict[tuple[str, int], int] = {}
         for record in records:
             key = (record.topic, record.partition)
             offsets[key] = max(offsets.get(key, 0), record.offset + 1)
+        # One batch in flight: DuckDB inserts and commits without the GIL while this thread
+        # fetches and decodes the next one. Batches still commit one at a time, in order.
+        accepted += self.wait_for_writes()
+        self._in_flight = self._writer.submit(self._write, incoming, rejected, offsets)
+        return accepted
+
+    def _write(
+        self,
+        incoming: list[Incoming],
+        rejected: list[Rejected],
+        offsets: dict[tuple[str, int], int],
+    ) -> int:
         result = self._ledger.write_batch(incoming, rejected, offsets)
         self.status.batches += 1
         log.debug(
             "batch: %d records, %d accepted, %d duplicates, %d dead letters",
-            len(records),
+            len(incoming) + len(rejected),
             result.accepted,
             result.duplicates,
             result.dead_letters,
         )
         return result.accepted
+
+    def settle_writes(self) -> None:
+        """wait_for_writes for rebalance callbacks, which kafka-python runs inside poll() and
+        whose exceptions it only logs: a failure is kept and raised after the poll."""
+        try:
+            self._accepted_meanwhile += self.wait_for_writes()
+        except LedgerError as exc:
+            self._failure = exc
+
+    def wait_for_writes(self) -> int:
+        """Wait for the batch in flight to commit (raising its LedgerError); its accepted."""
+        future, self._in_flight = self._in_flight, None
+        return future.result() if future is not None else 0
 
     def _refresh_lag(self) -> None:
         assert self._consumer is not None

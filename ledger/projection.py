@@ -12,6 +12,8 @@ from datetime import datetime
 from functools import singledispatch
 from typing import Any
 
+import pyarrow as pa
+
 from ledger import cdevents_projection
 from schemas import events as ev
 from schemas.codec import DecodedEvent
@@ -47,6 +49,53 @@ def project(accepted: list[Accepted]) -> Rows:
         for table, row in produced:
             rows[table].append(row)
     return dict(rows)
+
+
+class ProjectionError(LookupError):
+    """The ledger has no table for rows the projection made: a deployment problem, not a
+    bad event."""
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """What a table accepts: its columns' Arrow types and which may not be NULL."""
+
+    schema: pa.Schema
+    not_null: frozenset[str]
+
+    def check(self, rows: list[Row]) -> None:
+        """Raise ValueError / an Arrow error if a row does not fit the table."""
+        for row in rows:
+            wrong = [name for name in self.not_null if name in row and row[name] is None]
+            wrong += [name for name in row if name not in self.schema.names]
+            if wrong:
+                raise ValueError(f"no value (or no such column) for {', '.join(sorted(wrong))}")
+            fields = [self.schema.field(name) for name in row]
+            pa.Table.from_pylist([row], schema=pa.schema(fields))
+
+
+def project_checked(
+    accepted: list[Accepted], shapes: dict[str, TableShape]
+) -> tuple[Rows, list[tuple[Accepted, str]]]:
+    """Project event by event, keeping only events whose rows all fit their tables; the
+    others come back with the reason (poison pills the decoder let through, e.g. a count
+    beyond BIGINT). Still pure: the table shapes are passed in."""
+    rows: Rows = defaultdict(list)
+    failures: list[tuple[Accepted, str]] = []
+    for item in accepted:
+        try:
+            produced = project([item])
+            missing = set(produced) - set(shapes)
+            if missing:
+                raise ProjectionError(f"the ledger has no table {', '.join(sorted(missing))}")
+            for table, table_rows in produced.items():
+                shapes[table].check(table_rows)
+        except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+            failures.append((item, str(exc)))
+            continue
+        for table, table_rows in produced.items():
+            rows[table].extend(table_rows)
+    return dict(rows), failures
 
 
 @singledispatch

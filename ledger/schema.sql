@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS events (
     data JSON,
     attributes JSON,
     content_hash VARCHAR NOT NULL,
+    canonical VARCHAR NOT NULL,
     leaf_hash BLOB NOT NULL,
     topic VARCHAR,
     kafka_partition INTEGER,
@@ -52,6 +53,13 @@ CREATE TABLE IF NOT EXISTS merkle_nodes (
     idx BIGINT NOT NULL,
     hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)
+);
+
+-- The Merkle tree head after each committed batch (RFC 6962 tree size and root).
+CREATE TABLE IF NOT EXISTS tree_heads (
+    tree_size BIGINT PRIMARY KEY,
+    root_hash BLOB NOT NULL,
+    committed_at TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS people (

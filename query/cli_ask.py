@@ -1,15 +1,16 @@
-"""Commands that ask the API questions: ``suspects``."""
+"""Commands that ask the API questions: ``suspects``, ``check``."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from ledger.settings import Settings
-from query.client import api_get
+from query.client import api_call, api_get
 
 
 @click.command()
@@ -38,10 +39,14 @@ def suspects(settings: Settings, incident: str, lookback: str, limit: int, as_js
         click.echo(json.dumps(body, indent=2))
         return
     found = body["incident"]
+    impact = datetime.fromisoformat(found["impact_started_at"])
     console = Console()
+    resolved = f", resolved {found['resolved_at']}" if found.get("resolved_at") else ""
+    where = f" in {found['environment']}" if found.get("environment") else ""
     console.print(
-        f"[bold]{found['incident']}[/] {found.get('title') or ''} ({found['severity']}), "
-        f"services {', '.join(found['services'])}, impact from {found['impact_started_at']}"
+        f"[bold]{found['incident']}[/] {found.get('title') or ''} ({found['severity']}): "
+        f"{', '.join(found['services'])}{where}, impact from {found['impact_started_at']}"
+        f"{resolved}"
     )
     table = Table(show_lines=True)
     for column in ("#", "score", "what", "when", "changes", "why"):
@@ -49,17 +54,78 @@ def suspects(settings: Settings, incident: str, lookback: str, limit: int, as_js
     for suspect in body["suspects"]:
         changes = "\n".join(_change_line(change) for change in suspect["changes"]) or "-"
         why = "\n".join(reason["detail"] for reason in suspect["reasons"])
-        where = f"{suspect['service']}/{suspect['environment']}"
-        what = f"{suspect['kind']} {where}\n{suspect['event_id']}"
         table.add_row(
-            str(suspect["rank"]), f"{suspect['score']:.2f}", what, suspect["time"], changes, why
+            str(suspect["rank"]),
+            f"{suspect['score']:.2f}",
+            _what(suspect),
+            _before(impact, datetime.fromisoformat(suspect["time"])),
+            changes,
+            why,
         )
     console.print(table)
     if not body["suspects"]:
         console.print(f"no deployments or agent actions in the {lookback} before impact")
 
 
+def _what(suspect: dict) -> str:
+    where = f"{suspect['service'] or '*'}/{suspect['environment'] or '*'}"
+    action = suspect.get("action")
+    if suspect["kind"] == "agent_action" and action:
+        destructive = "destructive " if action["destructive"] else ""
+        head = f"{destructive}{action['action']} by {action.get('tool') or 'an agent'}"
+    else:
+        head = "deployment"
+    return f"{head}\n{where}\n{suspect['event_id']}"
+
+
+def _before(impact: datetime, when: datetime) -> str:
+    minutes = (impact - when).total_seconds() / 60
+    if minutes < 0:
+        return f"{-minutes:.0f} min after impact"
+    if minutes < 120:
+        return f"{minutes:.0f} min before"
+    return f"{minutes / 60:.1f} h before"
+
+
 def _change_line(change: dict) -> str:
-    tools = ", ".join(ai["tool"] for ai in change.get("ai", [])) or "no AI"
+    head = f"{change['repo']}@{change['commit'][:10]} by {change.get('author') or 'unknown'}"
+    if not change.get("ai"):
+        return f"{head} (no AI)"
+    tools = ", ".join(
+        " ".join(part for part in (ai["tool"], ai.get("model"), ai.get("mode")) if part)
+        for ai in change["ai"]
+    )
     senior = "senior-approved" if change.get("senior_approved") else "NO senior approval"
-    return f"{change['repo']}@{change['commit'][:10]} by {change.get('author')} ({tools}; {senior})"
+    return f"{head} ({tools}; {senior})"
+
+
+class CheckUnknown(click.ClickException):
+    exit_code = 2
+
+
+@click.command()
+@click.option("--repo", required=True, help="Repository as org/name.")
+@click.option("--commit", "sha", required=True, help="The 40-hex commit (revision) to check.")
+@click.pass_obj
+def check(settings: Settings, repo: str, sha: str) -> None:
+    """Policy gate for CI: is this commit compliant with the policy rules?
+
+    Exit 0 when compliant, 1 on a violation (each printed with what to do), 2 when the
+    commit is unknown to the ledger or the API cannot answer. The rules are the API's
+    (PROVLEDGER_POLICY on the server, else the packaged defaults).
+
+    \b
+    Example:
+      provledger check --repo acme/checkout --commit "$(git rev-parse HEAD)"
+    """
+    status, body = api_call(settings, "/v1/policy/check", {"repo": repo, "commit": sha})
+    if status != 200:
+        raise CheckUnknown(f"{status}: {body.get('error', body)}")
+    for item in body.get("checked", []):
+        click.echo(f"checked {item}")
+    if body["compliant"]:
+        click.echo(f"compliant: {repo}@{sha}")
+        return
+    for violation in body["violations"]:
+        click.echo(f"VIOLATION {violation['rule']}: {violation['detail']}", err=True)
+    raise SystemExit(1)

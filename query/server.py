@@ -13,8 +13,10 @@ from ledger.consumer import LedgerConsumer
 from ledger.settings import Settings
 from ledger.store import Ledger
 from producers.emitter import Emitter
+from query import sql
 from query.api.app import create_app
-from query.api.state import AppState
+from query.api.state import AppState, Limits
+from query.auth import TokenStore
 from schemas.codec import DecodedEvent
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,26 @@ def serve(
     on_started: Callable[[], None] | None = None,
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM); stops the consumer cleanly on the way out."""
-    check_bind(host, tokens_configured=False)
+    tokens = TokenStore.from_env()
+    limits = Limits.from_env()
+    check_bind(host, tokens_configured=tokens.configured())
     ledger = Ledger(settings.db_path)
+    # SREs' SQL shares this instance: no file, network or extension access from here on.
+    lock_cursor = ledger.cursor()
+    sql.lock_down(lock_cursor)
+    lock_cursor.close()
     consumer = LedgerConsumer(ledger, settings)
     publisher = _Publisher(settings)
     consumer_thread = threading.Thread(target=consumer.run, name="ledger-consumer", daemon=True)
-    state = AppState(ledger, settings, lambda: consumer.status, publisher)
+    state = AppState(
+        ledger,
+        settings,
+        lambda: consumer.status,
+        publisher,
+        limits=limits,
+        tokens=tokens,
+        auth_always=not is_loopback(host),
+    )
     app = create_app(state)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)

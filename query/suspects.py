@@ -1,74 +1,298 @@
-"""Rank the deployments and agent actions that most likely caused an incident."""
+"""Gather suspect candidates for an incident from the ledger and rank them.
+
+The SQL here only collects facts (candidates, what they shipped, rollbacks, verdicts);
+query/ranking.py turns facts into scores and reasons. docs/ranking.md documents both.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from query.incidents import rows_as_dicts
+from query.changes import change_details, shipped_by
+from query.incidents import in_list, rows_as_dicts, rows_by_key
+from query.levels import load_levels
+from query.ranking import PROD_NAMES, Candidate, IncidentFacts, Revert, Scored, contenders, rank
+from query.rollbacks import rollbacks_of
 
-
-def _proximity(gap: timedelta, lookback: timedelta) -> float:
-    return max(0.0, 1.0 - gap / lookback)
+# At most this many candidates get their changes looked up (see ranking.contenders).
+DETAILED = 15
+_DEPLOYMENT_COLUMNS = (
+    "event_id, event_seq, service, environment, region, version, repo, commit, artifact, "
+    "deployer_kind, fleet_percent, deployed_at"
+)
+_ACTION_COLUMNS = (
+    "event_id, event_seq, tool, model, session, action, service, environment, resource, "
+    "destructive, command, authorized_by_id, acted_at"
+)
 
 
 def rank_suspects(
     cur: duckdb.DuckDBPyConnection, incident: dict[str, Any], lookback: timedelta, limit: int
 ) -> list[dict[str, Any]]:
-    impact = incident["impact_started_at"]
-    deployments = rows_as_dicts(
+    """The API's suspects list for an incident as ``find_incident`` returns it."""
+    facts = _incident_facts(incident)
+    start = facts.impact - lookback
+    verdicts = _verdicts(cur, incident["incident"])
+    deployments = _deployments(cur, facts, start, verdicts)
+    actions = _actions(cur, facts, start, verdicts)
+    # What deployments shipped matters before pruning only for verdicts on commits.
+    by_commit = any(v["target_kind"] == "commit" for v in verdicts)
+    shipped = shipped_by(cur, deployments) if by_commit else {}
+    reverts = _reverts(cur, facts, deployments)
+    levels = load_levels(cur, [a["authorized_by_id"] for a in actions])
+    candidates = [
+        _deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, start)
+        for d in deployments
+    ]
+    candidates += [_action_candidate(a, levels.at, verdicts, start) for a in actions]
+    # Change facts cost index look-ups: fetch them only for those who can still rank.
+    candidates = contenders(candidates, facts, limit, most=max(DETAILED, limit + 5))
+    wanted = {c.seq for c in candidates}
+    if not by_commit:
+        shipped = shipped_by(cur, [d for d in deployments if d["event_seq"] in wanted])
+    details = change_details(
+        cur, [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
+    )
+    candidates = [
+        replace(
+            c,
+            commits=tuple(sha for _, sha in shipped.get(c.seq, [])),
+            changes=tuple(details[sha][1] for _, sha in shipped.get(c.seq, []) if sha in details),
+        )
+        if c.kind == "deployment"
+        else c
+        for c in candidates
+    ]
+    ranked = rank(candidates, facts, limit)
+    return [_as_api(rank_no, item, details) for rank_no, item in enumerate(ranked, start=1)]
+
+
+def _incident_facts(incident: dict[str, Any]) -> IncidentFacts:
+    return IncidentFacts(
+        services=tuple(incident["services"]),
+        environment=incident["environment"],
+        impact=incident["impact_started_at"],
+        resolved_at=incident["resolved_at"],
+        region=incident.get("region"),
+    )
+
+
+def _verdicts(cur: duckdb.DuckDBPyConnection, incident: str) -> list[dict[str, Any]]:
+    """The standing verdict per target of this incident: the latest attribution wins."""
+    return rows_as_dicts(
         cur.execute(
             """
-            SELECT event_id, service, environment, region, version, deployed_at
-            FROM deployments
-            WHERE list_contains(?, service)
-              AND (? IS NULL OR environment = ?)
-              AND deployed_at <= ? AND deployed_at >= ?
+            SELECT verdict, by_id, target_kind, deployment_event_id, action_event_id, repo, commit
+            FROM attributions WHERE incident = ?
+            QUALIFY row_number() OVER (
+                PARTITION BY target_kind, deployment_event_id, action_event_id, repo, commit
+                ORDER BY attributed_at DESC, event_seq DESC) = 1
             """,
-            [
-                incident["services"],
-                incident["environment"],
-                incident["environment"],
-                impact,
-                impact - lookback,
-            ],
+            [incident],
         )
     )
-    suspects = []
-    for deployment in deployments:
-        gap = impact - deployment["deployed_at"]
-        score = _proximity(gap, lookback)
-        suspects.append(
-            {
-                "score": round(score, 4),
-                "kind": "deployment",
-                "event_id": deployment["event_id"],
-                "service": deployment["service"],
-                "environment": deployment["environment"],
-                "time": deployment["deployed_at"],
-                "changes": [],
-                "reasons": [
-                    {
-                        "code": "time_proximity",
-                        "detail": f"deployed {_humanize(gap)} before impact started",
-                    },
-                    {
-                        "code": "same_service",
-                        "detail": f"{deployment['service']} is named by the incident",
-                    },
-                ],
-            }
+
+
+def _confirmed_ids(verdicts: list[dict[str, Any]], column: str) -> list[str]:
+    return [v[column] for v in verdicts if v["verdict"] == "confirmed" and v[column] is not None]
+
+
+def _environments(environment: str | None) -> list[str] | None:
+    """The environment names that mean the incident's: case aside, and prod's synonyms."""
+    if environment is None:
+        return None
+    name = environment.lower()
+    return sorted(PROD_NAMES) if name in PROD_NAMES else [name]
+
+
+def _deployments(
+    cur: duckdb.DuckDBPyConnection,
+    facts: IncidentFacts,
+    start: datetime,
+    verdicts: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    envs = _environments(facts.environment)
+    rows = rows_as_dicts(
+        cur.execute(
+            f"""
+            SELECT {_DEPLOYMENT_COLUMNS} FROM deployments
+            WHERE deployed_at BETWEEN ? AND ? AND list_contains(?, service)
+              AND (?::VARCHAR[] IS NULL OR list_contains(?, lower(environment)))
+            """,
+            [start, facts.impact, list(facts.services), envs, envs],
         )
-    suspects.sort(key=lambda s: (-s["score"], s["event_id"]))
-    for rank, suspect in enumerate(suspects[:limit], start=1):
-        suspect["rank"] = rank
-    return suspects[:limit]
+    )
+    # Confirmed targets are listed even outside the window: a responder's word outranks it.
+    # A confirmed commit brings the deployments of the incident's services that shipped it.
+    confirmed = _confirmed_ids(verdicts, "deployment_event_id")
+    if confirmed:
+        rows += rows_by_key(cur, "deployments", "event_id", confirmed, _DEPLOYMENT_COLUMNS)
+    commits = _confirmed_ids(verdicts, "commit")
+    if commits:
+        seqs = [
+            seq
+            for (seq,) in cur.execute(
+                f"SELECT deployment_seq FROM deployment_changes WHERE commit IN {in_list(commits)}",
+                commits,
+            ).fetchall()
+        ]
+        rows += [
+            row
+            for row in rows_by_key(cur, "deployments", "event_seq", seqs, _DEPLOYMENT_COLUMNS)
+            if row["service"] in facts.services
+            and (envs is None or row["environment"].lower() in envs)
+            and row["deployed_at"] <= facts.impact
+        ]
+    return _unique_by_seq(rows)
 
 
-def _humanize(gap: timedelta) -> str:
-    minutes = int(gap.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    return f"{minutes / 60:.1f} h"
+def _actions(
+    cur: duckdb.DuckDBPyConnection,
+    facts: IncidentFacts,
+    start: datetime,
+    verdicts: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    # An action with no service but the incident's environment targets the whole
+    # environment (delete_environment), so it touches the incident's services too.
+    envs = _environments(facts.environment)
+    confirmed = _confirmed_ids(verdicts, "action_event_id")
+    rows = rows_as_dicts(
+        cur.execute(
+            f"""
+            SELECT {_ACTION_COLUMNS} FROM agent_actions
+            WHERE acted_at BETWEEN ? AND ?
+              AND (list_contains(?, service)
+                   OR (service IS NULL AND list_contains(?, lower(environment))))
+              AND (?::VARCHAR[] IS NULL OR environment IS NULL
+                   OR list_contains(?, lower(environment)))
+            """,
+            [start, facts.impact, list(facts.services), envs or [], envs, envs],
+        )
+    )
+    if confirmed:
+        rows += rows_by_key(cur, "agent_actions", "event_id", confirmed, _ACTION_COLUMNS)
+    return _unique_by_seq(rows)
+
+
+def _unique_by_seq(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted({row["event_seq"]: row for row in rows}.values(), key=lambda r: r["event_seq"])
+
+
+def _reverts(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, deployments: list[dict[str, Any]]
+) -> dict[int, list[Revert]]:
+    """Rollbacks that reverted candidates; one followed by another before the incident
+    resolved did not fix it (``superseded``)."""
+    # Rollbacks after the incident resolved say nothing about it.
+    rollbacks, reverted = rollbacks_of(cur, deployments, until=facts.resolved_at)
+    during = [
+        rb["rolled_back_at"]
+        for rb in rollbacks
+        if facts.impact <= rb["rolled_back_at"]
+        and (facts.resolved_at is None or rb["rolled_back_at"] <= facts.resolved_at)
+    ]
+    return {
+        seq: [
+            Revert(
+                rb["event_id"],
+                rb["rolled_back_at"],
+                count,
+                superseded=any(t > rb["rolled_back_at"] for t in during),
+            )
+            for rb, count in hits
+        ]
+        for seq, hits in reverted.items()
+    }
+
+
+def _deployment_candidate(
+    d: dict[str, Any],
+    shipped: list[tuple[str | None, str]],
+    reverts: dict[int, list[Revert]],
+    verdicts: list[dict[str, Any]],
+    start: datetime,
+) -> Candidate:
+    commits = [commit for _, commit in shipped]
+    verdict = _target_verdict(verdicts, "deployment", "deployment_event_id", d["event_id"])
+    by_commit = [v for v in verdicts if v["target_kind"] == "commit" and v["commit"] in commits]
+    candidate = Candidate(
+        kind="deployment",
+        event_id=d["event_id"],
+        seq=d["event_seq"],
+        service=d["service"],
+        environment=d["environment"],
+        time=d["deployed_at"],
+        region=d["region"],
+        fleet_percent=d["fleet_percent"],
+        deployer_kind=d["deployer_kind"],
+        commits=tuple(commits),
+        reverts=tuple(reverts.get(d["event_seq"], ())),
+        confirmed_commits=tuple(v["commit"] for v in by_commit if v["verdict"] == "confirmed"),
+        rejected_commits=tuple(v["commit"] for v in by_commit if v["verdict"] == "rejected"),
+        in_window=d["deployed_at"] >= start,
+    )
+    return replace(candidate, **verdict) if verdict else candidate
+
+
+def _action_candidate(
+    a: dict[str, Any], level_at, verdicts: list[dict[str, Any]], start: datetime
+) -> Candidate:
+    candidate = Candidate(
+        kind="agent_action",
+        event_id=a["event_id"],
+        seq=a["event_seq"],
+        service=a["service"],
+        environment=a["environment"],
+        time=a["acted_at"],
+        action=a["action"],
+        agent_tool=a["tool"],
+        agent_session=a["session"],
+        destructive=a["destructive"],
+        authorized_by=a["authorized_by_id"],
+        authorized_level=level_at(a["authorized_by_id"], a["acted_at"]),
+        in_window=a["acted_at"] >= start,
+    )
+    verdict = _target_verdict(verdicts, "action", "action_event_id", a["event_id"])
+    return replace(candidate, **verdict) if verdict else candidate
+
+
+def _target_verdict(
+    verdicts: list[dict[str, Any]], kind: str, column: str, event_id: str
+) -> dict[str, Any] | None:
+    for v in verdicts:
+        if v["target_kind"] == kind and v[column] == event_id:
+            return {"verdict": v["verdict"], "verdict_by": v["by_id"]}
+    return None
+
+
+def _as_api(rank_no: int, item: Scored, details: dict[str, Any]) -> dict[str, Any]:
+    c = item.candidate
+    changes = [details[ch.commit][0] for ch in c.changes if ch.commit in details]
+    suspect: dict[str, Any] = {
+        "rank": rank_no,
+        "score": item.score,
+        "kind": c.kind,
+        "event_id": c.event_id,
+        "service": c.service,
+        "environment": c.environment,
+        "time": c.time,
+        "changes": changes,
+        "reasons": item.reasons,
+    }
+    if c.kind == "agent_action":
+        suspect["action"] = {
+            "action": c.action,
+            "tool": c.agent_tool,
+            "session": c.agent_session,
+            "destructive": c.destructive,
+            "authorized_by": c.authorized_by,
+            "authorized_level": c.authorized_level,
+        }
+    else:
+        suspect["region"] = c.region
+        suspect["fleet_percent"] = c.fleet_percent
+    return suspect

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from query.api import errors
-from query.api.routes import events, health, incidents
+from query.api.deps import require
+from query.api.middleware import BodyLimit
+from query.api.routes import (
+    commits,
+    deployments,
+    events,
+    health,
+    incidents,
+    metrics,
+    policy,
+    snapshot,
+    sql,
+)
+from query.api.routes import ledger as ledger_routes
 from query.api.state import AppState
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["ok", "error", "status"],
+    "properties": {
+        "ok": {"type": "boolean", "const": False},
+        "error": {"type": "string"},
+        "status": {"type": "integer"},
+        "errors": {"type": "array"},
+    },
+}
+# Documented for every operation, so clients (and schemathesis) know the one error shape.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    "4XX": {
+        "description": "refused: bad input (400/422), missing or bad token (401), token without "
+        "the scope (403), unknown (404), body too large (413)",
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    },
+    503: {
+        "description": "a dependency (Kafka, disk) is unavailable",
+        "content": {"application/json": {"schema": ERROR_SCHEMA}},
+    },
+}
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -15,9 +52,32 @@ def create_app(state: AppState) -> FastAPI:
         summary="Which changes shipped before this outage, who wrote them with which AI tool, "
         "and who signed them off.",
         version="0.1.0",
+        responses=ERROR_RESPONSES,
     )
     app.state.provledger = state
     errors.install(app)
-    for router in (health.router, events.router, incidents.router):
-        app.include_router(router)
+    # Auth is per router, by scope. /healthz, /openapi.json and /docs stay open; every other
+    # router is `read` unless listed under a stricter scope (a route may add its own, e.g.
+    # Depends(require("admin"))). A new router goes in the `read` tuple at least.
+    app.include_router(health.router)
+    app.include_router(events.router, dependencies=[Depends(require("ingest"))])
+    app.include_router(snapshot.router, dependencies=[Depends(require("admin"))])
+    for router in (
+        incidents.router,
+        commits.router,
+        deployments.router,
+        metrics.router,
+        policy.router,
+        ledger_routes.router,
+        sql.router,
+    ):
+        app.include_router(router, dependencies=[Depends(require("read"))])
+    app.add_middleware(BodyLimit, max_bytes=state.limits.max_body_bytes)
+    if state.limits.cors_origins:  # off unless PROVLEDGER_CORS_ORIGINS lists origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(state.limits.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app

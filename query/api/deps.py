@@ -1,15 +1,22 @@
-"""FastAPI dependencies: the ledger, settings and producer live on ``app.state``."""
+"""FastAPI dependencies: the ledger, settings and producer live on ``app.state``.
+
+:func:`require` is the auth dependency; ``create_app`` applies it per router.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import duckdb
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.settings import Settings
+from query.api.errors import ApiError
 from query.api.state import AppState
+from query.auth import SCOPES, grants
 
 
 def get_state(request: Request) -> AppState:
@@ -33,3 +40,46 @@ def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
 State = Annotated[AppState, Depends(get_state)]
 Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(get_cursor)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `provledger token create --scope read|ingest|admin`; "
+    "`admin` implies the other scopes. Not needed while no token is configured "
+    "(the server then listens on loopback only).",
+)
+# What a token from `provledger token create` can look like (with room for other issuers).
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{16,512}")
+
+
+def _unauthorized(message: str) -> ApiError:
+    error = ApiError(401, message)
+    error.headers = {"WWW-Authenticate": "Bearer"}
+    return error
+
+
+def require(scope: str) -> Callable[..., None]:
+    """A dependency that lets a request through only with a token granting ``scope``."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def check_token(
+        request: Request,
+        state: State,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if not state.auth_required():
+            return
+        if "authorization" not in request.headers:
+            raise _unauthorized(f"this endpoint needs a bearer token with the {scope!r} scope")
+        token = credentials.credentials if credentials is not None else ""
+        if not TOKEN_SHAPE.fullmatch(token):
+            raise _unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+        granted = state.tokens.scope_of(token) if state.tokens is not None else None
+        if granted is None:
+            raise _unauthorized("unknown or revoked token")
+        if not grants(granted, scope):
+            raise ApiError(403, f"this token has the {granted!r} scope; this needs {scope!r}")
+
+    check_token.__name__ = f"require_{scope}"
+    return check_token

@@ -2,13 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ledger.consumer import ConsumerStatus
 from ledger.settings import Settings
 from ledger.store import Ledger
+from query.auth import TokenStore
+from query.sql import SqlLimits
 from schemas.codec import DecodedEvent
+
+
+class LimitsError(ValueError):
+    """A PROVLEDGER_* limit setting is not a valid number."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise LimitsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    if value <= 0:
+        raise LimitsError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost. Each is a named, documented setting."""
+
+    sql: SqlLimits = field(default_factory=SqlLimits)
+    max_body_bytes: int = 10 * 1024 * 1024  # PROVLEDGER_MAX_BODY_BYTES
+    max_batch_events: int = 1000  # PROVLEDGER_MAX_BATCH_EVENTS
+    cors_origins: tuple[str, ...] = ()  # PROVLEDGER_CORS_ORIGINS; empty: CORS off
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        env = os.environ if environ is None else environ
+        base, sql = cls(), SqlLimits()
+        return cls(
+            sql=SqlLimits(
+                timeout_s=_number(env, "PROVLEDGER_SQL_TIMEOUT_S", sql.timeout_s, float),
+                max_rows=int(_number(env, "PROVLEDGER_SQL_MAX_ROWS", sql.max_rows)),
+                max_bytes=int(_number(env, "PROVLEDGER_SQL_MAX_BYTES", sql.max_bytes)),
+            ),
+            max_body_bytes=int(_number(env, "PROVLEDGER_MAX_BODY_BYTES", base.max_body_bytes)),
+            max_batch_events=int(
+                _number(env, "PROVLEDGER_MAX_BATCH_EVENTS", base.max_batch_events)
+            ),
+            cors_origins=tuple(
+                origin.strip()
+                for origin in env.get("PROVLEDGER_CORS_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -17,3 +68,10 @@ class AppState:
     settings: Settings
     consumer_status: Callable[[], ConsumerStatus]
     publish: Callable[[list[DecodedEvent]], None]
+    limits: Limits = field(default_factory=Limits)
+    tokens: TokenStore | None = None
+    # Listening beyond loopback: with no token configured, refuse every request.
+    auth_always: bool = False
+
+    def auth_required(self) -> bool:
+        return self.auth_always or (self.tokens is not None and self.tokens.configured())

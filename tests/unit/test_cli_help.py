@@ -24,7 +24,9 @@ def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Comm
     return found
 
 
-@pytest.mark.parametrize(("name", "command"), commands(cli), ids=[name for name, _ in commands(cli)])
+@pytest.mark.parametrize(
+    ("name", "command"), commands(cli), ids=[name for name, _ in commands(cli)]
+)
 def test_every_command_has_help_with_an_example(name, command):
     result = CliRunner().invoke(cli, [*name.split(), "--help"])
     assert result.exit_code == 0, result.output
@@ -33,6 +35,8 @@ def test_every_command_has_help_with_an_example(name, command):
         assert "Example:" in result.output, f"{name} --help shows no example"
 
 
-@pytest.mark.parametrize(("name", "command"), commands(cli), ids=[name for name, _ in commands(cli)])
+@pytest.mark.parametrize(
+    ("name", "command"), commands(cli), ids=[name for name, _ in commands(cli)]
+)
 def test_every_command_is_in_the_readme(name, command):
     assert f"provledger {name}" in README, f"README does not mention `provledger {name}`"

@@ -22,6 +22,11 @@ def post_events(state: State, body: Any = Body(...)) -> Accepted:
     items = body if isinstance(body, list) else [body]
     if not items:
         raise ApiError(422, "no events in the request")
+    cap = state.limits.max_batch_events
+    if len(items) > cap:
+        raise ApiError(
+            413, f"{len(items)} events in one request; at most {cap} (PROVLEDGER_MAX_BATCH_EVENTS)"
+        )
     decoded: list[DecodedEvent] = []
     problems: list[dict[str, Any]] = []
     for index, item in enumerate(items):

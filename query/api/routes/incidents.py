@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from query.api.deps import Cursor
 from query.api.errors import ApiError
+from query.api.models import Change
 from query.durations import parse_duration
 from query.incidents import find_incident
 from query.suspects import rank_suspects
@@ -27,23 +28,36 @@ class Incident(BaseModel):
     opened_at: datetime
     resolved_at: datetime | None
     event_id: str
+    region: str | None = Field(None, description="an emitter's extra `region` field, if sent")
 
 
 class Reason(BaseModel):
-    code: str
+    code: str = Field(description="machine-readable signal, see docs/ranking.md")
     detail: str
+
+
+class ActionSummary(BaseModel):
+    action: str | None
+    tool: str | None
+    session: str | None
+    destructive: bool
+    authorized_by: str | None
+    authorized_level: str | None
 
 
 class Suspect(BaseModel):
     rank: int
-    score: float
-    kind: str
-    event_id: str
+    score: float = Field(ge=0, le=1)
+    kind: Literal["deployment", "agent_action"]
+    event_id: str = Field(description="the id of the deployment or agent.action event")
     service: str | None
     environment: str | None
     time: datetime
-    changes: list[dict[str, Any]]
+    changes: list[Change]
     reasons: list[Reason]
+    region: str | None = None
+    fleet_percent: float | None = None
+    action: ActionSummary | None = None
 
 
 class Suspects(BaseModel):
@@ -63,7 +77,13 @@ def get_incident(incident: IncidentId, cur: Cursor) -> dict[str, Any]:
     return _incident_or_404(cur, incident)
 
 
-@router.get("/v1/incidents/{incident}/suspects", response_model=Suspects)
+@router.get(
+    "/v1/incidents/{incident}/suspects",
+    response_model=Suspects,
+    description="The deployments and agent actions most likely to have caused the incident, "
+    "best first, each with what it shipped and why it is suspected (`reasons`). How each "
+    "signal moves the score: docs/ranking.md.",
+)
 def get_suspects(
     incident: IncidentId,
     cur: Cursor,

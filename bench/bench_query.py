@@ -1,0 +1,141 @@
+"""Latency of the suspects query on a big ledger (make one with bench/gen_ledger.py).
+
+Times ``find_incident`` + ``rank_suspects`` (what ``GET /v1/incidents/{id}/suspects``
+runs) for many incidents, then a smaller sample through real HTTP (uvicorn + httpx).
+
+    python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from ledger.consumer import ConsumerStatus
+from ledger.settings import Settings
+from ledger.store import Ledger
+from query.api.app import create_app
+from query.api.state import AppState
+from query.incidents import find_incident
+from query.suspects import rank_suspects
+
+LOOKBACK = timedelta(hours=24)
+
+
+def percentiles(samples_ms: list[float]) -> str:
+    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+    return (
+        f"p50 {cuts[49]:.1f} ms  p95 {cuts[94]:.1f} ms  p99 {cuts[98]:.1f} ms  "
+        f"max {max(samples_ms):.1f} ms  (n={len(samples_ms)})"
+    )
+
+
+def incidents_sample(ledger: Ledger, count: int) -> list[str]:
+    rows = (
+        ledger.cursor()
+        .execute("SELECT incident FROM incidents ORDER BY hash(incident) LIMIT ?", [count])
+        .fetchall()
+    )
+    return [row[0] for row in rows]
+
+
+def _measure(cur, incidents: list[str]) -> tuple[list[float], list[float], list[int]]:
+    """Wall-clock and CPU milliseconds per call (CPU time of this process, DuckDB's threads
+    included: on a shared, busy machine it shows the cost without the waiting)."""
+    wall, cpu, returned = [], [], []
+    for incident in incidents:
+        began, began_cpu = time.perf_counter(), time.process_time()
+        found = find_incident(cur, incident)
+        suspects = rank_suspects(cur, found, LOOKBACK, 10)
+        wall.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
+        returned.append(len(suspects))
+    return wall, cpu, returned
+
+
+def bench_function(ledger: Ledger, incidents: list[str]) -> None:
+    """Cold: the first call for each incident after opening the file (index nodes and data
+    blocks read from disk). Warm: the same calls again, as a long-running server that has
+    touched those parts of the ledger (recent deployments are always warm: the consumer
+    just wrote them) answers them."""
+    cur = ledger.cursor()
+    for label in ("cold", "warm"):
+        wall, cpu, returned = _measure(cur, incidents)
+        print(f"suspects (query function), {label}, wall: {percentiles(wall)}")
+        print(f"suspects (query function), {label}, CPU:  {percentiles(cpu)}")
+    print(f"  suspects returned per call: mean {statistics.mean(returned):.1f}")
+    print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_http(ledger: Ledger, incidents: list[str]) -> None:
+    state = AppState(
+        ledger=ledger,
+        settings=Settings(db_path=Path(ledger.path)),
+        consumer_status=ConsumerStatus,
+        publish=lambda events: None,
+    )
+    port = _free_port()
+    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    samples = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for incident in incidents:
+                began = time.perf_counter()
+                response = client.get(f"/v1/incidents/{incident}/suspects")
+                samples.append((time.perf_counter() - began) * 1000)
+                response.raise_for_status()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    print(f"suspects (HTTP, one client, warm): {percentiles(samples)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--http", type=int, default=100, help="calls through HTTP (0: none)")
+    args = parser.parse_args()
+    if not args.path.exists():
+        raise SystemExit(f"{args.path} does not exist; make it with bench/gen_ledger.py")
+    ledger = Ledger(args.path, read_only=True)
+    counts = (
+        ledger.cursor()
+        .execute(
+            "SELECT (SELECT count(*) FROM deployments), (SELECT count(*) FROM deployment_changes),"
+            " (SELECT count(*) FROM incidents)"
+        )
+        .fetchone()
+    )
+    print(
+        f"ledger {args.path}: {counts[0]:,} deployments, {counts[1]:,} shipped changes, "
+        f"{counts[2]:,} incidents"
+    )
+    incidents = incidents_sample(ledger, args.calls)
+    bench_function(ledger, incidents)
+    if args.http:
+        bench_http(ledger, incidents[: args.http])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""C2SP tlog-checkpoint bodies (https://c2sp.org/tlog-checkpoint): what an auditor keeps.
+
+The body is three lines, each ending in a newline: the log's origin, the tree size in decimal
+and the base64 RFC 6962 root hash. Signatures (a signed note) follow a blank line; they are
+not written yet, and the parser ignores them so signed checkpoints keep parsing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from ledger.merkle import HASH_SIZE
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def origin_for(topic: str) -> str:
+    """The log's name in checkpoints: one ledger projects one topic."""
+    return f"provledger/{topic}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+
+    def body(self) -> str:
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+
+
+def parse(text: str) -> Checkpoint:
+    body = text.split("\n\n", 1)[0]
+    lines = body.split("\n")
+    if len(lines) < 3 or not lines[0]:
+        raise CheckpointError(
+            "not a checkpoint: expected an origin line, a tree size and a base64 root hash"
+        )
+    origin, size_text, root_text = lines[0], lines[1].strip(), lines[2].strip()
+    if not size_text.isdigit():
+        raise CheckpointError(f"not a checkpoint: tree size {size_text!r} is not a number")
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except binascii.Error as exc:
+        raise CheckpointError(f"not a checkpoint: root hash is not base64 ({exc})") from exc
+    if len(root) != HASH_SIZE:
+        raise CheckpointError(f"not a checkpoint: root hash is {len(root)} bytes, not 32")
+    return Checkpoint(origin, int(size_text), root)

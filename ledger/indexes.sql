@@ -1,0 +1,14 @@
+-- ART indexes for the incident queries (query/suspects.py, query/provenance.py). DuckDB
+-- turns equality look-ups and join filters on these keys into index scans, so a suspects
+-- call touches a handful of rows even on tens of millions (bench/bench_query.py measures it).
+
+CREATE INDEX IF NOT EXISTS deployment_changes_seq_idx ON deployment_changes (deployment_seq);
+CREATE INDEX IF NOT EXISTS deployment_changes_commit_idx ON deployment_changes (commit);
+CREATE INDEX IF NOT EXISTS deployments_event_id_idx ON deployments (event_id);
+CREATE INDEX IF NOT EXISTS deployments_version_idx ON deployments (version);
+CREATE INDEX IF NOT EXISTS changes_commit_idx ON changes (commit);
+CREATE INDEX IF NOT EXISTS change_ai_commit_idx ON change_ai (commit);
+CREATE INDEX IF NOT EXISTS reviews_commit_idx ON reviews (commit);
+CREATE INDEX IF NOT EXISTS merges_commit_idx ON merges (commit);
+CREATE INDEX IF NOT EXISTS artifacts_artifact_idx ON artifacts (artifact);
+CREATE INDEX IF NOT EXISTS agent_actions_event_id_idx ON agent_actions (event_id);

@@ -1,0 +1,224 @@
+"""Rebuild the DuckDB projection by replaying the topic (the log of record) into a new file,
+compare it with the old one table by table, and swap it in atomically.
+
+Kafka orders records within a partition only, so with several partitions a replay may
+interleave them differently: rows are compared on content, with every ``seq`` reference
+replaced by the (source, id) of the event it points to. The Merkle root depends on that
+order too; it matches exactly when the topic has one partition.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from kafka import KafkaConsumer, TopicPartition
+
+from ledger.consumer import decode_batch, to_record
+from ledger.settings import Settings
+from ledger.store import Ledger, LedgerError
+
+Progress = Callable[[int, int], None]
+# Columns that record when a row was written, not what it says.
+VOLATILE = {"ingested_at", "received_at", "updated_at", "committed_at"}
+# Merkle bookkeeping: compared through the final head, not row by row (batch boundaries).
+TREE_TABLES = {"merkle_nodes", "tree_heads"}
+
+
+class RebuildError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TableDiff:
+    table: str
+    old_rows: int
+    new_rows: int
+    only_old: int
+    only_new: int
+
+    @property
+    def equal(self) -> bool:
+        return self.only_old == 0 and self.only_new == 0
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    events: int
+    tables: list[TableDiff]
+    same_root: bool
+    swapped: bool
+    backup: Path | None
+
+    @property
+    def equal(self) -> bool:
+        return all(diff.equal for diff in self.tables)
+
+
+def rebuild(
+    settings: Settings, on_progress: Progress | None = None, force: bool = False
+) -> RebuildResult:
+    path = Path(settings.db_path)
+    new_path = path.with_name(path.name + ".rebuild")
+    _checkpoint_old(path)
+    for leftover in (new_path, Path(f"{new_path}.wal")):
+        leftover.unlink(missing_ok=True)
+    fresh = Ledger(new_path)
+    try:
+        events = replay(settings, fresh, on_progress)
+    finally:
+        fresh.close()
+    tables, same_root, old_events = compare(new_path, path)
+    if old_events > events and not force:
+        raise RebuildError(
+            f"the replay found {events} events but {path} has {old_events}: the topic lost "
+            f"records (retention?). Kept the old file; the replay is at {new_path}. "
+            "Use --force to swap anyway."
+        )
+    backup = None
+    if path.exists():
+        backup = path.with_name(path.name + ".before-rebuild")
+        backup.unlink(missing_ok=True)
+        os.link(path, backup)
+    os.replace(new_path, path)
+    return RebuildResult(events, tables, same_root, True, backup)
+
+
+def _checkpoint_old(path: Path) -> None:
+    """Fold the old file's WAL into it (a WAL left beside the new file would corrupt it),
+    and fail early, clearly, if a server holds the file."""
+    if not path.exists():
+        return
+    try:
+        conn = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        raise RebuildError(
+            f"{path} is in use (is `provledger serve` running?): stop it, run "
+            f"`provledger rebuild`, then start it again. ({exc})"
+        ) from exc
+    try:
+        conn.execute("CHECKPOINT")
+    finally:
+        conn.close()
+
+
+def replay(settings: Settings, ledger: Ledger, on_progress: Progress | None = None) -> int:
+    """Read every partition from its beginning to the end offsets seen at the start."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=settings.batch_max_records,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=max(8 * 1024 * 1024, settings.max_event_bytes * 2),
+    )
+    try:
+        partitions = consumer.partitions_for_topic(settings.topic)
+        if not partitions:
+            raise RebuildError(
+                f"topic {settings.topic} does not exist on {settings.kafka_bootstrap}"
+            )
+        assigned = [TopicPartition(settings.topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        begin = consumer.beginning_offsets(assigned)
+        ends = consumer.end_offsets(assigned)
+        total = sum(ends[tp] - begin[tp] for tp in assigned)
+        done = 0
+        if on_progress:
+            on_progress(0, total)
+        pending = {tp for tp in assigned if ends[tp] > begin[tp]}
+        while pending:
+            polled = consumer.poll(timeout_ms=1000, max_records=settings.batch_max_records)
+            records = [
+                to_record(message)
+                for tp, messages in polled.items()
+                for message in messages
+                if message.offset < ends[tp]
+            ]
+            if records:
+                incoming, rejected = decode_batch(records, settings.max_event_bytes)
+                offsets: dict[tuple[str, int], int] = {}
+                for record in records:
+                    offsets[(record.topic, record.partition)] = record.offset + 1
+                ledger.write_batch(incoming, rejected, offsets)
+                done += len(records)
+                if on_progress:
+                    on_progress(done, total)
+            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+        return ledger.counts()[0]
+    except LedgerError as exc:
+        raise RebuildError(str(exc)) from exc
+    finally:
+        consumer.close(autocommit=False)
+
+
+def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]:
+    """Per-table content differences between two ledger files, whether their Merkle heads
+    match, and the old file's event count."""
+    conn = duckdb.connect(str(new_path), read_only=True)
+    try:
+        if not old_path.exists():
+            return [], False, 0
+        conn.execute(f"ATTACH '{old_path}' AS old (READ_ONLY)")
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+                " ORDER BY table_name"
+            ).fetchall()
+            if name not in TREE_TABLES
+        ]
+        old_tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'old'"
+            ).fetchall()
+        }
+        diffs = [_diff(conn, table) for table in tables if table in old_tables]
+        heads = conn.execute(
+            "SELECT (SELECT root_hash FROM tree_heads ORDER BY tree_size DESC LIMIT 1), "
+            "(SELECT root_hash FROM old.tree_heads ORDER BY tree_size DESC LIMIT 1)"
+        ).fetchone()
+        old_events = conn.execute("SELECT count(*) FROM old.events").fetchone()[0]
+        return diffs, heads[0] == heads[1], old_events
+    finally:
+        conn.close()
+
+
+def _content(conn: duckdb.DuckDBPyConnection, db: str, table: str) -> str:
+    """A SELECT of the table's content with seq references resolved to event identities."""
+    columns = [
+        name
+        for (name,) in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+    ]
+    picked = []
+    for name in columns:
+        if name in VOLATILE or (name == "seq" and table in ("events", "dead_letters")):
+            continue
+        if name.endswith("seq"):
+            picked.append(
+                f"(SELECT e.source || chr(31) || e.id FROM {db}.events e WHERE e.seq = t.{name})"
+                f" AS {name}"
+            )
+        else:
+            picked.append(f't."{name}"')
+    return f"SELECT {', '.join(picked)} FROM {db}.{table} t"
+
+
+def _diff(conn: duckdb.DuckDBPyConnection, table: str) -> TableDiff:
+    main = '"{}"'.format(conn.execute("SELECT current_database()").fetchone()[0])
+    new, old = _content(conn, main, table), _content(conn, "old", table)
+    counts = conn.execute(
+        f"SELECT (SELECT count(*) FROM old.{table}), (SELECT count(*) FROM {main}.{table}), "
+        f"(SELECT count(*) FROM ({old} EXCEPT ALL {new})), "
+        f"(SELECT count(*) FROM ({new} EXCEPT ALL {old}))"
+    ).fetchone()
+    return TableDiff(table, *counts)

@@ -1,0 +1,80 @@
+"""``GET /v1/policy/check``: the senior-sign-off gate CI calls (``provledger check``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from query.api.deps import Cursor
+from query.api.errors import ApiError
+from query.policy import Policy, PolicyError, evaluate, load_policy, policy_path
+from query.policy_facts import action_facts, commit_facts, commit_known
+
+router = APIRouter(tags=["policy"])
+
+
+class Violation(BaseModel):
+    rule: str
+    detail: str
+
+
+class PolicyResult(BaseModel):
+    compliant: bool
+    violations: list[Violation]
+    checked: list[str]
+
+
+@lru_cache(maxsize=4)
+def _cached(path: Path | None, mtime: float) -> Policy:
+    return load_policy(path)
+
+
+def current_policy() -> Policy:
+    """The rules file is re-read when it changes, so edits apply without a restart."""
+    path = policy_path()
+    try:
+        mtime = path.stat().st_mtime if path is not None else 0.0
+        return _cached(path, mtime)
+    except (OSError, PolicyError) as exc:
+        raise ApiError(500, f"policy rules unusable ({exc}); fix PROVLEDGER_POLICY") from exc
+
+
+@router.get("/v1/policy/check", response_model=PolicyResult)
+def policy_check(
+    cur: Cursor,
+    repo: Annotated[str | None, Query(max_length=300, description="org/name")] = None,
+    commit: Annotated[str | None, Query(pattern=r"^[0-9a-fA-F]{40}$")] = None,
+    action: Annotated[
+        str | None, Query(max_length=300, description="agent.action event id")
+    ] = None,
+) -> dict[str, Any]:
+    policy = current_policy()
+    if action is not None:
+        actions = action_facts(cur, action)
+        if not actions:
+            raise ApiError(404, f"unknown agent action {action!r}")
+        verdict = evaluate(policy, [], actions)
+        checked = [f"action {action}"]
+    elif repo and commit:
+        sha = commit.lower()
+        if not commit_known(cur, repo, sha):
+            raise ApiError(
+                404,
+                f"unknown commit {repo}@{sha}: no change.authored or change.merged event names "
+                "it (emit one, e.g. with `provledger backfill git`)",
+            )
+        changes, actions = commit_facts(cur, repo, sha)
+        verdict = evaluate(policy, changes, actions)
+        checked = [f"change {c.repo}@{c.commit}" for c in changes]
+        checked += [f"action {a.event_id}" for a in actions]
+    else:
+        raise ApiError(400, "give repo and commit (or action=EVENT_ID)")
+    return {
+        "compliant": verdict.compliant,
+        "violations": [{"rule": v.rule, "detail": v.detail} for v in verdict.violations],
+        "checked": checked,
+    }

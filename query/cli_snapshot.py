@@ -1,0 +1,37 @@
+"""``provledger snapshot PATH``: a point-in-time DuckDB copy from the running server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger.settings import Settings
+from query.client import api_download
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.pass_obj
+def snapshot(settings: Settings, path: Path, force: bool) -> None:
+    """Write a consistent point-in-time copy of the ledger to PATH while ingestion goes on.
+
+    Asks the running server (GET /v1/snapshot on PROVLEDGER_API, admin scope: set
+    PROVLEDGER_TOKEN), since no other process may open the ledger file while it runs.
+    Open the copy with the duckdb CLI or any DuckDB client.
+
+    \b
+    Example:
+      provledger snapshot /tmp/ledger-$(date +%s).duckdb
+      duckdb -readonly /tmp/ledger-*.duckdb "SELECT count(*) FROM events"
+    """
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; choose a new path or pass --force")
+    if not path.parent.is_dir():
+        raise click.ClickException(f"{path.parent} is not a directory")
+    headers = api_download(settings, "/v1/snapshot", path)
+    size_mb = path.stat().st_size / 1e6
+    events = headers.get("x-provledger-events", "?")
+    click.echo(f"snapshot of {events} events ({size_mb:.1f} MB) written to {path}", err=True)
+    click.echo(f"open it with: duckdb -readonly {path}", err=True)

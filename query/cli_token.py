@@ -1,0 +1,92 @@
+"""``provledger token``: API tokens with a scope, stored hashed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from query.auth import (
+    SCOPES,
+    TokenConfigError,
+    add_token,
+    default_tokens_path,
+    read_file,
+    remove_token,
+)
+
+
+@click.group()
+def token() -> None:
+    """Create, list and revoke API bearer tokens (scopes: read, ingest, admin).
+
+    Hashes are kept in PROVLEDGER_TOKENS_FILE (default ~/.config/provledger/tokens.json),
+    which a running server re-reads on change. Once any token exists, every API endpoint
+    but /healthz and the docs needs one; without tokens the server listens on loopback only.
+    """
+
+
+@token.command()
+@click.option("--scope", type=click.Choice(SCOPES), required=True, help="admin implies the others.")
+@click.option("--name", default=None, help="A label to list or revoke it by (default: scope-time).")
+def create(scope: str, name: str | None) -> None:
+    """Create a token and print it once (only its SHA-256 is stored).
+
+    `read` is for the GET endpoints and SQL, `ingest` for POST /v1/events, `admin` for
+    snapshot, verify and rebuild (and everything else).
+
+    \b
+    Example:
+      provledger token create --scope read --name sre-oncall
+      export PROVLEDGER_TOKEN=plg_…   # what the command printed
+    """
+    path = default_tokens_path()
+    name = name or f"{scope}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+    try:
+        secret, _ = add_token(path, scope, name)
+    except (TokenConfigError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(secret)
+    click.echo(
+        f"created {scope!r} token {name!r} in {path}; it is shown only this once. "
+        "Clients send it as `Authorization: Bearer <token>` (the CLI reads PROVLEDGER_TOKEN).",
+        err=True,
+    )
+
+
+@token.command(name="list")
+def list_tokens() -> None:
+    """List the stored tokens: name, scope, creation time (never the tokens themselves).
+
+    \b
+    Example:
+      provledger token list
+    """
+    path = default_tokens_path()
+    try:
+        entries = read_file(path)
+    except TokenConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not entries:
+        click.echo(f"no tokens in {path}", err=True)
+    for entry in entries:
+        click.echo(f"{entry.name}\t{entry.scope}\t{entry.created_at}\tsha256:{entry.sha256[:12]}…")
+
+
+@token.command()
+@click.argument("name")
+def revoke(name: str) -> None:
+    """Remove the token called NAME; a running server stops accepting it at once.
+
+    \b
+    Example:
+      provledger token revoke sre-oncall
+    """
+    path = default_tokens_path()
+    try:
+        removed = remove_token(path, name)
+    except (TokenConfigError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not removed:
+        raise click.ClickException(f"no token named {name!r} in {path}")
+    click.echo(f"revoked {name!r}", err=True)

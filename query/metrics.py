@@ -1,0 +1,128 @@
+"""Change-failure rate by AI tool or by review (CONTRACT Definitions).
+
+A deployment failed if a standing confirmed attribution names it or a commit it shipped, or
+a rollback reverted it. Failures are per deployment, so an incident attributed twice, or a
+deployment both attributed and rolled back, counts once. When the latest verdict on a
+target is ``rejected`` it no longer fails anything. The relations are those of the views
+in ledger/views/50_provenance.sql, restricted to the window's deployments first so a month
+of a large ledger is read, not all of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import duckdb
+
+GroupBy = Literal["ai_tool", "review"]
+
+_BASE = """
+d AS (
+    SELECT event_seq, event_id, artifact FROM deployments
+    WHERE (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?)
+      AND (?::TIMESTAMPTZ IS NULL OR deployed_at < ?)
+),
+heads AS (
+    SELECT dc.deployment_seq, dc.repo, dc.commit
+    FROM deployment_changes dc JOIN d ON d.event_seq = dc.deployment_seq
+    UNION ALL
+    SELECT d.event_seq, a.repo, a.commit
+    FROM d JOIN artifacts a ON a.artifact = d.artifact WHERE a.commit IS NOT NULL
+    UNION ALL
+    SELECT d.event_seq, m.repo, m.merged_commit
+    FROM d JOIN artifacts a ON a.artifact = d.artifact AND a.commit IS NULL
+    JOIN merges m ON m.change_ref = a.change_ref AND (a.repo IS NULL OR m.repo = a.repo)
+),
+shipped AS (
+    SELECT deployment_seq, repo, commit FROM heads
+    UNION
+    SELECT h.deployment_seq, m.repo, m.merged_commit
+    FROM heads h JOIN merges m ON m.commit = h.commit AND (h.repo IS NULL OR m.repo = h.repo)
+    WHERE m.merged_commit <> m.commit
+),
+ai AS (
+    SELECT DISTINCT s.deployment_seq, ca.repo, ca.commit, ca.tool
+    FROM shipped s JOIN change_ai ca ON ca.commit = s.commit
+        AND (s.repo IS NULL OR ca.repo = s.repo)
+),
+failed AS (
+    SELECT d.event_seq AS deployment_seq FROM d JOIN attribution_verdicts v
+        ON v.verdict = 'confirmed' AND v.target_kind = 'deployment'
+        AND v.deployment_event_id = d.event_id
+    UNION
+    SELECT s.deployment_seq FROM shipped s JOIN attribution_verdicts v
+        ON v.verdict = 'confirmed' AND v.target_kind = 'commit' AND v.commit = s.commit
+        AND (s.repo IS NULL OR v.repo = s.repo)
+    UNION
+    SELECT r.deployment_seq FROM rollback_reverts r JOIN d ON d.event_seq = r.deployment_seq
+)
+"""
+
+# Each deployment with the group(s) it belongs to.
+_BY_TOOL = """
+SELECT d.event_seq, coalesce(t.tool, 'none') AS grp
+FROM d LEFT JOIN (SELECT DISTINCT deployment_seq, tool FROM ai) t
+    ON t.deployment_seq = d.event_seq
+"""
+
+# Senior approval as the change_approval view defines it, for the window's AI changes only.
+_APPROVAL = """
+ai_commits AS (SELECT DISTINCT repo, commit FROM ai),
+approved AS (
+    SELECT DISTINCT rv.repo, rv.commit
+    FROM reviews rv
+    JOIN ai_commits a ON a.commit = rv.commit AND a.repo = rv.repo
+    JOIN changes c ON c.commit = rv.commit AND c.repo = rv.repo
+    JOIN person_levels pl ON pl.person_id = rv.reviewer_id AND pl.valid_from <= rv.reviewed_at
+        AND (pl.valid_to IS NULL OR rv.reviewed_at < pl.valid_to)
+    WHERE rv.decision = 'approved' AND rv.reviewer_id <> c.author_id
+      AND pl.level IN ('senior', 'principal')
+),
+verdicts AS (
+    SELECT ai.deployment_seq, bool_or(ap.commit IS NULL) AS lacking
+    FROM (SELECT DISTINCT deployment_seq, repo, commit FROM ai) ai
+    LEFT JOIN approved ap ON ap.commit = ai.commit AND ap.repo = ai.repo
+    GROUP BY ai.deployment_seq
+)
+"""
+
+_BY_REVIEW = """
+SELECT d.event_seq,
+       CASE WHEN v.deployment_seq IS NULL THEN 'no_ai'
+            WHEN v.lacking THEN 'ai_without_senior_approval'
+            ELSE 'ai_senior_approved' END AS grp
+FROM d LEFT JOIN verdicts v ON v.deployment_seq = d.event_seq
+"""
+
+
+def change_failure_rate(
+    cur: duckdb.DuckDBPyConnection,
+    by: GroupBy,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Groups ``{group, deployments, failed, rate}`` sorted by group name."""
+    if by == "ai_tool":
+        grouped = f"WITH {_BASE}, g AS ({_BY_TOOL})"
+    else:
+        grouped = f"WITH {_BASE}, {_APPROVAL}, g AS ({_BY_REVIEW})"
+    rows = cur.execute(
+        f"""
+        {grouped}
+        SELECT g.grp, count(DISTINCT g.event_seq) AS deployments,
+               count(DISTINCT f.deployment_seq) AS failed
+        FROM g LEFT JOIN failed f ON f.deployment_seq = g.event_seq
+        GROUP BY g.grp ORDER BY g.grp
+        """,
+        [since, since, until, until],
+    ).fetchall()
+    return [
+        {
+            "group": group,
+            "deployments": deployments,
+            "failed": failed,
+            "rate": round(failed / deployments, 6) if deployments else 0.0,
+        }
+        for group, deployments, failed in rows
+    ]

@@ -1,0 +1,197 @@
+"""The policy gate's rules: loaded from YAML, evaluated purely on gathered facts.
+
+The rules file is ``PROVLEDGER_POLICY`` if set, else the packaged ``query/policy.yaml``.
+Each rule is an instance of a kind; a file may hold several instances of one kind (say a
+stricter approval rule for some repos). query/policy_facts.py gathers the facts from the
+ledger; nothing here does I/O except :func:`load_policy` reading the file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+LEVELS = ("junior", "mid", "senior", "principal")
+Level = Literal["junior", "mid", "senior", "principal"]
+
+
+def meets(level: str | None, threshold: str) -> bool:
+    """An unknown level never meets a threshold."""
+    return level in LEVELS and LEVELS.index(level) >= LEVELS.index(threshold)
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(min_length=1)
+    description: str = ""
+
+
+class AiChangeApproval(_Rule):
+    kind: Literal["ai-change-approval"]
+    author_exempt_from: Level = "senior"
+    approver_at_least: Level = "senior"
+    approvals: int = Field(1, ge=1)
+    repos: list[str] = ["*"]
+
+
+class AgentActionAuthorization(_Rule):
+    kind: Literal["agent-action-authorization"]
+    authorizer_at_least: Level = "senior"
+    destructive_only: bool = True
+
+
+Rule = Annotated[AiChangeApproval | AgentActionAuthorization, Field(discriminator="kind")]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rules: list[Rule]
+
+
+class PolicyError(ValueError):
+    """The rules file cannot be read or is not valid; the message names the file."""
+
+
+def policy_path() -> Path | None:
+    configured = os.environ.get("PROVLEDGER_POLICY")
+    return Path(configured) if configured else None
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    try:
+        if path is None:
+            text = resources.files("query").joinpath("policy.yaml").read_text()
+            where = "the packaged query/policy.yaml"
+        else:
+            text, where = path.read_text(), str(path)
+        return Policy.model_validate(yaml.safe_load(text) or {})
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise PolicyError(f"policy rules in {where} are not usable: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ChangeFacts:
+    repo: str
+    commit: str
+    author: str | None
+    author_level: str | None
+    ai: tuple[dict, ...]
+    reviews: tuple[dict, ...] = ()  # {reviewer, reviewer_level, decision, reviewed_at}
+
+
+@dataclass(frozen=True)
+class ActionFacts:
+    event_id: str
+    action: str
+    destructive: bool
+    acted_at: datetime
+    authorized_by: str | None = None
+    authorized_level: str | None = None
+    session: str | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    detail: str
+
+
+@dataclass
+class Verdict:
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def compliant(self) -> bool:
+        return not self.violations
+
+
+def evaluate(policy: Policy, changes: list[ChangeFacts], actions: list[ActionFacts]) -> Verdict:
+    verdict = Verdict()
+    for rule in policy.rules:
+        if isinstance(rule, AiChangeApproval):
+            for change in changes:
+                verdict.violations += check_change(rule, change)
+        else:
+            for action in actions:
+                verdict.violations += check_action(rule, action)
+    return verdict
+
+
+def qualified_approvers(change: ChangeFacts, threshold: str) -> set[str]:
+    """Others who approved this very revision at ``threshold`` or above at review time.
+
+    Only reviews of the revision under check are passed in, so approvals of earlier
+    revisions never count; an approval stands once given (as CONTRACT words the rule).
+    """
+    return {
+        r["reviewer"]
+        for r in change.reviews
+        if r["decision"] == "approved"
+        and r["reviewer"] != change.author
+        and meets(r["reviewer_level"], threshold)
+    }
+
+
+def check_change(rule: AiChangeApproval, change: ChangeFacts) -> list[Violation]:
+    if not change.ai or not any(fnmatch.fnmatchcase(change.repo, p) for p in rule.repos):
+        return []
+    if meets(change.author_level, rule.author_exempt_from):
+        return []
+    if len(qualified_approvers(change, rule.approver_at_least)) >= rule.approvals:
+        return []
+    tools = ", ".join(sorted({a["tool"] for a in change.ai}))
+    level = change.author_level or "not registered"
+    why = _review_summary(change, rule)
+    detail = (
+        f"{change.repo}@{change.commit[:12]} was written with AI ({tools}) by "
+        f"{change.author or 'an unknown author'} ({level} when authored); it needs "
+        f"{rule.approvals} approved review(s) of this exact revision by someone else at level "
+        f"{rule.approver_at_least} or above at review time. {why}"
+    )
+    return [Violation(rule.id, detail)]
+
+
+def _review_summary(change: ChangeFacts, rule: AiChangeApproval) -> str:
+    if not change.reviews:
+        return (
+            "No review of this revision is recorded (approvals of earlier revisions do not "
+            "count): ask a senior reviewer to approve this commit."
+        )
+    notes = []
+    for review in change.reviews:
+        who, level = review["reviewer"], review["reviewer_level"] or "level unknown"
+        if who == change.author:
+            notes.append(f"{who} {review['decision']} (the author's own review does not count)")
+        elif review["decision"] != "approved":
+            notes.append(f"{who} ({level}) {review['decision']}")
+        elif not meets(review["reviewer_level"], rule.approver_at_least):
+            notes.append(f"{who} approved but was {level} at review time")
+        else:
+            notes.append(f"{who} ({level}) approved")
+    return "Reviews of this revision: " + "; ".join(notes) + "."
+
+
+def check_action(rule: AgentActionAuthorization, action: ActionFacts) -> list[Violation]:
+    if rule.destructive_only and not action.destructive:
+        return []
+    if meets(action.authorized_level, rule.authorizer_at_least):
+        return []
+    if action.authorized_by is None:
+        who = "it has no authorized_by"
+    else:
+        level = action.authorized_level or "not registered"
+        who = f"it was authorized by {action.authorized_by} ({level} at the time)"
+    kind = "destructive agent action" if action.destructive else "agent action"
+    detail = (
+        f"{kind} {action.action} ({action.event_id}) needs authorization by a person at level "
+        f"{rule.authorizer_at_least} or above; {who}"
+    )
+    return [Violation(rule.id, detail)]

@@ -1,0 +1,181 @@
+"""A commit's provenance, and deployments with what they shipped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from query.changes import change_details, shipped_by
+from query.incidents import in_list, rows_as_dicts
+from query.levels import load_levels
+from query.rollbacks import rollbacks_of
+
+
+def commit_provenance(
+    cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None = None
+) -> dict[str, Any] | None:
+    """Everything the ledger knows about one commit; None when it knows nothing."""
+    sha = sha.lower()
+
+    def q(sql: str, *params: Any) -> list[dict[str, Any]]:
+        return rows_as_dicts(cur.execute(sql, [sha, *params, repo, repo]))
+
+    repo_filter = " AND (?::VARCHAR IS NULL OR repo = ?)"
+    authored = q(
+        "SELECT repo, commit, author_id AS author, author_name, files, lines_added, "
+        "lines_deleted, message, authored_at, event_id FROM changes WHERE commit = ?"
+        + repo_filter
+        + " ORDER BY event_seq"
+    )
+    ai = q(
+        "SELECT repo, tool, model, mode, lines, session FROM change_ai WHERE commit = ?"
+        + repo_filter
+        + " ORDER BY event_seq"
+    )
+    reviews = q(
+        "SELECT repo, reviewer_id AS reviewer, reviewer_name, decision, change_ref AS change, "
+        "reviewed_at, event_id FROM reviews WHERE commit = ?"
+        + repo_filter
+        + " ORDER BY reviewed_at, event_seq"
+    )
+    merges = _merges(cur, sha, repo)
+    artifacts = q(
+        "SELECT artifact, repo, pipeline_run, built_at, event_id FROM artifacts WHERE commit = ?"
+        + repo_filter
+        + " ORDER BY event_seq"
+    )
+    deployments = _shipping(cur, sha, repo)
+    if not (authored or reviews or merges or artifacts or deployments or ai):
+        return None
+    levels = load_levels(cur, [a["author"] for a in authored] + [r["reviewer"] for r in reviews])
+    for a in authored:
+        a["author_level"] = levels.at(a["author"], a["authored_at"])
+    for r in reviews:
+        r["reviewer_level"] = levels.at(r["reviewer"], r["reviewed_at"])
+    _, reverted = rollbacks_of(cur, deployments)
+    rollbacks = [
+        {**_rollback(rb), "deployment_event_id": d["event_id"]}
+        for d in deployments
+        for rb, _ in reverted.get(d["event_seq"], [])
+    ]
+    rollbacks.sort(key=lambda r: (r["rolled_back_at"], r["rollback_event_id"]))
+    ids = [d["event_id"] for d in deployments]
+    incidents = rows_as_dicts(
+        cur.execute(
+            "SELECT incident, verdict, by_id AS by, target_kind, deployment_event_id, "
+            "attributed_at, event_id FROM attribution_verdicts "
+            "WHERE (target_kind = 'commit' AND commit = ? AND (?::VARCHAR IS NULL OR repo = ?)) "
+            f"OR deployment_event_id IN {in_list(ids)} ORDER BY attributed_at, incident",
+            [sha, repo, repo, *ids],
+        )
+    )
+    approved = [
+        r
+        for r in reviews
+        if r["decision"] == "approved"
+        and r["reviewer_level"] in ("senior", "principal")
+        and all(r["reviewer"] != a["author"] for a in authored)
+    ]
+    return {
+        "commit": sha,
+        "repo": repo or (authored[0]["repo"] if authored else None),
+        "authored": authored,
+        "ai": ai,
+        "reviews": reviews,
+        "senior_approved": bool(approved),
+        "merges": merges,
+        "artifacts": artifacts,
+        "deployments": deployments,
+        "rollbacks": rollbacks,
+        "incidents": incidents,
+    }
+
+
+def _merges(cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None) -> list[dict[str, Any]]:
+    return rows_as_dicts(
+        cur.execute(
+            "SELECT repo, commit AS merge_commit, merged_commit, change_ref AS change, "
+            "target_branch, merged_by_id AS merged_by, merged_at, event_id FROM merges "
+            "WHERE (commit = ? OR merged_commit = ?) AND (?::VARCHAR IS NULL OR repo = ?) "
+            "ORDER BY event_seq",
+            [sha, sha, repo, repo],
+        )
+    )
+
+
+def _shipping(cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None) -> list[dict[str, Any]]:
+    """Deployments that shipped the commit: naming it, by an artifact built from it, or by
+    shipping a merge commit that brought it in (the rules of ``deployment_shipped``)."""
+    via: dict[int, str] = {}
+    merged_into = [
+        row[0]
+        for row in cur.execute(
+            "SELECT DISTINCT commit FROM merges WHERE merged_commit = ? AND commit <> ? "
+            "AND (?::VARCHAR IS NULL OR repo = ?)",
+            [sha, sha, repo, repo],
+        ).fetchall()
+    ]
+    for kind, commits in (("deployment", [sha]), ("merge", merged_into)):
+        for (seq,) in cur.execute(
+            f"SELECT deployment_seq FROM deployment_changes WHERE commit IN {in_list(commits)} "
+            "AND (?::VARCHAR IS NULL OR repo IS NULL OR repo = ?)",
+            [*commits, repo, repo],
+        ).fetchall():
+            via.setdefault(seq, kind)
+    for (seq,) in cur.execute(
+        "SELECT d.event_seq FROM deployments d JOIN artifacts a ON a.artifact = d.artifact "
+        "WHERE a.commit = ? AND (?::VARCHAR IS NULL OR a.repo = ?)",
+        [sha, repo, repo],
+    ).fetchall():
+        via.setdefault(seq, "artifact")
+    if not via:
+        return []
+    seqs = sorted(via)
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT event_id, event_seq, service, environment, region, version, deployed_at "
+            f"FROM deployments WHERE event_seq IN {in_list(seqs)} "
+            "ORDER BY deployed_at, event_seq",
+            seqs,
+        )
+    )
+    return [{**row, "via": via[row["event_seq"]]} for row in rows]
+
+
+def _rollback(rb: dict[str, Any]) -> dict[str, Any]:
+    keys = ("service", "environment", "from_version", "to_version", "reason", "rolled_back_at")
+    return {"rollback_event_id": rb["event_id"], **{k: rb[k] for k in keys}}
+
+
+def list_deployments(
+    cur: duckdb.DuckDBPyConnection,
+    service: str | None,
+    environment: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` deployments in [since, until), in time order, with changes."""
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT event_id, event_seq, event_source AS source, service, environment, region, "
+            "version, repo, commit, artifact, deployer_id AS deployer, deployer_kind, "
+            "fleet_percent, deployed_at FROM deployments "
+            "WHERE (?::VARCHAR IS NULL OR service = ?) AND (?::VARCHAR IS NULL OR environment = ?) "
+            "AND (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?) "
+            "AND (?::TIMESTAMPTZ IS NULL OR deployed_at < ?) "
+            "ORDER BY deployed_at DESC, event_seq DESC LIMIT ?",
+            [service, service, environment, environment, since, since, until, until, limit],
+        )
+    )
+    rows.reverse()
+    shipped = shipped_by(cur, rows)
+    details = change_details(cur, [pair for pairs in shipped.values() for pair in pairs])
+    _, reverted = rollbacks_of(cur, rows)
+    for row in rows:
+        seq = row.pop("event_seq")
+        row["changes"] = [details[c][0] for _, c in shipped.get(seq, []) if c in details]
+        row["rolled_back_by"] = [rb["event_id"] for rb, _ in reverted.get(seq, [])]
+    return rows

@@ -1,0 +1,89 @@
+"""Which deployments rollbacks reverted, computed for a given set of deployments.
+
+The rule of CONTRACT §1, as the ``rollback_reverts`` view states it for the whole ledger:
+a rollback reverts every deployment of its service+environment after the one that brought
+``to_version``, up to and including the one that brought ``from_version`` (the latest at
+or before the rollback; without ``from_version``, the latest deployment before it). Without
+a known ``to_version`` deployment only the ``from_version`` one counts. Here both bounds
+are found by version (an index look-up) instead of over every rollback in the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from query.incidents import rows_as_dicts
+
+Reverted = dict[int, list[tuple[dict[str, Any], int]]]
+
+
+def rollbacks_of(
+    cur: duckdb.DuckDBPyConnection,
+    deployments: list[dict[str, Any]],
+    until: datetime | None = None,
+) -> tuple[list[dict[str, Any]], Reverted]:
+    """The rollbacks of these deployments' service+environment since the earliest of them
+    (and up to ``until``), and per deployment seq: (rollback, how many of ``deployments``
+    it reverted)."""
+    if not deployments:
+        return [], {}
+    pairs = {(d["service"], d["environment"]) for d in deployments}
+    since = min(d["deployed_at"] for d in deployments)
+    rollbacks = [
+        rb
+        for rb in rows_as_dicts(
+            cur.execute(
+                "SELECT event_id, service, environment, from_version, to_version, reason, "
+                "rolled_back_at FROM rollbacks WHERE rolled_back_at >= ? "
+                "AND (?::TIMESTAMPTZ IS NULL OR rolled_back_at <= ?) "
+                "AND list_contains(?, service) ORDER BY rolled_back_at, event_seq",
+                [since, until, until, sorted({service for service, _ in pairs})],
+            )
+        )
+        if (rb["service"], rb["environment"]) in pairs
+    ]
+    out: Reverted = {}
+    for rb in rollbacks:
+        where = (rb["service"], rb["environment"])
+        upper = _latest(cur, where, rb["from_version"], (rb["rolled_back_at"], None), since)
+        if upper is None:
+            continue
+        lower = _latest(cur, where, rb["to_version"], upper, None)
+        hit = [
+            d["event_seq"]
+            for d in deployments
+            if (d["service"], d["environment"]) == where
+            and (d["deployed_at"], d["event_seq"]) <= upper
+            and (
+                d["event_seq"] == upper[1]
+                if lower is None
+                else (d["deployed_at"], d["event_seq"]) > lower
+            )
+        ]
+        for seq in hit:
+            out.setdefault(seq, []).append((rb, len(hit)))
+    return rollbacks, out
+
+
+def _latest(
+    cur: duckdb.DuckDBPyConnection,
+    where: tuple[str, str],
+    version: str | None,
+    before: tuple[datetime, int | None],
+    since: datetime | None,
+) -> tuple[datetime, int] | None:
+    """(time, seq) of the latest deployment of ``version`` (any if None) before ``before``
+    (at its instant too when ``before`` carries no seq), not earlier than ``since``."""
+    at, seq = before
+    row = cur.execute(
+        "SELECT deployed_at, event_seq FROM deployments "
+        "WHERE service = ? AND environment = ? AND (?::VARCHAR IS NULL OR version = ?) "
+        "AND (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?) "
+        "AND (deployed_at < ? OR (deployed_at = ? AND (?::BIGINT IS NULL OR event_seq < ?))) "
+        "ORDER BY deployed_at DESC, event_seq DESC LIMIT 1",
+        [*where, version, version, since, since, at, at, seq, seq],
+    ).fetchone()
+    return (row[0], row[1]) if row else None

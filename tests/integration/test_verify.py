@@ -1,0 +1,201 @@
+"""`provledger verify` on a real DuckDB file: it finds the first changed, inserted or deleted
+row, and a consistency proof against a kept checkpoint fails after tampering and passes after
+honest growth."""
+
+from __future__ import annotations
+
+import base64
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ledger import merkle
+from ledger.checkpoint import parse
+from ledger.settings import Settings
+from ledger.store import Ledger
+from tests import eventmix
+from tests.ledgerproc import cli, env_for, fill, free_port, health, start_serve, wait_until
+
+
+@pytest.fixture
+def ledger_file(tmp_path: Path) -> tuple[Settings, dict[str, str]]:
+    settings = replace(Settings(), db_path=tmp_path / "ledger.duckdb", topic="verify.test")
+    ledger = Ledger(settings.db_path)
+    fill(ledger, eventmix.events(300, seed=1), batch=64)
+    ledger.close()
+    return settings, env_for(settings)
+
+
+def _sql(path: Path, *statements: str) -> None:
+    conn = duckdb.connect(str(path))
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    finally:
+        conn.close()
+
+
+def _leaves(path: Path) -> list[bytes]:
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = conn.execute("SELECT canonical FROM events ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    return [merkle.leaf_hash(canonical.encode()) for (canonical,) in rows]
+
+
+def test_an_untouched_ledger_verifies_and_its_checkpoint_is_c2sp(ledger_file) -> None:
+    settings, env = ledger_file
+    result = cli(env, "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    root = merkle.root_from_leaves(_leaves(settings.db_path))
+    assert (
+        result.stdout.strip() == f"ok: 300 events, RFC 6962 root {base64.b64encode(root).decode()}"
+    )
+    body = cli(env, "verify", "--checkpoint").stdout
+    assert body == f"provledger/verify.test\n300\n{base64.b64encode(root).decode()}\n"
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind"),
+    [
+        ('UPDATE events SET data = \'{"repo":"acme/other"}\' WHERE seq = 137', "changed"),
+        ("UPDATE events SET source = 'ci/forged' WHERE seq = 137", "changed"),
+        ("UPDATE events SET time = time + INTERVAL 1 HOUR WHERE seq = 137", "changed"),
+        (
+            "UPDATE events SET canonical = replace(canonical, '\"ci/acme', '\"ci/evil') "
+            "WHERE seq = 137",
+            "changed",
+        ),
+        ("DELETE FROM events WHERE seq = 137", "deleted"),
+    ],
+)
+def test_tampering_is_caught_at_the_row(ledger_file, tamper: str, kind: str) -> None:
+    settings, env = ledger_file
+    _sql(settings.db_path, tamper)
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"TAMPERED: row seq 137 was {kind}")
+
+
+def test_an_inserted_row_is_caught(ledger_file) -> None:
+    settings, env = ledger_file
+    _sql(
+        settings.db_path,
+        "INSERT INTO events SELECT * REPLACE (300 AS seq, 'forged-1' AS id, "
+        'replace(canonical, \'"id":"1-5"\', \'"id":"forged-1"\') AS canonical) '
+        "FROM events WHERE seq = 5",
+    )
+    result = cli(env, "verify")
+    assert result.returncode == 1
+    assert result.stdout.startswith("TAMPERED: row seq 300 was inserted")
+    assert "forged-1" in result.stdout
+
+
+def test_a_row_rewritten_with_its_leaf_hash_is_caught_by_the_stored_tree(ledger_file) -> None:
+    settings, env = ledger_file
+    forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
+    _sql(
+        settings.db_path,
+        f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil') "
+        "WHERE seq = 137",
+    )
+    conn = duckdb.connect(str(settings.db_path))
+    canonical = conn.execute("SELECT canonical FROM events WHERE seq = 137").fetchone()[0]
+    conn.execute(
+        "UPDATE events SET leaf_hash = ?, content_hash = sha256(canonical) WHERE seq = 137",
+        [merkle.leaf_hash(canonical.encode())],
+    )
+    conn.close()
+    result = cli(env, "verify")
+    assert result.returncode == 1
+    assert result.stdout.startswith("TAMPERED: row seq 136 was changed")
+    assert "rows 136..137" in result.stdout
+
+
+def _reseal(path: Path) -> None:
+    """What a thorough attacker would do: recompute every hash so the file agrees with
+    itself. Only a checkpoint kept elsewhere can tell."""
+    leaves = _leaves(path)
+    tree = merkle.CompactRange()
+    nodes = [node for leaf in leaves for node in tree.append(leaf)]
+    conn = duckdb.connect(str(path))
+    try:
+        conn.execute("UPDATE events SET content_hash = sha256(canonical)")
+        for seq, leaf in enumerate(leaves):
+            conn.execute("UPDATE events SET leaf_hash = ? WHERE seq = ?", [leaf, seq])
+        conn.execute("DELETE FROM merkle_nodes")
+        conn.executemany("INSERT INTO merkle_nodes VALUES (?, ?, ?)", nodes)
+        conn.execute("DELETE FROM tree_heads")
+        conn.execute("INSERT INTO tree_heads VALUES (?, ?, now())", [tree.size, tree.root()])
+    finally:
+        conn.close()
+
+
+def test_consistency_with_a_kept_checkpoint(ledger_file, tmp_path: Path) -> None:
+    settings, env = ledger_file
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_text(cli(env, "verify", "--checkpoint").stdout)
+    assert parse(kept.read_text()).size == 300
+
+    ledger = Ledger(settings.db_path)
+    fill(ledger, eventmix.events(77, seed=2), batch=30)
+    ledger.close()
+    grown = cli(env, "verify", "--since", str(kept))
+    assert grown.returncode == 0, grown.stdout + grown.stderr
+    assert "consistent: the ledger only grew since the checkpoint of size 300" in grown.stdout
+    assert grown.stdout.rstrip().endswith("ok: 377 events, RFC 6962 root " + _root(env))
+
+    # Rewrite an old event and reseal every hash: the file agrees with itself again...
+    _sql(
+        settings.db_path,
+        "UPDATE events SET canonical = replace(canonical, '\"ci/acme', '\"ci/evil'), "
+        "source = replace(source, 'ci/acme', 'ci/evil') WHERE seq = 42",
+    )
+    _reseal(settings.db_path)
+    assert cli(env, "verify").returncode == 0
+    # ...but not with what the auditor kept.
+    rewritten = cli(env, "verify", "--since", str(kept))
+    assert rewritten.returncode == 1
+    assert "NOT CONSISTENT: the first 300 events are not the ones" in rewritten.stdout
+
+
+def test_a_checkpoint_from_a_bigger_tree_means_the_ledger_shrank(ledger_file, tmp_path) -> None:
+    settings, env = ledger_file
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_text(cli(env, "verify", "--checkpoint").stdout)
+    _sql(settings.db_path, "DELETE FROM events WHERE seq >= 250")
+    _reseal(settings.db_path)
+    result = cli(env, "verify", "--since", str(kept))
+    assert result.returncode == 1
+    assert "the ledger shrank" in result.stdout
+
+
+def _root(env: dict[str, str]) -> str:
+    return cli(env, "verify").stdout.split()[-1]
+
+
+def test_verify_goes_through_the_server_that_holds_the_file(settings: Settings) -> None:
+    """DuckDB lets no other process open a file a server writes: verify asks the server."""
+    ledger = Ledger(settings.db_path)
+    fill(ledger, eventmix.events(120, seed=3), batch=50)
+    ledger.close()
+    port = free_port()
+    env = env_for(settings, port)
+    log = settings.db_path.with_name("serve.log")
+    server = start_serve(env, port, log)
+    try:
+        wait_until(lambda: health(port) is not None, 30, "serve to answer")
+        with pytest.raises(duckdb.IOException):
+            duckdb.connect(str(settings.db_path), read_only=True)
+        result = cli(env, "verify")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.startswith("ok: 120 events, RFC 6962 root ")
+        body = cli(env, "verify", "--checkpoint").stdout
+        assert body.startswith(f"provledger/{settings.topic}\n120\n")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)

@@ -1,0 +1,140 @@
+"""Helpers for the ledger's integration tests: fill a ledger file, run the real CLI and a real
+``provledger serve`` subprocess against it, produce records to the real broker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import httpx
+from kafka import KafkaProducer
+
+from ledger.consumer import LedgerConsumer
+from ledger.settings import Settings
+from ledger.store import Incoming, Ledger
+from schemas.codec import DecodedEvent, KafkaRecord
+
+Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]
+
+
+def fill(ledger: Ledger, events: Iterable[DecodedEvent], batch: int = 500) -> None:
+    """Write events as the consumer would (fake Kafka coordinates), in batches."""
+    pending: list[Incoming] = []
+    offset = 0
+    for decoded in events:
+        pending.append(Incoming(KafkaRecord("t", 0, offset, None, b"{}"), decoded))
+        offset += 1
+        if len(pending) == batch:
+            ledger.write_batch(pending, [], {("t", 0): offset})
+            pending = []
+    if pending:
+        ledger.write_batch(pending, [], {("t", 0): offset})
+
+
+def env_for(settings: Settings, port: int | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLEDGER_")}
+    env.update(
+        PROVLEDGER_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        PROVLEDGER_TOPIC=settings.topic,
+        PROVLEDGER_DB=str(settings.db_path),
+        PROVLEDGER_GROUP=settings.group_id,
+        PROVLEDGER_BATCH_LATENCY_S="0.2",
+    )
+    if port is not None:
+        env["PROVLEDGER_API"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def command() -> list[str]:
+    found = shutil.which("provledger", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "query"]
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*command(), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [*command(), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
+        )
+
+
+def health(port: int) -> dict | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks="all"
+    )
+    sent = 0
+    try:
+        for key, headers, value in messages:
+            producer.send(topic, key=key, value=value, headers=headers)
+            sent += 1
+        producer.flush(timeout=120)
+    finally:
+        producer.close()
+    return sent
+
+
+class ConsumerThread:
+    """A LedgerConsumer in a thread of this process (as `provledger serve` runs it)."""
+
+    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+        self.consumer = LedgerConsumer(ledger, settings)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.consumer.run()
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the consumer did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+def duplicates(ledger: Ledger) -> int:
+    return (
+        ledger.cursor()
+        .execute(
+            "SELECT count(*) FROM (SELECT source, id FROM events GROUP BY ALL HAVING count(*) > 1)"
+        )
+        .fetchone()[0]
+    )

@@ -1,0 +1,160 @@
+"""Build incident stories as real events, and load them into a real ledger.
+
+Times are minutes relative to a fixed impact start (negative = before impact).
+``ingest`` goes the whole way (Kafka → LedgerConsumer → DuckDB); ``write_direct`` writes
+a hand-built ledger through the store's own batch path, for tests about the queries.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger.consumer import LedgerConsumer
+from ledger.settings import Settings
+from ledger.store import Incoming, Ledger
+from producers.emitter import Emitter
+from producers.envelope import build_event
+from schemas.codec import DecodedEvent, KafkaRecord
+
+IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def sha(n: int) -> str:
+    return f"{n:040x}"
+
+
+def person(pid: str) -> dict[str, str]:
+    return {"id": pid, "name": pid.split("@")[0].title()}
+
+
+class Story:
+    def __init__(self, impact: datetime = IMPACT) -> None:
+        self.impact = impact
+        self.events: list[DecodedEvent] = []
+
+    def at(self, minutes: float) -> datetime:
+        return self.impact + timedelta(minutes=minutes)
+
+    def add(self, event_type: str, data: dict[str, Any], event_id: str, minutes: float) -> str:
+        self.events.append(
+            build_event(event_type, data, "test/story", event_id=event_id, time=self.at(minutes))
+        )
+        return event_id
+
+    def person(self, pid: str, level: str, minutes: float = -100_000) -> None:
+        self.add(
+            "person.registered",
+            {"person": {**person(pid), "level": level}},
+            f"p-{pid}-{minutes}",
+            minutes,
+        )
+
+    def change(
+        self, n: int, author: str, minutes: float, repo: str = "shop/checkout", **extra: Any
+    ) -> str:
+        data = {"repo": repo, "commit": sha(n), "author": person(author), **extra}
+        self.add("change.authored", data, f"chg-{n}", minutes)
+        return sha(n)
+
+    def review(
+        self, n: int, reviewer: str, minutes: float, decision: str = "approved", **extra: Any
+    ) -> None:
+        data = {
+            "repo": extra.pop("repo", "shop/checkout"),
+            "commit": sha(n),
+            "reviewer": person(reviewer),
+            "decision": decision,
+            **extra,
+        }
+        self.add("change.reviewed", data, f"rev-{n}-{reviewer}-{minutes}", minutes)
+
+    def deploy(self, event_id: str, service: str, env: str, minutes: float, **extra: Any) -> str:
+        data = {"service": service, "environment": env, "version": event_id, **extra}
+        return self.add("service.deployed", data, event_id, minutes)
+
+    def rollback(
+        self, event_id: str, service: str, env: str, from_v: str, to_v: str, minutes: float
+    ) -> str:
+        data = {"service": service, "environment": env, "from_version": from_v, "to_version": to_v}
+        return self.add("service.rolledback", data, event_id, minutes)
+
+    def action(
+        self,
+        event_id: str,
+        action: str,
+        minutes: float,
+        destructive: bool,
+        service: str | None = "checkout",
+        env: str | None = "prod",
+        authorized_by: str | None = None,
+        session: str = "s-1",
+    ) -> str:
+        data: dict[str, Any] = {
+            "agent": {"tool": "claude-code", "model": "claude-sonnet-4-5", "session": session},
+            "action": action,
+            "target": {"service": service, "environment": env},
+            "destructive": destructive,
+        }
+        if authorized_by:
+            data["authorized_by"] = person(authorized_by)
+        return self.add("agent.action", data, event_id, minutes)
+
+    def incident(
+        self,
+        incident: str,
+        services: list[str],
+        env: str | None = "prod",
+        resolved: float | None = None,
+        **extra: Any,
+    ) -> None:
+        data = {
+            "incident": incident,
+            "severity": "sev1",
+            "services": services,
+            "impact_started_at": self.impact.isoformat(),
+            **extra,
+        }
+        if env is not None:
+            data["environment"] = env
+        self.add("incident.opened", data, f"open-{incident}", 3)
+        if resolved is not None:
+            self.add("incident.resolved", {"incident": incident}, f"res-{incident}", resolved)
+
+    def attribute(self, incident: str, verdict: str, minutes: float, **target: Any) -> None:
+        data = {"incident": incident, "verdict": verdict, "by": person("sre@shop.example")}
+        key = "-".join(str(v) for v in target.values())
+        self.add(
+            "incident.attributed", {**data, **target}, f"att-{verdict}-{key}-{minutes}", minutes
+        )
+
+
+def write_direct(ledger: Ledger, events: list[DecodedEvent]) -> None:
+    incoming = [
+        Incoming(KafkaRecord("direct", 0, offset, None, None), decoded)
+        for offset, decoded in enumerate(events)
+    ]
+    ledger.write_batch(incoming, [], {})
+
+
+def ingest(settings: Settings, events: list[DecodedEvent], timeout_s: float = 60) -> Ledger:
+    """Publish to the settings' topic and run a real LedgerConsumer until all are stored."""
+    with Emitter(settings.kafka_bootstrap, settings.topic, fmt="json") as emitter:
+        for decoded in events:
+            emitter.send(decoded)
+    ledger = Ledger(settings.db_path)
+    consumer = LedgerConsumer(ledger, settings)
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while ledger.counts()[0] < len(events):
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise AssertionError(f"stored {ledger.counts()} of {len(events)} events")
+            time.sleep(0.1)
+    finally:
+        consumer.stop()
+        thread.join(timeout=30)
+    return ledger
