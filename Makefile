@@ -50,10 +50,14 @@ bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
 
 bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafka ceiling
+	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_ingest.py
 
-bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes
-	$(PY) bench/bench_query.py
+BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
+bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the file once, ~3 min)
+	@mkdir -p $(dir $(BENCH_LEDGER))
+	test -f $(BENCH_LEDGER) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER)
+	$(PY) bench/bench_query.py $(BENCH_LEDGER)
 
 bench-backfill: $(STAMP) ## git backfill speed vs plain git log --numstat
 	$(PY) bench/bench_backfill.py
