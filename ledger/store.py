@@ -17,9 +17,11 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ledger import merkle
+from ledger.keyindex import KeyIndex, key_hashes
 from ledger.projection import (
     Accepted,
     ProjectionError,
@@ -100,6 +102,8 @@ class Ledger:
             self._conn.execute(_views_sql())
         cur = self.cursor()
         self._tree = load_tree(cur)
+        # Loaded on the first write: readers never need it.
+        self._keys: KeyIndex | None = None
         stored = cur.execute("SELECT coalesce(max(seq), -1) + 1 FROM events").fetchone()[0]
         if not read_only and stored != self._tree.size:
             raise LedgerError(
@@ -170,15 +174,20 @@ class Ledger:
         careful: bool,
     ) -> BatchResult:
         cur = self.cursor()
+        if self._keys is None:
+            self._keys = KeyIndex.load(cur)
         cur.begin()
         tree = self._tree.copy()
+        added: list[np.ndarray] = []
         try:
-            result = self._write(cur, tree, incoming, rejected, offsets, careful)
+            result = self._write(cur, tree, incoming, rejected, offsets, careful, added)
             cur.commit()
         except BaseException:
             cur.rollback()
             raise
         self._tree = tree
+        for hashes in added:
+            self._keys.add(hashes)
         return result
 
     def _write(
@@ -189,17 +198,24 @@ class Ledger:
         rejected: list[Rejected],
         offsets: dict[tuple[str, int], int],
         careful: bool,
+        added: list[np.ndarray],
     ) -> BatchResult:
+        """The batch's rows; the key hashes of accepted events go to ``added`` (for the key
+        index, once committed)."""
         result = BatchResult()
         now = datetime.now(UTC)
         canonicals = [item.decoded.canonical for item in incoming]
-        hashes = [hashlib.sha256(c).hexdigest() for c in canonicals]
-        known = _known_hashes(cur, incoming)
+        hashes = [item.decoded.content_hash for item in incoming]
+        assert self._keys is not None
+        known, key_hash = _known_hashes(cur, self._keys, incoming)
+        fresh: list[int] = []
         accepted: list[Accepted] = []
         event_rows: list[Row] = []
         nodes: list[merkle.Node] = []
         dead = list(rejected)
-        for item, canonical, content_hash in zip(incoming, canonicals, hashes, strict=True):
+        for at, (item, canonical, content_hash) in enumerate(
+            zip(incoming, canonicals, hashes, strict=True)
+        ):
             event = item.decoded.event
             previous = known.get(event.key)
             if previous is not None:
@@ -209,6 +225,7 @@ class Ledger:
                     dead.append(_conflict(item))
                 continue
             known[event.key] = content_hash
+            fresh.append(at)
             seq = tree.size
             leaf = merkle.leaf_hash(canonical)
             nodes.extend(tree.append(leaf))
@@ -240,6 +257,7 @@ class Ledger:
             )
         result.accepted = len(accepted)
         result.dead_letters = len(dead)
+        added.append(key_hash[fresh])
         return result
 
 
@@ -338,24 +356,30 @@ def _table_schemas(cur: duckdb.DuckDBPyConnection) -> dict[str, TableShape]:
 
 
 def _known_hashes(
-    cur: duckdb.DuckDBPyConnection, incoming: list[Incoming]
-) -> dict[tuple[str, str], str]:
+    cur: duckdb.DuckDBPyConnection, index: KeyIndex, incoming: list[Incoming]
+) -> tuple[dict[tuple[str, str], str], np.ndarray]:
+    """Content hashes of the batch's keys already stored, and each key's hash. Only keys the
+    index may know are looked up in ``events``: a batch of new keys costs no scan."""
     if not incoming:
-        return {}
+        return {}, np.zeros(0, dtype=np.uint64)
     keys = pa.table(
         {
             "source": [item.decoded.event.source for item in incoming],
             "id": [item.decoded.event.id for item in incoming],
         }
     )
+    key_hash = key_hashes(cur, keys)
+    maybe = index.maybe_known(key_hash)
+    if not maybe.any():
+        return {}, key_hash
     # No try/finally: after a failure the transaction (registration included) rolls back.
-    cur.register("batch_keys", keys)
+    cur.register("batch_keys", keys.filter(pa.array(maybe)))
     found = cur.execute(
         "SELECT e.source, e.id, e.content_hash FROM events e "
         "JOIN (SELECT DISTINCT source, id FROM batch_keys) k USING (source, id)"
     ).fetchall()
     cur.unregister("batch_keys")
-    return {(source, id_): content_hash for source, id_, content_hash in found}
+    return {(source, id_): content_hash for source, id_, content_hash in found}, key_hash
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, table: str, rows: list[Row], extra: str = "") -> None:
