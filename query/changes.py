@@ -11,11 +11,17 @@ from typing import Any
 
 import duckdb
 
-from query.incidents import in_list, rows_by_key
+from query.incidents import concurrently, in_list, rows_by_key
 from query.levels import load_levels
 from query.ranking import SENIOR, ChangeFacts
 
 Pair = tuple[str | None, str]
+_CHANGE_COLUMNS = (
+    "repo, commit, author_id, author_name, files, lines_added, lines_deleted, message, "
+    "authored_at, ai_assisted"
+)
+_REVIEW_COLUMNS = "repo, commit, change_ref, reviewer_id, reviewer_name, decision, reviewed_at"
+_AI_COLUMNS = "repo, commit, tool, model, mode, lines, session"
 
 
 def shipped_by(
@@ -26,32 +32,24 @@ def shipped_by(
     shipped: dict[int, list[Pair]] = defaultdict(list)
     if not seqs:
         return shipped
-    rows = cur.execute(
-        "SELECT deployment_seq, repo, commit FROM deployment_changes "
-        f"WHERE deployment_seq IN {in_list(seqs)}",
-        seqs,
-    ).fetchall()
+    names = sorted({d["artifact"] for d in deployments if d.get("artifact")})
+    rows, built = concurrently(
+        cur,
+        lambda c: c.execute(
+            "SELECT deployment_seq, repo, commit FROM deployment_changes "
+            f"WHERE deployment_seq IN {in_list(seqs)}",
+            seqs,
+        ).fetchall(),
+        lambda c: _built_from(c, names),
+    )
     for seq, repo, commit in rows:
         shipped[seq].append((repo, commit))
-    artifacts = {d["artifact"]: d["event_seq"] for d in deployments if d.get("artifact")}
-    if artifacts:
-        names = sorted(artifacts)
-        # An artifact names its commit, or (CDEvents artifact.packaged) only its change:
-        # then the merge of that change says which commits it brought in.
-        built = cur.execute(
-            "SELECT a.artifact, coalesce(a.repo, m.repo), coalesce(a.commit, m.merged_commit) "
-            "FROM artifacts a LEFT JOIN merges m ON a.commit IS NULL AND m.change_ref = "
-            "a.change_ref AND (a.repo IS NULL OR m.repo = a.repo) "
-            f"WHERE a.artifact IN {in_list(names)} "
-            "AND coalesce(a.commit, m.merged_commit) IS NOT NULL ORDER BY a.event_seq",
-            names,
-        ).fetchall()
-        by_artifact = {d["artifact"]: [] for d in deployments if d.get("artifact")}
-        for artifact, repo, commit in built:
-            by_artifact[artifact].append((repo, commit))
-        for d in deployments:
-            for pair in by_artifact.get(d.get("artifact"), []):
-                shipped[d["event_seq"]].append(pair)
+    by_artifact: dict[str, list[Pair]] = {name: [] for name in names}
+    for artifact, repo, commit in built:
+        by_artifact[artifact].append((repo, commit))
+    for d in deployments:
+        for pair in by_artifact.get(d.get("artifact"), []):
+            shipped[d["event_seq"]].append(pair)
     heads = sorted({commit for pairs in shipped.values() for _, commit in pairs})
     if heads:
         merged = [
@@ -65,6 +63,22 @@ def shipped_by(
         for seq, pairs in shipped.items():
             shipped[seq] = pairs + [p for _, c in pairs for p in brought.get(c, [])]
     return {seq: _unique(pairs) for seq, pairs in shipped.items()}
+
+
+def _built_from(cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[Any, ...]]:
+    """(artifact, repo, commit) for these artifacts, in ledger order."""
+    if not names:
+        return []
+    # An artifact names its commit, or (CDEvents artifact.packaged) only its change:
+    # then the merge of that change says which commits it brought in.
+    return cur.execute(
+        "SELECT a.artifact, coalesce(a.repo, m.repo), coalesce(a.commit, m.merged_commit) "
+        "FROM artifacts a LEFT JOIN merges m ON a.commit IS NULL AND m.change_ref = "
+        "a.change_ref AND (a.repo IS NULL OR m.repo = a.repo) "
+        f"WHERE a.artifact IN {in_list(names)} "
+        "AND coalesce(a.commit, m.merged_commit) IS NOT NULL ORDER BY a.event_seq",
+        names,
+    ).fetchall()
 
 
 def _unique(pairs: list[Pair]) -> list[Pair]:
@@ -82,34 +96,23 @@ def change_details(
     commits = sorted({commit for _, commit in pairs})
     if not commits:
         return {}
-    authored = _by_commit(
-        rows_by_key(
-            cur,
-            "changes",
-            "commit",
-            commits,
-            "repo, commit, author_id, author_name, files, lines_added, lines_deleted, message, "
-            "authored_at, ai_assisted",
-        )
+    authored_rows, review_rows = concurrently(
+        cur,
+        lambda c: rows_by_key(c, "changes", "commit", commits, _CHANGE_COLUMNS, wide=True),
+        lambda c: rows_by_key(c, "reviews", "commit", commits, _REVIEW_COLUMNS, wide=True),
     )
+    authored = _by_commit(authored_rows)
+    reviews = _by_commit(sorted(review_rows, key=lambda r: (r["reviewed_at"], r["event_seq"])))
     # Only AI-assisted changes have change_ai rows: look those up alone.
     assisted = sorted({c for c, rows in authored.items() if any(r["ai_assisted"] for r in rows)})
-    assists = _by_commit(
-        rows_by_key(
-            cur, "change_ai", "commit", assisted, "repo, commit, tool, model, mode, lines, session"
-        )
-    )
-    review_rows = rows_by_key(
-        cur,
-        "reviews",
-        "commit",
-        commits,
-        "repo, commit, change_ref, reviewer_id, reviewer_name, decision, reviewed_at",
-    )
-    reviews = _by_commit(sorted(review_rows, key=lambda r: (r["reviewed_at"], r["event_seq"])))
     people = [a["author_id"] for rows in authored.values() for a in rows]
     people += [r["reviewer_id"] for rows in reviews.values() for r in rows]
-    levels = load_levels(cur, people)
+    assist_rows, levels = concurrently(
+        cur,
+        lambda c: rows_by_key(c, "change_ai", "commit", assisted, _AI_COLUMNS),
+        lambda c: load_levels(c, people),
+    )
+    assists = _by_commit(assist_rows)
     out: dict[str, tuple[dict[str, Any], ChangeFacts]] = {}
     for repo_hint, commit in pairs:
         first = (authored.get(commit) or [None])[0]

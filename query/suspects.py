@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from query.changes import change_details, shipped_by
-from query.incidents import in_list, rows_as_dicts, rows_by_key
+from query.incidents import concurrently, in_list, rows_as_dicts, rows_by_key
 from query.levels import load_levels
 from query.ranking import PROD_NAMES, Candidate, IncidentFacts, Revert, Scored, contenders, rank
 from query.rollbacks import rollbacks_of
@@ -36,14 +36,22 @@ def rank_suspects(
     """The API's suspects list for an incident as ``find_incident`` returns it."""
     facts = _incident_facts(incident)
     start = facts.impact - lookback
-    verdicts = _verdicts(cur, incident["incident"])
-    deployments = _deployments(cur, facts, start, verdicts)
-    actions = _actions(cur, facts, start, verdicts)
+    verdicts, deployments, actions = concurrently(
+        cur,
+        lambda c: _verdicts(c, incident["incident"]),
+        lambda c: _deployments_in_window(c, facts, start),
+        lambda c: _actions_in_window(c, facts, start),
+    )
+    deployments = _unique_by_seq(deployments + _confirmed_deployments(cur, facts, verdicts))
+    actions = _unique_by_seq(actions + _confirmed_actions(cur, verdicts))
     # What deployments shipped matters before pruning only for verdicts on commits.
     by_commit = any(v["target_kind"] == "commit" for v in verdicts)
     shipped = shipped_by(cur, deployments) if by_commit else {}
-    reverts = _reverts(cur, facts, deployments)
-    levels = load_levels(cur, [a["authorized_by_id"] for a in actions])
+    reverts, levels = concurrently(
+        cur,
+        lambda c: _reverts(c, facts, deployments),
+        lambda c: load_levels(c, [a["authorized_by_id"] for a in actions]),
+    )
     candidates = [
         _deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, start)
         for d in deployments
@@ -109,14 +117,11 @@ def _environments(environment: str | None) -> list[str] | None:
     return sorted(PROD_NAMES) if name in PROD_NAMES else [name]
 
 
-def _deployments(
-    cur: duckdb.DuckDBPyConnection,
-    facts: IncidentFacts,
-    start: datetime,
-    verdicts: list[dict[str, Any]],
+def _deployments_in_window(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
 ) -> list[dict[str, Any]]:
     envs = _environments(facts.environment)
-    rows = rows_as_dicts(
+    return rows_as_dicts(
         cur.execute(
             f"""
             SELECT {_DEPLOYMENT_COLUMNS} FROM deployments
@@ -126,6 +131,13 @@ def _deployments(
             [start, facts.impact, list(facts.services), envs, envs],
         )
     )
+
+
+def _confirmed_deployments(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, verdicts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    envs = _environments(facts.environment)
+    rows: list[dict[str, Any]] = []
     # Confirmed targets are listed even outside the window: a responder's word outranks it.
     # A confirmed commit brings the deployments of the incident's services that shipped it.
     confirmed = _confirmed_ids(verdicts, "deployment_event_id")
@@ -147,20 +159,16 @@ def _deployments(
             and (envs is None or row["environment"].lower() in envs)
             and row["deployed_at"] <= facts.impact
         ]
-    return _unique_by_seq(rows)
+    return rows
 
 
-def _actions(
-    cur: duckdb.DuckDBPyConnection,
-    facts: IncidentFacts,
-    start: datetime,
-    verdicts: list[dict[str, Any]],
+def _actions_in_window(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
 ) -> list[dict[str, Any]]:
     # An action with no service but the incident's environment targets the whole
     # environment (delete_environment), so it touches the incident's services too.
     envs = _environments(facts.environment)
-    confirmed = _confirmed_ids(verdicts, "action_event_id")
-    rows = rows_as_dicts(
+    return rows_as_dicts(
         cur.execute(
             f"""
             SELECT {_ACTION_COLUMNS} FROM agent_actions
@@ -173,9 +181,13 @@ def _actions(
             [start, facts.impact, list(facts.services), envs or [], envs, envs],
         )
     )
-    if confirmed:
-        rows += rows_by_key(cur, "agent_actions", "event_id", confirmed, _ACTION_COLUMNS)
-    return _unique_by_seq(rows)
+
+
+def _confirmed_actions(
+    cur: duckdb.DuckDBPyConnection, verdicts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    confirmed = _confirmed_ids(verdicts, "action_event_id")
+    return rows_by_key(cur, "agent_actions", "event_id", confirmed, _ACTION_COLUMNS)
 
 
 def _unique_by_seq(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
