@@ -42,7 +42,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
         f"ledger {settings.db_path} ← kafka {settings.kafka_bootstrap} "
         f"topic {settings.topic}; API on http://{host}:{port}"
     )
-    server.serve(settings, host, port)
+    try:
+        server.serve(settings, host, port)
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown: that is a normal stop.
+        console.print("stopped")
 
 
 def _load_demo(settings: Settings) -> None:
@@ -116,7 +120,10 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
 
     try:
         server.serve(settings, "127.0.0.1", port, on_started=announce)
+    except KeyboardInterrupt:
+        pass
     finally:
         if started_broker:
             with console.status("stopping the local Kafka broker…"):
                 localkafka.stop()
+    console.print("stopped")
