@@ -46,6 +46,7 @@ WEIGHTS: dict[str, float] = {
     "risk_cap": 2.5,  # the shipped-risk signals above add up to at most this
     "docs_only": -2.5,
     "partial_rollout": -2.0,  # times the share of the fleet NOT reached
+    "redeploy": -2.5,  # the version already running there again: ships nothing new
     "rejected_commit": -1.0,  # some (not all) shipped commits were rejected as the cause
 }
 RISKY_ACTION = re.compile(r"delete|drop|destroy|recreate|migrat|truncate|wipe|purge|reset")
@@ -102,6 +103,7 @@ class Candidate:
     confirmed_commits: tuple[str, ...] = ()
     rejected_commits: tuple[str, ...] = ()
     in_window: bool = True
+    redeploy_of: str | None = None  # the version it repeats from the deployment before it
 
 
 @dataclass(frozen=True)
@@ -401,9 +403,16 @@ def _shipped(c: Candidate, add) -> float:
 
 
 def _rollout(c: Candidate, add) -> float:
+    logit = 0.0
+    if c.redeploy_of is not None:
+        logit += add(
+            "redeploy",
+            f"version {c.redeploy_of} again, as the deployment before it: nothing new shipped",
+            WEIGHTS["redeploy"],
+        )
     if c.fleet_percent is None or c.fleet_percent >= 100:
-        return 0.0
-    return add(
+        return logit
+    return logit + add(
         "partial_rollout",
         f"reached {c.fleet_percent:g}% of the fleet",
         WEIGHTS["partial_rollout"] * (1 - c.fleet_percent / 100),

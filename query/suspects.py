@@ -52,8 +52,12 @@ def rank_suspects(
         lambda c: _reverts(c, facts, deployments),
         lambda c: load_levels(c, [a["authorized_by_id"] for a in actions]),
     )
+    repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
     candidates = [
-        _deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, start)
+        replace(
+            _deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, start),
+            redeploy_of=repeats.get(d["event_seq"]),
+        )
         for d in deployments
     ]
     candidates += [_action_candidate(a, levels.at, verdicts, start) for a in actions]
@@ -145,16 +149,9 @@ def _confirmed_deployments(
         rows += rows_by_key(cur, "deployments", "event_id", confirmed, _DEPLOYMENT_COLUMNS)
     commits = _confirmed_ids(verdicts, "commit")
     if commits:
-        seqs = [
-            seq
-            for (seq,) in cur.execute(
-                f"SELECT deployment_seq FROM deployment_changes WHERE commit IN {in_list(commits)}",
-                commits,
-            ).fetchall()
-        ]
         rows += [
             row
-            for row in rows_by_key(cur, "deployments", "event_seq", seqs, _DEPLOYMENT_COLUMNS)
+            for row in _deployments_shipping(cur, commits)
             if row["service"] in facts.services
             and (envs is None or row["environment"].lower() in envs)
             and row["deployed_at"] <= facts.impact
@@ -162,12 +159,45 @@ def _confirmed_deployments(
     return rows
 
 
+def _deployments_shipping(
+    cur: duckdb.DuckDBPyConnection, commits: list[str]
+) -> list[dict[str, Any]]:
+    """Deployments that shipped these commits by any of the ways ``shipped_by`` knows: named
+    (``commit``/``commits``), brought in by a merge they shipped, or built into their
+    artifact. Only for confirmed commits, so the scans of merges and artifacts are rare."""
+    heads = commits + [
+        merge
+        for (merge,) in cur.execute(
+            f"SELECT commit FROM merges WHERE merged_commit IN {in_list(commits)}", commits
+        ).fetchall()
+    ]
+    seqs = [
+        seq
+        for (seq,) in cur.execute(
+            f"SELECT deployment_seq FROM deployment_changes WHERE commit IN {in_list(heads)}",
+            heads,
+        ).fetchall()
+    ]
+    rows = rows_by_key(cur, "deployments", "event_seq", seqs, _DEPLOYMENT_COLUMNS)
+    artifacts = [
+        name
+        for (name,) in cur.execute(
+            f"SELECT DISTINCT artifact FROM artifacts WHERE commit IN {in_list(heads)}", heads
+        ).fetchall()
+    ]
+    if artifacts:
+        rows += rows_by_key(cur, "deployments", "artifact", artifacts, _DEPLOYMENT_COLUMNS)
+    return rows
+
+
 def _actions_in_window(
     cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
 ) -> list[dict[str, Any]]:
     # An action with no service but the incident's environment targets the whole
-    # environment (delete_environment), so it touches the incident's services too.
+    # environment (delete_environment), so it touches the incident's services too. An
+    # incident that names no environment is taken to be in production for this.
     envs = _environments(facts.environment)
+    wide = envs if envs is not None else sorted(PROD_NAMES)
     return rows_as_dicts(
         cur.execute(
             f"""
@@ -178,7 +208,7 @@ def _actions_in_window(
               AND (?::VARCHAR[] IS NULL OR environment IS NULL
                    OR list_contains(?, lower(environment)))
             """,
-            [start, facts.impact, list(facts.services), envs or [], envs, envs],
+            [start, facts.impact, list(facts.services), wide, envs, envs],
         )
     )
 
@@ -219,6 +249,38 @@ def _reverts(
         ]
         for seq, hits in reverted.items()
     }
+
+
+def _redeploys(
+    deployments: list[dict[str, Any]], reverts: dict[int, list[Revert]]
+) -> dict[int, str]:
+    """Per deployment seq that repeats the one before it: the version it repeats.
+
+    A repeat is the same version as the previous deployment of the service, environment and
+    region, which had reached at least as much of the fleet and was not rolled back in
+    between: a restart ships nothing new (a canary promoted to 100 % or a re-rollout after
+    a rollback does). Only deployments in the window are compared (they are all of them
+    there): the previous one of the earliest is outside it, where it no longer matters."""
+    previous: dict[tuple, dict[str, Any]] = {}
+    out: dict[int, str] = {}
+    for d in sorted(deployments, key=lambda r: (r["deployed_at"], r["event_seq"])):
+        key = (d["service"], d["environment"], d["region"])
+        before = previous.get(key)
+        previous[key] = d
+        if before is None or before["version"] != d["version"]:
+            continue
+        if (d["commit"] and before["commit"] and d["commit"] != before["commit"]) or _share(
+            before
+        ) < _share(d):
+            continue
+        if any(r.rolled_back_at <= d["deployed_at"] for r in reverts.get(before["event_seq"], [])):
+            continue
+        out[d["event_seq"]] = before["version"]
+    return out
+
+
+def _share(d: dict[str, Any]) -> float:
+    return 100.0 if d["fleet_percent"] is None else d["fleet_percent"]
 
 
 def _deployment_candidate(

@@ -7,9 +7,11 @@ a hand-built ledger through the store's own batch path, for tests about the quer
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ledger.consumer import LedgerConsumer
@@ -17,9 +19,10 @@ from ledger.settings import Settings
 from ledger.store import Incoming, Ledger
 from producers.emitter import Emitter
 from producers.envelope import build_event
-from schemas.codec import DecodedEvent, KafkaRecord
+from schemas.codec import DecodedEvent, KafkaRecord, validate_event
 
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CONFORMANCE = Path(__file__).resolve().parents[2] / "shared/data/cdevents-v0.5.1/conformance"
 
 
 def sha(n: int) -> str:
@@ -108,6 +111,7 @@ class Story:
         services: list[str],
         env: str | None = "prod",
         resolved: float | None = None,
+        opened: float = 3,
         **extra: Any,
     ) -> None:
         data = {
@@ -119,7 +123,7 @@ class Story:
         }
         if env is not None:
             data["environment"] = env
-        self.add("incident.opened", data, f"open-{incident}", 3)
+        self.add("incident.opened", data, f"open-{incident}", opened)
         if resolved is not None:
             self.add("incident.resolved", {"incident": incident}, f"res-{incident}", resolved)
 
@@ -129,6 +133,21 @@ class Story:
         self.add(
             "incident.attributed", {**data, **target}, f"att-{verdict}-{key}-{minutes}", minutes
         )
+
+    def cdevent(
+        self, name: str, event_id: str, minutes: float, subject_id: str, content: dict[str, Any]
+    ) -> str:
+        """A bare CDEvent (``name`` as its conformance file, e.g. ``service_deployed``) with
+        this subject; needs shared/data/cdevents-v0.5.1 (tests use the cdevents_dir fixture)."""
+        obj = json.loads((CONFORMANCE / f"{name}.json").read_text())
+        obj["context"] |= {"id": event_id, "timestamp": self.at(minutes).isoformat()}
+        obj["subject"] = {"id": subject_id, "source": "/cd/story", "content": content}
+        obj.pop("customData", None)
+        obj.pop("customDataContentType", None)
+        decoded = validate_event(obj)
+        assert isinstance(decoded, DecodedEvent), decoded
+        self.events.append(decoded)
+        return event_id
 
 
 def write_direct(ledger: Ledger, events: list[DecodedEvent]) -> None:
