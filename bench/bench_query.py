@@ -3,7 +3,10 @@
 Times ``find_incident`` + ``rank_suspects`` (what ``GET /v1/incidents/{id}/suspects``
 runs) for many incidents, then a smaller sample through real HTTP (uvicorn + httpx).
 
-    python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100]
+    python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100] [--warm-up]
+
+``--warm-up`` first runs the server's start-up warm-up (``query.server.warm_up``); the
+incidents it warmed are left out of the sample, so "cold" stays a first call.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ledger.store import Ledger
 from query.api.app import create_app
 from query.api.state import AppState
 from query.incidents import find_incident
+from query.server import warm_up
 from query.suspects import rank_suspects
 
 LOOKBACK = timedelta(hours=24)
@@ -96,18 +100,26 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    samples = []
+    samples, overhead = [], []
+    cur = ledger.cursor()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for incident in incidents:
+                # The same call without HTTP just before: the difference is what HTTP adds.
+                direct = _measure(cur, [incident])[0][0]
                 began = time.perf_counter()
                 response = client.get(f"/v1/incidents/{incident}/suspects")
                 samples.append((time.perf_counter() - began) * 1000)
+                overhead.append(samples[-1] - direct)
                 response.raise_for_status()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     print(f"suspects (HTTP, one client, warm): {percentiles(samples)}")
+    print(
+        f"  HTTP overhead (HTTP minus the same call without HTTP just before): median "
+        f"{statistics.median(overhead):.1f} ms, mean {statistics.mean(overhead):.1f} ms"
+    )
 
 
 def main() -> None:
@@ -115,6 +127,9 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--http", type=int, default=100, help="calls through HTTP (0: none)")
+    parser.add_argument(
+        "--warm-up", action="store_true", help="run the server's start-up warm-up first"
+    )
     args = parser.parse_args()
     if not args.path.exists():
         raise SystemExit(f"{args.path} does not exist; make it with bench/gen_ledger.py")
@@ -132,6 +147,14 @@ def main() -> None:
         f"{counts[2]:,} incidents"
     )
     incidents = incidents_sample(ledger, args.calls)
+    if args.warm_up:
+        began = time.perf_counter()
+        warmed = set(warm_up(ledger))
+        incidents = [incident for incident in incidents if incident not in warmed]
+        print(
+            f"warm-up: {len(warmed)} latest incidents in {time.perf_counter() - began:.1f} s "
+            f"(left out of the sample: {args.calls - len(incidents)})"
+        )
     bench_function(ledger, incidents)
     if args.http:
         bench_http(ledger, incidents[: args.http])

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated
 
 import duckdb
@@ -19,13 +19,15 @@ from query.api.state import AppState
 from query.auth import SCOPES, grants
 
 
-def get_state(request: Request) -> AppState:
+# These dependencies are async because they never block (a cursor is cheap, the token check is
+# a stat at most): a sync dependency costs each request a hop to a worker thread and back.
+async def get_state(request: Request) -> AppState:
     return request.app.state.provledger
 
 
-def get_cursor(
+async def get_cursor(
     state: Annotated[AppState, Depends(get_state)],
-) -> Iterator[duckdb.DuckDBPyConnection]:
+) -> AsyncIterator[duckdb.DuckDBPyConnection]:
     cursor = state.ledger.cursor()
     try:
         yield cursor
@@ -33,7 +35,7 @@ def get_cursor(
         cursor.close()
 
 
-def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
     return state.settings
 
 
@@ -58,12 +60,12 @@ def _unauthorized(message: str) -> ApiError:
     return error
 
 
-def require(scope: str) -> Callable[..., None]:
+def require(scope: str) -> Callable[..., Coroutine[None, None, None]]:
     """A dependency that lets a request through only with a token granting ``scope``."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def check_token(
+    async def check_token(
         request: Request,
         state: State,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

@@ -1,0 +1,34 @@
+"""The warm-up at server start runs the suspects call for the latest incidents, newest first."""
+
+from __future__ import annotations
+
+import threading
+
+from ledger.store import Ledger
+from query.server import warm_up
+from tests.provstory import Story, write_direct
+
+
+def test_warm_up_visits_the_latest_incidents_newest_first(tmp_path):
+    story = Story()
+    story.deploy("dep-1", "checkout", "prod", -10)
+    story.incident("INC-OLD", ["checkout"], opened=1)
+    story.incident("INC-NEW", ["checkout"], opened=5)
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    try:
+        write_direct(ledger, story.events)
+        assert warm_up(ledger) == ["INC-NEW", "INC-OLD"]
+        assert warm_up(ledger, incidents=1) == ["INC-NEW"]
+        stopped = threading.Event()
+        stopped.set()
+        assert warm_up(ledger, stop=stopped) == []
+    finally:
+        ledger.close()
+
+
+def test_warm_up_of_an_empty_ledger_does_nothing(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    try:
+        assert warm_up(ledger) == []
+    finally:
+        ledger.close()
