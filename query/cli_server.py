@@ -13,10 +13,12 @@ from producers.demo import DEMO_INCIDENT, SOURCE, demo_events
 from producers.emitter import Emitter
 from producers.envelope import build_event
 from query import server
-from query.api.state import Limits, LimitsError
-from query.auth import TokenConfigError, TokenStore
+from query.api.state import LimitsError
+from query.auth import TokenConfigError
 
 console = Console(stderr=True, soft_wrap=True)
+# What server.serve raises before it starts anything: a bad setting, not a crash.
+SETUP_ERRORS = (server.ServeError, TokenConfigError, LimitsError)
 
 
 @click.command()
@@ -33,17 +35,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
     Example:
       PROVLEDGER_DB=/var/lib/provledger/ledger.duckdb provledger serve --port 8000
     """
+
+    def announce() -> None:
+        console.print(
+            f"ledger {settings.db_path} ← kafka {settings.kafka_bootstrap} "
+            f"topic {settings.topic}; API on http://{host}:{port}"
+        )
+
     try:
-        server.check_bind(host, tokens_configured=TokenStore.from_env().configured())
-        Limits.from_env()
-    except (server.ServeError, TokenConfigError, LimitsError) as exc:
+        server.serve(settings, host, port, on_started=announce)
+    except SETUP_ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
-    console.print(
-        f"ledger {settings.db_path} ← kafka {settings.kafka_bootstrap} "
-        f"topic {settings.topic}; API on http://{host}:{port}"
-    )
-    try:
-        server.serve(settings, host, port)
     except KeyboardInterrupt:
         # uvicorn re-raises Ctrl-C after its graceful shutdown: that is a normal stop.
         console.print("stopped")
@@ -55,7 +57,7 @@ def _load_demo(settings: Settings) -> None:
             emitter.send(build_event(event_type, data, SOURCE, event_id=event_id, time=at))
 
 
-def _wait_for_demo(settings: Settings, api: str, timeout_s: float = 60) -> bool:
+def _wait_for_demo(api: str, timeout_s: float = 60) -> bool:
     import httpx
 
     deadline = time.monotonic() + timeout_s
@@ -110,7 +112,7 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
         if no_demo:
             return
         _load_demo(settings)
-        if _wait_for_demo(settings, api):
+        if _wait_for_demo(api):
             console.print(f"[green]✓[/] demo incident {DEMO_INCIDENT} loaded\n")
             console.print(f"  suspects: {api}/v1/incidents/{DEMO_INCIDENT}/suspects")
             console.print(f"  try:      PROVLEDGER_API={api} provledger suspects {DEMO_INCIDENT}")
@@ -120,6 +122,8 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
 
     try:
         server.serve(settings, "127.0.0.1", port, on_started=announce)
+    except SETUP_ERRORS as exc:
+        raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         pass
     finally:
