@@ -10,5 +10,6 @@ CREATE INDEX IF NOT EXISTS changes_commit_idx ON changes (commit);
 CREATE INDEX IF NOT EXISTS change_ai_commit_idx ON change_ai (commit);
 CREATE INDEX IF NOT EXISTS reviews_commit_idx ON reviews (commit);
 CREATE INDEX IF NOT EXISTS merges_commit_idx ON merges (commit);
+CREATE INDEX IF NOT EXISTS commit_facts_commit_idx ON commit_facts (commit);
 CREATE INDEX IF NOT EXISTS artifacts_artifact_idx ON artifacts (artifact);
 CREATE INDEX IF NOT EXISTS agent_actions_event_id_idx ON agent_actions (event_id);

@@ -122,6 +122,32 @@ CREATE TABLE IF NOT EXISTS merges (
     event_seq BIGINT NOT NULL
 );
 
+-- Derived from changes, change_ai, reviews and merges (ledger/commit_facts.py): one row per
+-- row there, for fast look-ups of everything about a commit. Columns a fact does not have
+-- are NULL.
+CREATE TABLE IF NOT EXISTS commit_facts (
+    fact VARCHAR NOT NULL,
+    repo VARCHAR NOT NULL,
+    commit VARCHAR NOT NULL,
+    person_id VARCHAR,
+    person_name VARCHAR,
+    fact_at TIMESTAMPTZ,
+    files VARCHAR[],
+    lines_added BIGINT,
+    lines_deleted BIGINT,
+    message VARCHAR,
+    ai_assisted BOOLEAN,
+    tool VARCHAR,
+    model VARCHAR,
+    mode VARCHAR,
+    lines BIGINT,
+    session VARCHAR,
+    change_ref VARCHAR,
+    decision VARCHAR,
+    merged_commit VARCHAR,
+    event_seq BIGINT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS artifacts (
     artifact VARCHAR NOT NULL,
     repo VARCHAR,

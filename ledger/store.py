@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ledger import merkle
+from ledger import commit_facts, merkle
 from ledger.keyindex import KeyIndex, key_hashes
 from ledger.projection import (
     Accepted,
@@ -100,6 +100,7 @@ class Ledger:
             # Indexes for the incident queries (owned by query/; see ledger/indexes.sql).
             self._conn.execute(resources.files("ledger").joinpath("indexes.sql").read_text())
             self._conn.execute(_views_sql())
+            commit_facts.catch_up(self._conn)
         cur = self.cursor()
         self._tree = load_tree(cur)
         # Loaded on the first write: readers never need it.
@@ -245,6 +246,8 @@ class Ledger:
         for table, rows in projected.items():
             _insert(cur, table, rows)
             result.tables[table] = len(rows)
+        if accepted:
+            commit_facts.catch_up(cur, accepted[0].seq)
         if dead:
             _insert(cur, "dead_letters", [_dead_row(item, now) for item in dead])
         for (topic, partition), next_offset in offsets.items():

@@ -16,18 +16,46 @@ from query.levels import load_levels
 from query.ranking import SENIOR, ChangeFacts
 
 Pair = tuple[str | None, str]
-_CHANGE_COLUMNS = (
-    "repo, commit, author_id, author_name, files, lines_added, lines_deleted, message, "
-    "authored_at, ai_assisted"
+# ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.
+_FACT_COLUMNS = (
+    "fact, repo, commit, person_id, person_name, fact_at, files, lines_added, lines_deleted, "
+    "message, tool, model, mode, lines, session, change_ref, decision, merged_commit"
 )
-_REVIEW_COLUMNS = "repo, commit, change_ref, reviewer_id, reviewer_name, decision, reviewed_at"
-_AI_COLUMNS = "repo, commit, tool, model, mode, lines, session"
 
 
 def shipped_by(
     cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
 ) -> dict[int, list[Pair]]:
     """Per deployment seq: commits it names, its artifact's commit, commits merges brought in."""
+    direct = _shipped_direct(cur, deployments)
+    return _with_merged(direct, _merges_of(cur, _commits(direct)))
+
+
+def shipped_with_details(
+    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
+) -> tuple[dict[int, list[Pair]], dict[str, tuple[dict[str, Any], ChangeFacts]]]:
+    """``shipped_by`` and ``change_details`` at once: one look-up of the commits deployments
+    name gives their merges and their authors, assistants and reviews; only commits those
+    merges brought in need a second one."""
+    direct = _shipped_direct(cur, deployments)
+    heads = _commits(direct)
+    facts = _facts_of(cur, heads)
+    merges = [f for f in facts if f["fact"] == "merged" and f["merged_commit"] != f["commit"]]
+    shipped = _with_merged(direct, merges)
+    brought_in = sorted(set(_commits(shipped)) - set(heads))
+    facts += _facts_of(cur, brought_in)
+    pairs = [pair for pairs in shipped.values() for pair in pairs]
+    return shipped, _assemble(cur, pairs, facts)
+
+
+def _commits(shipped: dict[int, list[Pair]]) -> list[str]:
+    return sorted({commit for pairs in shipped.values() for _, commit in pairs})
+
+
+def _shipped_direct(
+    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
+) -> dict[int, list[Pair]]:
+    """Per deployment seq: the commits it names and those its artifact was built from."""
     seqs = [d["event_seq"] for d in deployments]
     shipped: dict[int, list[Pair]] = defaultdict(list)
     if not seqs:
@@ -50,19 +78,28 @@ def shipped_by(
     for d in deployments:
         for pair in by_artifact.get(d.get("artifact"), []):
             shipped[d["event_seq"]].append(pair)
-    heads = sorted({commit for pairs in shipped.values() for _, commit in pairs})
-    if heads:
-        merged = [
-            (m["repo"], m["commit"], m["merged_commit"])
-            for m in rows_by_key(cur, "merges", "commit", heads, "repo, commit, merged_commit")
-            if m["merged_commit"] != m["commit"]
-        ]
-        brought: dict[str, list[Pair]] = defaultdict(list)
-        for repo, commit, merged_commit in merged:
-            brought[commit].append((repo, merged_commit))
-        for seq, pairs in shipped.items():
-            shipped[seq] = pairs + [p for _, c in pairs for p in brought.get(c, [])]
-    return {seq: _unique(pairs) for seq, pairs in shipped.items()}
+    return shipped
+
+
+def _merges_of(cur: duckdb.DuckDBPyConnection, heads: list[str]) -> list[dict[str, Any]]:
+    """The merges whose commit is one of ``heads`` and brought in another commit."""
+    return [
+        m
+        for m in rows_by_key(cur, "merges", "commit", heads, "repo, commit, merged_commit")
+        if m["merged_commit"] != m["commit"]
+    ]
+
+
+def _with_merged(
+    shipped: dict[int, list[Pair]], merges: list[dict[str, Any]]
+) -> dict[int, list[Pair]]:
+    brought: dict[str, list[Pair]] = defaultdict(list)
+    for m in merges:
+        brought[m["commit"]].append((m["repo"], m["merged_commit"]))
+    return {
+        seq: _unique(pairs + [p for _, c in pairs for p in brought.get(c, [])])
+        for seq, pairs in shipped.items()
+    }
 
 
 def _built_from(cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[Any, ...]]:
@@ -94,46 +131,46 @@ def change_details(
 ) -> dict[str, tuple[dict[str, Any], ChangeFacts]]:
     """Per commit: the API's change object and the facts the ranking uses."""
     commits = sorted({commit for _, commit in pairs})
-    if not commits:
-        return {}
-    authored_rows, review_rows = concurrently(
-        cur,
-        lambda c: rows_by_key(c, "changes", "commit", commits, _CHANGE_COLUMNS, wide=True),
-        lambda c: rows_by_key(c, "reviews", "commit", commits, _REVIEW_COLUMNS, wide=True),
-    )
-    authored = _by_commit(authored_rows)
-    reviews = _by_commit(sorted(review_rows, key=lambda r: (r["reviewed_at"], r["event_seq"])))
-    # Only AI-assisted changes have change_ai rows: look those up alone.
-    assisted = sorted({c for c, rows in authored.items() if any(r["ai_assisted"] for r in rows)})
-    people = [a["author_id"] for rows in authored.values() for a in rows]
-    people += [r["reviewer_id"] for rows in reviews.values() for r in rows]
-    assist_rows, levels = concurrently(
-        cur,
-        lambda c: rows_by_key(c, "change_ai", "commit", assisted, _AI_COLUMNS),
-        lambda c: load_levels(c, people),
-    )
-    assists = _by_commit(assist_rows)
+    return _assemble(cur, pairs, _facts_of(cur, commits)) if commits else {}
+
+
+def _facts_of(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict[str, Any]]:
+    """The ``commit_facts`` rows of these commits, in ledger order."""
+    return rows_by_key(cur, "commit_facts", "commit", commits, _FACT_COLUMNS, wide=True)
+
+
+def _assemble(
+    cur: duckdb.DuckDBPyConnection, pairs: list[Pair], facts: list[dict[str, Any]]
+) -> dict[str, tuple[dict[str, Any], ChangeFacts]]:
+    kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in facts:
+        kinds[row["fact"]].append(row)
+    authored = _by_commit(kinds["authored"])
+    reviews = _by_commit(sorted(kinds["reviewed"], key=lambda r: (r["fact_at"], r["event_seq"])))
+    assists = _by_commit(kinds["assisted"])
+    people = [row["person_id"] for row in kinds["authored"] + kinds["reviewed"]]
+    levels = load_levels(cur, people)
     out: dict[str, tuple[dict[str, Any], ChangeFacts]] = {}
     for repo_hint, commit in pairs:
         first = (authored.get(commit) or [None])[0]
         repo = repo_hint or (first["repo"] if first else None)
-        author = first["author_id"] if first else None
-        author_level = levels.at(author, first["authored_at"]) if first else None
+        author = first["person_id"] if first else None
+        author_level = levels.at(author, first["fact_at"]) if first else None
         ai = [_strip(a) for a in assists.get(commit, []) if _same_repo(a, repo)]
         if first and not _same_repo(first, repo):
             first, author, author_level = None, None, None
         revs = []
         for r in reviews.get(commit, []):
             if _same_repo(r, repo):
-                level = levels.at(r["reviewer_id"], r["reviewed_at"])
+                level = levels.at(r["person_id"], r["fact_at"])
                 revs.append(
                     {
-                        "reviewer": r["reviewer_id"],
-                        "reviewer_name": r["reviewer_name"],
+                        "reviewer": r["person_id"],
+                        "reviewer_name": r["person_name"],
                         "reviewer_level": level,
                         "decision": r["decision"],
                         "change": r["change_ref"],
-                        "reviewed_at": r["reviewed_at"],
+                        "reviewed_at": r["fact_at"],
                     }
                 )
         senior = any(
@@ -149,7 +186,7 @@ def change_details(
             "repo": repo,
             "commit": commit,
             "author": author,
-            "author_name": first["author_name"] if first else None,
+            "author_name": first["person_name"] if first else None,
             "author_level": author_level,
             "message": first["message"] if first else None,
             "lines_added": first["lines_added"] if first else None,

@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from query.changes import change_details, shipped_by
+from query.changes import shipped_with_details
 from query.incidents import in_list, rows_as_dicts
 from query.levels import load_levels
 from query.rollbacks import rollbacks_of
@@ -171,8 +171,7 @@ def list_deployments(
         )
     )
     rows.reverse()
-    shipped = shipped_by(cur, rows)
-    details = change_details(cur, [pair for pairs in shipped.values() for pair in pairs])
+    shipped, details = shipped_with_details(cur, rows)
     _, reverted = rollbacks_of(cur, rows)
     for row in rows:
         seq = row.pop("event_seq")

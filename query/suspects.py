@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from query.changes import change_details, shipped_by
+from query.changes import change_details, shipped_by, shipped_with_details
 from query.incidents import concurrently, in_list, rows_as_dicts, rows_by_key
 from query.levels import load_levels
 from query.ranking import PROD_NAMES, Candidate, IncidentFacts, Revert, Scored, contenders, rank
@@ -64,11 +64,14 @@ def rank_suspects(
     # Change facts cost index look-ups: fetch them only for those who can still rank.
     candidates = contenders(candidates, facts, limit, most=max(DETAILED, limit + 5))
     wanted = {c.seq for c in candidates}
-    if not by_commit:
-        shipped = shipped_by(cur, [d for d in deployments if d["event_seq"] in wanted])
-    details = change_details(
-        cur, [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
-    )
+    if by_commit:
+        details = change_details(
+            cur, [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
+        )
+    else:
+        shipped, details = shipped_with_details(
+            cur, [d for d in deployments if d["event_seq"] in wanted]
+        )
     candidates = [
         replace(
             c,

@@ -1,0 +1,46 @@
+"""``commit_facts``: what ``changes``, ``change_ai``, ``reviews`` and ``merges`` say about each
+commit, one row per row there, in one table with one index on ``commit``.
+
+A suspects call needs all four for a hundred-odd commits. DuckDB answers a key look-up
+with a cost per key and per table (tens of microseconds), so four look-ups of the same
+commits cost four times one; this copy makes it one (bench/bench_query.py measures it).
+It is derived only from those tables, in ledger order, in the transaction that wrote
+them, so it is never ahead of or behind them and any arrival order gives the same rows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+_COPY = """
+INSERT INTO commit_facts BY NAME
+SELECT 'authored' AS fact, repo, commit, author_id AS person_id, author_name AS person_name,
+       authored_at AS fact_at, files, lines_added, lines_deleted, message, ai_assisted, event_seq
+FROM changes WHERE event_seq >= $since
+UNION ALL BY NAME
+SELECT 'assisted' AS fact, repo, commit, tool, model, mode, lines, session, event_seq
+FROM change_ai WHERE event_seq >= $since
+UNION ALL BY NAME
+SELECT 'reviewed' AS fact, repo, commit, reviewer_id AS person_id,
+       reviewer_name AS person_name, reviewed_at AS fact_at, change_ref, decision, event_seq
+FROM reviews WHERE event_seq >= $since
+UNION ALL BY NAME
+SELECT 'merged' AS fact, repo, commit, merged_commit, change_ref, merged_at AS fact_at, event_seq
+FROM merges WHERE event_seq >= $since
+ORDER BY event_seq
+"""
+
+
+def catch_up(cur: duckdb.DuckDBPyConnection, since: int | None = None) -> None:
+    """Copy the rows from ledger position ``since`` on (default: those not copied yet).
+
+    The writer calls it with its batch's first position, in the batch's transaction; a
+    ledger opened for writing calls it without, which fills the table for a file written
+    before it existed. Rows sit in ledger order, so ``>= since`` reads only the newest row
+    groups of each table.
+    """
+    if since is None:
+        since = cur.execute("SELECT coalesce(max(event_seq), -1) + 1 FROM commit_facts").fetchone()[
+            0
+        ]
+    cur.execute(_COPY, {"since": since})
