@@ -1,7 +1,7 @@
 """Latency of the suspects query on a big ledger (make one with bench/gen_ledger.py).
 
-Times ``find_incident`` + ``rank_suspects`` (what ``GET /v1/incidents/{id}/suspects``
-runs) for many incidents, then a smaller sample through real HTTP (uvicorn + httpx).
+Times ``suspects_for`` (what ``GET /v1/incidents/{id}/suspects`` runs) for many incidents,
+then a smaller sample through real HTTP (uvicorn + httpx).
 
     python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100] [--warm-up]
 
@@ -28,9 +28,8 @@ from ledger.settings import Settings
 from ledger.store import Ledger
 from query.api.app import create_app
 from query.api.state import AppState
-from query.incidents import find_incident
 from query.server import warm_up
-from query.suspects import rank_suspects
+from query.suspects import suspects_for
 
 LOOKBACK = timedelta(hours=24)
 
@@ -58,8 +57,7 @@ def _measure(cur, incidents: list[str]) -> tuple[list[float], list[float], list[
     wall, cpu, returned = [], [], []
     for incident in incidents:
         began, began_cpu = time.perf_counter(), time.process_time()
-        found = find_incident(cur, incident)
-        suspects = rank_suspects(cur, found, LOOKBACK, 10)
+        _, suspects = suspects_for(cur, incident, LOOKBACK, 10)
         wall.append((time.perf_counter() - began) * 1000)
         cpu.append((time.process_time() - began_cpu) * 1000)
         returned.append(len(suspects))

@@ -11,14 +11,15 @@ from typing import Any
 
 import duckdb
 
-from query.incidents import concurrently, in_list, rows_by_key
-from query.levels import load_levels
+from query.incidents import concurrently, in_list, rows_by_key, utc_from_micros
+from query.levels import Levels, load_levels
 from query.ranking import SENIOR, ChangeFacts
 
 Pair = tuple[str | None, str]
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.
 _FACT_COLUMNS = (
-    "fact, repo, commit, person_id, person_name, fact_at, files, lines_added, lines_deleted, "
+    "fact, repo, commit, person_id, person_name, epoch_us(fact_at) AS fact_at, files, "
+    "lines_added, lines_deleted, "
     "message, tool, model, mode, lines, session, change_ref, decision, merged_commit"
 )
 
@@ -32,7 +33,9 @@ def shipped_by(
 
 
 def shipped_with_details(
-    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
+    cur: duckdb.DuckDBPyConnection,
+    deployments: list[dict[str, Any]],
+    levels: Levels | None = None,
 ) -> tuple[dict[int, list[Pair]], dict[str, tuple[dict[str, Any], ChangeFacts]]]:
     """``shipped_by`` and ``change_details`` at once: one look-up of the commits deployments
     name gives their merges and their authors, assistants and reviews; only commits those
@@ -45,7 +48,7 @@ def shipped_with_details(
     brought_in = sorted(set(_commits(shipped)) - set(heads))
     facts += _facts_of(cur, brought_in)
     pairs = [pair for pairs in shipped.values() for pair in pairs]
-    return shipped, _assemble(cur, pairs, facts)
+    return shipped, _assemble(cur, pairs, facts, levels)
 
 
 def _commits(shipped: dict[int, list[Pair]]) -> list[str]:
@@ -127,20 +130,26 @@ def _unique(pairs: list[Pair]) -> list[Pair]:
 
 
 def change_details(
-    cur: duckdb.DuckDBPyConnection, pairs: list[Pair]
+    cur: duckdb.DuckDBPyConnection, pairs: list[Pair], levels: Levels | None = None
 ) -> dict[str, tuple[dict[str, Any], ChangeFacts]]:
     """Per commit: the API's change object and the facts the ranking uses."""
     commits = sorted({commit for _, commit in pairs})
-    return _assemble(cur, pairs, _facts_of(cur, commits)) if commits else {}
+    return _assemble(cur, pairs, _facts_of(cur, commits), levels) if commits else {}
 
 
 def _facts_of(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict[str, Any]]:
     """The ``commit_facts`` rows of these commits, in ledger order."""
-    return rows_by_key(cur, "commit_facts", "commit", commits, _FACT_COLUMNS, wide=True)
+    rows = rows_by_key(cur, "commit_facts", "commit", commits, _FACT_COLUMNS, wide=True)
+    for row in rows:
+        row["fact_at"] = utc_from_micros(row["fact_at"])
+    return rows
 
 
 def _assemble(
-    cur: duckdb.DuckDBPyConnection, pairs: list[Pair], facts: list[dict[str, Any]]
+    cur: duckdb.DuckDBPyConnection,
+    pairs: list[Pair],
+    facts: list[dict[str, Any]],
+    levels: Levels | None,
 ) -> dict[str, tuple[dict[str, Any], ChangeFacts]]:
     kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in facts:
@@ -149,7 +158,7 @@ def _assemble(
     reviews = _by_commit(sorted(kinds["reviewed"], key=lambda r: (r["fact_at"], r["event_seq"])))
     assists = _by_commit(kinds["assisted"])
     people = [row["person_id"] for row in kinds["authored"] + kinds["reviewed"]]
-    levels = load_levels(cur, people)
+    levels = levels or load_levels(cur, people)
     out: dict[str, tuple[dict[str, Any], ChangeFacts]] = {}
     for repo_hint, commit in pairs:
         first = (authored.get(commit) or [None])[0]

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_from_micros(micros: int | None) -> datetime | None:
+    """A time read as ``epoch_us(column)``. DuckDB hands a TIMESTAMPTZ to Python about ten
+    times slower than an integer (it resolves the session's time zone for each value), so
+    queries that read many times select them as integers and convert here."""
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
 
 
 def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -17,7 +27,7 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 # Look-ups of one request that do not depend on each other run at once, each on its own
 # cursor: DuckDB releases the GIL while it executes, so the request waits for the slowest
 # look-up instead of their sum. Calls run here never submit work themselves (no deadlock).
-_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="provledger-lookup")
+_POOL = ThreadPoolExecutor(max_workers=5, thread_name_prefix="provledger-lookup")
 
 
 def concurrently(
@@ -45,25 +55,39 @@ def find_incident(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, An
     """The incident as ``incident_view`` defines it (first opening wins, earliest resolution),
     read straight from the tables so it stays fast with many incidents. The contract has no
     region on incidents; an emitter's extra ``region`` field is returned when present."""
+    found = incident_opening(cur, incident)
+    if found is None:
+        return None
+    resolved_at, region = concurrently(
+        cur, lambda c: resolved_at_of(c, incident), lambda c: region_of(c, found)
+    )
+    return {**found, "resolved_at": resolved_at, "region": region}
+
+
+def incident_opening(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, Any] | None:
+    """The incident's first opening: what it is, where and since when; no resolution."""
     found = rows_as_dicts(
         cur.execute(
-            """
-            SELECT incident, title, severity, services, environment, impact_started_at,
-                   opened_at, event_id, event_seq,
-                   (SELECT min(resolved_at) FROM incident_resolutions WHERE incident = $1)
-                       AS resolved_at
-            FROM incidents WHERE incident = $1
-            ORDER BY opened_at, event_id LIMIT 1
-            """,
+            "SELECT incident, title, severity, services, environment, impact_started_at, "
+            "opened_at, event_id, event_seq FROM incidents WHERE incident = ? "
+            "ORDER BY opened_at, event_id LIMIT 1",
             [incident],
         )
     )
-    if not found:
-        return None
-    region = cur.execute(
-        "SELECT data->>'$.region' FROM events WHERE seq = ?", [found[0]["event_seq"]]
+    return found[0] if found else None
+
+
+def resolved_at_of(cur: duckdb.DuckDBPyConnection, incident: str) -> Any:
+    return cur.execute(
+        "SELECT min(resolved_at) FROM incident_resolutions WHERE incident = ?", [incident]
+    ).fetchone()[0]
+
+
+def region_of(cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:
+    row = cur.execute(
+        "SELECT data->>'$.region' FROM events WHERE seq = ?", [opening["event_seq"]]
     ).fetchone()
-    return {**found[0], "region": region[0] if region else None}
+    return row[0] if row else None
 
 
 def rows_by_key(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
 import duckdb
+
+from query.incidents import utc_from_micros
 
 
 class Levels:
@@ -38,8 +41,42 @@ def load_levels(cur: duckdb.DuckDBPyConnection, people: Iterable[str | None]) ->
         return Levels([])
     # people is small (one row per registration): a hash semi-join beats many index probes.
     rows = cur.execute(
-        "SELECT person_id, level, valid_from, event_seq FROM people "
+        "SELECT person_id, level, epoch_us(valid_from), event_seq FROM people "
         "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))",
         [ids],
     ).fetchall()
-    return Levels(rows)
+    return Levels((pid, level, utc_from_micros(at), seq) for pid, level, at, seq in rows)
+
+
+# Everyone's registrations per ledger file, with the (row count, last event_seq) of people
+# they were read at. people only grows (one row per person.registered, never updated), so
+# those two name its content: checking them is one small query, where reading a hundred
+# people's registrations is a hash join over the table each time.
+_REGISTRATIONS: dict[str, tuple[tuple[int, int], Levels]] = {}
+_REGISTRATIONS_LOCK = threading.Lock()
+# Beyond this many registrations the copy would cost more memory than it saves time.
+REGISTRATIONS_KEPT_MAX = 200_000
+
+
+def all_levels(cur: duckdb.DuckDBPyConnection) -> Levels | None:
+    """Everyone's levels, from this process's copy of ``people`` (re-read when it grew); None
+    for an in-memory ledger or a very large people table: use ``load_levels`` then."""
+    path, count, last = cur.execute(
+        "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),"
+        " count(*), coalesce(max(event_seq), -1) FROM people"
+    ).fetchone()
+    if not path or count > REGISTRATIONS_KEPT_MAX:
+        return None
+    with _REGISTRATIONS_LOCK:
+        kept = _REGISTRATIONS.get(path)
+    if kept is not None and kept[0] == (count, last):
+        return kept[1]
+    rows = cur.execute(
+        "SELECT person_id, level, epoch_us(valid_from), event_seq FROM people"
+    ).fetchall()
+    levels = Levels((pid, level, utc_from_micros(at), seq) for pid, level, at, seq in rows)
+    # Keyed by what was counted before reading: rows written since only make it fuller,
+    # and the next check reads them again.
+    with _REGISTRATIONS_LOCK:
+        _REGISTRATIONS[path] = ((count, last), levels)
+    return levels

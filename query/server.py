@@ -19,8 +19,7 @@ from query import sql
 from query.api.app import create_app
 from query.api.state import AppState, Limits
 from query.auth import TokenStore
-from query.incidents import find_incident
-from query.suspects import rank_suspects
+from query.suspects import suspects_for
 from schemas.codec import DecodedEvent
 
 log = logging.getLogger(__name__)
@@ -93,9 +92,7 @@ def warm_up(
         for (incident,) in latest:
             if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
                 break
-            found = find_incident(cur, incident)
-            if found is not None:
-                rank_suspects(cur, found, timedelta(hours=24), 10)
+            suspects_for(cur, incident, timedelta(hours=24), 10)
             warmed.append(incident)
     except Exception:  # best effort: a failure here must not touch serving
         log.warning("ledger warm-up stopped after %d incidents", len(warmed), exc_info=True)

@@ -6,15 +6,23 @@ query/ranking.py turns facts into scores and reasons. docs/ranking.md documents 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
 from query.changes import change_details, shipped_by, shipped_with_details
-from query.incidents import concurrently, in_list, rows_as_dicts, rows_by_key
-from query.levels import load_levels
+from query.incidents import (
+    concurrently,
+    in_list,
+    incident_opening,
+    region_of,
+    resolved_at_of,
+    rows_as_dicts,
+    rows_by_key,
+)
+from query.levels import Levels, all_levels, load_levels
 from query.ranking import PROD_NAMES, Candidate, IncidentFacts, Revert, Scored, contenders, rank
 from query.rollbacks import rollbacks_of
 
@@ -30,27 +38,62 @@ _ACTION_COLUMNS = (
 )
 
 
-def rank_suspects(
-    cur: duckdb.DuckDBPyConnection, incident: dict[str, Any], lookback: timedelta, limit: int
-) -> list[dict[str, Any]]:
-    """The API's suspects list for an incident as ``find_incident`` returns it."""
-    facts = _incident_facts(incident)
-    start = facts.impact - lookback
-    verdicts, deployments, actions = concurrently(
+def suspects_for(
+    cur: duckdb.DuckDBPyConnection, incident_id: str, lookback: timedelta, limit: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The incident (as ``find_incident`` gives it) and the API's suspects list for it; None
+    if the ledger has no such incident.
+
+    Everything that needs only the incident's opening is read at once: its resolution and
+    region, the verdicts on it, and the deployments and agent actions in the window.
+    """
+    opening = incident_opening(cur, incident_id)
+    if opening is None:
+        return None
+    where = _incident_facts({**opening, "resolved_at": None, "region": None})
+    start = where.impact - lookback
+    resolved_at, region, verdicts, deployments, actions, levels = concurrently(
         cur,
-        lambda c: _verdicts(c, incident["incident"]),
-        lambda c: _deployments_in_window(c, facts, start),
-        lambda c: _actions_in_window(c, facts, start),
+        lambda c: resolved_at_of(c, incident_id),
+        lambda c: region_of(c, opening),
+        lambda c: _verdicts(c, incident_id),
+        lambda c: _deployments_in_window(c, where, start),
+        lambda c: _actions_in_window(c, where, start),
+        all_levels,
     )
-    deployments = _unique_by_seq(deployments + _confirmed_deployments(cur, facts, verdicts))
-    actions = _unique_by_seq(actions + _confirmed_actions(cur, verdicts))
+    incident = {**opening, "resolved_at": resolved_at, "region": region}
+    facts = _incident_facts(incident)
+    found = Found(verdicts, deployments, actions, levels)
+    return incident, _ranked(cur, facts, start, found, limit)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the first round of look-ups found; ``levels`` is None when not kept in memory."""
+
+    verdicts: list[dict[str, Any]]
+    deployments: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    levels: Levels | None
+
+
+def _ranked(
+    cur: duckdb.DuckDBPyConnection,
+    facts: IncidentFacts,
+    start: datetime,
+    found: Found,
+    limit: int,
+) -> list[dict[str, Any]]:
+    verdicts = found.verdicts
+    deployments = _unique_by_seq(found.deployments + _confirmed_deployments(cur, facts, verdicts))
+    actions = _unique_by_seq(found.actions + _confirmed_actions(cur, verdicts))
     # What deployments shipped matters before pruning only for verdicts on commits.
     by_commit = any(v["target_kind"] == "commit" for v in verdicts)
     shipped = shipped_by(cur, deployments) if by_commit else {}
     reverts, levels = concurrently(
         cur,
         lambda c: _reverts(c, facts, deployments),
-        lambda c: load_levels(c, [a["authorized_by_id"] for a in actions]),
+        lambda c: found.levels or load_levels(c, [a["authorized_by_id"] for a in actions]),
     )
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
     candidates = [
@@ -66,11 +109,13 @@ def rank_suspects(
     wanted = {c.seq for c in candidates}
     if by_commit:
         details = change_details(
-            cur, [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
+            cur,
+            [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs],
+            found.levels,
         )
     else:
         shipped, details = shipped_with_details(
-            cur, [d for d in deployments if d["event_seq"] in wanted]
+            cur, [d for d in deployments if d["event_seq"] in wanted], found.levels
         )
     candidates = [
         replace(

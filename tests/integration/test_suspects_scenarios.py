@@ -19,7 +19,7 @@ import pytest
 from ledger.settings import Settings
 from ledger.store import Ledger
 from query.incidents import find_incident
-from query.suspects import rank_suspects
+from query.suspects import suspects_for
 from tests.provstory import CONFORMANCE, Story, ingest, sha
 
 pytestmark = pytest.mark.kafka
@@ -420,10 +420,11 @@ def ledger(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def ranked(ledger: Ledger, incident: str) -> list[str]:
     cur = ledger.cursor()
-    found = find_incident(cur, incident)
-    assert found is not None, incident
-    suspects = rank_suspects(cur, found, timedelta(hours=24), 10)
-    assert rank_suspects(cur, found, timedelta(hours=24), 10) == suspects  # deterministic
+    answer = suspects_for(cur, incident, timedelta(hours=24), 10)
+    assert answer is not None, incident
+    assert answer[0] == find_incident(cur, incident)
+    suspects = answer[1]
+    assert suspects_for(cur, incident, timedelta(hours=24), 10) == answer  # deterministic
     for item in suspects:
         assert 0.0 <= item["score"] <= 1.0
         assert all(r["code"] and r["detail"] for r in item["reasons"])

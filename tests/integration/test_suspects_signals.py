@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from query.incidents import find_incident
-from query.suspects import rank_suspects
+from query.suspects import suspects_for
 from tests.provstory import Story, ingest, sha
 
 pytestmark = pytest.mark.kafka
@@ -27,9 +27,11 @@ def suspects(settings, story: Story, incident: str, lookback_h: float = 24) -> l
     ledger = ingest(settings, story.events)
     try:
         cur = ledger.cursor()
-        found = find_incident(cur, incident)
-        assert found is not None
-        return rank_suspects(cur, found, timedelta(hours=lookback_h), 10)
+        answer = suspects_for(cur, incident, timedelta(hours=lookback_h), 10)
+        assert answer is not None
+        found, ranked = answer
+        assert found == find_incident(cur, incident)
+        return ranked
     finally:
         ledger.close()
 

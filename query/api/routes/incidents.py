@@ -14,7 +14,7 @@ from query.api.models import Change
 from query.api.state import AppState
 from query.durations import parse_duration
 from query.incidents import find_incident
-from query.suspects import rank_suspects
+from query.suspects import suspects_for
 
 router = APIRouter(tags=["incidents"])
 
@@ -110,8 +110,10 @@ async def get_suspects(
 def _suspects_json(state: AppState, incident: str, window: timedelta, limit: int) -> bytes:
     cur = state.ledger.cursor()
     try:
-        found = _incident_or_404(cur, incident)
-        suspects = rank_suspects(cur, found, window, limit)
+        answer = suspects_for(cur, incident, window, limit)
     finally:
         cur.close()
+    if answer is None:
+        raise ApiError(404, f"unknown incident {incident!r}")
+    found, suspects = answer
     return _SUSPECTS.dump_json(_SUSPECTS.validate_python({"incident": found, "suspects": suspects}))
