@@ -13,3 +13,6 @@ CREATE INDEX IF NOT EXISTS merges_commit_idx ON merges (commit);
 CREATE INDEX IF NOT EXISTS commit_facts_commit_idx ON commit_facts (commit);
 CREATE INDEX IF NOT EXISTS artifacts_artifact_idx ON artifacts (artifact);
 CREATE INDEX IF NOT EXISTS agent_actions_event_id_idx ON agent_actions (event_id);
+CREATE INDEX IF NOT EXISTS incidents_incident_idx ON incidents (incident);
+CREATE INDEX IF NOT EXISTS incident_resolutions_incident_idx ON incident_resolutions (incident);
+CREATE INDEX IF NOT EXISTS attributions_incident_idx ON attributions (incident);

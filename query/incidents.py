@@ -66,15 +66,16 @@ def find_incident(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, An
 
 def incident_opening(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, Any] | None:
     """The incident's first opening: what it is, where and since when; no resolution."""
+    # Every opening of it (one or a few), the first picked here: with ORDER BY … LIMIT 1
+    # DuckDB plans a top-N that scans the whole table instead of the index look-up.
     found = rows_as_dicts(
         cur.execute(
             "SELECT incident, title, severity, services, environment, impact_started_at, "
-            "opened_at, event_id, event_seq FROM incidents WHERE incident = ? "
-            "ORDER BY opened_at, event_id LIMIT 1",
+            "opened_at, event_id, event_seq FROM incidents WHERE incident = ?",
             [incident],
         )
     )
-    return found[0] if found else None
+    return min(found, key=lambda row: (row["opened_at"], row["event_id"]), default=None)
 
 
 def resolved_at_of(cur: duckdb.DuckDBPyConnection, incident: str) -> Any:
