@@ -78,12 +78,28 @@ def _latest(
     """(time, seq) of the latest deployment of ``version`` (any if None) before ``before``
     (at its instant too when ``before`` carries no seq), not earlier than ``since``."""
     at, seq = before
+    if version is not None:
+        # By version alone, so DuckDB uses the version index (with the other conditions in
+        # SQL it scans the table); a version names few deployments, filtered here.
+        rows = cur.execute(
+            "SELECT service, environment, deployed_at, event_seq FROM deployments "
+            "WHERE version = ?",
+            [version],
+        ).fetchall()
+        found = [
+            (deployed_at, event_seq)
+            for service, environment, deployed_at, event_seq in rows
+            if (service, environment) == where
+            and (since is None or deployed_at >= since)
+            and (deployed_at < at or (deployed_at == at and (seq is None or event_seq < seq)))
+        ]
+        return max(found, default=None)
     row = cur.execute(
         "SELECT deployed_at, event_seq FROM deployments "
-        "WHERE service = ? AND environment = ? AND (?::VARCHAR IS NULL OR version = ?) "
+        "WHERE service = ? AND environment = ? "
         "AND (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?) "
         "AND (deployed_at < ? OR (deployed_at = ? AND (?::BIGINT IS NULL OR event_seq < ?))) "
         "ORDER BY deployed_at DESC, event_seq DESC LIMIT 1",
-        [*where, version, version, since, since, at, at, seq, seq],
+        [*where, since, since, at, at, seq, seq],
     ).fetchone()
     return (row[0], row[1]) if row else None
