@@ -109,16 +109,32 @@ def _built_from(cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[
     """(artifact, repo, commit) for these artifacts, in ledger order."""
     if not names:
         return []
-    # An artifact names its commit, or (CDEvents artifact.packaged) only its change:
-    # then the merge of that change says which commits it brought in.
-    return cur.execute(
-        "SELECT a.artifact, coalesce(a.repo, m.repo), coalesce(a.commit, m.merged_commit) "
-        "FROM artifacts a LEFT JOIN merges m ON a.commit IS NULL AND m.change_ref = "
-        "a.change_ref AND (a.repo IS NULL OR m.repo = a.repo) "
-        f"WHERE a.artifact IN {in_list(names)} "
-        "AND coalesce(a.commit, m.merged_commit) IS NOT NULL ORDER BY a.event_seq",
-        names,
-    ).fetchall()
+    artifacts = rows_by_key(
+        cur, "artifacts", "artifact", names, "artifact, repo, commit, change_ref"
+    )
+    # An artifact names its commit, or (CDEvents artifact.packaged) only its change: then
+    # the merge of that change says which commits it brought in. merges has no index on
+    # change_ref, so it is read only when such an artifact is in the list.
+    refs = sorted({a["change_ref"] for a in artifacts if a["commit"] is None and a["change_ref"]})
+    merged: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if refs:
+        for ref, repo, commit in cur.execute(
+            "SELECT change_ref, repo, merged_commit FROM merges "
+            f"WHERE change_ref IN {in_list(refs)} ORDER BY event_seq",
+            refs,
+        ).fetchall():
+            merged[ref].append((repo, commit))
+    out: list[tuple[Any, ...]] = []
+    for a in artifacts:
+        if a["commit"] is not None:
+            out.append((a["artifact"], a["repo"], a["commit"]))
+            continue
+        out += [
+            (a["artifact"], repo, commit)
+            for repo, commit in merged.get(a["change_ref"], [])
+            if a["repo"] is None or repo == a["repo"]
+        ]
+    return out
 
 
 def _unique(pairs: list[Pair]) -> list[Pair]:
