@@ -54,7 +54,7 @@ bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafk
 	$(PY) bench/bench_ingest.py
 
 BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
-bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the file once, ~3 min)
+bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the 6.5 GB file once, ~2 min)
 	@mkdir -p $(dir $(BENCH_LEDGER))
 	test -f $(BENCH_LEDGER) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER)
 	$(PY) bench/bench_query.py $(BENCH_LEDGER)
