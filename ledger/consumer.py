@@ -17,6 +17,7 @@ runs that case.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -46,6 +47,18 @@ class ConsumerStatus:
     @property
     def total_lag(self) -> int:
         return sum(self.lag.values())
+
+
+def relax_gc() -> None:
+    """Make the cyclic garbage collector run rarely, for the rest of the process.
+
+    A batch holds hundreds of thousands of young objects (records, decoded events, rows)
+    that reference counting frees; with the default gen-0 threshold of 700 the collector
+    walks them hundreds of times per batch, which cost a third of ingest CPU. Objects that
+    exist by now (modules, schemas, the app) are frozen out of its walks altogether.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def to_record(message) -> KafkaRecord:
@@ -126,6 +139,10 @@ class LedgerConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self._settings.batch_max_records,
             fetch_max_bytes=64 * 1024 * 1024,
+            # Under load, fewer and larger fetches: kafka-python's CPU per record fell by a
+            # fifth in bench measurements. A trickle waits at most 100 ms more.
+            fetch_min_bytes=1024 * 1024,
+            fetch_max_wait_ms=100,
             max_partition_fetch_bytes=max(8 * 1024 * 1024, self._settings.max_event_bytes * 2),
             # A topic created just before (or after) the group forms has no partitions in the
             # first metadata; refresh often so they are picked up in seconds, not 5 minutes.
@@ -152,6 +169,7 @@ class LedgerConsumer:
 
     def run(self) -> None:
         self.status.running = True
+        relax_gc()
         last_summary = time.monotonic()
         accepted_since = 0
         try:

@@ -2,15 +2,19 @@
 
 Every event maps to rows on its own, with no look-ups of other events, so the projection
 is the same whatever order events arrive in; relations between events are views.
+
+Rows are tuples in the column order of :data:`TABLES`, so a batch turns into columns with one
+transpose (:func:`project_columns`, what the writer inserts); :func:`project` gives the same
+rows as dicts.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import singledispatch
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -20,10 +24,56 @@ from schemas.codec import DecodedEvent
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
+Columns = dict[str, list[Any]]
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "people": ("person_id", "name", "level", "team", "valid_from", "event_id", "event_seq"),
+    "changes": (
+        "repo", "commit", "author_id", "author_name", "files", "lines_added", "lines_deleted",
+        "message", "ai_assisted", "authored_at", "event_id", "event_seq",
+    ),
+    "change_ai": ("repo", "commit", "tool", "model", "mode", "lines", "session", "event_seq"),
+    "reviews": (
+        "repo", "commit", "change_ref", "reviewer_id", "reviewer_name", "decision",
+        "reviewed_at", "event_id", "event_seq",
+    ),
+    "merges": (
+        "repo", "commit", "merged_commit", "change_ref", "target_branch", "merged_by_id",
+        "merged_at", "event_id", "event_seq",
+    ),
+    "artifacts": (
+        "artifact", "repo", "commit", "change_ref", "pipeline_run", "built_at", "event_id",
+        "event_seq",
+    ),
+    "deployments": (
+        "event_id", "event_source", "service", "environment", "region", "version", "repo",
+        "commit", "artifact", "deployer_id", "deployer_kind", "fleet_percent", "deployed_at",
+        "event_seq",
+    ),
+    "deployment_changes": ("deployment_seq", "repo", "commit"),
+    "rollbacks": (
+        "event_id", "service", "environment", "from_version", "to_version", "reason",
+        "rolled_back_at", "event_seq",
+    ),
+    "agent_actions": (
+        "event_id", "event_source", "tool", "model", "session", "action", "service",
+        "environment", "resource", "destructive", "command", "authorized_by_id", "acted_at",
+        "event_seq",
+    ),
+    "incidents": (
+        "incident", "title", "severity", "services", "environment", "impact_started_at",
+        "opened_at", "event_id", "event_seq",
+    ),
+    "incident_resolutions": ("incident", "resolved_at", "event_id", "event_seq"),
+    "attributions": (
+        "incident", "verdict", "by_id", "target_kind", "deployment_event_id",
+        "action_event_id", "repo", "commit", "attributed_at", "event_id", "event_seq",
+    ),
+}  # fmt: skip
+Tuples = dict[str, list[tuple[Any, ...]]]
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
     """An event the ledger has accepted, with its position in the ledger."""
 
     seq: int
@@ -38,17 +88,35 @@ class Accepted:
         return self.decoded.event.time
 
 
-def project(accepted: list[Accepted]) -> Rows:
-    rows: Rows = defaultdict(list)
+def _tuples(accepted: list[Accepted]) -> Tuples:
+    out: Tuples = defaultdict(list)
     for item in accepted:
         fact = item.decoded.fact
         if fact is None:
-            produced = cdevents_projection.project(item.decoded.event, item.seq)
+            event = item.decoded.event
+            for table, row in cdevents_projection.project(event, item.seq):
+                out[table].append(tuple(row[name] for name in TABLES[table]))
         else:
-            produced = _rows(fact, item)
-        for table, row in produced:
-            rows[table].append(row)
-    return dict(rows)
+            projector = _PROJECTORS.get(type(fact))
+            if projector is None:
+                raise TypeError(f"no projection for {type(fact).__name__}")
+            projector(fact, item.decoded.event, item.seq, out)
+    return out
+
+
+def project(accepted: list[Accepted]) -> Rows:
+    return {
+        table: [dict(zip(TABLES[table], row, strict=True)) for row in rows]
+        for table, rows in _tuples(accepted).items()
+    }
+
+
+def project_columns(accepted: list[Accepted]) -> dict[str, Columns]:
+    """:func:`project` as columns per table: what the writer hands to DuckDB."""
+    return {
+        table: dict(zip(TABLES[table], map(list, zip(*rows, strict=True)), strict=True))
+        for table, rows in _tuples(accepted).items()
+    }
 
 
 class ProjectionError(LookupError):
@@ -98,226 +166,223 @@ def project_checked(
     return dict(rows), failures
 
 
-@singledispatch
-def _rows(fact: ev.Fact, item: Accepted) -> list[tuple[str, Row]]:
-    raise TypeError(f"no projection for {type(fact).__name__}")
+Projector = Callable[[Any, ev.CloudEvent, int, Tuples], None]
 
 
-@_rows.register
-def _(fact: ev.PersonRegistered, item: Accepted) -> list[tuple[str, Row]]:
+def _person_registered(
+    fact: ev.PersonRegistered, event: ev.CloudEvent, seq: int, out: Tuples
+) -> None:
     person = fact.person
-    row = {
-        "person_id": person.id.lower(),
-        "name": person.name,
-        "level": person.level,
-        "team": person.team,
-        "valid_from": item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    return [("people", row)]
+    out["people"].append(
+        (person.id.lower(), person.name, person.level, person.team, event.time, event.id, seq)
+    )
 
 
-@_rows.register
-def _(fact: ev.ChangeAuthored, item: Accepted) -> list[tuple[str, Row]]:
+def _change_authored(fact: ev.ChangeAuthored, event: ev.CloudEvent, seq: int, out: Tuples) -> None:
     commit = fact.commit.lower()
-    change = {
-        "repo": fact.repo,
-        "commit": commit,
-        "author_id": fact.author.id.lower(),
-        "author_name": fact.author.name,
-        "files": list(fact.files),
-        "lines_added": fact.lines_added,
-        "lines_deleted": fact.lines_deleted,
-        "message": fact.message,
-        "ai_assisted": bool(fact.ai),
-        "authored_at": item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    assists = [
+    out["changes"].append(
         (
-            "change_ai",
-            {
-                "repo": fact.repo,
-                "commit": commit,
-                "tool": ai.tool.lower(),
-                "model": ai.model,
-                "mode": ai.mode,
-                "lines": ai.lines,
-                "session": ai.session,
-                "event_seq": item.seq,
-            },
+            fact.repo,
+            commit,
+            fact.author.id.lower(),
+            fact.author.name,
+            list(fact.files),
+            fact.lines_added,
+            fact.lines_deleted,
+            fact.message,
+            bool(fact.ai),
+            event.time,
+            event.id,
+            seq,
         )
-        for ai in fact.ai
-    ]
-    return [("changes", change), *assists]
+    )
+    if fact.ai:
+        out["change_ai"].extend(
+            (fact.repo, commit, ai.tool.lower(), ai.model, ai.mode, ai.lines, ai.session, seq)
+            for ai in fact.ai
+        )
 
 
-@_rows.register
-def _(fact: ev.ChangeReviewed, item: Accepted) -> list[tuple[str, Row]]:
-    row = {
-        "repo": fact.repo,
-        "commit": fact.commit.lower(),
-        "change_ref": fact.change,
-        "reviewer_id": fact.reviewer.id.lower(),
-        "reviewer_name": fact.reviewer.name,
-        "decision": fact.decision,
-        "reviewed_at": item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    return [("reviews", row)]
-
-
-@_rows.register
-def _(fact: ev.ChangeMerged, item: Accepted) -> list[tuple[str, Row]]:
-    brought_in = [sha.lower() for sha in fact.commits] or [fact.commit.lower()]
-    return [
+def _change_reviewed(fact: ev.ChangeReviewed, event: ev.CloudEvent, seq: int, out: Tuples) -> None:
+    out["reviews"].append(
         (
-            "merges",
-            {
-                "repo": fact.repo,
-                "commit": fact.commit.lower(),
-                "merged_commit": sha,
-                "change_ref": fact.change,
-                "target_branch": fact.target_branch,
-                "merged_by_id": fact.merged_by.id.lower() if fact.merged_by else None,
-                "merged_at": item.time,
-                "event_id": item.id,
-                "event_seq": item.seq,
-            },
+            fact.repo,
+            fact.commit.lower(),
+            fact.change,
+            fact.reviewer.id.lower(),
+            fact.reviewer.name,
+            fact.decision,
+            event.time,
+            event.id,
+            seq,
+        )
+    )
+
+
+def _change_merged(fact: ev.ChangeMerged, event: ev.CloudEvent, seq: int, out: Tuples) -> None:
+    commit = fact.commit.lower()
+    merged_by = fact.merged_by.id.lower() if fact.merged_by else None
+    brought_in = [sha.lower() for sha in fact.commits] or [commit]
+    out["merges"].extend(
+        (
+            fact.repo,
+            commit,
+            sha,
+            fact.change,
+            fact.target_branch,
+            merged_by,
+            event.time,
+            event.id,
+            seq,
         )
         for sha in brought_in
-    ]
+    )
 
 
-@_rows.register
-def _(fact: ev.ArtifactBuilt, item: Accepted) -> list[tuple[str, Row]]:
-    row = {
-        "artifact": fact.artifact,
-        "repo": fact.repo,
-        "commit": fact.commit.lower(),
-        "change_ref": None,
-        "pipeline_run": fact.pipeline_run,
-        "built_at": item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    return [("artifacts", row)]
+def _artifact_built(fact: ev.ArtifactBuilt, event: ev.CloudEvent, seq: int, out: Tuples) -> None:
+    out["artifacts"].append(
+        (
+            fact.artifact,
+            fact.repo,
+            fact.commit.lower(),
+            None,
+            fact.pipeline_run,
+            event.time,
+            event.id,
+            seq,
+        )
+    )
 
 
-@_rows.register
-def _(fact: ev.ServiceDeployed, item: Accepted) -> list[tuple[str, Row]]:
+def _service_deployed(
+    fact: ev.ServiceDeployed, event: ev.CloudEvent, seq: int, out: Tuples
+) -> None:
     deployer = fact.deployer
-    deployment = {
-        "event_id": item.id,
-        "event_source": item.decoded.event.source,
-        "service": fact.service,
-        "environment": fact.environment,
-        "region": fact.region,
-        "version": fact.version,
-        "repo": fact.repo,
-        "commit": fact.commit.lower() if fact.commit else None,
-        "artifact": fact.artifact,
-        "deployer_id": deployer.id.lower() if deployer else None,
-        "deployer_kind": deployer.kind if deployer else None,
-        "fleet_percent": fact.fleet_percent,
-        "deployed_at": item.time,
-        "event_seq": item.seq,
-    }
+    commit = fact.commit.lower() if fact.commit else None
+    out["deployments"].append(
+        (
+            event.id,
+            event.source,
+            fact.service,
+            fact.environment,
+            fact.region,
+            fact.version,
+            fact.repo,
+            commit,
+            fact.artifact,
+            deployer.id.lower() if deployer else None,
+            deployer.kind if deployer else None,
+            fact.fleet_percent,
+            event.time,
+            seq,
+        )
+    )
     shipped = [sha.lower() for sha in fact.commits]
-    if fact.commit and fact.commit.lower() not in shipped:
-        shipped.append(fact.commit.lower())
-    changes = [
-        ("deployment_changes", {"deployment_seq": item.seq, "repo": fact.repo, "commit": sha})
-        for sha in shipped
-    ]
-    return [("deployments", deployment), *changes]
+    if commit and commit not in shipped:
+        shipped.append(commit)
+    if shipped:
+        out["deployment_changes"].extend((seq, fact.repo, sha) for sha in shipped)
 
 
-@_rows.register
-def _(fact: ev.ServiceRolledBack, item: Accepted) -> list[tuple[str, Row]]:
-    row = {
-        "event_id": item.id,
-        "service": fact.service,
-        "environment": fact.environment,
-        "from_version": fact.from_version,
-        "to_version": fact.to_version,
-        "reason": fact.reason,
-        "rolled_back_at": item.time,
-        "event_seq": item.seq,
-    }
-    return [("rollbacks", row)]
+def _service_rolled_back(
+    fact: ev.ServiceRolledBack, event: ev.CloudEvent, seq: int, out: Tuples
+) -> None:
+    out["rollbacks"].append(
+        (
+            event.id,
+            fact.service,
+            fact.environment,
+            fact.from_version,
+            fact.to_version,
+            fact.reason,
+            event.time,
+            seq,
+        )
+    )
 
 
-@_rows.register
-def _(fact: ev.AgentActed, item: Accepted) -> list[tuple[str, Row]]:
-    row = {
-        "event_id": item.id,
-        "event_source": item.decoded.event.source,
-        "tool": fact.agent.tool.lower(),
-        "model": fact.agent.model,
-        "session": fact.agent.session,
-        "action": fact.action,
-        "service": fact.target.service,
-        "environment": fact.target.environment,
-        "resource": fact.target.resource,
-        "destructive": fact.destructive,
-        "command": fact.command,
-        "authorized_by_id": fact.authorized_by.id.lower() if fact.authorized_by else None,
-        "acted_at": item.time,
-        "event_seq": item.seq,
-    }
-    return [("agent_actions", row)]
+def _agent_acted(fact: ev.AgentActed, event: ev.CloudEvent, seq: int, out: Tuples) -> None:
+    agent, target = fact.agent, fact.target
+    out["agent_actions"].append(
+        (
+            event.id,
+            event.source,
+            agent.tool.lower(),
+            agent.model,
+            agent.session,
+            fact.action,
+            target.service,
+            target.environment,
+            target.resource,
+            fact.destructive,
+            fact.command,
+            fact.authorized_by.id.lower() if fact.authorized_by else None,
+            event.time,
+            seq,
+        )
+    )
 
 
-@_rows.register
-def _(fact: ev.IncidentOpened, item: Accepted) -> list[tuple[str, Row]]:
-    row = {
-        "incident": fact.incident,
-        "title": fact.title,
-        "severity": fact.severity,
-        "services": list(fact.services),
-        "environment": fact.environment,
-        "impact_started_at": fact.impact_started_at or item.time,
-        "opened_at": item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    return [("incidents", row)]
+def _incident_opened(fact: ev.IncidentOpened, event: ev.CloudEvent, seq: int, out: Tuples) -> None:
+    out["incidents"].append(
+        (
+            fact.incident,
+            fact.title,
+            fact.severity,
+            list(fact.services),
+            fact.environment,
+            fact.impact_started_at or event.time,
+            event.time,
+            event.id,
+            seq,
+        )
+    )
 
 
-@_rows.register
-def _(fact: ev.IncidentResolved, item: Accepted) -> list[tuple[str, Row]]:
-    row = {
-        "incident": fact.incident,
-        "resolved_at": fact.resolved_at or item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    return [("incident_resolutions", row)]
+def _incident_resolved(
+    fact: ev.IncidentResolved, event: ev.CloudEvent, seq: int, out: Tuples
+) -> None:
+    out["incident_resolutions"].append(
+        (fact.incident, fact.resolved_at or event.time, event.id, seq)
+    )
 
 
-@_rows.register
-def _(fact: ev.IncidentAttributed, item: Accepted) -> list[tuple[str, Row]]:
+def _incident_attributed(
+    fact: ev.IncidentAttributed, event: ev.CloudEvent, seq: int, out: Tuples
+) -> None:
     if fact.deployment is not None:
         kind = "deployment"
     elif fact.action is not None:
         kind = "action"
     else:
         kind = "commit"
-    row = {
-        "incident": fact.incident,
-        "verdict": fact.verdict,
-        "by_id": fact.by.id.lower(),
-        "target_kind": kind,
-        "deployment_event_id": fact.deployment,
-        "action_event_id": fact.action,
-        "repo": fact.repo,
-        "commit": fact.commit.lower() if fact.commit else None,
-        "attributed_at": item.time,
-        "event_id": item.id,
-        "event_seq": item.seq,
-    }
-    return [("attributions", row)]
+    out["attributions"].append(
+        (
+            fact.incident,
+            fact.verdict,
+            fact.by.id.lower(),
+            kind,
+            fact.deployment,
+            fact.action,
+            fact.repo,
+            fact.commit.lower() if fact.commit else None,
+            event.time,
+            event.id,
+            seq,
+        )
+    )
+
+
+_PROJECTORS: dict[type[ev.Fact], Projector] = {
+    ev.PersonRegistered: _person_registered,
+    ev.ChangeAuthored: _change_authored,
+    ev.ChangeReviewed: _change_reviewed,
+    ev.ChangeMerged: _change_merged,
+    ev.ArtifactBuilt: _artifact_built,
+    ev.ServiceDeployed: _service_deployed,
+    ev.ServiceRolledBack: _service_rolled_back,
+    ev.AgentActed: _agent_acted,
+    ev.IncidentOpened: _incident_opened,
+    ev.IncidentResolved: _incident_resolved,
+    ev.IncidentAttributed: _incident_attributed,
+}

@@ -24,12 +24,13 @@ from ledger import commit_facts, merkle
 from ledger.keyindex import KeyIndex, key_hashes
 from ledger.projection import (
     Accepted,
+    Columns,
     ProjectionError,
     Row,
     Rows,
     TableShape,
-    project,
     project_checked,
+    project_columns,
 )
 from schemas.codec import DecodedEvent, KafkaRecord
 
@@ -38,6 +39,8 @@ RAW_PREFIX_BYTES = 4096
 ENVELOPE_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema")
 # Extension attributes = the canonical event minus the envelope attributes and data.
 _NOT_EXTENSIONS = json.dumps(dict.fromkeys((*ENVELOPE_ATTRIBUTES, "data")))
+# The time column each table gets from the batch's commit time.
+STAMPED = {"events": "ingested_at", "dead_letters": "received_at"}
 EVENT_JSON_COLUMNS = (
     ", json_extract(canonical, '$.data') AS data"
     f", json_merge_patch(canonical, '{_NOT_EXTENSIONS}') AS attributes"
@@ -205,51 +208,51 @@ class Ledger:
         index, once committed)."""
         result = BatchResult()
         now = datetime.now(UTC)
-        canonicals = [item.decoded.canonical for item in incoming]
-        hashes = [item.decoded.content_hash for item in incoming]
         assert self._keys is not None
         known, key_hash = _known_hashes(cur, self._keys, incoming)
         fresh: list[int] = []
         accepted: list[Accepted] = []
-        event_rows: list[Row] = []
+        leaves: list[bytes] = []
         nodes: list[merkle.Node] = []
         dead = list(rejected)
-        for at, (item, canonical, content_hash) in enumerate(
-            zip(incoming, canonicals, hashes, strict=True)
-        ):
-            event = item.decoded.event
-            previous = known.get(event.key)
+        for at, item in enumerate(incoming):
+            decoded = item.decoded
+            event = decoded.event
+            key = (event.source, event.id)
+            content_hash = decoded.content_hash
+            previous = known.get(key)
             if previous is not None:
                 if previous == content_hash:
                     result.duplicates += 1
                 else:
                     dead.append(_conflict(item))
                 continue
-            known[event.key] = content_hash
+            known[key] = content_hash
             fresh.append(at)
-            seq = tree.size
-            leaf = merkle.leaf_hash(canonical)
+            leaf = merkle.leaf_hash(decoded.canonical)
+            leaves.append(leaf)
+            accepted.append(Accepted(tree.size, decoded))
             nodes.extend(tree.append(leaf))
-            accepted.append(Accepted(seq, item.decoded))
-            event_rows.append(_event_row(item, seq, canonical, content_hash, leaf, now))
-        if event_rows:
+        if accepted:
+            events = _event_columns([incoming[at] for at in fresh], accepted, leaves)
             # data and extension attributes are cut from the canonical JSON inside DuckDB:
             # one vectorised pass instead of two json.dumps per event.
-            _insert(cur, "events", event_rows, EVENT_JSON_COLUMNS)
+            _insert(cur, "events", events, EVENT_JSON_COLUMNS, now)
             _insert_nodes(cur, nodes)
             cur.execute("INSERT INTO tree_heads VALUES (?, ?, ?)", [tree.size, tree.root(), now])
         if careful:
-            projected, unprojectable = _project_careful(cur, accepted, incoming)
+            rows, unprojectable = _project_careful(cur, accepted, incoming)
+            projected = {table: _columns(table_rows) for table, table_rows in rows.items()}
             dead.extend(unprojectable)
         else:
-            projected = project(accepted)
-        for table, rows in projected.items():
-            _insert(cur, table, rows)
-            result.tables[table] = len(rows)
+            projected = project_columns(accepted)
+        for table, columns in projected.items():
+            _insert(cur, table, columns)
+            result.tables[table] = len(next(iter(columns.values())))
         if accepted:
             commit_facts.catch_up(cur, accepted[0].seq)
         if dead:
-            _insert(cur, "dead_letters", [_dead_row(item, now) for item in dead])
+            _insert(cur, "dead_letters", _columns([_dead_row(item) for item in dead]), "", now)
         for (topic, partition), next_offset in offsets.items():
             # Forward only: a stale batch must never move a stored offset back.
             cur.execute(
@@ -294,24 +297,23 @@ def stored_node(cur: duckdb.DuckDBPyConnection, level: int, index: int) -> bytes
     return bytes(row[0])
 
 
-def _event_row(
-    item: Incoming, seq: int, canonical: bytes, content_hash: str, leaf: bytes, now: datetime
-) -> Row:
-    event = item.decoded.event
+def _event_columns(items: list[Incoming], accepted: list[Accepted], leaves: list[bytes]) -> Columns:
+    """The ``events`` columns of the accepted records (``ingested_at`` is added in SQL)."""
+    events = [item.decoded.event for item in accepted]
+    records = [item.record for item in items]
     return {
-        "seq": seq,
-        "source": event.source,
-        "id": event.id,
-        "type": event.type,
-        "time": event.time,
-        "subject": event.subject,
-        "content_hash": content_hash,
-        "canonical": canonical.decode(),
-        "leaf_hash": leaf,
-        "topic": item.record.topic,
-        "kafka_partition": item.record.partition,
-        "kafka_offset": item.record.offset,
-        "ingested_at": now,
+        "seq": [item.seq for item in accepted],
+        "source": [event.source for event in events],
+        "id": [event.id for event in events],
+        "type": [event.type for event in events],
+        "time": [event.time for event in events],
+        "subject": [event.subject for event in events],
+        "content_hash": [item.decoded.content_hash for item in accepted],
+        "canonical": [item.decoded.canonical.decode() for item in accepted],
+        "leaf_hash": leaves,
+        "topic": [record.topic for record in records],
+        "kafka_partition": [record.partition for record in records],
+        "kafka_offset": [record.offset for record in records],
     }
 
 
@@ -385,28 +387,41 @@ def _known_hashes(
     return {(source, id_): content_hash for source, id_, content_hash in found}, key_hash
 
 
-def _insert(cur: duckdb.DuckDBPyConnection, table: str, rows: list[Row], extra: str = "") -> None:
-    # Column by column: ~40% cheaper than pa.Table.from_pylist on rows of one shape.
-    columns = {name: [row.get(name) for row in rows] for name in rows[0]}
-    _insert_arrow(cur, table, pa.table(columns), extra)
+def _columns(rows: list[Row]) -> Columns:
+    """Row dicts of one shape as columns."""
+    return {name: [row.get(name) for row in rows] for name in rows[0]}
+
+
+def _insert(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Columns,
+    extra: str = "",
+    now: datetime | None = None,
+) -> None:
+    """One INSERT of a batch's columns; with ``now``, that time is the table's own time
+    column (``ingested_at``/``received_at``), set in SQL rather than repeated per row."""
+    cur.register("batch_rows", pa.table(columns))
+    if now is None:
+        cur.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM batch_rows")
+    else:
+        column = STAMPED[table]
+        cur.execute(
+            f"INSERT INTO {table} BY NAME SELECT *{extra}, $now AS {column} FROM batch_rows",
+            {"now": now},
+        )
+    cur.unregister("batch_rows")
 
 
 def _insert_nodes(cur: duckdb.DuckDBPyConnection, nodes: list[merkle.Node]) -> None:
     if nodes:
         levels, indexes, hashes = zip(*nodes, strict=True)
-        columns = {"level": list(levels), "idx": list(indexes), "hash": list(hashes)}
-        _insert_arrow(cur, "merkle_nodes", pa.table(columns))
+        _insert(
+            cur, "merkle_nodes", {"level": list(levels), "idx": list(indexes), "hash": list(hashes)}
+        )
 
 
-def _insert_arrow(
-    cur: duckdb.DuckDBPyConnection, table: str, batch: pa.Table, extra: str = ""
-) -> None:
-    cur.register("batch_rows", batch)
-    cur.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM batch_rows")
-    cur.unregister("batch_rows")
-
-
-def _dead_row(item: Rejected, now: datetime) -> Row:
+def _dead_row(item: Rejected) -> Row:
     raw = item.record.value if item.record is not None and item.record.value else b""
     return {
         "reason": item.reason,
@@ -420,5 +435,4 @@ def _dead_row(item: Rejected, now: datetime) -> Row:
         "topic": item.record.topic if item.record else None,
         "kafka_partition": item.record.partition if item.record else None,
         "kafka_offset": item.record.offset if item.record else None,
-        "received_at": now,
     }
