@@ -213,7 +213,7 @@ def _fetch(cursor: duckdb.DuckDBPyConnection, limits: SqlLimits) -> tuple[list[l
     rows: list[list[Any]] = []
     size = 0
     while len(rows) < limits.max_rows:
-        chunk = cursor.fetchmany(min(FETCH_CHUNK, limits.max_rows - len(rows)))
+        chunk = cursor.fetchmany(_chunk_size(len(rows), size, limits))
         if not chunk:
             return rows, False
         for row in chunk:
@@ -223,6 +223,18 @@ def _fetch(cursor: duckdb.DuckDBPyConnection, limits: SqlLimits) -> tuple[list[l
                 return rows, True
             rows.append(converted)
     return rows, cursor.fetchone() is not None
+
+
+def _chunk_size(rows: int, size: int, limits: SqlLimits) -> int:
+    """How many rows to take from DuckDB next: no more than the byte cap has room for at
+    the average row size so far, starting from one row. A fixed chunk of wide rows (a
+    SELECT of long strings) would be turned into Python objects in full before the cap is
+    checked, and could take the server's memory."""
+    room = limits.max_rows - rows
+    if rows == 0:
+        return 1
+    average = max(1, size // rows)
+    return max(1, min(FETCH_CHUNK, room, (limits.max_bytes - size) // average + 1))
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:

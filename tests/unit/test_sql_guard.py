@@ -103,6 +103,41 @@ def test_run_caps_the_answer_in_bytes(cur):
     assert 0 < len(result.rows) < 10 and result.truncated
 
 
+class _CountingCursor:
+    """The real cursor, counting the rows DuckDB hands to Python."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.cursor, self.fetched = cursor, 0
+
+    def fetchmany(self, size: int) -> list:
+        rows = self.cursor.fetchmany(size)
+        self.fetched += len(rows)
+        return rows
+
+    def fetchone(self):
+        return self.cursor.fetchone()
+
+
+def test_wide_rows_are_fetched_only_as_far_as_the_byte_cap(cur):
+    # 10 MB a row: a fixed chunk of 500 rows would be 5 GB in Python before the cap.
+    cur.execute("SELECT repeat('x', 10000000) FROM range(1000)")
+    counting = _CountingCursor(cur)
+    rows, truncated = sql._fetch(counting, sql.SqlLimits(max_bytes=32_000_000))
+    assert truncated and len(rows) == 3
+    assert counting.fetched <= 5
+
+
+def test_narrow_rows_still_come_in_large_chunks(cur):
+    cur.execute("SELECT range FROM range(3000)")
+    sizes = []
+    counting = _CountingCursor(cur)
+    original = counting.fetchmany
+    counting.fetchmany = lambda size: sizes.append(size) or original(size)
+    rows, truncated = sql._fetch(counting, sql.SqlLimits(max_rows=2000))
+    assert len(rows) == 2000 and truncated
+    assert max(sizes) == sql.FETCH_CHUNK and len(sizes) <= 6
+
+
 def test_run_interrupts_a_runaway_query(cur):
     with pytest.raises(sql.SqlTimeout, match="PROVLEDGER_SQL_TIMEOUT_S"):
         sql.run(
