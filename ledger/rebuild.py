@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
-from ledger.consumer import decode_batch, to_record
+from ledger.consumer import decode_batch, relax_gc, to_record
 from ledger.settings import Settings
 from ledger.store import Ledger, LedgerError
 
@@ -107,6 +107,7 @@ def _checkpoint_old(path: Path) -> None:
 
 def replay(settings: Settings, ledger: Ledger, on_progress: Progress | None = None) -> int:
     """Read every partition from its beginning to the end offsets seen at the start."""
+    relax_gc()  # as the consumer does: a replay is the same hot loop
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
