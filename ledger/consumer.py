@@ -49,6 +49,37 @@ class ConsumerStatus:
         return sum(self.lag.values())
 
 
+# kafka-python can finish a join with no partitions for this member (the leader had no
+# metadata for the topic yet) and then wait for a metadata change that never comes: the
+# ledger would sit idle. A member with no partitions for REJOIN_AFTER_S leaves and joins
+# again. That is longer than a session timeout, so a rebalance waiting out a crashed member
+# is left alone; the wait doubles each time (up to REJOIN_MAX_S), so that a member with
+# nothing to do in a group with more members than partitions seldom disturbs the others.
+REJOIN_AFTER_S = 30.0
+REJOIN_MAX_S = 600.0
+
+
+class RejoinWatch:
+    """Says when a member that has had no partitions for a while should rejoin its group."""
+
+    def __init__(self, after_s: float = REJOIN_AFTER_S, max_s: float = REJOIN_MAX_S) -> None:
+        self._after_s, self._max_s = after_s, max_s
+        self._wait_s = after_s
+        self._idle_since: float | None = None
+
+    def due(self, assigned: bool, now: float) -> bool:
+        if assigned:
+            self._idle_since, self._wait_s = None, self._after_s
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+            return False
+        if now - self._idle_since < self._wait_s:
+            return False
+        self._idle_since, self._wait_s = now, min(self._wait_s * 2, self._max_s)
+        return True
+
+
 def relax_gc() -> None:
     """Make the cyclic garbage collector run rarely, for the rest of the process.
 
@@ -126,6 +157,7 @@ class LedgerConsumer:
         self._in_flight: Future[int] | None = None
         self._failure: LedgerError | None = None
         self._accepted_meanwhile = 0
+        self._rejoin = RejoinWatch()
         self.status = ConsumerStatus()
 
     def drop_buffered(self, partitions: set[tuple[str, int]]) -> None:
@@ -155,6 +187,17 @@ class LedgerConsumer:
         consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
         return consumer
 
+    def _rejoin_if_idle(self) -> None:
+        assert self._consumer is not None
+        if self._rejoin.due(bool(self._consumer.assignment()), time.monotonic()):
+            log.warning(
+                "no partitions of %s for this ledger consumer; leaving and joining %s again",
+                self._settings.topic,
+                self._settings.group_id,
+            )
+            self._consumer.unsubscribe()
+            self._consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
+
     def seek_to_ledger(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
         stored = self._ledger.committed_offsets(self._settings.topic)
@@ -176,6 +219,7 @@ class LedgerConsumer:
             self._consumer = self._connect_retrying()
             while self._consumer is not None and not self._stop.is_set():
                 accepted_since += self.poll_once()
+                self._rejoin_if_idle()
                 if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
                     events, dead = self._ledger.counts()
                     log.info(
