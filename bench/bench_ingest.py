@@ -12,6 +12,11 @@ row-by-row inserts.
    PROVLEDGER_BATCH_MAX), no Kafka, same events, a fresh DuckDB file, garbage collector
    set as the consumer sets it (ledger.consumer.relax_gc).
 3. baseline: the same rows inserted one at a time with executemany (on a sample: it is slow).
+4. the CPU floor: what the chosen libraries cost per event on their own, with nothing of the
+   ledger's code: kafka-python fetching the same topic with the ledger's consumer settings,
+   fastavro reading the Avro bodies, pydantic validating envelope and data, and (with the
+   local broker) the broker's CPU during the end-to-end run. kafka-python, fastavro and
+   pydantic hold the GIL, so their sum must fit in the one core Python code gets.
 
     python bench/bench_ingest.py [--events 60000] [--partitions 3] [--format avro]
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -32,19 +38,24 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import fastavro
 import httpx
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from ledger import localkafka
-from ledger.consumer import decode_batch, relax_gc
+from ledger.consumer import consumer_config, decode_batch, relax_gc
 from ledger.projection import Accepted, project
 from ledger.settings import Settings
 from ledger.store import Ledger
-from schemas.codec import KafkaRecord
+from schemas import avro
+from schemas.codec import KafkaRecord, binary_envelope
+from schemas.events import DATA_MODELS, CloudEvent
 from tests import eventmix
 from tests.ledgerproc import command, free_port, produce
 
@@ -56,11 +67,25 @@ def _records(messages: list, topic: str) -> list[KafkaRecord]:
     ]
 
 
-def ceiling(messages: list, batch: int, folder: Path) -> tuple[float, float, float, float]:
-    """(events/s wall, events per CPU-second of this process, then CPU µs per event spent in
-    ``decode_batch`` and in ``Ledger.write_batch``)."""
+@dataclass(frozen=True)
+class Ceiling:
+    rate: float
+    """events/s, decode + write without Kafka"""
+    per_cpu_second: float
+    decode_us: float
+    """CPU per event in ``decode_batch``"""
+    write_us: float
+    """CPU per event in ``Ledger.write_batch``"""
+    duckdb_us: float
+    """the part of ``write_us`` spent inside DuckDB calls (insert, index upkeep, commit)"""
+
+
+def ceiling(messages: list, batch: int, folder: Path) -> Ceiling:
     records = _records(messages, "bench")
     ledger = Ledger(folder / "ceiling.duckdb")
+    in_duckdb = [0.0]
+    # Every cursor write_batch takes counts the CPU of its calls (all threads: DuckDB's too).
+    ledger.cursor = lambda: _TimedCursor(Ledger.cursor(ledger), in_duckdb)  # type: ignore[method-assign]
     decode_cpu = write_cpu = 0.0
     try:
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -78,12 +103,34 @@ def ceiling(messages: list, batch: int, folder: Path) -> tuple[float, float, flo
     finally:
         ledger.close()
     per_event_us = 1e6 / len(records)
-    return (
+    return Ceiling(
         len(records) / elapsed,
         len(records) / cpu,
         decode_cpu * per_event_us,
         write_cpu * per_event_us,
+        in_duckdb[0] * per_event_us,
     )
+
+
+class _TimedCursor:
+    """A DuckDB cursor adding the process CPU time of each call to ``spent[0]``."""
+
+    def __init__(self, cursor: object, spent: list[float]) -> None:
+        self._cursor, self._spent = cursor, spent
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._cursor, name)
+        if not callable(attribute):
+            return attribute
+
+        def timed(*args: object, **kwargs: object) -> object:
+            started = time.process_time()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self._spent[0] += time.process_time() - started
+
+        return timed
 
 
 def row_by_row(messages: list, folder: Path) -> float:
@@ -124,10 +171,20 @@ def row_by_row(messages: list, folder: Path) -> float:
     return len(records) / elapsed
 
 
-def end_to_end(
-    messages: list, bootstrap: str, partitions: int, folder: Path
-) -> tuple[float, float, int]:
-    """(events/s wall, events per consumer CPU-second, consumer peak RSS in KiB)."""
+@dataclass(frozen=True)
+class EndToEnd:
+    rate: float
+    """events/s, first produce to last committed row"""
+    per_cpu_second: float
+    """events per CPU-second of the consumer process"""
+    peak_rss_kib: int
+    broker_us: float | None
+    """the local broker's CPU per event during the run (None: not a broker this bench runs)"""
+    kafka_alone_us: float
+    """kafka-python's CPU per record fetching the same topic, nothing else done"""
+
+
+def end_to_end(messages: list, bootstrap: str, partitions: int, folder: Path) -> EndToEnd:
     topic = f"bench.ingest.{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -160,6 +217,8 @@ def end_to_end(
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit(f"no partitions for the consumer: {health()}\n{_tail(log.name)}")
             time.sleep(0.1)
+        broker = _local_broker_pid(bootstrap)
+        broker_started = _cpu_s(broker) if broker else 0.0
         with _producer(bootstrap, topic, messages, folder) as send:
             started, cpu_started = time.perf_counter(), _cpu_s(server.pid)
             send()
@@ -170,14 +229,91 @@ def end_to_end(
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu = _cpu_s(server.pid) - cpu_started
+        broker_cpu = _cpu_s(broker) - broker_started if broker else None
         rss = _peak_rss_kib(server.pid)
-    finally:
         client.close()
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+        kafka_us = kafka_alone(bootstrap, topic, len(messages))
+    finally:
+        client.close()
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
         admin.delete_topics([topic])
         admin.close()
-    return len(messages) / elapsed, len(messages) / cpu, rss
+    count = len(messages)
+    broker_us = broker_cpu * 1e6 / count if broker_cpu is not None else None
+    return EndToEnd(count / elapsed, count / cpu, rss, broker_us, kafka_us)
+
+
+def kafka_alone(bootstrap: str, topic: str, count: int) -> float:
+    """kafka-python's CPU µs per record reading the whole topic with the ledger's consumer
+    settings and doing nothing with the records."""
+    settings = Settings(kafka_bootstrap=bootstrap, group_id=f"bench-alone-{uuid.uuid4().hex[:8]}")
+    consumer = KafkaConsumer(topic, **consumer_config(settings))
+    try:
+        seen, cpu_started = 0, None
+        deadline = time.monotonic() + 120
+        while seen < count:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"kafka-python read {seen} of {count} records in 120 s")
+            polled = consumer.poll(timeout_ms=200, max_records=settings.batch_max_records)
+            if polled and cpu_started is None:
+                # From the first records: joining the group is not per-record work.
+                cpu_started = time.process_time()
+            seen += sum(len(records) for records in polled.values())
+        return (time.process_time() - cpu_started) * 1e6 / count
+    finally:
+        consumer.close(autocommit=False)
+
+
+def libraries_alone(messages: list, rounds: int = 3) -> tuple[float, float]:
+    """CPU µs per event of fastavro reading the Avro bodies and of pydantic validating the
+    envelope and the data, best of ``rounds``: the libraries the decoder rests on, none of
+    the ledger's code."""
+    registry = avro.default_registry()
+    # CDEvents travel with JSON data: the Avro-encoded events alone.
+    records = [r for r in _records(messages, "bench") if r.header("content-type") == avro.AVRO]
+    bodies = [(registry.by_fingerprint[r.value[2 : avro.HEADER_BYTES]], r.value) for r in records]
+
+    def read() -> list:
+        data = []
+        for writer, value in bodies:
+            body = io.BytesIO(value)
+            body.seek(avro.HEADER_BYTES)
+            data.append(fastavro.schemaless_reader(body, writer.parsed, None))
+        return data
+
+    # Validated as the decoder hands them over: envelope from the headers, data without nulls.
+    objects = [
+        {**binary_envelope(record), "data": avro._from_avro(datum)}
+        for record, datum in zip(records, read(), strict=True)
+    ]
+
+    def validate() -> None:
+        for obj in objects:
+            event = CloudEvent.model_validate(obj)
+            model = DATA_MODELS.get(event.type)
+            if model is not None:
+                model.model_validate(event.data)
+
+    return _best_us(read, rounds, len(records)), _best_us(validate, rounds, len(records))
+
+
+def _best_us(work: Callable[[], object], rounds: int, count: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best * 1e6 / count
+
+
+def _local_broker_pid(bootstrap: str) -> int | None:
+    """The pid of the broker `provledger kafka start` runs, if it is the one benchmarked."""
+    broker = localkafka.status()
+    return broker.pid if broker.running and broker.bootstrap == bootstrap else None
 
 
 @contextlib.contextmanager
@@ -260,29 +396,52 @@ def main() -> None:
     messages = list(eventmix.messages(args.events, fmt=args.format, seed=2026))
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(tmp)
-        e2e, e2e_cpu, rss_kib = end_to_end(
-            messages, settings.kafka_bootstrap, args.partitions, folder
-        )
-        ceil, ceil_cpu, decode_us, write_us = ceiling(messages, settings.batch_max_records, folder)
+        run = end_to_end(messages, settings.kafka_bootstrap, args.partitions, folder)
+        top = ceiling(messages, settings.batch_max_records, folder)
         rows = row_by_row(messages[: args.row_sample], folder)
     load = os.getloadavg()[0]
+    e2e, ceil = run.rate, top.rate
     print(f"end-to-end through Kafka ({args.partitions} partitions): {e2e:10,.0f} events/s")
     print(f"ceiling, decode + insert without Kafka:      {ceil:10,.0f} events/s")
     print(f"row-by-row executemany baseline:             {rows:10,.0f} events/s")
     print(
-        f"  ceiling CPU per event: decode_batch (decode + validate) {decode_us:.0f} µs, "
+        f"  ceiling CPU per event: decode_batch (decode + validate) {top.decode_us:.0f} µs, "
         f"write_batch (canonical bytes, hashes, projection, DuckDB insert + commit) "
-        f"{write_us:.0f} µs"
+        f"{top.write_us:.0f} µs, of which inside DuckDB calls {top.duckdb_us:.0f} µs"
     )
     print(f"end-to-end / ceiling:  {e2e / ceil:6.1%}   (target >= 50%)")
     print(f"ceiling / row-by-row:  {ceil / rows:6.1f}x")
     print(f"end-to-end / row-by-row: {e2e / rows:4.1f}x")
-    print(f"consumer peak RSS: {rss_kib / 1024:.0f} MB (target < 500 MB)")
+    print(f"consumer peak RSS: {run.peak_rss_kib / 1024:.0f} MB (target < 500 MB)")
     print(
-        f"per CPU-second (robust to a busy box): end-to-end consumer {e2e_cpu:,.0f} events, "
-        f"ceiling {ceil_cpu:,.0f} events; 1-min load average {load:.1f} on {os.cpu_count()} cores"
+        f"per CPU-second (robust to a busy box): end-to-end consumer {run.per_cpu_second:,.0f} "
+        f"events, ceiling {top.per_cpu_second:,.0f} events; 1-min load average {load:.1f} on "
+        f"{os.cpu_count()} cores"
     )
     print("target: end-to-end >= 20,000 events/s on the 2-core box")
+    _print_floor(run, top, libraries_alone(messages) if args.format == "avro" else None)
+
+
+def _print_floor(run: EndToEnd, top: Ceiling, libraries: tuple[float, float] | None) -> None:
+    """What the chosen libraries cost per event on their own, against what 20,000 events/s on
+    two cores leaves: 100 µs of CPU per event, 50 µs of it for code holding the GIL."""
+    print("CPU floor, the libraries alone (none of the ledger's code), per event:")
+    print(f"  kafka-python fetch    {run.kafka_alone_us:6.1f} µs  (records read and dropped)")
+    gil_us = run.kafka_alone_us
+    if libraries is not None:
+        fastavro_us, pydantic_us = libraries
+        gil_us += fastavro_us + pydantic_us
+        print(f"  fastavro read         {fastavro_us:6.1f} µs")
+        print(f"  pydantic validation   {pydantic_us:6.1f} µs  (envelope + data)")
+    print(f"  = {gil_us:.1f} µs holding the GIL; at 20,000 events/s one core gives 50 µs")
+    total_us = gil_us + top.duckdb_us
+    print(f"  DuckDB                {top.duckdb_us:6.1f} µs  (its calls in the ceiling's writes)")
+    if run.broker_us is not None:
+        total_us += run.broker_us
+        print(f"  broker                {run.broker_us:6.1f} µs  (during the end-to-end run)")
+    print(f"  = {total_us:.1f} µs in all; two cores at 20,000 events/s give 100 µs")
+    consumer_us = 1e6 / run.per_cpu_second
+    print(f"the consumer, everything it does: {consumer_us:.1f} µs per event end to end")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,30 @@ def decode_batch(
     return incoming, rejected
 
 
+def consumer_config(settings: Settings) -> dict[str, object]:
+    """The ledger's KafkaConsumer settings (bench/bench_ingest.py times kafka-python with them)."""
+    return dict(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_max_records,
+        fetch_max_bytes=64 * 1024 * 1024,
+        # Under load, fewer and larger fetches: kafka-python's CPU per record fell by a
+        # fifth in bench measurements. A trickle waits at most 100 ms more.
+        fetch_min_bytes=1024 * 1024,
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=max(8 * 1024 * 1024, settings.max_event_bytes * 2),
+        # A topic created just before (or after) the group forms has no partitions in the
+        # first metadata; refresh often so they are picked up in seconds, not 5 minutes.
+        metadata_max_age_ms=5000,
+        # A crashed member holds its partitions until its session expires: 10 s (not
+        # kafka-python's 45 s) bounds how long a restart after kill -9 waits to resume.
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+    )
+
+
 class _SeekToLedger(ConsumerRebalanceListener):
     def __init__(self, runner: LedgerConsumer) -> None:
         self._runner = runner
@@ -164,26 +188,7 @@ class LedgerConsumer:
         self._buffer = [r for r in self._buffer if (r.topic, r.partition) not in partitions]
 
     def _connect(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            group_id=self._settings.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self._settings.batch_max_records,
-            fetch_max_bytes=64 * 1024 * 1024,
-            # Under load, fewer and larger fetches: kafka-python's CPU per record fell by a
-            # fifth in bench measurements. A trickle waits at most 100 ms more.
-            fetch_min_bytes=1024 * 1024,
-            fetch_max_wait_ms=100,
-            max_partition_fetch_bytes=max(8 * 1024 * 1024, self._settings.max_event_bytes * 2),
-            # A topic created just before (or after) the group forms has no partitions in the
-            # first metadata; refresh often so they are picked up in seconds, not 5 minutes.
-            metadata_max_age_ms=5000,
-            # A crashed member holds its partitions until its session expires: 10 s (not
-            # kafka-python's 45 s) bounds how long a restart after kill -9 waits to resume.
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=3_000,
-        )
+        consumer = KafkaConsumer(**consumer_config(self._settings))
         consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
         return consumer
 
