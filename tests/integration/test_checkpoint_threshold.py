@@ -1,0 +1,58 @@
+"""The writer checkpoints less often than DuckDB's default (CHECKPOINT_THRESHOLD in
+ledger/store.py), so more committed rows wait in the WAL; a writer that dies before a
+checkpoint leaves them there, and reopening the ledger replays them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+
+from ledger.store import CHECKPOINT_THRESHOLD, Ledger
+from tests import eventmix
+
+
+def test_the_writer_checkpoints_at_the_ledgers_threshold_not_duckdbs(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    try:
+        threshold = ledger.cursor().execute("SELECT current_setting('checkpoint_threshold')")
+        ours = threshold.fetchone()[0]
+    finally:
+        ledger.close()
+    plain = duckdb.connect()
+    default = plain.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+    plain.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+    assert ours == plain.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+    assert ours != default
+
+
+def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+    # A child process writes 2,000 events (well under the threshold) and dies without
+    # closing the ledger, so nothing is checkpointed.
+    script = textwrap.dedent(
+        f"""
+        import os
+        from ledger.store import CHECKPOINT_THRESHOLD, Ledger
+        from tests import eventmix
+        from tests.provstory import write_direct
+        ledger = Ledger({str(path)!r})
+        write_direct(ledger, list(eventmix.events(2000)))
+        os._exit(0)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", script], cwd=root, check=True, timeout=120)
+    assert path.with_name("ledger.duckdb.wal").stat().st_size > 0
+    ledger = Ledger(path)
+    try:
+        assert ledger.counts() == (2000, 0)
+        assert ledger.size == 2000
+        expected = sorted(decoded.event.id for decoded in eventmix.events(2000))
+        stored = ledger.cursor().execute("SELECT id FROM events ORDER BY id").fetchall()
+        assert [row[0] for row in stored] == expected
+    finally:
+        ledger.close()
