@@ -21,6 +21,8 @@ row-by-row inserts.
     python bench/bench_ingest.py [--events 60000] [--partitions 3] [--format avro]
 
 Needs a broker: PROVLEDGER_KAFKA_BOOTSTRAP, else 127.0.0.1:9092 (`provledger kafka start`).
+PROVLEDGER_BATCH_MAX and PROVLEDGER_DUCKDB_MEMORY_LIMIT apply to both the ledger under test and
+the ceiling.
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ class Ceiling:
     """the part of ``write_us`` spent inside DuckDB calls (insert, index upkeep, commit)"""
 
 
-def ceiling(messages: list, batch: int, folder: Path) -> Ceiling:
+def ceiling(messages: list, settings: Settings, folder: Path) -> Ceiling:
     records = _records(messages, "bench")
-    ledger = Ledger(folder / "ceiling.duckdb")
+    batch = settings.batch_max_records
+    ledger = Ledger(folder / "ceiling.duckdb", memory_limit=settings.duckdb_memory_limit)
     in_duckdb = [0.0]
     # Every cursor write_batch takes counts the CPU of its calls (all threads: DuckDB's too).
     ledger.cursor = lambda: _TimedCursor(Ledger.cursor(ledger), in_duckdb)  # type: ignore[method-assign]
@@ -184,7 +187,8 @@ class EndToEnd:
     """kafka-python's CPU per record fetching the same topic, nothing else done"""
 
 
-def end_to_end(messages: list, bootstrap: str, partitions: int, folder: Path) -> EndToEnd:
+def end_to_end(messages: list, settings: Settings, partitions: int, folder: Path) -> EndToEnd:
+    bootstrap = settings.kafka_bootstrap
     topic = f"bench.ingest.{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -195,6 +199,8 @@ def end_to_end(messages: list, bootstrap: str, partitions: int, folder: Path) ->
         PROVLEDGER_TOPIC=topic,
         PROVLEDGER_DB=str(folder / "e2e.duckdb"),
         PROVLEDGER_GROUP=f"bench-{uuid.uuid4().hex[:8]}",
+        PROVLEDGER_BATCH_MAX=str(settings.batch_max_records),
+        PROVLEDGER_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit or "",
     )
     log = (folder / "serve.log").open("wb")
     server = subprocess.Popen(
@@ -396,8 +402,8 @@ def main() -> None:
     messages = list(eventmix.messages(args.events, fmt=args.format, seed=2026))
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(tmp)
-        run = end_to_end(messages, settings.kafka_bootstrap, args.partitions, folder)
-        top = ceiling(messages, settings.batch_max_records, folder)
+        run = end_to_end(messages, settings, args.partitions, folder)
+        top = ceiling(messages, settings, folder)
         rows = row_by_row(messages[: args.row_sample], folder)
     load = os.getloadavg()[0]
     e2e, ceil = run.rate, top.rate

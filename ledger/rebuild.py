@@ -66,7 +66,7 @@ def rebuild(
     _checkpoint_old(path)
     for leftover in (new_path, Path(f"{new_path}.wal")):
         leftover.unlink(missing_ok=True)
-    fresh = Ledger(new_path)
+    fresh = Ledger(new_path, memory_limit=settings.duckdb_memory_limit)
     try:
         events = replay(settings, fresh, on_progress)
     finally:

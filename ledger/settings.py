@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from schemas.codec import DEFAULT_MAX_EVENT_BYTES
 
 DEFAULT_TOPIC = "provenance.events"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+# A size as DuckDB's memory_limit takes it: 512MB, 1.5GB, 2GiB.
+MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def default_db_path() -> Path:
@@ -29,6 +34,8 @@ class Settings:
     batch_max_records: int = 5000
     batch_max_latency_s: float = 1.0
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    duckdb_memory_limit: str | None = None
+    """DuckDB's memory_limit for the ledger; None keeps DuckDB's default (80% of RAM)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,9 +50,34 @@ class Settings:
             api_url=env.get("PROVLEDGER_API", base.api_url).rstrip("/"),
             token=env.get("PROVLEDGER_TOKEN") or None,
             group_id=env.get("PROVLEDGER_GROUP", base.group_id),
-            batch_max_records=int(env.get("PROVLEDGER_BATCH_MAX", base.batch_max_records)),
-            batch_max_latency_s=float(
-                env.get("PROVLEDGER_BATCH_LATENCY_S", base.batch_max_latency_s)
+            batch_max_records=_number(env, "PROVLEDGER_BATCH_MAX", base.batch_max_records, int),
+            batch_max_latency_s=_number(
+                env, "PROVLEDGER_BATCH_LATENCY_S", base.batch_max_latency_s, float
             ),
-            max_event_bytes=int(env.get("PROVLEDGER_MAX_EVENT_BYTES", base.max_event_bytes)),
+            max_event_bytes=_number(env, "PROVLEDGER_MAX_EVENT_BYTES", base.max_event_bytes, int),
+            duckdb_memory_limit=_memory_size(env, "PROVLEDGER_DUCKDB_MEMORY_LIMIT"),
         )
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: Number, kind: Callable[[str], Number]
+) -> Number:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _memory_size(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not MEMORY_SIZE.match(raw):
+        raise ValueError(f"{name} must be a size such as 512MB or 2GB, not {raw!r}")
+    return raw

@@ -32,6 +32,7 @@ from ledger.projection import (
     project_checked,
     project_columns,
 )
+from ledger.settings import MEMORY_SIZE
 from schemas.codec import DecodedEvent, KafkaRecord
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,12 @@ def _views_sql() -> str:
 class Ledger:
     """One DuckDB file. The owner writes through :meth:`write_batch`; readers take cursors."""
 
-    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, read_only: bool = False, memory_limit: str | None = None
+    ) -> None:
+        """``memory_limit``: DuckDB's, such as ``"512MB"``; None keeps DuckDB's default."""
+        if memory_limit is not None and not MEMORY_SIZE.match(memory_limit):
+            raise ValueError(f"not a memory size: {memory_limit!r} (such as 512MB or 2GB)")
         self.path = str(path)
         if not read_only and self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +104,8 @@ class Ledger:
         self._conn = duckdb.connect(self.path, read_only=read_only)
         # Set after connecting: DuckDB 2.0.1 refuses TimeZone in connect()'s config.
         self._conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        if memory_limit is not None:
+            self._conn.execute(f"SET memory_limit = '{memory_limit}'")
         self._write_lock = threading.Lock()
         if not read_only:
             # Each checkpoint rewrites the partly filled last row group of every table. At the

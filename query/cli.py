@@ -65,7 +65,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
     # kafka-python reports transient states (a topic being created, a slow poll) as warnings
     # and errors it then recovers from; show them only when asked to.
     logging.getLogger("kafka").setLevel(level if verbose else logging.CRITICAL)
-    ctx.obj = Settings.from_env()
+    try:
+        ctx.obj = Settings.from_env()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def main() -> None:

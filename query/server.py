@@ -112,7 +112,7 @@ def serve(
     tokens = TokenStore.from_env()
     limits = Limits.from_env()
     check_bind(host, tokens_configured=tokens.configured())
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger(settings.db_path, memory_limit=settings.duckdb_memory_limit)
     # SREs' SQL shares this instance: no file, network or extension access from here on.
     lock_cursor = ledger.cursor()
     sql.lock_down(lock_cursor)

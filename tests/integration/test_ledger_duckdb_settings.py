@@ -1,6 +1,9 @@
-"""The writer checkpoints less often than DuckDB's default (CHECKPOINT_THRESHOLD in
+"""DuckDB settings of a ledger file.
+
+The writer checkpoints less often than DuckDB's default (CHECKPOINT_THRESHOLD in
 ledger/store.py), so more committed rows wait in the WAL; a writer that dies before a
-checkpoint leaves them there, and reopening the ledger replays them."""
+checkpoint leaves them there, and reopening the ledger replays them. A memory limit, when
+given, is DuckDB's; anything but a size is refused before the file is touched."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from ledger.store import CHECKPOINT_THRESHOLD, Ledger
 from tests import eventmix
@@ -56,3 +60,21 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
         assert [row[0] for row in stored] == expected
     finally:
         ledger.close()
+
+
+def test_a_ledger_runs_under_the_memory_limit_it_is_given(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.duckdb", memory_limit="300MB")
+    try:
+        limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        ledger.close()
+    plain = duckdb.connect()
+    plain.execute("SET memory_limit = '300MB'")
+    assert limit == plain.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_a_memory_limit_that_is_not_a_size_is_refused_before_opening(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+    with pytest.raises(ValueError, match="not a memory size: \"1GB'; DROP TABLE events"):
+        Ledger(path, memory_limit="1GB'; DROP TABLE events; --")
+    assert not path.exists()

@@ -1,0 +1,44 @@
+"""PROVLEDGER_DUCKDB_MEMORY_LIMIT caps the memory of the ledger's DuckDB in `provledger serve`;
+a value that is not a size stops the CLI with a usage error naming the variable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import duckdb
+
+from tests.e2e.conftest import free_port, provledger_command, server_env
+
+
+def duckdb_spelling(size: str) -> str:
+    """How DuckDB reports a memory_limit it was given (it rounds to its own units)."""
+    plain = duckdb.connect()
+    plain.execute(f"SET memory_limit = '{size}'")
+    return plain.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def test_serve_runs_the_ledger_under_the_memory_limit_it_is_given(start_server):
+    server = start_server({"PROVLEDGER_DUCKDB_MEMORY_LIMIT": "300MB"})
+    answer = server.cli(
+        "sql", "SELECT current_setting('memory_limit') AS memory_limit", "--format", "json"
+    )
+    assert json.loads(answer.stdout)["rows"] == [[duckdb_spelling("300MB")]]
+    assert (
+        duckdb_spelling("300MB")
+        != duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    )
+
+
+def test_a_memory_limit_that_is_not_a_size_is_a_usage_error(settings):
+    env = {**server_env(settings, free_port()), "PROVLEDGER_DUCKDB_MEMORY_LIMIT": "lots"}
+    result = subprocess.run(
+        [*provledger_command(), "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "PROVLEDGER_DUCKDB_MEMORY_LIMIT must be a size such as 512MB" in result.stderr
+    assert "'lots'" in result.stderr
