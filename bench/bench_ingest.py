@@ -15,7 +15,8 @@ row-by-row inserts.
 4. the CPU floor: what the chosen libraries cost per event on their own, with nothing of the
    ledger's code: kafka-python fetching the same topic with the ledger's consumer settings,
    fastavro reading the Avro bodies, pydantic validating envelope and data, and (with the
-   local broker) the broker's CPU during the end-to-end run. kafka-python, fastavro and
+   local broker) the broker's CPU during the end-to-end run (more on a broker just started,
+   whose JVM is still compiling: run it twice). kafka-python, fastavro and
    pydantic hold the GIL, so their sum must fit in the one core Python code gets.
 
     python bench/bench_ingest.py [--events 60000] [--partitions 3] [--format avro]
@@ -218,34 +219,35 @@ def end_to_end(messages: list, settings: Settings, partitions: int, folder: Path
             return {}
 
     try:
-        deadline = time.monotonic() + 120
-        while len(health().get("lag_by_partition") or {}) < partitions:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"no partitions for the consumer: {health()}\n{_tail(log.name)}")
-            time.sleep(0.1)
-        broker = _local_broker_pid(bootstrap)
-        broker_started = _cpu_s(broker) if broker else 0.0
-        with _producer(bootstrap, topic, messages, folder) as send:
-            started, cpu_started = time.perf_counter(), _cpu_s(server.pid)
-            send()
-        while health().get("events", 0) < len(messages):
-            if server.poll() is not None:
-                raise SystemExit(f"serve died:\n{_tail(log.name)}")
-            # Each look costs the server a request; 50 ms bounds the error at ~1%.
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        cpu = _cpu_s(server.pid) - cpu_started
-        broker_cpu = _cpu_s(broker) - broker_started if broker else None
-        rss = _peak_rss_kib(server.pid)
-        client.close()
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        kafka_us = kafka_alone(bootstrap, topic, len(messages))
-    finally:
-        client.close()
-        if server.poll() is None:
+        try:
+            deadline = time.monotonic() + 120
+            while len(health().get("lag_by_partition") or {}) < partitions:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(
+                        f"no partitions for the consumer: {health()}\n{_tail(log.name)}"
+                    )
+                time.sleep(0.1)
+            broker = _local_broker_pid(bootstrap)
+            broker_started = _cpu_s(broker) if broker else 0.0
+            with _producer(bootstrap, topic, messages, folder) as send:
+                started, cpu_started = time.perf_counter(), _cpu_s(server.pid)
+                send()
+            while health().get("events", 0) < len(messages):
+                if server.poll() is not None:
+                    raise SystemExit(f"serve died:\n{_tail(log.name)}")
+                # Each look costs the server a request; 50 ms bounds the error at ~1%.
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            cpu = _cpu_s(server.pid) - cpu_started
+            broker_cpu = _cpu_s(broker) - broker_started if broker else None
+            rss = _peak_rss_kib(server.pid)
+        finally:
+            client.close()
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
+        # The serve has stopped: kafka-python alone reads the topic on a quiet box.
+        kafka_us = kafka_alone(bootstrap, topic, len(messages))
+    finally:
         admin.delete_topics([topic])
         admin.close()
     count = len(messages)
@@ -444,6 +446,7 @@ def _print_floor(run: EndToEnd, top: Ceiling, libraries: tuple[float, float] | N
     print(f"  DuckDB                {top.duckdb_us:6.1f} µs  (its calls in the ceiling's writes)")
     if run.broker_us is not None:
         total_us += run.broker_us
+        # A broker started just before also spends this time compiling (the JVM's JIT).
         print(f"  broker                {run.broker_us:6.1f} µs  (during the end-to-end run)")
     print(f"  = {total_us:.1f} µs in all; two cores at 20,000 events/s give 100 µs")
     consumer_us = 1e6 / run.per_cpu_second
