@@ -22,31 +22,25 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
+from ledger import identity
+from ledger.group import check_group
+from ledger.health import ConsumerStatus, stall
 from ledger.settings import Settings
 from ledger.store import Incoming, Ledger, LedgerError, Rejected
+from ledger.topic import SetupError, ensure_topic
 from schemas.codec import DecodeError, KafkaRecord, decode_record
+
+__all__ = ["ConsumerStatus", "LedgerConsumer", "consumer_config", "decode_batch"]
 
 log = logging.getLogger(__name__)
 SUMMARY_EVERY_S = 30.0
 LAG_REFRESH_S = 1.0
-
-
-@dataclass
-class ConsumerStatus:
-    running: bool = False
-    lag: dict[int, int] = field(default_factory=dict)
-    last_error: str | None = None
-    batches: int = 0
-
-    @property
-    def total_lag(self) -> int:
-        return sum(self.lag.values())
 
 
 # kafka-python can finish a join with no partitions for this member (the leader had no
@@ -109,7 +103,12 @@ def decode_batch(
     incoming: list[Incoming] = []
     rejected: list[Rejected] = []
     for record in records:
-        decoded = decode_record(record, max_event_bytes)
+        try:
+            decoded = decode_record(record, max_event_bytes)
+        except Exception as exc:
+            # decode_record is total by design; a bug in it must not stop ingestion either.
+            log.exception("decoding the record at offset %d failed", record.offset)
+            decoded = DecodeError("internal_error", f"{type(exc).__name__}: {exc}"[:2000])
         if isinstance(decoded, DecodeError):
             rejected.append(
                 Rejected(
@@ -126,11 +125,15 @@ def decode_batch(
     return incoming, rejected
 
 
-def consumer_config(settings: Settings) -> dict[str, object]:
+def consumer_config(
+    settings: Settings, group_id: str | None = None, client_id: str | None = None
+) -> dict[str, object]:
     """The ledger's KafkaConsumer settings (bench/bench_ingest.py times kafka-python with them)."""
+    extra = {"client_id": client_id} if client_id else {}
     return dict(
+        extra,
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.group_id,
+        group_id=group_id or settings.group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=settings.batch_max_records,
@@ -165,14 +168,26 @@ class _SeekToLedger(ConsumerRebalanceListener):
         # Seek to offsets that include every batch this consumer has handed to DuckDB.
         self._runner.settle_writes()
         self._runner.seek_to_ledger(list(assigned))
+        self._runner.claim_due = True
 
 
 class LedgerConsumer:
     """Runs in its own thread beside the API; stop with :meth:`stop`."""
 
     def __init__(self, ledger: Ledger, settings: Settings) -> None:
+        if ledger.ledger_id is None:
+            raise ValueError("the ledger consumer needs a ledger opened for writing")
         self._ledger = ledger
         self._settings = settings
+        self._ledger_id = ledger.ledger_id
+        self.group_id = settings.group_id or identity.default_group(ledger.ledger_id)
+        self._prepared = False
+        # Set once the topic and group are checked, or the ledger refused them.
+        self.ready = threading.Event()
+        # After an assignment: claim the group in Kafka and look for strangers in it
+        # (done in the poll loop: kafka-python runs rebalance callbacks inside poll()).
+        self.claim_due = False
+        self._stored_seen = -1
         self._consumer: KafkaConsumer | None = None
         self._stop = threading.Event()
         self._lag_read_at = 0.0
@@ -188,9 +203,55 @@ class LedgerConsumer:
         self._buffer = [r for r in self._buffer if (r.topic, r.partition) not in partitions]
 
     def _connect(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(**consumer_config(self._settings))
+        if not self._prepared:
+            self._prepare()
+        consumer = KafkaConsumer(
+            **consumer_config(self._settings, self.group_id, identity.client_id(self._ledger_id))
+        )
         consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
         return consumer
+
+    def _admin(self) -> KafkaAdminClient:
+        return KafkaAdminClient(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            client_id=identity.client_id(self._ledger_id),
+            request_timeout_ms=10_000,
+        )
+
+    def _prepare(self) -> None:
+        """Own the topic and the group before joining: raises SetupError when refused."""
+        admin = self._admin()
+        try:
+            if ensure_topic(admin, self._settings):
+                log.info("created the topic %s", self._settings.topic)
+            check_group(admin, self.group_id, self._ledger_id, self._settings.kafka_bootstrap)
+        finally:
+            admin.close()
+        self._prepared = True
+        self.ready.set()
+
+    def _claim_group(self) -> None:
+        """Commit this ledger's id as offset metadata for its partitions, then check that no
+        one else claimed the group meanwhile (two ledgers starting at once)."""
+        assert self._consumer is not None
+        stored = self._ledger.committed_offsets(self._settings.topic)
+        claim = identity.claim(self._ledger_id)
+        offsets = {
+            tp: OffsetAndMetadata(stored.get(tp.partition, 0), claim, -1)
+            for tp in self._consumer.assignment()
+        }
+        try:
+            if offsets:
+                self._consumer.commit(offsets)
+            admin = self._admin()
+            try:
+                check_group(admin, self.group_id, self._ledger_id, self._settings.kafka_bootstrap)
+            finally:
+                admin.close()
+        except KafkaError as exc:  # a rebalance under way, the broker away: next time round
+            log.info("could not claim the group %s yet: %s", self.group_id, exc)
+            return
+        self.claim_due = False
 
     def _rejoin_if_idle(self) -> None:
         assert self._consumer is not None
@@ -224,7 +285,12 @@ class LedgerConsumer:
             self._consumer = self._connect_retrying()
             while self._consumer is not None and not self._stop.is_set():
                 accepted_since += self.poll_once()
+                if self.claim_due:
+                    self._claim_group()
                 self._rejoin_if_idle()
+                stuck = stall(self.status, time.monotonic(), self._settings.stall_after_s)
+                if stuck is not None:
+                    self._recreate(stuck)
                 if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
                     events, dead = self._ledger.counts()
                     log.info(
@@ -238,6 +304,10 @@ class LedgerConsumer:
                     )
                     last_summary = time.monotonic()
                     accepted_since = 0
+        except SetupError as exc:
+            self.status.refused = self.status.last_error = str(exc)
+            log.error("ledger consumer refused to start: %s", exc)
+            self.ready.set()
         except LedgerError as exc:
             # Nothing of the failed batch was committed; restarting resumes from it.
             self.status.last_error = str(exc)
@@ -266,13 +336,33 @@ class LedgerConsumer:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                return self._connect()
-            except (KafkaConnectionError, KafkaTimeoutError) as exc:
+                consumer = self._connect()
+            except KafkaError as exc:
                 self.status.last_error = f"no broker at {self._settings.kafka_bootstrap}: {exc}"
                 log.warning("%s; retrying in %.1fs", self.status.last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
+                continue
+            # A new consumer gets a full stall period to join and catch up.
+            now = time.monotonic()
+            self.status.started_at = self.status.progress_at = now
+            self.status.lag_read_at = None
+            return consumer
         return None
+
+    def _recreate(self, reason: str) -> None:
+        """Close a stuck consumer and make a new one (a fresh join, fresh connections)."""
+        assert self._consumer is not None
+        log.warning("ledger consumer stuck (%s): closing it and making a new one", reason)
+        self._accepted_meanwhile += self.wait_for_writes()
+        consumer, self._consumer = self._consumer, None
+        try:
+            consumer.close(autocommit=False, timeout_ms=5000)
+        except Exception as exc:  # a wedged client may fail to close; it is dropped anyway
+            log.warning("closing the stuck consumer failed: %s", exc)
+        self.status.recreated += 1
+        self.status.last_error = f"recreated the consumer: {reason}"
+        self._consumer = self._connect_retrying()
 
     def poll_once(self) -> int:
         """Poll up to one batch (bounded by size and latency) and commit it. Returns accepted."""
@@ -346,19 +436,31 @@ class LedgerConsumer:
         return future.result() if future is not None else 0
 
     def _refresh_lag(self) -> None:
+        """Lag over every partition of the topic (one ledger reads them all), and whether the
+        ledger's offsets moved since the last look: the progress /healthz judges."""
         assert self._consumer is not None
-        if time.monotonic() - self._lag_read_at < LAG_REFRESH_S:
+        now = time.monotonic()
+        if now - self._lag_read_at < LAG_REFRESH_S:
             return
-        self._lag_read_at = time.monotonic()
-        assigned = list(self._consumer.assignment())
-        if not assigned:
+        self._lag_read_at = now
+        topic = self._settings.topic
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
             return
+        everything = [TopicPartition(topic, p) for p in sorted(partitions)]
         try:
-            ends = self._consumer.end_offsets(assigned)
+            ends = self._consumer.end_offsets(everything)
         except Exception as exc:
-            log.debug("could not read end offsets: %s", exc)
+            self.status.last_error = f"could not read the end offsets of {topic}: {exc}"
+            log.debug(self.status.last_error)
             return
-        stored = self._ledger.committed_offsets(self._settings.topic)
-        self.status.lag = {
-            tp.partition: max(0, ends.get(tp, 0) - stored.get(tp.partition, 0)) for tp in assigned
-        }
+        stored = self._ledger.committed_offsets(topic)
+        lag = {tp.partition: max(0, ends.get(tp, 0) - stored.get(tp.partition, 0)) for tp in ends}
+        stored_total = sum(stored.values())
+        if stored_total > self._stored_seen or not any(lag.values()):
+            self.status.progress_at = now
+        self._stored_seen = stored_total
+        assigned = {tp.partition for tp in self._consumer.assignment()}
+        self.status.lag = {p: n for p, n in lag.items() if p in assigned}
+        self.status.topic_lag = sum(lag.values())
+        self.status.lag_read_at = now

@@ -10,6 +10,7 @@ broker.pid, broker.log (the broker's own log), broker.out (JVM stdout/stderr), k
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -68,6 +69,11 @@ class BrokerStatus:
 def cache_dir() -> Path:
     root = os.environ.get("PROVLEDGER_CACHE_DIR") or Path.home() / ".cache" / "provledger"
     return Path(root) / f"kafka-{KAFKA_VERSION}"
+
+
+def _data_path(data_dir: Path | str | None) -> Path:
+    """Absolute: the broker runs in its data dir and is recognised by its config's path."""
+    return Path(os.path.abspath(Path(data_dir) if data_dir else default_data_dir()))
 
 
 def default_data_dir() -> Path:
@@ -130,7 +136,9 @@ def render_server_properties(port: int, log_dir: Path) -> str:
         # The default 128 MiB cleaner buffer would take a quarter of the heap.
         "log.cleaner.dedupe.buffer.size": "2097152",
         "num.partitions": "1",
-        "auto.create.topics.enable": "true",
+        # The ledger creates its topic with the configs the log of record needs
+        # (ledger/topic.py); a producer must not create it first with the broker's defaults.
+        "auto.create.topics.enable": "false",
         # Kafka is the log of record: never delete events.
         "log.retention.ms": "-1",
     }
@@ -168,7 +176,7 @@ def start(
 
     `timeout` bounds the wait for the launched broker to answer, not the one-time jar fetch.
     """
-    data = Path(data_dir) if data_dir else default_data_dir()
+    data = _data_path(data_dir)
     say = on_progress or (lambda _message: None)
     _check_port(port)
     data.mkdir(parents=True, exist_ok=True)
@@ -201,7 +209,7 @@ def start(
         try:
             _wait_ready(pid, port, data, timeout)
         except BaseException:  # failed or Ctrl-C: leave no half-started broker behind
-            _terminate(pid, 10)
+            _terminate(pid, data, 10)
             (data / "broker.pid").unlink(missing_ok=True)
             raise
         return _info(pid, port, data, already_running=False)
@@ -210,19 +218,19 @@ def start(
 def stop(data_dir: Path | str | None = None, timeout: float = 30) -> bool:
     """Stop the broker: SIGTERM (a clean shutdown), SIGKILL after `timeout` seconds.
     Returns False if it was not running."""
-    data = Path(data_dir) if data_dir else default_data_dir()
+    data = _data_path(data_dir)
     if not data.is_dir():
         return False
     with _locked(data / ".lock"):
         pid = _running_pid(data)
         if pid is not None:
-            _terminate(pid, timeout)
+            _terminate(pid, data, timeout)
         (data / "broker.pid").unlink(missing_ok=True)
         return pid is not None
 
 
 def status(data_dir: Path | str | None = None) -> BrokerStatus:
-    data = Path(data_dir) if data_dir else default_data_dir()
+    data = _data_path(data_dir)
     pid = _running_pid(data)
     return BrokerStatus(
         running=pid is not None,
@@ -267,15 +275,54 @@ def _ensure_jars(say: Progress) -> Path:
         home.mkdir(parents=True, exist_ok=True)
         (home / "pom.xml").write_text(render_pom())
         result = subprocess.run(
-            [mvn, "-B", "-q", f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
-             "-DoutputDirectory=lib", "-DincludeScope=runtime", "-Dstyle.color=never"],
+            maven_command(mvn, home / "m2"),
             cwd=home, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         if result.returncode != 0:
             output = _last_lines((result.stdout + result.stderr).splitlines())
             raise BrokerError(f"Maven could not fetch the Kafka jars (in {home}):\n{output}")
+        problems = jar_checksum_problems(lib, home / "m2")
+        if problems:
+            shutil.rmtree(lib, ignore_errors=True)
+            raise BrokerError(
+                "the fetched Kafka jars do not match Maven Central's checksums:\n"
+                + "\n".join(problems)
+            )
         done.touch()
         return lib
+
+
+def maven_command(mvn: str, repo: Path) -> list[str]:
+    """Fetch the broker's runtime jars into lib/ with checksums enforced.
+
+    --strict-checksums fails on a checksum that does not match (or is missing) instead of
+    warning; a private local repository means every jar is downloaded, and so checked,
+    rather than taken from a ~/.m2 that anything may have written to.
+    """
+    return [mvn, "-B", "-q", "--strict-checksums", f"-Dmaven.repo.local={repo}",
+            f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies", "-DoutputDirectory=lib",
+            "-DincludeScope=runtime", "-Dstyle.color=never"]  # fmt: skip
+
+
+def jar_checksum_problems(lib: Path, repo: Path) -> list[str]:
+    """Each jar in lib/ against the SHA-1 Maven downloaded beside it into the local
+    repository: what copy-dependencies put in lib/ is what Central's checksums vouch for."""
+    recorded = {path.name: path for path in repo.rglob("*.jar")}
+    problems = []
+    for jar in sorted(lib.glob("*.jar")):
+        source = recorded.get(jar.name)
+        checksum = source.with_name(source.name + ".sha1") if source else None
+        if checksum is None or not checksum.is_file():
+            problems.append(f"{jar.name}: no checksum from the repository")
+            continue
+        words = checksum.read_text().split()
+        expected = words[0].lower() if words else ""
+        actual = hashlib.sha1(jar.read_bytes(), usedforsecurity=False).hexdigest()
+        if actual != expected:
+            problems.append(f"{jar.name}: sha1 {actual}, the repository says {expected!r}")
+    if not problems and not any(lib.glob("*.jar")):
+        problems.append(f"no jars in {lib}")
+    return problems
 
 
 def _write_config(data: Path, port: int) -> None:
@@ -328,7 +375,7 @@ def _launch(java: str, lib: Path, data: Path) -> int:
 def _wait_ready(pid: int, port: int, data: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not _answers(port):
-        if not _alive(pid):
+        if not _alive(pid, data):
             raise BrokerError(f"the Kafka broker exited during start-up.\n{_log_tail(data)}")
         if time.monotonic() > deadline:
             raise BrokerError(
@@ -376,11 +423,21 @@ def _running_pid(data: Path) -> int | None:
         pid = int((data / "broker.pid").read_text())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _alive(pid, data) else None
 
 
-def _alive(pid: int) -> bool:
-    """True if `pid` is a live Kafka broker (not a zombie, not a recycled pid)."""
+def is_our_broker(cmdline: bytes, data: Path) -> bool:
+    """Whether a /proc cmdline is the broker started for ``data``: kafka.Kafka run with this
+    data dir's server.properties (a pid file may name a recycled pid, or any other Kafka)."""
+    args = [arg for arg in cmdline.split(b"\0") if arg]
+    if not args or os.path.basename(args[0]) != b"java" or b"kafka.Kafka" not in args:
+        return False
+    main = args.index(b"kafka.Kafka")
+    return args[main + 1 : main + 2] == [os.fsencode(data / "server.properties")]
+
+
+def _alive(pid: int, data: Path) -> bool:
+    """True if `pid` is a live broker of `data` (not a zombie, not a recycled pid)."""
     try:
         # Our own child: running unless this reaps it. Asking /proc instead would race with
         # execve() just after launch, when its cmdline is still empty.
@@ -389,7 +446,7 @@ def _alive(pid: int) -> bool:
         pass
     if Path("/proc/self").is_dir():
         try:
-            return b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            return is_our_broker(Path(f"/proc/{pid}/cmdline").read_bytes(), data)
         except OSError:
             return False
     try:  # no /proc (macOS): trust the pid
@@ -399,7 +456,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _terminate(pid: int, timeout: float) -> None:
+def _terminate(pid: int, data: Path, timeout: float) -> None:
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         try:
             os.kill(pid, sig)
@@ -407,7 +464,7 @@ def _terminate(pid: int, timeout: float) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not _alive(pid, data):
                 return
             time.sleep(0.1)
     raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL")

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
+from ledger import fileshape
 from ledger.consumer import decode_batch, relax_gc, to_record
 from ledger.settings import Settings
 from ledger.store import Ledger, LedgerError
@@ -68,6 +69,7 @@ def rebuild(
         leftover.unlink(missing_ok=True)
     fresh = Ledger(new_path, memory_limit=settings.duckdb_memory_limit)
     try:
+        fresh.adopt_identity_of(path)
         events = replay(settings, fresh, on_progress)
     finally:
         fresh.close()
@@ -89,20 +91,32 @@ def rebuild(
 
 def _checkpoint_old(path: Path) -> None:
     """Fold the old file's WAL into it (a WAL left beside the new file would corrupt it),
-    and fail early, clearly, if a server holds the file."""
+    and fail early, clearly, if a server holds the file or it is not a ledger (checked
+    read-only first: the swap would replace another app's file)."""
     if not path.exists():
         return
+    conn = _open_old(path, read_only=True)
     try:
-        conn = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        raise RebuildError(
-            f"{path} is in use (is `provledger serve` running?): stop it, run "
-            f"`provledger rebuild`, then start it again. ({exc})"
-        ) from exc
+        fileshape.check(conn, path)
+    finally:
+        conn.close()
+    conn = _open_old(path, read_only=False)
     try:
         conn.execute("CHECKPOINT")
     finally:
         conn.close()
+
+
+def _open_old(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        if fileshape.is_lock_error(exc):
+            raise RebuildError(
+                f"{path} is in use (is `provledger serve` running?): stop it, run "
+                f"`provledger rebuild`, then start it again. ({exc})"
+            ) from exc
+        raise fileshape.open_failure(path, exc) from exc
 
 
 def replay(settings: Settings, ledger: Ledger, on_progress: Progress | None = None) -> int:

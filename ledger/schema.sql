@@ -242,3 +242,10 @@ CREATE TABLE IF NOT EXISTS attributions (
     event_id VARCHAR NOT NULL,
     event_seq BIGINT NOT NULL
 );
+
+-- The ledger's identity, made when the file is created: its default consumer group derives
+-- from it and it claims its group in Kafka with it (ledger/identity.py). One row.
+CREATE TABLE IF NOT EXISTS ledger_identity (
+    ledger_id VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);

@@ -30,7 +30,14 @@ class Settings:
     db_path: Path = field(default_factory=default_db_path)
     api_url: str = "http://127.0.0.1:8000"
     token: str | None = None
-    group_id: str = "provledger-ledger"
+    group_id: str | None = None
+    """The consumer group; None derives one from the ledger file's id (ledger/identity.py)."""
+    topic_partitions: int = 1
+    """Partitions of the topic when the ledger creates it; one keeps a total order."""
+    topic_replication: int | None = None
+    """Replicas of the topic when the ledger creates it; None takes the cluster's default."""
+    stall_after_s: float = 30.0
+    """Behind Kafka with nothing committed this long: /healthz degraded, consumer recreated."""
     batch_max_records: int = 5000
     batch_max_latency_s: float = 1.0
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
@@ -49,7 +56,12 @@ class Settings:
             db_path=Path(env["PROVLEDGER_DB"]) if "PROVLEDGER_DB" in env else base.db_path,
             api_url=env.get("PROVLEDGER_API", base.api_url).rstrip("/"),
             token=env.get("PROVLEDGER_TOKEN") or None,
-            group_id=env.get("PROVLEDGER_GROUP", base.group_id),
+            group_id=env.get("PROVLEDGER_GROUP") or base.group_id,
+            topic_partitions=_positive(
+                env, "PROVLEDGER_TOPIC_PARTITIONS", base.topic_partitions, int
+            ),
+            topic_replication=_positive(env, "PROVLEDGER_TOPIC_REPLICATION", None, int),
+            stall_after_s=_positive(env, "PROVLEDGER_STALL_S", base.stall_after_s, float),
             batch_max_records=_number(env, "PROVLEDGER_BATCH_MAX", base.batch_max_records, int),
             batch_max_latency_s=_number(
                 env, "PROVLEDGER_BATCH_LATENCY_S", base.batch_max_latency_s, float
@@ -72,6 +84,15 @@ def _number(
         return kind(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _positive(
+    env: Mapping[str, str], name: str, default: Number | None, kind: Callable[[str], Number]
+) -> Number | None:
+    value = _number(env, name, default, kind)
+    if value is not None and value <= 0:
+        raise ValueError(f"{name} must be greater than 0, not {env[name]!r}")
+    return value
 
 
 def _memory_size(env: Mapping[str, str], name: str) -> str | None:

@@ -20,12 +20,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ledger import commit_facts, merkle
+from ledger import commit_facts, identity, merkle
 from ledger.keyindex import KeyIndex, key_hashes
 from ledger.projection import (
     Accepted,
     Columns,
-    ProjectionError,
     Row,
     Rows,
     TableShape,
@@ -37,6 +36,7 @@ from schemas.codec import DecodedEvent, KafkaRecord
 
 log = logging.getLogger(__name__)
 RAW_PREFIX_BYTES = 4096
+MAX_DETAIL_CHARS = 2000
 CHECKPOINT_THRESHOLD = "64MB"
 ENVELOPE_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema")
 # Extension attributes = the canonical event minus the envelope attributes and data.
@@ -107,6 +107,8 @@ class Ledger:
         if memory_limit is not None:
             self._conn.execute(f"SET memory_limit = '{memory_limit}'")
         self._write_lock = threading.Lock()
+        # Which ledger this file is (ledger/identity.py); readers do not need it.
+        self.ledger_id: str | None = None
         if not read_only:
             # Each checkpoint rewrites the partly filled last row group of every table. At the
             # 16 MB default that is about ten rewrites per row group of events, and commits
@@ -117,6 +119,7 @@ class Ledger:
             self._conn.execute(resources.files("ledger").joinpath("indexes.sql").read_text())
             self._conn.execute(_views_sql())
             commit_facts.catch_up(self._conn)
+            self.ledger_id = identity.ensure_id(self._conn)
         cur = self.cursor()
         self._tree = load_tree(cur)
         # Loaded on the first write: readers never need it.
@@ -131,6 +134,14 @@ class Ledger:
 
     def close(self) -> None:
         self._conn.close()
+
+    def adopt_identity_of(self, path: str | Path) -> None:
+        """Take the ledger id of the file at ``path`` (a rebuild replaces that file), so the
+        rebuilt ledger keeps its consumer group and its claim on it."""
+        other = identity.read_id(str(path))
+        if other is not None:
+            identity.adopt_id(self._conn, other)
+            self.ledger_id = other
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for one thread: the shared connection is not thread-safe."""
@@ -170,9 +181,11 @@ class Ledger:
         rejected: list[Rejected],
         offsets: dict[tuple[str, int], int],
     ) -> BatchResult:
-        """Write one batch in one transaction. A projection table refusing a row (a poison
-        pill the decoder let through) sends that event's projection to the dead letters and
-        the batch is retried; any other failure raises LedgerError with nothing committed."""
+        """Write one batch in one transaction. If it fails, it is retried checking event by
+        event: an event whose own work fails (a bug, or a poison pill the decoder let through)
+        becomes a dead letter (``internal_error``; ``projection_failed`` when only its
+        projection rows fail) and its neighbours are written. A failure of the transaction
+        itself (disk full) raises LedgerError with nothing committed."""
         with self._write_lock:
             try:
                 return self._transaction(incoming, rejected, offsets, careful=False)
@@ -180,7 +193,7 @@ class Ledger:
                 log.warning("batch refused (%s); retrying it event by event", exc)
             try:
                 return self._transaction(incoming, rejected, offsets, careful=True)
-            except (duckdb.Error, pa.ArrowException, ProjectionError) as exc:
+            except Exception as exc:
                 raise _ledger_error(self.path, exc) from exc
 
     def _transaction(
@@ -228,11 +241,24 @@ class Ledger:
         leaves: list[bytes] = []
         nodes: list[merkle.Node] = []
         dead = list(rejected)
+        # Careful: each event's own work (hash, leaf, its events row) is checked on its own.
+        events_shape = _table_shape(cur, "events") if careful else None
         for at, item in enumerate(incoming):
             decoded = item.decoded
             event = decoded.event
-            key = (event.source, event.id)
-            content_hash = decoded.content_hash
+            try:
+                key = (event.source, event.id)
+                content_hash = decoded.content_hash
+                leaf = merkle.leaf_hash(decoded.canonical)
+                if events_shape is not None:
+                    row = _event_columns([item], [Accepted(tree.size, decoded)], [leaf])
+                    events_shape.check([{name: column[0] for name, column in row.items()}])
+            except Exception as exc:
+                if events_shape is None:
+                    raise
+                log.exception("event at offset %s could not be written", item.record.offset)
+                dead.append(_internal_error(item, exc))
+                continue
             previous = known.get(key)
             if previous is not None:
                 if previous == content_hash:
@@ -242,7 +268,6 @@ class Ledger:
                 continue
             known[key] = content_hash
             fresh.append(at)
-            leaf = merkle.leaf_hash(decoded.canonical)
             leaves.append(leaf)
             accepted.append(Accepted(tree.size, decoded))
             nodes.extend(tree.append(leaf))
@@ -330,6 +355,12 @@ def _event_columns(items: list[Incoming], accepted: list[Accepted], leaves: list
     }
 
 
+def _internal_error(item: Incoming, exc: Exception) -> Rejected:
+    event = item.decoded.event
+    detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
+    return Rejected(item.record, "internal_error", detail, event.source, event.id, event.type)
+
+
 def _conflict(item: Incoming) -> Rejected:
     event = item.decoded.event
     return Rejected(
@@ -362,15 +393,17 @@ def _project_careful(
 
 
 def _table_schemas(cur: duckdb.DuckDBPyConnection) -> dict[str, TableShape]:
-    shapes: dict[str, TableShape] = {}
-    for (table,) in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall():
-        schema = cur.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
-        not_null = cur.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable",
-            [table],
-        ).fetchall()
-        shapes[table] = TableShape(schema, frozenset(name for (name,) in not_null))
-    return shapes
+    tables = cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    return {table: _table_shape(cur, table) for (table,) in tables}
+
+
+def _table_shape(cur: duckdb.DuckDBPyConnection, table: str) -> TableShape:
+    schema = cur.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+    not_null = cur.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable",
+        [table],
+    ).fetchall()
+    return TableShape(schema, frozenset(name for (name,) in not_null))
 
 
 def _known_hashes(
@@ -426,6 +459,13 @@ def _insert(
     cur.unregister("batch_rows")
 
 
+def _storable(text: str | None) -> str | None:
+    """Text a VARCHAR takes: what a bad record says about itself may hold lone surrogates."""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _insert_nodes(cur: duckdb.DuckDBPyConnection, nodes: list[merkle.Node]) -> None:
     if nodes:
         levels, indexes, hashes = zip(*nodes, strict=True)
@@ -438,10 +478,10 @@ def _dead_row(item: Rejected) -> Row:
     raw = item.record.value if item.record is not None and item.record.value else b""
     return {
         "reason": item.reason,
-        "detail": item.detail,
-        "source": item.source,
-        "id": item.id,
-        "type": item.type,
+        "detail": _storable(item.detail),
+        "source": _storable(item.source),
+        "id": _storable(item.id),
+        "type": _storable(item.type),
         "raw_prefix": raw[:RAW_PREFIX_BYTES],
         "raw_size": len(raw),
         "raw_sha256": hashlib.sha256(raw).hexdigest(),

@@ -70,6 +70,8 @@ class _Publisher:
 # shared upper index levels and the recent blocks; a background thread does it, so the
 # API answers at once and the consumer is not delayed.
 WARM_INCIDENTS = 100
+# How long `serve` waits for the consumer to check its topic and group before serving.
+PREPARE_WAIT_S = 20.0
 WARM_BUDGET_S = 20.0
 
 
@@ -137,6 +139,14 @@ def serve(
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     consumer_thread.start()
+    # A topic that would delete history or a group shared with another ledger stops `serve`
+    # here. A broker that is away is waited for in the background (the API says degraded).
+    if consumer.ready.wait(PREPARE_WAIT_S) and consumer.status.refused:
+        consumer.stop()
+        consumer_thread.join(timeout=15)
+        publisher.close()
+        ledger.close()
+        raise ServeError(consumer.status.refused)
     warm_thread.start()
     if on_started is not None:
         threading.Thread(target=_when_started, args=(server, on_started), daemon=True).start()

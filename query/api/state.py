@@ -6,11 +6,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ledger.consumer import ConsumerStatus
+from ledger.health import ConsumerStatus
 from ledger.settings import Settings
 from ledger.store import Ledger
 from query.auth import TokenStore
-from query.sql import SqlLimits
+from query.sql import SqlLimits, SqlServiceLimits
 from schemas.codec import DecodedEvent
 
 
@@ -36,6 +36,7 @@ class Limits:
     """What one request may cost. Each is a named, documented setting."""
 
     sql: SqlLimits = field(default_factory=SqlLimits)
+    sql_service: SqlServiceLimits = field(default_factory=SqlServiceLimits)
     max_body_bytes: int = 10 * 1024 * 1024  # PROVLEDGER_MAX_BODY_BYTES
     max_batch_events: int = 1000  # PROVLEDGER_MAX_BATCH_EVENTS
     cors_origins: tuple[str, ...] = ()  # PROVLEDGER_CORS_ORIGINS; empty: CORS off
@@ -43,12 +44,20 @@ class Limits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         env = os.environ if environ is None else environ
-        base, sql = cls(), SqlLimits()
+        base, sql, service = cls(), SqlLimits(), SqlServiceLimits()
         return cls(
             sql=SqlLimits(
                 timeout_s=_number(env, "PROVLEDGER_SQL_TIMEOUT_S", sql.timeout_s, float),
                 max_rows=int(_number(env, "PROVLEDGER_SQL_MAX_ROWS", sql.max_rows)),
                 max_bytes=int(_number(env, "PROVLEDGER_SQL_MAX_BYTES", sql.max_bytes)),
+            ),
+            sql_service=SqlServiceLimits(
+                workers=int(_number(env, "PROVLEDGER_SQL_WORKERS", service.workers)),
+                memory_mb=int(_number(env, "PROVLEDGER_SQL_MEMORY_MB", service.memory_mb)),
+                queue_wait_s=_number(env, "PROVLEDGER_SQL_QUEUE_S", service.queue_wait_s, float),
+                freshness_wait_s=_number(
+                    env, "PROVLEDGER_SQL_FRESHNESS_S", service.freshness_wait_s, float
+                ),
             ),
             max_body_bytes=int(_number(env, "PROVLEDGER_MAX_BODY_BYTES", base.max_body_bytes)),
             max_batch_events=int(

@@ -40,7 +40,8 @@ def test_server_properties_fit_one_small_node_and_keep_everything() -> None:
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["log.cleaner.dedupe.buffer.size"] == "2097152"
-    assert props["auto.create.topics.enable"] == "true"
+    # The ledger creates its topic with the configs it needs; producers must not.
+    assert props["auto.create.topics.enable"] == "false"
     assert props["log.retention.ms"] == "-1"
 
 
@@ -101,3 +102,60 @@ def test_status_ignores_a_stale_pid_file(tmp_path: Path) -> None:
     st = localkafka.status(tmp_path)
     assert not st.running and st.pid is None
     assert st.bootstrap == "127.0.0.1:19092"
+
+
+def _cmdline(*args: str) -> bytes:
+    return b"".join(arg.encode() + b"\0" for arg in args)
+
+
+def test_only_kafka_started_with_this_data_dirs_config_is_our_broker(tmp_path: Path) -> None:
+    ours = str(tmp_path / "server.properties")
+    java = ("/usr/bin/java", "-Xmx512m", "-cp", "/lib/*")
+    assert localkafka.is_our_broker(_cmdline(*java, "kafka.Kafka", ours), tmp_path)
+    # Another broker (another data dir), or anything that merely mentions kafka.Kafka.
+    other = str(tmp_path / "elsewhere" / "server.properties")
+    assert not localkafka.is_our_broker(_cmdline(*java, "kafka.Kafka", other), tmp_path)
+    assert not localkafka.is_our_broker(_cmdline("sleep", "600", "kafka.Kafka"), tmp_path)
+    assert not localkafka.is_our_broker(_cmdline("grep", "kafka.Kafka", ours), tmp_path)
+    assert not localkafka.is_our_broker(_cmdline("vim", ours), tmp_path)
+    assert not localkafka.is_our_broker(b"", tmp_path)
+
+
+def test_maven_fetch_enforces_checksums_in_a_private_repository(tmp_path: Path) -> None:
+    command = localkafka.maven_command("/usr/bin/mvn", tmp_path / "m2")
+    assert command[0] == "/usr/bin/mvn"
+    assert "--strict-checksums" in command
+    assert f"-Dmaven.repo.local={tmp_path / 'm2'}" in command
+    assert f"{localkafka.MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies" in command
+
+
+def _repo_jar(repo: Path, name: str, content: bytes, sha1: str | None) -> None:
+    folder = repo / "org" / "example" / name.removesuffix(".jar")
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(content)
+    if sha1 is not None:
+        (folder / f"{name}.sha1").write_text(f"{sha1}  {name}\n")
+
+
+def test_fetched_jars_are_checked_against_the_repositorys_sha1(tmp_path: Path) -> None:
+    import hashlib
+
+    lib, repo = tmp_path / "lib", tmp_path / "m2"
+    lib.mkdir()
+    good, bad = b"good jar", b"tampered jar"
+    _repo_jar(repo, "a-1.jar", good, hashlib.sha1(good).hexdigest())
+    _repo_jar(repo, "b-1.jar", good, hashlib.sha1(good).hexdigest())
+    _repo_jar(repo, "c-1.jar", good, None)
+    (lib / "a-1.jar").write_bytes(good)
+    assert localkafka.jar_checksum_problems(lib, repo) == []
+    (lib / "b-1.jar").write_bytes(bad)
+    (lib / "c-1.jar").write_bytes(good)
+    (lib / "d-1.jar").write_bytes(good)
+    problems = localkafka.jar_checksum_problems(lib, repo)
+    assert [p.split(":")[0] for p in problems] == ["b-1.jar", "c-1.jar", "d-1.jar"]
+    assert "sha1" in problems[0] and "no checksum" in problems[1]
+
+
+def test_an_empty_lib_is_a_failed_fetch(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    assert localkafka.jar_checksum_problems(tmp_path / "lib", tmp_path / "m2") != []

@@ -1,0 +1,63 @@
+"""A ledger file's identity and the consumer group it may use.
+
+Each ledger file gets a random id when it is created. Its default consumer group is derived
+from that id, so two files never share a group unless told to: two ledgers in one group
+would split the topic's partitions, and each projection would silently miss the other's
+events. With an explicit ``PROVLEDGER_GROUP``, the ledger claims the group in Kafka by
+committing its id as offset metadata (the offsets themselves live in DuckDB, so these
+commits carry no position the ledger reads back), and refuses a group already claimed by
+another ledger or used by another consumer (see ledger/topic.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import duckdb
+
+CLAIM_PREFIX = "provledger-ledger:"
+
+
+def ensure_id(conn: duckdb.DuckDBPyConnection) -> str:
+    """The file's ledger id, made on first use (the writer's connection)."""
+    row = conn.execute("SELECT ledger_id FROM ledger_identity LIMIT 1").fetchone()
+    if row is not None:
+        return row[0]
+    ledger_id = uuid.uuid4().hex
+    conn.execute("INSERT INTO ledger_identity VALUES (?, now())", [ledger_id])
+    return ledger_id
+
+
+def adopt_id(conn: duckdb.DuckDBPyConnection, ledger_id: str) -> None:
+    """Give this (new) file another file's id: a rebuilt ledger is the same ledger."""
+    conn.execute("DELETE FROM ledger_identity")
+    conn.execute("INSERT INTO ledger_identity VALUES (?, now())", [ledger_id])
+
+
+def read_id(path: str) -> str | None:
+    """The ledger id stored in the file at ``path``, None if it has none (or no file)."""
+    try:
+        conn = duckdb.connect(path, read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        row = conn.execute("SELECT ledger_id FROM ledger_identity LIMIT 1").fetchone()
+    except duckdb.CatalogException:  # a file made before ledgers had ids
+        return None
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+def default_group(ledger_id: str) -> str:
+    return f"provledger-ledger-{ledger_id[:12]}"
+
+
+def claim(ledger_id: str) -> str:
+    """The offset metadata that says which ledger committed in a group."""
+    return CLAIM_PREFIX + ledger_id
+
+
+def client_id(ledger_id: str) -> str:
+    """The Kafka client id of a ledger's consumer, seen by others in the group's members."""
+    return f"provledger-{ledger_id[:12]}"
