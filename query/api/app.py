@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from query import ui
 from query.api import errors
 from query.api.deps import require
 from query.api.middleware import BodyLimit
@@ -46,16 +50,30 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 }
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    service = getattr(app.state, "sql_service", None)
+    if service is not None:  # made on the first SQL query (query/api/deps.py)
+        service.close()
+
+
 def create_app(state: AppState) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="provledger",
         summary="Which changes shipped before this outage, who wrote them with which AI tool, "
         "and who signed them off.",
         version="0.1.0",
         responses=ERROR_RESPONSES,
+        # /docs is served by query.ui from packaged assets (FastAPI's loads them from a CDN);
+        # ReDoc has no packaged assets, so it is off.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.provledger = state
     errors.install(app)
+    ui.install(app)  # /ui/… pages (cookie login, see query/ui/session.py) and /docs
     # Auth is per router, by scope. /healthz, /openapi.json and /docs stay open; every other
     # router is `read` unless listed under a stricter scope (a route may add its own, e.g.
     # Depends(require("admin"))). A new router goes in the `read` tuple at least.
