@@ -3,11 +3,17 @@ that was changed, inserted or deleted; prove growth since a kept checkpoint.
 
 Works on any cursor, in one read transaction (a consistent snapshot even while the consumer
 writes), so it serves both the CLI on a closed file and the API of a running server.
+
+The walk reads the events in explicit seq ranges of ``CHUNK`` rows, each fetched in full
+before the stored nodes of that range are looked up on the same cursor: a DuckDB cursor holds
+one pending result, so streaming the events with ``fetchmany`` while issuing other queries on
+it would end the stream after the first chunk. Memory stays bounded by ``CHUNK``.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +23,8 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint, origin_for
 from ledger.store import EVENT_JSON_COLUMNS
 
-CHUNK = 50_000
+# Events per read of the walk (a module constant so tests can build ledgers several chunks long).
+CHUNK = 4096
 
 # A row whose columns disagree with the canonical event they were cut from was edited.
 _COLUMNS_AGREE = f"""
@@ -148,11 +155,9 @@ def _walk(
     captured: dict[tuple[int, int], bytes],
     limit: int | None,
 ) -> Problem | None:
-    """Stream the events in seq order, rebuilding the tree and checking every stored node."""
-    result = cur.execute("SELECT seq, canonical, leaf_hash FROM events ORDER BY seq")
-    while batch := result.fetchmany(CHUNK):
-        start = tree.size
-        stored = _stored_nodes(cur, start, start + len(batch))
+    """Read the events in seq order, rebuilding the tree and checking every stored node."""
+    for batch in _event_chunks(cur):
+        stored = _stored_nodes(cur, tree.size, tree.size + len(batch))
         for seq, canonical, stored_leaf in batch:
             expected = tree.size
             if limit is not None and expected >= limit:
@@ -179,6 +184,23 @@ def _walk(
                         "range was changed together with its leaf_hash, or rows were renumbered",
                     )
     return None
+
+
+def _event_chunks(cur: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[int, str, bytes]]]:
+    """Every event row in seq order, in lists of at most ``CHUNK`` rows, each fetched in full
+    (the caller queries the same cursor between chunks). A range with no rows skips ahead to
+    the next stored seq, so a row forged far beyond the end costs one query, not a scan."""
+    low = cur.execute("SELECT least(min(seq), 0) FROM events").fetchone()[0]
+    while low is not None:
+        batch = cur.execute(
+            "SELECT seq, canonical, leaf_hash FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
+            [low, low + CHUNK],
+        ).fetchall()
+        if batch:
+            yield batch
+            low += CHUNK
+        else:
+            low = cur.execute("SELECT min(seq) FROM events WHERE seq >= ?", [low]).fetchone()[0]
 
 
 def _stored_nodes(

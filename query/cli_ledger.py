@@ -3,6 +3,9 @@
 DuckDB lets one process write a file or many read it, never both. With no server running
 both commands open the file directly; while ``provledger serve`` holds it, ``verify`` asks
 the server (admin scope) and ``rebuild`` refuses with what to do.
+
+``verify`` exits 1 only for a verdict (tampered, or not consistent with a checkpoint); a file
+that is not a ledger, a bad checkpoint file or an unreachable server exit 2, in one line.
 """
 
 from __future__ import annotations
@@ -26,10 +29,17 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ledger import fileshape
 from ledger.checkpoint import CheckpointError, parse
 from ledger.rebuild import RebuildError, rebuild
 from ledger.settings import Settings
 from ledger.verify import verify as verify_ledger
+
+
+class LedgerUsageError(click.ClickException):
+    """Not a verdict on the ledger: the file, the checkpoint or the server is the problem."""
+
+    exit_code = 2
 
 
 @click.command()
@@ -55,11 +65,11 @@ def verify(settings: Settings, checkpoint: bool, since_file: Path | None) -> Non
       provledger verify --checkpoint > checkpoint-2026-11-26.txt
       provledger verify --since checkpoint-2026-11-26.txt
     """
-    since_text = since_file.read_text() if since_file else None
     try:
+        since_text = since_file.read_text() if since_file else None
         since = parse(since_text) if since_text is not None else None
-    except CheckpointError as exc:
-        raise click.ClickException(f"{since_file}: {exc}") from exc
+    except (OSError, UnicodeDecodeError, CheckpointError) as exc:
+        raise LedgerUsageError(f"{since_file}: not a checkpoint ({exc})") from exc
     report = _local_report(settings, since)
     if report is None:
         report = _remote_report(settings, since_text)
@@ -71,15 +81,18 @@ def verify(settings: Settings, checkpoint: bool, since_file: Path | None) -> Non
 def _local_report(settings: Settings, since) -> dict[str, Any] | None:
     path = Path(settings.db_path)
     if not path.exists():
-        raise click.ClickException(f"no ledger at {path} (set PROVLEDGER_DB)")
+        raise LedgerUsageError(f"no ledger at {path} (set PROVLEDGER_DB)")
     try:
         conn = duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
+    except duckdb.Error as exc:
+        if fileshape.is_lock_error(exc):
             return None  # a server holds the file: ask it
-        raise click.ClickException(f"cannot open {path}: {exc}") from exc
+        raise LedgerUsageError(str(fileshape.open_failure(path, exc))) from exc
     try:
+        fileshape.check(conn, path)
         return verify_ledger(conn.cursor(), settings.topic, since).to_json()
+    except fileshape.NotALedger as exc:
+        raise LedgerUsageError(str(exc)) from exc
     finally:
         conn.close()
 
@@ -90,13 +103,19 @@ def _remote_report(settings: Settings, since_text: str | None) -> dict[str, Any]
     try:
         response = httpx.post(url, json={"since": since_text}, headers=headers, timeout=600)
     except httpx.HTTPError as exc:
-        raise click.ClickException(
+        raise LedgerUsageError(
             f"{settings.db_path} is held by another process, and the API at {settings.api_url} "
             f"does not answer ({exc}). Stop that process or set PROVLEDGER_API to its server."
         ) from exc
-    body = response.json() if response.content else {}
+    try:
+        body = response.json() if response.content else {}
+    except ValueError as exc:
+        raise LedgerUsageError(
+            f"{settings.api_url} answered {response.status_code} with no JSON: is PROVLEDGER_API "
+            "a provledger server?"
+        ) from exc
     if response.status_code >= 400:
-        raise click.ClickException(
+        raise LedgerUsageError(
             f"the server refused to verify ({response.status_code}: {body.get('error')}); "
             "verifying through the API needs a token with the admin scope (PROVLEDGER_TOKEN)"
         )
@@ -164,6 +183,8 @@ def rebuild_command(settings: Settings, force: bool) -> None:
 
         try:
             result = rebuild(settings, on_progress, force=force)
+        except fileshape.NotALedger as exc:
+            raise LedgerUsageError(str(exc)) from exc
         except RebuildError as exc:
             raise click.ClickException(str(exc)) from exc
     for diff in result.tables:

@@ -11,18 +11,22 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from ledger import merkle
 from ledger.checkpoint import parse
 from ledger.settings import Settings
 from ledger.store import Ledger
+from query.cli import cli as cli_group
 from tests import eventmix
 from tests.ledgerproc import cli, env_for, fill, free_port, health, start_serve, wait_until
 
 
 @pytest.fixture
 def ledger_file(tmp_path: Path) -> tuple[Settings, dict[str, str]]:
-    settings = replace(Settings(), db_path=tmp_path / "ledger.duckdb", topic="verify.test")
+    settings = replace(
+        Settings(), db_path=tmp_path / "ledger.duckdb", topic="verify.test", group_id="verify-test"
+    )
     ledger = Ledger(settings.db_path)
     fill(ledger, eventmix.events(300, seed=1), batch=64)
     ledger.close()
@@ -199,3 +203,57 @@ def test_verify_goes_through_the_server_that_holds_the_file(settings: Settings) 
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(bytes(range(256)) * 40)
+
+
+def _empty_duckdb(path: Path) -> None:
+    duckdb.connect(str(path)).close()
+
+
+def _other_apps_duckdb(path: Path) -> None:
+    _sql(
+        path, "CREATE TABLE events (id INTEGER, name VARCHAR)", "INSERT INTO events VALUES (1, 'x')"
+    )
+
+
+NOT_LEDGERS = {
+    "random bytes": _random_bytes,
+    "an empty file": lambda path: path.write_bytes(b""),
+    "an empty DuckDB database": _empty_duckdb,
+    "another app's DuckDB database": _other_apps_duckdb,
+    "a directory": lambda path: path.mkdir(),
+}
+
+
+@pytest.mark.parametrize("make", NOT_LEDGERS.values(), ids=NOT_LEDGERS.keys())
+@pytest.mark.parametrize("command", ["verify", "rebuild"])
+def test_a_file_that_is_not_a_ledger_is_a_one_line_usage_error(
+    tmp_path: Path, make, command: str
+) -> None:
+    """Exit 2 (exit 1 means tampered), one line, no traceback; rebuild leaves the file alone."""
+    path = tmp_path / "not-a-ledger.duckdb"
+    make(path)
+    before = path.read_bytes() if path.is_file() else None
+    settings = replace(Settings(), db_path=path, topic="verify.test", group_id="verify-test")
+    result = CliRunner().invoke(cli_group, [command], env=env_for(settings))
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [result.stderr.strip().splitlines()[-1]]
+    assert f"{path} is not a provledger ledger" in errors[0]
+    assert "Traceback" not in result.output
+    if before is not None:
+        assert path.read_bytes() == before
+    assert not path.with_name(path.name + ".rebuild").exists()
+
+
+def test_a_since_file_that_is_not_a_checkpoint_is_a_usage_error(ledger_file, tmp_path) -> None:
+    _, env = ledger_file
+    binary = tmp_path / "checkpoint.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    result = CliRunner().invoke(cli_group, ["verify", "--since", str(binary)], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: {binary}: not a checkpoint")
