@@ -104,10 +104,21 @@ class Report:
                 f"{len(self.skipped.shallow)} shallow-boundary commits: files and lines unknown "
                 f"(fetch more history with `git fetch --deepen`), e.g. {self.skipped.shallow[0]}"
             )
+        if self.skipped.missing_trees:
+            lines.append(
+                f"{len(self.skipped.missing_trees)} commits need trees or blobs that are not "
+                f"in this clone: files and lines unknown, e.g. {self.skipped.missing_trees[0]}"
+            )
         if self.skipped.missing_blobs:
             lines.append(
                 f"{len(self.skipped.missing_blobs)} commits in this partial clone need blobs "
                 f"that are not local: lines unknown, e.g. {self.skipped.missing_blobs[0]}"
+            )
+        if self.skipped.unreadable:
+            sha, why = self.skipped.unreadable[0]
+            lines.append(
+                f"{len(self.skipped.unreadable)} commits could not be read and were not "
+                f"emitted, e.g. {sha}: {why}"
             )
         return "\n".join(lines)
 

@@ -1,32 +1,34 @@
-"""Read commits from one streaming ``git log`` (never one git process per commit).
+"""Read commits without trusting a byte of their messages, and without objects we lack.
 
-Shallow clones: the boundary commits have no parent here, so their diff would claim every
-file as new; their files and lines are left unknown. Partial (blobless) clones: ``--numstat``
-would try to fetch missing blobs from the promisor remote (and die offline), so files come
-from ``--raw`` (trees are local) and lines only for commits whose blobs are all present.
+``git rev-list`` walks the history (ids only), ``git cat-file --batch`` gives each commit
+object with its length (:mod:`producers.gitraw` parses it), ``git diff-tree --stdin`` gives
+files and lines (:mod:`producers.gitdiff`). Every id is checked: rev-list prints object
+ids only, cat-file must say "commit" for the id asked, diff-tree must name the commit asked.
+
+Attribution needs commit objects only. Shallow clones: the boundary commits have no parent
+here, so their files and lines are unknown. Partial clones (``--filter=blob:none``,
+``--filter=tree:0``): objects the clone lacks are found first (``rev-list --missing=print``
+never fetches); files are read where the trees are local, lines where the blobs are too,
+and the rest is left unknown and counted, never fetched from the promisor.
 """
 
 from __future__ import annotations
 
-import os
-import queue
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%B")
-FORMAT = "%x1e" + "%x1f".join(FIELDS) + "%x1f"
-ZERO = "0" * 40
+from producers.gitdiff import NUMSTAT, RAW, Diff, diffs
+from producers.gitproc import GIT_ENV, GitError, git, is_sha
+from producers.gitraw import CommitParseError, RawCommit, parse_commit
+
+__all__ = ["Commit", "GitError", "RepoInfo", "Skipped", "git", "iter_commits", "repo_info"]
+
 PARTIAL_KEYS = r"^(remote\..*\.promisor|extensions\.partialclone)$"
-# Newer gits honour this; older ones are kept from lazy fetches by never asking for a blob.
-GIT_ENV = {**os.environ, "GIT_NO_LAZY_FETCH": "1", "LC_ALL": "C"}
-
-
-class GitError(RuntimeError):
-    pass
+BATCH = 256  # ids written to cat-file at once: well under a pipe buffer, so no deadlock
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Skipped:
 
     shallow: list[str] = field(default_factory=list)
     missing_blobs: list[str] = field(default_factory=list)
+    missing_trees: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    """Commits not emitted: (sha, why), e.g. a malformed commit object."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +67,6 @@ class RepoInfo:
     git_dir: Path
     shallow: frozenset[str]
     partial: bool
-
-
-def git(path: Path | str, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(path), *args], capture_output=True, text=True, env=GIT_ENV
-    )
-    if result.returncode != 0:
-        raise GitError(f"git {' '.join(args)} failed in {path}: {result.stderr.strip()}")
-    return result.stdout
 
 
 def repo_info(path: Path | str) -> RepoInfo:
@@ -87,104 +83,71 @@ def repo_info(path: Path | str) -> RepoInfo:
     return RepoInfo(root, git_dir, shallow, partial)
 
 
-def _stream(path: Path, args: list[str]) -> Iterator[str]:
-    """Records of ``git log`` output split on the 0x1e that starts each commit.
+def rev_list(root: Path, revs: list[str], since: str | None) -> list[tuple[str, tuple[str, ...]]]:
+    """(commit, parents) in ``git log`` order; parents as git sees them (grafts, shallow)."""
+    args = ["rev-list", "--parents", *([f"--since={since}"] if since else [])]
+    listed = []
+    for line in git(root, *args, *revs, "--").splitlines():
+        ids = line.split()
+        if not ids or not all(is_sha(sha) for sha in ids):
+            raise GitError(f"git rev-list printed {line[:100]!r}, not object ids, in {root}")
+        listed.append((ids[0], tuple(ids[1:])))
+    return listed
 
-    A reader thread drains the pipe so git never waits for Python: on two cores git's diffing
-    and our parsing overlap instead of taking turns.
-    """
-    # stderr goes to a file, not a pipe: git never blocks on its own warnings.
+
+def read_commits(root: Path, shas: list[str]) -> Iterator[tuple[str, RawCommit | str]]:
+    """(sha, commit) per id in order, or (sha, why it cannot be read)."""
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
-            ["git", "-C", str(path), *args], stdout=subprocess.PIPE, stderr=stderr, env=GIT_ENV
-        )
-        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
-
-        def pump() -> None:
-            assert process.stdout is not None
-            while chunk := process.stdout.read1(1 << 20):
-                chunks.put(chunk)
-            chunks.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
+            ["git", "-C", str(root), "cat-file", "--batch"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=GIT_ENV,
+        )  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
         try:
-            tail = b""
-            while (chunk := chunks.get()) is not None:
-                parts = (tail + chunk).split(b"\x1e")
-                tail = parts.pop()
-                for part in parts:
-                    if part:
-                        yield part.decode("utf-8", errors="replace")
-            if tail:
-                yield tail.decode("utf-8", errors="replace")
-            if process.wait() != 0:
-                stderr.seek(0)
-                message = stderr.read().decode(errors="replace").strip()
-                raise GitError(f"git {' '.join(args[:3])}… failed in {path}: {message}")
+            for start in range(0, len(shas), BATCH):
+                chunk = shas[start : start + BATCH]
+                try:
+                    process.stdin.write("".join(sha + "\n" for sha in chunk).encode())
+                    process.stdin.flush()
+                except OSError as exc:
+                    raise GitError(f"git cat-file stopped in {root}: {exc}") from exc
+                for sha in chunk:
+                    yield sha, _answer(process.stdout, sha)
         finally:
-            if process.poll() is None:  # the caller stopped early
-                process.kill()
-                process.wait()
+            process.kill()
+            process.wait()
 
 
-def _numstat(tokens: list[str]) -> tuple[tuple[str, ...], int, int]:
-    files: list[str] = []
-    added = deleted = 0
-    index = 0
-    while index < len(tokens):
-        token = tokens[index].lstrip("\n")
-        index += 1
-        if not token:
-            continue
-        a, d, name = token.split("\t", 2)
-        if name == "":  # a rename: the old and new paths follow as their own tokens
-            name = tokens[index + 1]
-            index += 2
-        files.append(name)
-        added += int(a) if a != "-" else 0
-        deleted += int(d) if d != "-" else 0
-    return tuple(files), added, deleted
+def _answer(out: IO[bytes], sha: str) -> RawCommit | str:
+    header = [field.decode("ascii", "replace") for field in out.readline().split()]
+    if header == [sha, "missing"]:
+        return "the commit object is missing"
+    if len(header) != 3 or header[0] != sha or not header[2].isdigit():
+        raise GitError(f"git cat-file answered {' '.join(header)[:200]!r} for {sha}")
+    size = int(header[2])
+    body = out.read(size + 1)
+    if len(body) != size + 1:
+        raise GitError(f"git cat-file stopped in the middle of {sha}")
+    body = body[:-1]
+    if header[1] != "commit":
+        return f"a {header[1]}, not a commit"
+    try:
+        return parse_commit(sha, body)
+    except CommitParseError as exc:
+        return f"malformed commit object: {exc}"
 
 
-def _raw(tokens: list[str]) -> tuple[tuple[str, ...], set[str]]:
-    """Files and the blob ids a diff of them would need, from ``--raw -z`` tokens."""
-    files: list[str] = []
-    blobs: set[str] = set()
-    index = 0
-    while index < len(tokens):
-        token = tokens[index].lstrip("\n")
-        index += 1
-        if not token.startswith(":"):
-            continue
-        meta = token[1:].split(" ")
-        blobs.update(blob for blob in meta[2:4] if blob != ZERO)
-        if meta[4][:1] in ("R", "C"):
-            index += 1
-        files.append(tokens[index])
-        index += 1
-    return tuple(files), blobs
-
-
-def _parse(record: str) -> tuple[list[str], list[str]]:
-    head = record.split("\x1f", len(FIELDS))
-    return head[: len(FIELDS)], (head[len(FIELDS)] if len(head) > len(FIELDS) else "").split("\0")
-
-
-def _commit(fields: list[str], **stats: object) -> Commit:
-    sha, parents, an, ae, at, cn, ce, message = fields
-    return Commit(sha, tuple(parents.split()), an, ae, at, cn, ce, message.rstrip("\n"), **stats)  # type: ignore[arg-type]
-
-
-def log_args(revs: list[str], since: str | None, diff: str) -> list[str]:
-    args = ["log", "-z", f"--format={FORMAT}", diff, "--no-abbrev", "--no-color", "--no-ext-diff"]
-    if since:
-        args.append(f"--since={since}")
-    return [*args, *revs, "--"]
-
-
-def _missing_blobs(path: Path, revs: list[str]) -> set[str]:
-    out = git(path, "rev-list", "--objects", "--missing=print", *revs)
-    return {line[1:] for line in out.splitlines() if line.startswith("?")}
+def _commit(
+    raw: RawCommit, parents: tuple[str, ...], diff: Diff | None, lines: Diff | None = None
+) -> Commit:
+    counts = lines if lines is not None else diff
+    return Commit(
+        raw.sha, parents, raw.author_name, raw.author_email, raw.author_time,
+        raw.committer_name, raw.committer_email, raw.message,
+        files=diff.files if diff is not None else None,
+        lines_added=counts.added if counts is not None else None,
+        lines_deleted=counts.deleted if counts is not None else None,
+    )  # fmt: skip
 
 
 def iter_commits(
@@ -195,54 +158,81 @@ def iter_commits(
 ) -> Iterator[Commit]:
     """Commits newest first (``git log`` order), with files and line counts where readable."""
     info = repo_info(path)
-    revs = revs or ["HEAD"]
     report = skipped if skipped is not None else Skipped()
-    if not info.partial:
-        for record in _stream(info.root, log_args(revs, since, "--numstat")):
-            fields, tokens = _parse(record)
-            if fields[0] in info.shallow:
-                report.shallow.append(fields[0])
-                yield _commit(fields)
-                continue
-            files, added, deleted = _numstat(tokens)
-            yield _commit(fields, files=files, lines_added=added, lines_deleted=deleted)
+    listed = rev_list(info.root, revs or ["HEAD"], since)
+    objects = read_commits(info.root, [sha for sha, _ in listed])
+    if info.partial:
+        pairs = list(zip(listed, objects, strict=True))
+        yield from _partial(info, pairs, revs or ["HEAD"], since, report)
         return
-    missing = _missing_blobs(info.root, revs)
-    readable: list[str] = []
-    raw: list[tuple[list[str], tuple[str, ...] | None]] = []
-    for record in _stream(info.root, log_args(revs, since, "--raw")):
-        fields, tokens = _parse(record)
-        files, blobs = _raw(tokens)
-        if fields[0] in info.shallow:
-            report.shallow.append(fields[0])
-            raw.append((fields, None))
-        elif blobs & missing:
-            report.missing_blobs.append(fields[0])
-            raw.append((fields, files))
+    # One diff-tree for the whole history, read in step with the commit objects: git diffs
+    # ahead in its own process while this one parses.
+    found = diffs(info.root, [sha for sha, parents in listed if _diffable(sha, parents, info)],
+                  NUMSTAT)  # fmt: skip
+    for (sha, parents), (_, raw) in zip(listed, objects, strict=True):
+        diff: Diff | None = None
+        if sha in info.shallow:
+            report.shallow.append(sha)
+        elif len(parents) > 1:
+            diff = Diff(())  # merges are not diffed, as in git log
         else:
-            readable.append(fields[0])
-            raw.append((fields, files))
-    counts = _counts(info.root, readable)
-    for fields, files in raw:
-        added, deleted = counts.get(fields[0], (None, None))
-        yield _commit(fields, files=files, lines_added=added, lines_deleted=deleted)
+            diff = _next_diff(found, sha)
+            if diff is None:
+                report.missing_trees.append(sha)
+        if isinstance(raw, str):
+            report.unreadable.append((sha, raw))
+        else:
+            yield _commit(raw, parents, diff)
 
 
-def _counts(root: Path, shas: list[str]) -> dict[str, tuple[int, int]]:
-    """Line counts for commits whose blobs are all local: one ``git log --no-walk --stdin``."""
-    if not shas:
-        return {}
-    args = ["log", "-z", "--no-walk=unsorted", "--stdin", "--format=%x1e%H%x1f", "--numstat"]
-    process = subprocess.run(
-        ["git", "-C", str(root), *args], input="\n".join(shas) + "\n", capture_output=True,
-        text=True, env=GIT_ENV,
-    )  # fmt: skip
-    if process.returncode != 0:
-        raise GitError(f"git log --numstat failed in {root}: {process.stderr.strip()}")
-    counts: dict[str, tuple[int, int]] = {}
-    for record in process.stdout.split("\x1e"):
-        if record:
-            sha, _, rest = record.partition("\x1f")
-            _, added, deleted = _numstat(rest.split("\0"))
-            counts[sha] = (added, deleted)
-    return counts
+def _diffable(sha: str, parents: tuple[str, ...], info: RepoInfo) -> bool:
+    return len(parents) <= 1 and sha not in info.shallow
+
+
+def _next_diff(found: Iterator[tuple[str, Diff | None]], sha: str) -> Diff | None:
+    got, diff = next(found, (None, None))
+    if got != sha:
+        raise GitError(f"diffs out of step: expected {sha}, got {got}")
+    return diff
+
+
+def missing_objects(root: Path, revs: list[str], since: str | None) -> set[str]:
+    args = ["rev-list", "--objects", "--missing=print", *([f"--since={since}"] if since else [])]
+    out = git(root, *args, *revs, "--")
+    return {line[1:] for line in out.splitlines() if line.startswith("?")}
+
+
+def _partial(
+    info: RepoInfo,
+    listed: list[tuple[tuple[str, tuple[str, ...]], tuple[str, RawCommit | str]]],
+    revs: list[str],
+    since: str | None,
+    report: Skipped,
+) -> Iterator[Commit]:
+    """Files where the trees are local, lines where the blobs are too; nothing is fetched."""
+    missing = missing_objects(info.root, revs, since)
+    trees = {sha: raw.tree for (sha, _), (_, raw) in listed if not isinstance(raw, str)}
+    wanted = [
+        sha
+        for sha, parents in (item for item, _ in listed)
+        if _diffable(sha, parents, info)
+        and trees.get(sha) not in missing
+        and not any(trees.get(parent) in missing for parent in parents)
+    ]
+    files = dict(diffs(info.root, wanted, RAW))
+    local = [sha for sha, diff in files.items() if diff is not None and not diff.blobs & missing]
+    lines = dict(diffs(info.root, local, NUMSTAT))
+    for (sha, parents), (_, raw) in listed:
+        diff = files.get(sha)
+        if sha in info.shallow:
+            report.shallow.append(sha)
+        elif len(parents) > 1:
+            diff = Diff(())
+        elif diff is None:
+            report.missing_trees.append(sha)
+        elif lines.get(sha) is None:
+            report.missing_blobs.append(sha)
+        if isinstance(raw, str):
+            report.unreadable.append((sha, raw))
+        else:
+            yield _commit(raw, parents, diff, lines.get(sha) or Diff(diff.files if diff else ()))

@@ -162,3 +162,86 @@ def test_backfill_with_the_broker_away_spools_everything(repo, settings, tmp_pat
         assert run(["flush"], cli_env(settings, spool_dir)).returncode == 0
         wait_for(ledger, len(expected))
         assert settle(ledger) == (len(expected), 0)
+
+
+def forged_record(older: str) -> str:
+    """A message that imitates the old ``git log`` record layout for the ``older`` commit."""
+    fields = [older, "", "Bob Senior", "bob@acme.example", "2026-01-01T09:00:00+00:00",
+              "Bob Senior", "bob@acme.example", "Reviewed and written by Bob"]  # fmt: skip
+    return "Innocent change\n\x1e" + "\x1f".join(fields) + "\x1f"
+
+
+def test_a_message_cannot_forge_another_commits_provenance(tmp_path):
+    path = init(tmp_path / "shop")
+    older = commit(path, "Older work", {"a.py": "a\n"})
+    forger = commit(path, forged_record(older), {"b.py": "b\n"}, "Mal Lory <mal@acme.example>", 1)
+    bare = commit(path, "\x1e", {"c.py": "c\n"}, when=2)
+    report = Report()
+    found = [data for _, data, _ in changes(path, "acme/shop", report=report)]
+    assert [data["commit"] for data in found] == [bare, forger, older]
+    by_sha = {data["commit"]: data for data in found}
+    assert by_sha[older]["author"] == {"id": "ann@acme.example", "name": "Ann Dev"}
+    assert by_sha[older]["message"] == "Older work"
+    assert by_sha[forger]["author"]["id"] == "mal@acme.example"
+    assert by_sha[forger]["message"] == forged_record(older).rstrip("\n")
+    assert by_sha[bare]["files"] == ["c.py"] and by_sha[bare]["message"] == "\x1e"
+    assert not report.skipped.unreadable
+
+
+def test_the_commit_time_emit_reads_head_whole(tmp_path):
+    from query.emit_git import change_from_git
+
+    path = init(tmp_path / "shop")
+    older = commit(path, "Older work", {"a.py": "a\n"})
+    head = commit(path, forged_record(older), {"b.py": "b\n"}, "Mal Lory <mal@acme.example>", 1)
+    data = change_from_git(path, "acme/shop")
+    assert (data["commit"], data["author"]["id"]) == (head, "mal@acme.example")
+    assert data["message"] == forged_record(older).rstrip("\n")
+    assert (data["files"], data["lines_added"]) == (["b.py"], 1)
+
+
+def test_a_malformed_commit_object_is_reported_not_fatal(tmp_path):
+    path = init(tmp_path / "shop")
+    first = commit(path, "First", {"a.py": "a\n"})
+    tree = git(path, "rev-parse", "HEAD^{tree}")
+    body = (f"tree {tree}\nparent {first}\nauthor Mal <mal@x> 99999999999999999 +0000\n"
+            f"committer Mal <mal@x> 1767261600 +0000\n\nbad date\n")  # fmt: skip
+    (tmp_path / "bad").write_text(body)
+    bad = git(path, "hash-object", "-t", "commit", "--literally", "-w", str(tmp_path / "bad"))
+    git(path, "update-ref", "refs/heads/main", bad)
+    last = commit(path, "Last", {"b.py": "b\n"}, when=5)
+    report = Report()
+    found = [data["commit"] for _, data, _ in changes(path, "acme/shop", report=report)]
+    assert found == [last, first]
+    assert [sha for sha, _ in report.skipped.unreadable] == [bad]
+    assert "timestamp" in report.skipped.unreadable[0][1]
+    assert "1 commits could not be read" in report.summary()
+
+
+@pytest.mark.parametrize("promisor", ["reachable", "gone"])
+def test_treeless_clone_emits_every_commit(repo, tmp_path, promisor):
+    path, expected = repo
+    git(path, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "treeless"
+    git(tmp_path, "clone", "-q", "--filter=tree:0", f"file://{path}", str(clone))
+    if promisor == "gone":
+        shutil.move(path, tmp_path / "elsewhere")  # lazy fetches can only fail now
+    report = Report()
+    found = {data["commit"]: data for _, data, _ in changes(clone, "acme/shop", report=report)}
+    assert {sha: tools_of(data) for sha, data in found.items()} == expected
+    assert len(report.skipped.missing_trees) == len(expected) - 1  # all but the merge
+    for sha in report.skipped.missing_trees:
+        assert "files" not in found[sha] and "lines_added" not in found[sha]
+    assert not report.skipped.unreadable
+    assert f"{len(expected) - 1} commits need trees or blobs" in report.summary()
+
+
+def test_backfill_command_on_a_treeless_clone_whose_remote_is_gone(repo, settings, tmp_path):
+    path, expected = repo
+    git(path, "config", "uploadpack.allowFilter", "true")
+    clone = tmp_path / "treeless"
+    git(tmp_path, "clone", "-q", "--filter=tree:0", "--no-checkout", f"file://{path}", str(clone))
+    shutil.rmtree(path)
+    result = run(["backfill", "git", str(clone), "--dry-run"], cli_env(settings, tmp_path / "sp"))
+    assert result.returncode == 0, result.stderr
+    assert f"would emit change.authored for {len(expected)} commits" in result.stderr
