@@ -1,0 +1,170 @@
+"""Ledgers several of verify's read chunks long: verify finds nothing on an honest one and the
+right row on a tampered one far past the first chunk; a snapshot copies every row.
+
+(verify used to stream the events with ``fetchmany`` on the cursor that also looked up the
+Merkle nodes; the look-ups ended the stream after one chunk, and an honest ledger longer than
+that was reported TAMPERED.)
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ledger import merkle, verify
+from ledger.settings import Settings
+from ledger.store import Ledger
+from query import snapshot
+from tests import eventmix, longledger
+from tests.ledgerproc import cli, env_for, fill
+
+SIZE = int(3.5 * verify.CHUNK)
+
+
+@pytest.fixture(scope="module")
+def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("long") / "ledger.duckdb"
+    longledger.build(path, SIZE, seed=5)
+    return path
+
+
+@pytest.fixture
+def ledger(long_file: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the long ledger for one test to change, and the CLI's environment for it."""
+    path = tmp_path / "ledger.duckdb"
+    shutil.copyfile(long_file, path)
+    settings = replace(Settings(), db_path=path, topic="long.test", group_id="long-test")
+    return path, env_for(settings)
+
+
+def _sql(path: Path, *statements: str) -> None:
+    conn = duckdb.connect(str(path))
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    finally:
+        conn.close()
+
+
+def _head_root(path: Path) -> str:
+    ledger = Ledger(path, read_only=True)
+    try:
+        size, root = ledger.head()
+    finally:
+        ledger.close()
+    assert size == SIZE
+    return base64.b64encode(root).decode()
+
+
+def test_an_honest_ledger_several_chunks_long_verifies(ledger) -> None:
+    path, env = ledger
+    result = cli(env, "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == f"ok: {SIZE} events, RFC 6962 root {_head_root(path)}"
+
+
+def test_a_row_rewritten_with_its_hashes_far_past_the_first_chunk_is_found(ledger) -> None:
+    """Only the walk over the stored tree can see this one (the columns agree with the row)."""
+    path, env = ledger
+    seq = 3 * verify.CHUNK + 18
+    forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
+    _sql(
+        path,
+        f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil'),"
+        f" content_hash = sha256({forged}) WHERE seq = {seq}",
+    )
+    conn = duckdb.connect(str(path))
+    canonical = conn.execute(f"SELECT canonical FROM events WHERE seq = {seq}").fetchone()[0]
+    assert '"ci/evil' in canonical
+    conn.execute(
+        f"UPDATE events SET leaf_hash = ? WHERE seq = {seq}", [merkle.leaf_hash(canonical.encode())]
+    )
+    conn.close()
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"TAMPERED: row seq {seq} was changed")
+    assert f"rows {seq}..{seq + 1}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first"),
+    [
+        # one row, in the last chunk
+        (f"DELETE FROM events WHERE seq = {3 * verify.CHUNK + 5}", 3 * verify.CHUNK + 5),
+        # every row of the second chunk: its range reads nothing at all
+        (
+            f"DELETE FROM events WHERE seq >= {verify.CHUNK} AND seq < {2 * verify.CHUNK}",
+            verify.CHUNK,
+        ),
+        # the tail
+        (f"DELETE FROM events WHERE seq >= {SIZE - 10}", SIZE - 10),
+    ],
+    ids=["one-row", "a-whole-chunk", "the-tail"],
+)
+def test_deleted_rows_past_the_first_chunk_are_found(ledger, tamper: str, first: int) -> None:
+    path, env = ledger
+    _sql(path, tamper)
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"TAMPERED: row seq {first} was deleted")
+
+
+@pytest.mark.parametrize("seq", [SIZE, 10**12, -7], ids=["next", "far-beyond", "negative"])
+def test_an_inserted_row_is_found_wherever_its_seq(ledger, seq: int) -> None:
+    path, env = ledger
+    _sql(
+        path,
+        f"INSERT INTO events SELECT * REPLACE ({seq} AS seq, 'forged-1' AS id) "
+        f"FROM events WHERE seq = {verify.CHUNK + 3}",
+    )
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"TAMPERED: row seq {seq} was inserted")
+
+
+def test_growth_of_a_long_ledger_is_proven_from_a_kept_checkpoint(ledger, tmp_path) -> None:
+    """The proof's nodes are picked up across every chunk of the walk."""
+    path, env = ledger
+    kept = tmp_path / "checkpoint.txt"
+    kept.write_text(cli(env, "verify", "--checkpoint").stdout)
+    grown = Ledger(path)
+    fill(grown, eventmix.events(300, seed=6), batch=100)
+    grown.close()
+    result = cli(env, "verify", "--since", str(kept))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"consistent: the ledger only grew since the checkpoint of size {SIZE}" in result.stdout
+    assert f"ok: {SIZE + 300} events" in result.stdout
+
+
+def test_a_snapshot_of_a_long_ledger_has_every_row(ledger, tmp_path, monkeypatch) -> None:
+    """Rows stream into the copy in Arrow batches: make every table take several."""
+    path, _ = ledger
+    monkeypatch.setattr(snapshot, "BATCH_ROWS", 1000)
+    source = Ledger(path, read_only=True)
+    try:
+        info = snapshot.write_snapshot(source.cursor(), tmp_path / "snap.duckdb")
+        cursor = source.cursor()
+        expected = {
+            table: cursor.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for table in info.tables
+        }
+    finally:
+        source.close()
+    assert info.events == SIZE
+    assert info.tables == expected
+    assert sum(count > 3 * snapshot.BATCH_ROWS for count in expected.values()) >= 2
+    copy = duckdb.connect(str(info.path), read_only=True)
+    try:
+        counted = {
+            table: copy.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for table in expected
+        }
+        assert copy.execute("SELECT max(seq) FROM events").fetchone()[0] == SIZE - 1
+    finally:
+        copy.close()
+    assert counted == expected
