@@ -34,7 +34,17 @@ def _kind(event_type: str) -> str:
 
 def _id(obj: Any) -> str | None:
     """CDEvents refer to other subjects as ``{"id": ..., "source": ...}``."""
-    return obj.get("id") if isinstance(obj, dict) else None
+    return _text(obj.get("id")) if isinstance(obj, dict) else None
+
+
+# Without the optional CDEvents JSON Schemas only the context and subject are checked, so any
+# other member may have any JSON type: read objects and strings only where they are.
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def repo_name(source: str | None) -> str | None:
@@ -55,8 +65,7 @@ def repo_name(source: str | None) -> str | None:
 
 def _severity(data: dict[str, Any]) -> str:
     """CDEvents have no severity; an incident tool may put ``sevN`` in customData."""
-    custom = data.get("customData")
-    value = custom.get("severity") if isinstance(custom, dict) else None
+    value = _object(data.get("customData")).get("severity")
     if isinstance(value, str) and _SEVERITY.match(value.lower()):
         return value.lower()
     return DEFAULT_SEVERITY
@@ -87,21 +96,21 @@ def project(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
 
 def _rows(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
     data = event.data or {}
-    subject = data.get("subject") or {}
-    content = subject.get("content") or {}
+    subject = _object(data.get("subject"))
+    content = _object(subject.get("content"))
     kind = _kind(event.type)
     base = {"event_id": event.id, "event_seq": seq}
     if kind in ("service.deployed", "service.upgraded"):
         row = {
             **base,
             "event_source": event.source,
-            "service": subject.get("id"),
+            "service": _text(subject.get("id")),
             "environment": _id(content.get("environment")),
             "region": None,
-            "version": content.get("artifactId"),
+            "version": _text(content.get("artifactId")),
             "repo": None,
             "commit": None,
-            "artifact": content.get("artifactId"),
+            "artifact": _text(content.get("artifactId")),
             "deployer_id": None,
             "deployer_kind": None,
             "fleet_percent": None,
@@ -111,10 +120,10 @@ def _rows(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
     if kind == "service.rolledback":
         row = {
             **base,
-            "service": subject.get("id"),
+            "service": _text(subject.get("id")),
             "environment": _id(content.get("environment")),
             "from_version": None,
-            "to_version": content.get("artifactId"),
+            "to_version": _text(content.get("artifactId")),
             "reason": None,
             "rolled_back_at": event.time,
         }
@@ -123,8 +132,8 @@ def _rows(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
         service = _id(content.get("service"))
         row = {
             **base,
-            "incident": subject.get("id"),
-            "title": content.get("description"),
+            "incident": _text(subject.get("id")),
+            "title": _text(content.get("description")),
             "severity": _severity(data),
             "services": [service] if service else [],
             "environment": _id(content.get("environment")),
@@ -133,16 +142,16 @@ def _rows(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
         }
         return [("incidents", row)]
     if kind == "incident.resolved":
-        row = {**base, "incident": subject.get("id"), "resolved_at": event.time}
+        row = {**base, "incident": _text(subject.get("id")), "resolved_at": event.time}
         return [("incident_resolutions", row)]
     if kind == "artifact.packaged":
-        change = content.get("change") or {}
+        change = _object(content.get("change"))
         row = {
             **base,
-            "artifact": subject.get("id"),
-            "repo": repo_name(change.get("source")),
+            "artifact": _text(subject.get("id")),
+            "repo": repo_name(_text(change.get("source"))),
             "commit": None,
-            "change_ref": change.get("id"),
+            "change_ref": _text(change.get("id")),
             "pipeline_run": None,
             "built_at": event.time,
         }

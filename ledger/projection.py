@@ -147,7 +147,8 @@ def project_checked(
 ) -> tuple[Rows, list[tuple[Accepted, str]]]:
     """Project event by event, keeping only events whose rows all fit their tables; the
     others come back with the reason (poison pills the decoder let through, e.g. a count
-    beyond BIGINT). Still pure: the table shapes are passed in."""
+    beyond BIGINT, or a bug in a projector: any failure of one event's projection is that
+    event's alone). Still pure: the table shapes are passed in."""
     rows: Rows = defaultdict(list)
     failures: list[tuple[Accepted, str]] = []
     for item in accepted:
@@ -158,8 +159,10 @@ def project_checked(
                 raise ProjectionError(f"the ledger has no table {', '.join(sorted(missing))}")
             for table, table_rows in produced.items():
                 shapes[table].check(table_rows)
-        except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
-            failures.append((item, str(exc)))
+        except ProjectionError:
+            raise
+        except Exception as exc:
+            failures.append((item, f"{type(exc).__name__}: {exc}"))
             continue
         for table, table_rows in produced.items():
             rows[table].extend(table_rows)

@@ -26,6 +26,7 @@ import fastavro
 from fastavro.schema import fingerprint as avro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
+from schemas import jsonsafe
 from schemas.codec import DecodedEvent, DecodeError, KafkaRecord, binary_envelope, validate_event
 
 AVRO = "application/avro"
@@ -126,7 +127,7 @@ def _from_avro(datum: Any) -> Any:
         }
         extra = out.pop(EXTRA, None)
         if extra is not None:
-            unknown = json.loads(extra)
+            unknown = jsonsafe.loads(extra, EXTRA)
             if type(unknown) is not dict:
                 raise ValueError(f"{EXTRA} must hold a JSON object")
             out = {**unknown, **out}
@@ -201,8 +202,13 @@ def decode_binary(
         data = _from_avro(datum)
     except EOFError:
         return DecodeError("truncated_avro", f"the Avro body ends early ({len(value)} bytes)")
-    except (ValueError, IndexError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return DecodeError("malformed_avro", f"the Avro body does not decode: {exc}")
+    except jsonsafe.JsonProblem as exc:
+        return DecodeError(exc.code, exc.detail)
+    except Exception as exc:
+        # fastavro reads arbitrary bytes here; whatever it raises, the body does not decode.
+        return DecodeError(
+            "malformed_avro", f"the Avro body does not decode: {type(exc).__name__}: {exc}"
+        )
     if body.tell() != len(value):
         return DecodeError(
             "malformed_avro", f"{len(value) - body.tell()} bytes left after the Avro body"

@@ -8,7 +8,8 @@ application/cloudevents+json`` is structured mode; a ``ce_specversion`` (or ``ce
 header means binary mode, with Avro (``application/avro``, see :mod:`schemas.avro`) or JSON
 data; a value with neither that parses as JSON is taken as structured mode.
 
-Every failure is a :class:`DecodeError` whose ``code`` is one of :data:`REASONS`.
+Decoding is total: any record whatsoever becomes a :class:`DecodedEvent` whose canonical bytes
+are already built, or a :class:`DecodeError` whose ``code`` is one of :data:`REASONS`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas import cdevents
+from schemas import cdevents, jsonsafe
 from schemas.events import DATA_MODELS, CloudEvent, Fact
 
 STRUCTURED = "application/cloudevents+json"
@@ -32,6 +33,7 @@ REASONS: dict[str, str] = {
     "empty_value": "the record has no value",
     "oversized": "the value is larger than the max_event_bytes setting",
     "malformed_json": "the value (or binary-mode data) is not JSON",
+    "too_deep": "objects and arrays nest deeper than the ledger allows (64 levels)",
     "unsupported_content_type": "the content-type is neither CloudEvents JSON, JSON nor Avro",
     "missing_field": "a required attribute, header or data field is absent",
     "wrong_type": "a field has the wrong JSON/Avro type",
@@ -43,6 +45,7 @@ REASONS: dict[str, str] = {
     "unknown_fingerprint": "no writer schema in schemas/avro/ has the value's fingerprint",
     "type_mismatch": "ce_type names another type than the Avro writer schema",
     "conflicting_duplicate": "(source, id) was already accepted with other content",
+    "internal_error": "the ledger failed on this record (a bug): the detail names the error",
 }
 
 
@@ -98,7 +101,7 @@ def canonical_bytes(event: CloudEvent) -> bytes:
     """
     body = event.model_dump(mode="json", exclude_none=True, exclude={"datacontenttype"})
     return json.dumps(
-        _normal(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        _normal(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()
 
 
@@ -131,6 +134,26 @@ def validate_event(obj: Any) -> DecodedEvent | DecodeError:
     """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare)."""
     if not isinstance(obj, dict):
         return DecodeError("wrong_type", f"an event is a JSON object, not {type(obj).__name__}")
+    unfit = jsonsafe.problem(obj)
+    if unfit is not None:
+        return DecodeError(unfit.code, unfit.detail)
+    decoded = _validated(obj)
+    return decoded if isinstance(decoded, DecodeError) else _with_canonical(decoded)
+
+
+def _with_canonical(decoded: DecodedEvent) -> DecodedEvent | DecodeError:
+    """Build the canonical bytes now, so that an event that has none is a bad event here and
+    not an exception in the ledger's writer."""
+    try:
+        decoded.canonical  # noqa: B018 (cached on the event)
+    except UnicodeEncodeError as exc:
+        return DecodeError("invalid_field", f"not valid Unicode: {exc.reason}")
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return DecodeError("invalid_field", f"the event has no canonical JSON form: {exc}")
+    return decoded
+
+
+def _validated(obj: dict[str, Any]) -> DecodedEvent | DecodeError:
     bare = cdevents.is_bare(obj)
     if bare:
         # Checked before wrapping, so a reason names the CDEvent's own fields.
@@ -161,9 +184,9 @@ def validate_event(obj: Any) -> DecodedEvent | DecodeError:
 
 def decode_json(value: bytes) -> DecodedEvent | DecodeError:
     try:
-        obj = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return DecodeError("malformed_json", f"value is not JSON: {exc}")
+        obj = jsonsafe.loads(value)
+    except jsonsafe.JsonProblem as exc:
+        return DecodeError(exc.code, exc.detail)
     return validate_event(obj)
 
 
@@ -183,9 +206,9 @@ def _decode_binary_json(record: KafkaRecord) -> DecodedEvent | DecodeError:
     if isinstance(envelope, DecodeError):
         return envelope
     try:
-        data = json.loads(record.value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return DecodeError("malformed_json", f"binary-mode data is not JSON: {exc}")
+        data = jsonsafe.loads(record.value or b"", "binary-mode data")
+    except jsonsafe.JsonProblem as exc:
+        return DecodeError(exc.code, exc.detail)
     return validate_event({**envelope, "data": data})
 
 

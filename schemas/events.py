@@ -25,7 +25,11 @@ def _aware(value: datetime) -> datetime:
     """Times must carry an offset; stored in UTC so one instant has one spelling."""
     if value.tzinfo is None:
         raise ValueError("time must carry a UTC offset (RFC 3339)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is year 10000 in UTC: pydantic would pass the error on.
+        raise ValueError("time is out of range (years 1 to 9999) once in UTC") from None
 
 
 # Times arrive as RFC 3339 strings, so they alone are parsed leniently inside strict models.

@@ -1,0 +1,119 @@
+"""JSON that every later step can handle: bounded nesting, finite numbers, valid Unicode.
+
+Python's ``json`` recurses once per nesting level, accepts ``NaN``/``Infinity`` (not JSON),
+keeps lone surrogates from ``\\udfff`` escapes (not encodable as UTF-8) and refuses integers
+longer than 4300 digits with a ValueError. Each of these once killed the ledger's consumer,
+so :func:`loads` bounds the depth before parsing and :func:`problem` checks a parsed value
+without recursing. Failures are :class:`JsonProblem` with a reason code of ``schemas.codec``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+MAX_DEPTH = 64
+"""Nesting of objects and arrays in one event, envelope included: far above any real event."""
+MAX_INT_BITS = 1024
+"""An integer beyond a double's range is a number most JSON readers cannot hold (RFC 7493)."""
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+class JsonProblem(ValueError):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def _reject_constant(name: str) -> Any:
+    raise JsonProblem("malformed_json", f"{name} is not a JSON number")
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether the brackets outside strings nest deeper than ``limit`` (a scan, no parse)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for char in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += 1 if char in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def loads(value: bytes | str, what: str = "value", limit: int = MAX_DEPTH) -> Any:
+    """Parse UTF-8 JSON text into a value that passes :func:`problem`, or raise JsonProblem."""
+    try:
+        text = value.decode("utf-8-sig") if isinstance(value, bytes) else value
+    except UnicodeDecodeError as exc:
+        raise JsonProblem("malformed_json", f"{what} is not UTF-8 text: {exc}") from None
+    if too_deep(text, limit):
+        raise JsonProblem("too_deep", f"{what} nests objects/arrays deeper than {limit}")
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise JsonProblem("malformed_json", f"{what} is not JSON: {exc}") from None
+    except JsonProblem:
+        raise
+    except ValueError as exc:  # an integer past Python's int-string limit
+        raise JsonProblem("invalid_field", f"{what} holds a number too large: {exc}") from None
+    found = problem(parsed, limit)
+    if found is not None:
+        raise found
+    return parsed
+
+
+def problem(value: Any, limit: int = MAX_DEPTH) -> JsonProblem | None:
+    """What makes a parsed value unfit to be an event's JSON, or None. Iterative: a value
+    nested a million deep is refused, not a RecursionError."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        node, where, depth = stack.pop()
+        if type(node) is dict:
+            items: Any = node.items()
+        elif type(node) is list:
+            items = enumerate(node)
+        else:
+            continue
+        if depth > limit:
+            return JsonProblem("too_deep", f"{where or 'the event'}: nested deeper than {limit}")
+        for key, item in items:
+            if type(key) is str and not _unicode(key):
+                return JsonProblem("invalid_field", f"{where}: a key is not valid Unicode")
+            kind = type(item)
+            if kind is str:
+                if not _unicode(item):
+                    return JsonProblem(
+                        "invalid_field", f"{_at(where, key)}: not valid Unicode (a lone surrogate)"
+                    )
+            elif kind is int:
+                if item.bit_length() > MAX_INT_BITS:
+                    return JsonProblem(
+                        "invalid_field", f"{_at(where, key)}: integer beyond a double's range"
+                    )
+            elif kind is float:
+                if not math.isfinite(item):
+                    return JsonProblem(
+                        "invalid_field", f"{_at(where, key)}: {item} is not a JSON number"
+                    )
+            elif kind is dict or kind is list:
+                stack.append((item, _at(where, key), depth + 1))
+    return None
+
+
+def _at(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
