@@ -2,6 +2,12 @@
 
 The rules are data (``ai_rules.yaml`` beside this file, extended by ``PROVLEDGER_AI_RULES``).
 :func:`detect` is pure: commit text in, ``ai`` entries of CONTRACT §1 out.
+
+Commit messages and agent commands are hostile input: trailers are split with string
+operations (no regex), every value a rule sees is capped in length, and each rule only ever
+searches the part it is written for, so a pattern anchored to a trailer never runs over a
+megabyte of message. Python's regexes backtrack: the shipped patterns are written so that
+no two quantifiers can match the same characters.
 """
 
 from __future__ import annotations
@@ -19,7 +25,18 @@ import yaml
 RULES_FILE = Path(__file__).with_name("ai_rules.yaml")
 PARTS = ("coauthor", "assisted_by", "author", "committer", "subject", "message")
 _GROUP = re.compile(r"\(\?P<\w+>")
-_TRAILER = re.compile(r"^[ \t]*(co-authored-by|assisted-by)[ \t]*:[ \t]*(.+?)[ \t]*$", re.I | re.M)
+TRAILERS = {"co-authored-by": "coauthor", "assisted-by": "assisted_by"}
+MAX_VALUE = 512
+"""Longest trailer, author, committer or subject a rule sees (real ones are under 200)."""
+MAX_MESSAGE = 32_768
+"""A longer message is seen as its first and last halves of this: tools write at the end."""
+MAX_TRAILERS = 100
+"""Trailers of one kind a rule sees (real commits have a handful)."""
+MAX_COMMAND = 16_384
+"""Longest prefix of an agent's shell command searched for destructive actions."""
+MAX_SEGMENT = 1024
+"""Longest simple command (between ``| ; & newline``) a destructive pattern searches."""
+_SEPARATORS = re.compile(r"[|;&\n]")
 
 
 @dataclass(frozen=True)
@@ -44,10 +61,15 @@ class RuleSet:
     destructive: tuple[Destructive, ...] = ()
 
     @cached_property
-    def screen(self) -> re.Pattern[str]:
-        """Every rule's pattern in one alternation: most commits match none, one search says so."""
-        patterns = [_GROUP.sub("(?:", rule.pattern.pattern) for rule in self.rules]
-        return re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.I | re.M)
+    def screens(self) -> dict[str, re.Pattern[str]]:
+        """Per part, its rules' patterns in one alternation: most commits match none, and one
+        search per part says so. A part's screen only ever runs over that part."""
+        screens = {}
+        for part in PARTS:
+            patterns = [_GROUP.sub("(?:", r.pattern.pattern) for r in self.rules if r.part == part]
+            if patterns:
+                screens[part] = re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M)
+        return screens
 
 
 class RulesError(ValueError):
@@ -115,17 +137,28 @@ class CommitText:
     committer: str = ""
 
     def parts(self) -> dict[str, list[str]]:
-        trailers: dict[str, list[str]] = {"co-authored-by": [], "assisted-by": []}
-        for match in _TRAILER.finditer(self.message):
-            trailers[match.group(1).lower()].append(match.group(2))
+        found: dict[str, list[str]] = {"coauthor": [], "assisted_by": []}
+        for line in self.message.split("\n"):
+            if ":" not in line:
+                continue
+            key, _, value = line.partition(":")
+            part = TRAILERS.get(key.strip().lower())
+            if part and value.strip() and len(found[part]) < MAX_TRAILERS:
+                found[part].append(value.strip()[:MAX_VALUE])
         return {
-            "coauthor": trailers["co-authored-by"],
-            "assisted_by": trailers["assisted-by"],
-            "author": [self.author],
-            "committer": [self.committer] if self.committer else [],
-            "subject": [self.message.split("\n", 1)[0]],
-            "message": [self.message],
+            **found,
+            "author": [self.author[:MAX_VALUE]],
+            "committer": [self.committer[:MAX_VALUE]] if self.committer else [],
+            "subject": [self.message.split("\n", 1)[0][:MAX_VALUE]],
+            "message": [_ends(self.message, MAX_MESSAGE)],
         }
+
+
+def _ends(text: str, limit: int) -> str:
+    """``text``, or its first and last ``limit // 2`` characters when it is longer."""
+    if len(text) <= limit:
+        return text
+    return text[: limit // 2] + "\n" + text[-(limit // 2) :]
 
 
 def _fill(template: str | None, groups: dict[str, str | None], strict: bool) -> str | None:
@@ -143,10 +176,15 @@ def detect(commit: CommitText, rules: RuleSet | None = None) -> list[dict[str, A
     ruleset = rules or default_rules()
     parts = commit.parts()
     # Each value on its own line, so anchored patterns screen as they match below.
-    if not ruleset.screen.search("\n".join(v for values in parts.values() for v in values)):
-        return []
+    hits = {
+        part
+        for part, screen in ruleset.screens.items()
+        if parts[part] and screen.search("\n".join(parts[part]))
+    }
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
     for rule in ruleset.rules:
+        if rule.part not in hits:
+            continue
         for value in parts[rule.part]:
             match = rule.pattern.search(value)
             if match is None:
@@ -168,8 +206,16 @@ def detect(commit: CommitText, rules: RuleSet | None = None) -> list[dict[str, A
 
 
 def destructive_action(command: str, rules: RuleSet | None = None) -> str | None:
-    """The action name when ``command`` matches a destructive pattern."""
+    """The action name when a simple command of ``command`` matches a destructive pattern.
+
+    Patterns search one simple command at a time, capped (``MAX_SEGMENT``, ``MAX_COMMAND``),
+    each distinct one once: a pattern like ``terraform ... destroy`` retries at every
+    ``terraform``, so its cost grows with the square of what it searches."""
+    segments = dict.fromkeys(
+        text.strip()[:MAX_SEGMENT] for text in _SEPARATORS.split(command[:MAX_COMMAND])
+    )
+    segments.pop("", None)
     for item in (rules or default_rules()).destructive:
-        if item.pattern.search(command):
+        if any(item.pattern.search(segment) for segment in segments):
             return item.action
     return None

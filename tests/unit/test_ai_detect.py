@@ -81,3 +81,49 @@ def test_users_extend_the_rules(tmp_path):
 )
 def test_destructive_commands(command, action):
     assert destructive_action(command) == action
+
+
+MB = 1 << 20
+HOSTILE = {
+    # The reported one: cubic in the spaces before the fix (1,000 took 2 s, 4,000 took 119 s).
+    "claude then spaces": ("Fix\n\nCo-authored-by: claude" + " " * MB + "x", []),
+    "aider then spaces": ("Fix\n\nCo-authored-by: aider" + " " * MB + "x", []),
+    "assisted-by words": ("Fix\n\nAssisted-by: a" + " a" * (MB // 2), [{"tool": "a"}]),
+    "many trailers": ("Fix\n\n" + "Co-authored-by: claude code (\n" * (MB // 30), []),
+    "trailer-like lines": (("claude" + " " * 50 + "\n") * (MB // 57), []),
+}
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(("message", "expected"), HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_megabyte_of_hostile_message_is_handled(message, expected):
+    """Finishes at once (a backtracking pattern would take minutes: pytest-timeout fails it);
+    the speed itself is measured in bench/bench_detect.py."""
+    assert detect(CommitText("A" * MB + " <a@x>", message, "B" * MB)) == expected
+
+
+def test_a_real_trailer_still_counts_after_hostile_ones():
+    message = (
+        "Fix\n\n" + "Co-authored-by: x\n" * 10 + " co-authored-by : Claude <noreply@anthropic.com>"
+    )
+    assert detect(CommitText(HUMAN, message)) == [{"tool": "claude-code", "mode": "agent"}]
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "command",
+    ["gh api -X DELETE " * (MB // 17), "terraform " * (MB // 10), "kubectl " * (MB // 8)],
+    ids=["gh", "terraform", "kubectl"],
+)
+def test_a_megabyte_of_hostile_command_is_handled(command):
+    assert destructive_action(command) is None
+
+
+def test_destructive_patterns_see_each_simple_command():
+    assert destructive_action("gh api repos/acme/shop/environments/prod -X DELETE") == (
+        "delete_environment"
+    )
+    assert (
+        destructive_action("echo ok\nterraform destroy -auto-approve") == "destroy_infrastructure"
+    )
+    assert destructive_action("terraform plan; echo destroy") is None
