@@ -55,7 +55,9 @@ def render(answer: dict[str, Any], fmt: str) -> None:
         for row in rows:
             table.add_row(*(_cell(value) for value in row))
         Console(soft_wrap=False).print(table)
-        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
+        as_of = answer.get("as_of") or {}
+        copy = f"; ledger as of {as_of['taken_at']}" if "taken_at" in as_of else ""
+        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{copy})", err=True)
     if answer.get("truncated"):
         click.echo(
             f"warning: truncated at {len(rows)} rows (the server's PROVLEDGER_SQL_MAX_ROWS / "
@@ -86,8 +88,9 @@ def sql(settings: Settings, query: str, params: tuple[str, ...], fmt: str) -> No
     """Run read-only SQL on the ledger while it ingests (POST /v1/sql on PROVLEDGER_API).
 
     SELECT, WITH, EXPLAIN, DESCRIBE, SHOW and SUMMARIZE only; no file or network access.
-    The server interrupts a query after PROVLEDGER_SQL_TIMEOUT_S (5 s) and caps the answer
-    at PROVLEDGER_SQL_MAX_ROWS (10,000). SQL `-` reads the query from stdin. Tables and
+    The server runs it in a worker process on a copy of the ledger (the answer's as_of says
+    when it was taken), stops it after PROVLEDGER_SQL_TIMEOUT_S (5 s) and caps the answer at
+    PROVLEDGER_SQL_MAX_ROWS (10,000). SQL `-` reads the query from stdin. Tables and
     views are documented in ledger/SCHEMA.md.
 
     \b

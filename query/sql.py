@@ -1,19 +1,22 @@
 """Read-only SQL for SREs over the ledger's own DuckDB instance, while ingestion runs.
 
 Layers, each enough against a different mistake in the others (datasette's recipe):
-1. an allow-list decided on DuckDB's own parse of every statement (``SELECT`` — which is
-   also how DuckDB parses ``WITH``, ``DESCRIBE``, ``SHOW`` and ``SUMMARIZE`` — and ``EXPLAIN``
-   of a ``SELECT``), plus a short list of table functions that act rather than read;
+1. allow-lists decided on DuckDB's own parse of every statement: the statement kind
+   (``SELECT`` — which is also how DuckDB parses ``WITH``, ``DESCRIBE``, ``SHOW`` and
+   ``SUMMARIZE`` — and ``EXPLAIN`` of a ``SELECT``) and every function the parse tree calls
+   (query/sql_functions.py);
 2. every query runs in a ``READ ONLY`` transaction that is always rolled back;
 3. :func:`lock_down` turns external access (files, network, extensions) off for the whole
    instance and locks the configuration, so no statement can turn it back on;
 4. a time limit (``interrupt()`` from a timer), a row cap and a byte cap on the answer.
+
+The API runs this in a worker process bounded in memory and CPU (query/sql_pool.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,13 +24,10 @@ from typing import Any
 
 import duckdb
 
+from query.sql_functions import ALLOWED_FUNCTIONS
 from query.sql_values import json_size, jsonable
 
 ALLOWED = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
-# Table/scalar functions that change state or run SQL text the allow-list never saw.
-DENIED_FUNCTIONS = frozenset(
-    {"checkpoint", "force_checkpoint", "query", "json_execute_serialized_sql", "nextval"}
-)
 LOCK_DOWN = (
     "SET autoinstall_known_extensions = false",
     "SET autoload_known_extensions = false",
@@ -49,9 +49,23 @@ class SqlTimeout(RuntimeError):
 
 @dataclass(frozen=True)
 class SqlLimits:
+    """What one query may cost (each a PROVLEDGER_SQL_* setting, see README)."""
+
     timeout_s: float = 5.0
     max_rows: int = 10_000
     max_bytes: int = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SqlServiceLimits:
+    """How the API runs SQL: in worker processes, on a copy of the ledger (query/sql_pool.py)."""
+
+    workers: int = 2  # PROVLEDGER_SQL_WORKERS: queries at a time
+    memory_mb: int = 1024  # PROVLEDGER_SQL_MEMORY_MB: address space a worker adds per query
+    queue_wait_s: float = 5.0  # PROVLEDGER_SQL_QUEUE_S: wait for a free worker, then 429
+    # PROVLEDGER_SQL_FRESHNESS_S: how long a query waits for a copy that has the ledger's
+    # latest writes before it is answered from the older copy (its as_of says how old).
+    freshness_wait_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -90,14 +104,14 @@ def ensure_locked_down(cursor: duckdb.DuckDBPyConnection) -> None:
             raise
 
 
-def _texts(query: str) -> list[tuple[str, str]]:
-    """DuckDB's own tokens of ``query`` as (lower-case text, token type), comments dropped."""
+def _texts(query: str) -> list[str]:
+    """DuckDB's own tokens of ``query`` as lower-case text, comments dropped."""
     tokens = duckdb.tokenize(query)
     out = []
     for index, (start, kind) in enumerate(tokens):
         end = tokens[index + 1][0] if index + 1 < len(tokens) else len(query)
         if kind != duckdb.token_type.comment:
-            out.append((query[start:end].strip().lower(), str(kind)))
+            out.append(query[start:end].strip().lower())
     return out
 
 
@@ -108,7 +122,7 @@ def _explained(query: str) -> str:
     texts = _texts(query)
     position, depth = 1, 0  # texts[0] is EXPLAIN
     while position < len(texts):
-        text = texts[position][0]
+        text = texts[position]
         if text == "(":
             depth += 1
         elif text == ")":
@@ -119,13 +133,34 @@ def _explained(query: str) -> str:
     raise SqlRefused("EXPLAIN needs a SELECT to explain")
 
 
-def _check_functions(query: str) -> None:
-    texts = _texts(query)
-    for (text, kind), (following, _) in itertools.pairwise(texts):
-        name = text.strip('"')
-        called = following == "(" and kind != str(duckdb.token_type.string_const)
-        if called and name in DENIED_FUNCTIONS:
-            raise SqlRefused(f"the function {name}() is not allowed in read-only SQL")
+def called_functions(cursor: duckdb.DuckDBPyConnection, query: str) -> set[str]:
+    """The name of every function a SELECT calls, from DuckDB's own parse tree (however the
+    name was spelled: quoted, back-quoted, schema-qualified, as a method or an operator)."""
+    try:
+        tree = json.loads(cursor.execute("SELECT json_serialize_sql($1)", [query]).fetchone()[0])
+    except (duckdb.Error, RecursionError, ValueError) as exc:
+        raise SqlRefused(f"the SQL cannot be checked: {_first_line(exc)}") from exc
+    if tree.get("error"):
+        raise SqlRefused(f"the SQL cannot be checked: {tree.get('error_message', 'unknown')}")
+    names: set[str] = set()
+    pending: list[Any] = [tree["statements"]]
+    while pending:  # iterative: the tree of a long query is deep
+        node = pending.pop()
+        if isinstance(node, dict):
+            name = node.get("function_name")
+            if isinstance(name, str):
+                names.add(name.lower())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return names
+
+
+def _check_functions(cursor: duckdb.DuckDBPyConnection, query: str) -> None:
+    refused = sorted(called_functions(cursor, query) - ALLOWED_FUNCTIONS)
+    if refused:
+        listed = ", ".join(f"{name}()" for name in refused)
+        raise SqlRefused(f"the function(s) {listed} are not allowed in read-only SQL")
 
 
 def check(cursor: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
@@ -151,8 +186,9 @@ def _check_statement(cursor: duckdb.DuckDBPyConnection, statement: duckdb.Statem
             f"{kind.name} statements are not allowed: read-only SQL allows SELECT, WITH, "
             "EXPLAIN, DESCRIBE, SHOW and SUMMARIZE"
         )
-    _check_functions(statement.query)
-    if kind == duckdb.StatementType.EXPLAIN:
+    if kind == duckdb.StatementType.SELECT:
+        _check_functions(cursor, statement.query)
+    else:  # EXPLAIN: its SELECT is checked like any other
         inner = _explained(statement.query)
         inner_statements = check(cursor, inner)
         if len(inner_statements) != 1 or inner_statements[0].type != duckdb.StatementType.SELECT:
@@ -201,6 +237,11 @@ def run(
         raise SqlTimeout(
             f"the query ran longer than {limits.timeout_s:g} s and was interrupted; "
             "narrow it, or raise PROVLEDGER_SQL_TIMEOUT_S on the server"
+        ) from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise SqlRefused(
+            f"{_first_line(exc)}: the query needs more memory than SQL may use; narrow it, "
+            "or raise PROVLEDGER_SQL_MEMORY_MB on the server"
         ) from exc
     except (duckdb.Error, ValueError, TypeError, OverflowError) as exc:
         raise SqlRefused(_first_line(exc)) from exc

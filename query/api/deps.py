@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated
 
@@ -16,7 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ledger.settings import Settings
 from query.api.errors import ApiError
 from query.api.state import AppState
-from query.auth import SCOPES, grants
+from query.auth import SCOPES, TokensUnavailable, grants
+from query.sql_pool import SqlService
 
 
 # These dependencies are async because they never block (a cursor is cheap, the token check is
@@ -39,9 +41,26 @@ async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settin
     return state.settings
 
 
+_SQL_START = threading.Lock()
+
+
+async def get_sql_service(request: Request) -> SqlService:
+    """The SQL workers and the ledger copies they read, made on the first query (a server
+    whose SQL nobody uses never copies its ledger); closed with the app (create_app)."""
+    holder = request.app.state
+    with _SQL_START:
+        if getattr(holder, "sql_service", None) is None:
+            state: AppState = holder.provledger
+            holder.sql_service = SqlService(
+                state.ledger, state.settings, state.limits.sql, state.limits.sql_service
+            )
+    return holder.sql_service
+
+
 State = Annotated[AppState, Depends(get_state)]
 Cursor = Annotated[duckdb.DuckDBPyConnection, Depends(get_cursor)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SqlServiceDep = Annotated[SqlService, Depends(get_sql_service)]
 
 
 bearer = HTTPBearer(
@@ -77,7 +96,10 @@ def require(scope: str) -> Callable[..., Coroutine[None, None, None]]:
         token = credentials.credentials if credentials is not None else ""
         if not TOKEN_SHAPE.fullmatch(token):
             raise _unauthorized("malformed Authorization header: expected 'Bearer <token>'")
-        granted = state.tokens.scope_of(token) if state.tokens is not None else None
+        try:
+            granted = state.tokens.scope_of(token) if state.tokens is not None else None
+        except TokensUnavailable as exc:  # fail closed, and say why
+            raise ApiError(503, str(exc)) from exc
         if granted is None:
             raise _unauthorized("unknown or revoked token")
         if not grants(granted, scope):

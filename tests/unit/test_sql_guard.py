@@ -41,6 +41,9 @@ ACCEPTED = [
     "SELECT 1; SELECT 2",
     "VALUES (1), (2)",
     "SELECT 'checkpoint()' AS text_not_a_call",
+    "SELECT a.a + 1, upper(s), s LIKE 'x%', [1, 2][1], {'k': 1}.k, count(*) FROM t a GROUP BY ALL",
+    "SELECT row_number() OVER (ORDER BY a), list_transform([a], x -> x * 2) FROM t",
+    "SELECT * FROM range(3) r, unnest([1, 2]) u",
 ]
 
 
@@ -67,6 +70,17 @@ REFUSED = [
     ('SELECT * FROM "CHECKPOINT"()', "checkpoint"),
     ("SELECT * FROM query('SELECT 1')", "query"),
     ("SELECT nextval('seq')", "nextval"),
+    # Back-quotes, schema prefixes and method calls name the same functions in the parse tree.
+    ("SELECT `query`('SELECT 1')", "query"),
+    ("SELECT * FROM `checkpoint`()", "checkpoint"),
+    ("SELECT * FROM system.main.query('SELECT 1')", "query"),
+    ("SELECT destroy_external_resource('checkpoint', 1)", "destroy_external_resource"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "read_csv"),
+    ("SELECT * FROM duckdb_secrets()", "duckdb_secrets"),
+    ("SELECT 1 WHERE EXISTS (SELECT setseed(0.5))", "setseed"),
+    ("SELECT list_transform([1], x -> nextval('seq'))", "nextval"),
+    ("DESCRIBE SELECT * FROM glob('/*')", "glob"),
+    ("EXPLAIN SELECT * FROM read_text('/etc/hostname')", "read_text"),
     ("", "no SQL"),
     ("-- only a comment", "no SQL"),
     ("SELEC 1", "does not parse"),
@@ -157,8 +171,11 @@ def test_the_transaction_is_read_only_even_past_the_guard(cur):
 
 
 def test_locked_down_instance_refuses_files_and_settings(cur):
-    with pytest.raises(sql.SqlRefused, match="disabled by configuration"):
-        sql.run(cur, "SELECT * FROM read_csv('/etc/passwd')")
+    # The layer under the allow-lists: even SQL that skipped them cannot read a file.
+    with pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
+        cur.execute("SELECT * FROM read_csv('/etc/passwd')")
+    with pytest.raises(sql.SqlRefused, match="does not exist"):
+        sql.run(cur, "SELECT * FROM '/etc/passwd'")  # no replacement scan of files either
     with pytest.raises(duckdb.InvalidInputException, match="locked"):
         cur.execute("SET enable_external_access = true")
 
@@ -176,11 +193,30 @@ def test_values_become_plain_json():
     assert sql_values.jsonable({"k": [b"\x00", None]}) == {"k": ["00", None]}
 
 
+def test_values_nested_deeper_than_the_recursion_limit_convert():
+    deep: list = [b"\x01"]
+    for _ in range(5000):
+        deep = [deep, {"k": None}]
+    converted = sql_values.jsonable(deep)
+    text = sql_values.to_json(converted)
+    assert text.startswith("[" * 5001 + '"01"]') and text.count('{"k":null}') == 5000
+    assert sql_values.json_size(converted) > len(text) // 2
+
+
+def test_a_nested_result_from_duckdb_is_answered(cur):
+    nested = "[1]"
+    for _ in range(200):
+        nested = f"[{nested}]"
+    result = sql.run(cur, f"SELECT {nested} AS v")
+    assert sql_values.to_json(result.rows).count("[") == 203
+
+
 def test_run_locks_down_an_instance_nobody_locked():
     conn = duckdb.connect()
     try:
-        with pytest.raises(sql.SqlRefused, match="disabled by configuration"):
-            sql.run(conn.cursor(), "SELECT * FROM read_text('/etc/hostname')")
+        assert sql.run(conn.cursor(), "SELECT 1").rows == [[1]]
+        with pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
+            conn.cursor().execute("SELECT * FROM read_text('/etc/hostname')")
         sql.ensure_locked_down(conn.cursor())  # idempotent
     finally:
         conn.close()

@@ -1,15 +1,17 @@
-"""``POST /v1/sql``: read-only SQL over the live ledger (see query/sql.py for the guard)."""
+"""``POST /v1/sql``: read-only SQL over the ledger (query/sql.py for the guard, query/sql_pool.py
+for the worker processes and the copy of the ledger they read)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from query import sql
-from query.api.deps import Cursor, State
+from query import sql, sql_pool
+from query.api.deps import SqlServiceDep
 from query.api.errors import ApiError
 
 router = APIRouter(tags=["sql"])
@@ -33,6 +35,12 @@ class SqlRequest(BaseModel):
     )
 
 
+class AsOf(BaseModel):
+    events: int = Field(description="events in the copy of the ledger the query read")
+    dead_letters: int
+    taken_at: str = Field(description="when that copy was taken (ISO 8601, UTC)")
+
+
 class SqlAnswer(BaseModel):
     columns: list[str]
     rows: list[list[Any]] = Field(description="times in ISO 8601 (UTC), blobs in hex")
@@ -40,16 +48,31 @@ class SqlAnswer(BaseModel):
         description="true when the answer was cut at the row cap (PROVLEDGER_SQL_MAX_ROWS) "
         "or the size cap (PROVLEDGER_SQL_MAX_BYTES)"
     )
+    as_of: AsOf | None = Field(
+        None,
+        description="the copy of the ledger the query read: SQL runs on a copy refreshed "
+        "when asked, waiting up to PROVLEDGER_SQL_FRESHNESS_S for the latest writes",
+    )
 
 
-@router.post("/v1/sql", response_model=SqlAnswer)
-def post_sql(request: SqlRequest, state: State, cur: Cursor) -> Any:
+@router.post(
+    "/v1/sql",
+    response_model=SqlAnswer,
+    responses={429: {"description": "every SQL worker is busy (PROVLEDGER_SQL_WORKERS)"}},
+)
+def post_sql(request: SqlRequest, service: SqlServiceDep) -> Any:
     """Run read-only SQL while ingestion goes on; refusals and timeouts answer 400."""
     try:
-        result = sql.run(cur, request.sql, request.params, state.limits.sql)
+        answer = service.run(request.sql, request.params)
     except (sql.SqlRefused, sql.SqlTimeout) as exc:
         raise ApiError(400, str(exc)) from exc
-    # Values are plain JSON already (query.sql.jsonable): skip re-validating 10k rows.
-    return JSONResponse(
-        {"columns": result.columns, "rows": result.rows, "truncated": result.truncated}
-    )
+    except sql_pool.SqlBusy as exc:
+        raise ApiError(429, str(exc)) from exc
+    except sql_pool.SqlUnavailable as exc:
+        raise ApiError(503, str(exc)) from exc
+    # The worker wrote the rows as JSON text (without recursion, however deep): not parsed
+    # again here, nor re-validated.
+    head = json.dumps({"columns": answer.columns})[:-1]
+    tail = json.dumps({"truncated": answer.truncated, "as_of": answer.as_of})[1:]
+    body = f'{head}, "rows": {answer.rows_json}, {tail}'
+    return Response(body.encode(), media_type="application/json")
