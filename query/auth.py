@@ -109,47 +109,78 @@ def parse_env_hashes(value: str) -> list[TokenEntry]:
     return entries
 
 
+class TokensUnavailable(RuntimeError):
+    """The tokens file cannot be read while serving: no token is honoured until it can."""
+
+
 class TokenStore:
-    """The configured tokens; re-reads the file when it changes, so new tokens need no restart."""
+    """The configured tokens; re-reads the file when it changes, so new tokens need no restart.
+
+    Fails closed: while the file cannot be read (unreadable, corrupt, half-written by an
+    editor) no token is valid, never the last good list, which may hold a revoked one. Once
+    tokens have been configured, auth stays required for the life of the process: removing
+    the last token or the file does not open the API to anyone.
+    """
 
     def __init__(self, path: Path | None, env_hashes: str | None = None) -> None:
         self.path = path
         self._env_entries = parse_env_hashes(env_hashes) if env_hashes else []
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = _UNREAD
+        self._stamp: tuple[int, ...] | None = _UNREAD
         self._file_entries: list[TokenEntry] = []
-        self._refresh()
+        self._broken: str | None = None
+        self._ever_configured = bool(self._env_entries)
+        self._refresh(first=True)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenStore:
         env = os.environ if environ is None else environ
         return cls(default_tokens_path(env), env.get(ENV_HASHES))
 
-    def _refresh(self) -> None:
+    def _refresh(self, first: bool = False) -> None:
         if self.path is None:
             return
         try:
             stat = self.path.stat()
-            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+            # ctime too: a chmod that makes the file readable again changes only that.
+            stamp: tuple[int, ...] | None = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
         except FileNotFoundError:
             stamp = None
+        except OSError as exc:  # e.g. the folder became unreadable
+            if first:
+                raise TokenConfigError(f"{self.path}: {exc}") from exc
+            with self._lock:
+                self._broken, self._stamp, self._file_entries = str(exc), _UNREAD, []
+            return
         with self._lock:
-            if stamp == self._stamp:
+            if stamp == self._stamp and self._broken is None:
                 return
             try:
                 entries = read_file(self.path) if stamp is not None else []
-            except TokenConfigError:
-                if self._stamp == _UNREAD:
+            except TokenConfigError as exc:
+                if first:
                     raise
-                return  # keep the last good tokens while the file is being rewritten
-            self._file_entries, self._stamp = entries, stamp
+                self._broken, self._stamp, self._file_entries = str(exc), stamp, []
+                return
+            self._file_entries, self._stamp, self._broken = entries, stamp, None
+            self._ever_configured = self._ever_configured or bool(entries)
 
     def entries(self) -> list[TokenEntry]:
+        """Every configured token; :class:`TokensUnavailable` while the file is unreadable."""
         self._refresh()
+        if self._broken is not None:
+            raise TokensUnavailable(
+                f"the API tokens cannot be read, so no token is accepted until they can: "
+                f"{self._broken}"
+            )
         return [*self._env_entries, *self._file_entries]
 
     def configured(self) -> bool:
-        return bool(self.entries())
+        """Whether requests need a token: true once any token has been configured."""
+        try:
+            return bool(self.entries()) or self._ever_configured
+        except TokensUnavailable:
+            return True
 
     def scope_of(self, token: str) -> str | None:
         """The scope of ``token``, or None; compares with every stored hash in constant time."""

@@ -134,6 +134,7 @@ def serve(
         limits=limits,
         tokens=tokens,
         auth_always=not is_loopback(host),
+        bind_host=host,
     )
     app = create_app(state)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from query import ui
 from query.api import errors
 from query.api.deps import require
-from query.api.middleware import BodyLimit
+from query.api.middleware import BodyLimit, LocalOnly
 from query.api.routes import (
     commits,
     deployments,
@@ -98,4 +98,11 @@ def create_app(state: AppState) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # Outermost: a foreign Host or Origin is refused before anything reads the request.
+    app.add_middleware(
+        LocalOnly,
+        open_to_all=lambda: not state.auth_required(),
+        bind_host=getattr(state, "bind_host", "127.0.0.1"),
+        origins=state.limits.cors_origins,
+    )
     return app

@@ -81,6 +81,8 @@ class AppState:
     tokens: TokenStore | None = None
     # Listening beyond loopback: with no token configured, refuse every request.
     auth_always: bool = False
+    # The address served: a Host header naming it is ours (query/api/middleware.LocalOnly).
+    bind_host: str = "127.0.0.1"
 
     def auth_required(self) -> bool:
         return self.auth_always or (self.tokens is not None and self.tokens.configured())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from query import auth, server
 from query.api import errors
 from query.api.app import create_app
 from query.api.deps import require
-from query.api.middleware import BodyLimit
+from query.api.middleware import BodyLimit, LocalOnly
 from query.api.state import Limits, LimitsError
 
 READ = "plg_" + "r" * 43
@@ -184,3 +185,87 @@ def test_every_route_but_health_and_docs_needs_a_token_of_its_scope():
     for method, path, token in refused:
         response = client.request(method, path, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 403, f"{method} {path}"
+
+
+def test_a_tokens_file_that_becomes_unreadable_fails_closed(tmp_path):
+    path = tmp_path / "tokens.json"
+    token, _ = auth.add_token(path, "read", "alice")
+    tokens = auth.TokenStore(path)
+    assert tokens.scope_of(token) == "read"
+    # Revoked by an edit that leaves the file corrupt: the old list must not be served.
+    path.write_text('{"tokens": [')
+    with pytest.raises(auth.TokensUnavailable, match="no token is accepted"):
+        tokens.scope_of(token)
+    assert tokens.configured()  # auth stays required meanwhile
+    path.write_text('{"tokens": []}')
+    assert tokens.scope_of(token) is None
+    # Removing the last token does not open the API either.
+    assert tokens.configured()
+
+
+def test_an_unreadable_tokens_file_answers_503_then_recovers(tmp_path):
+    path = tmp_path / "tokens.json"
+    token, _ = auth.add_token(path, "ingest", "ci")
+    client = tiny_app(auth.TokenStore(path))
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.post("/echo", json={}, headers=bearer).status_code == 200
+    good = path.read_text()
+    path.chmod(0o000)
+    try:
+        if os.access(path, os.R_OK):  # root reads anything: corrupt it instead
+            path.write_text("not json")
+        refused = client.post("/echo", json={}, headers=bearer)
+        assert refused.status_code == 503
+        assert refused.json()["ok"] is False and "cannot be read" in refused.json()["error"]
+    finally:
+        path.chmod(0o600)
+    path.write_text(good)
+    assert client.post("/echo", json={}, headers=bearer).status_code == 200
+
+
+def local_app(tokens: auth.TokenStore | None, bind_host: str = "127.0.0.1") -> TestClient:
+    app = FastAPI()
+    errors.install(app)
+
+    @app.post("/echo")
+    def echo(body: dict) -> dict:
+        return body
+
+    configured = tokens is not None and tokens.configured()
+    app.add_middleware(LocalOnly, open_to_all=lambda: not configured, bind_host=bind_host)
+    return TestClient(app, base_url="http://127.0.0.1:8000")
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "status"),
+    [
+        ("127.0.0.1:8000", None, 200),
+        ("localhost:8000", "http://localhost:8000", 200),
+        ("[::1]:8000", "http://[::1]:8000", 200),
+        ("127.0.0.1", "http://127.0.0.1:3000", 200),
+        ("attacker.example:8000", None, 403),
+        ("localhost.attacker.example", None, 403),
+        ("127.0.0.1:8000", "http://attacker.example:8000", 403),
+        ("127.0.0.1:8000", "null", 403),
+        ("", None, 403),
+        ("127.0.0.1:80x", None, 403),
+    ],
+)
+def test_without_tokens_only_loopback_names_are_answered(host, origin, status):
+    client = local_app(None)
+    headers = {"Host": host} | ({"Origin": origin} if origin else {})
+    response = client.post("/echo", json={"a": 1}, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["ok"] is False and response.json()["status"] == 403
+
+
+def test_the_bind_host_and_configured_tokens_lift_the_host_rule():
+    assert (
+        local_app(None, "ledger.internal")
+        .post("/echo", json={}, headers={"Host": "ledger.internal:8000"})
+        .status_code
+        == 200
+    )
+    with_tokens = local_app(store())
+    assert with_tokens.post("/echo", json={}, headers={"Host": "ledger.example"}).status_code == 200
