@@ -115,6 +115,7 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
         if _wait_for_demo(api):
             console.print(f"[green]✓[/] demo incident {DEMO_INCIDENT} loaded\n")
             console.print(f"  suspects: {api}/v1/incidents/{DEMO_INCIDENT}/suspects")
+            console.print(f"  incident: {api}/ui/incidents/{DEMO_INCIDENT}")
             console.print(f"  try:      PROVLEDGER_API={api} provledger suspects {DEMO_INCIDENT}")
         else:
             console.print(f"[yellow]![/] demo incident not visible after 60 s; see {api}/healthz")

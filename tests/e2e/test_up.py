@@ -39,6 +39,10 @@ def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
         assert top["event_id"] == "dep-checkout-prod"
         assert top["changes"][0]["senior_approved"] is False
         assert "provledger suspects INC-DEMO-1" in output
+        page = f"http://127.0.0.1:{port}/ui/incidents/INC-DEMO-1"
+        assert f"incident: {page}" in output
+        html = httpx.get(page, timeout=10)
+        assert html.status_code == 200 and 'data-event-id="dep-checkout-prod"' in html.text
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) is not None
