@@ -26,18 +26,24 @@ from ledger.store import EVENT_JSON_COLUMNS
 # Events per read of the walk (a module constant so tests can build ledgers several chunks long).
 CHUNK = 4096
 
-# A row whose columns disagree with the canonical event they were cut from was edited.
+# A row whose columns disagree with the canonical event they were cut from was edited. A
+# canonical that is no longer JSON (or whose time no longer parses) was edited too: it reads
+# as NULL here, so the query reports it rather than failing.
 _COLUMNS_AGREE = f"""
 SELECT seq FROM (
-    SELECT seq, source, id, type, subject, time, data, attributes, content_hash, canonical,
+    SELECT seq, source, id, type, subject, time, data, attributes, content_hash, valid,
            canonical->>'source' AS c_source, canonical->>'id' AS c_id,
            canonical->>'type' AS c_type, canonical->>'subject' AS c_subject,
-           CAST(canonical->>'time' AS TIMESTAMPTZ) AS c_time,
-           sha256(canonical) AS c_hash {EVENT_JSON_COLUMNS.replace(" AS ", " AS c_")}
-    FROM events
+           TRY_CAST(canonical->>'time' AS TIMESTAMPTZ) AS c_time,
+           sha256(raw) AS c_hash {EVENT_JSON_COLUMNS.replace(" AS ", " AS c_")}
+    FROM (
+        SELECT * REPLACE (CASE WHEN json_valid(canonical) THEN canonical END AS canonical),
+               canonical AS raw, json_valid(canonical) AS valid
+        FROM events
+    )
 )
 WHERE seq >= 0 AND seq < $head_size AND (
-      source IS DISTINCT FROM c_source OR id IS DISTINCT FROM c_id
+      NOT valid OR source IS DISTINCT FROM c_source OR id IS DISTINCT FROM c_id
    OR type IS DISTINCT FROM c_type OR subject IS DISTINCT FROM c_subject
    OR time IS DISTINCT FROM c_time OR content_hash IS DISTINCT FROM c_hash
    OR data::VARCHAR IS DISTINCT FROM c_data::VARCHAR

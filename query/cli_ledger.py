@@ -82,8 +82,13 @@ def _local_report(settings: Settings, since) -> dict[str, Any] | None:
     path = Path(settings.db_path)
     if not path.exists():
         raise LedgerUsageError(f"no ledger at {path} (set PROVLEDGER_DB)")
+    # The same cap as serve and rebuild: DuckDB otherwise keeps the blocks it read, up to 80%
+    # of RAM, while verify reads the whole file.
+    limit = settings.duckdb_memory_limit
     try:
-        conn = duckdb.connect(str(path), read_only=True)
+        conn = duckdb.connect(
+            str(path), read_only=True, config={"memory_limit": limit} if limit else {}
+        )
     except duckdb.Error as exc:
         if fileshape.is_lock_error(exc):
             return None  # a server holds the file: ask it
@@ -93,6 +98,9 @@ def _local_report(settings: Settings, since) -> dict[str, Any] | None:
         return verify_ledger(conn.cursor(), settings.topic, since).to_json()
     except fileshape.NotALedger as exc:
         raise LedgerUsageError(str(exc)) from exc
+    except duckdb.Error as exc:  # e.g. out of memory under PROVLEDGER_DUCKDB_MEMORY_LIMIT
+        reason = str(exc).strip().splitlines()[0]
+        raise LedgerUsageError(f"verify could not finish reading {path}: {reason}") from exc
     finally:
         conn.close()
 

@@ -75,6 +75,13 @@ def test_an_untouched_ledger_verifies_and_its_checkpoint_is_c2sp(ledger_file) ->
             "changed",
         ),
         ("DELETE FROM events WHERE seq = 137", "deleted"),
+        # no longer JSON, or a time that no longer parses: reported, not a crash
+        ("UPDATE events SET canonical = 'garbage' WHERE seq = 137", "changed"),
+        (
+            'UPDATE events SET canonical = regexp_replace(canonical, \'"time":"[^"]*"\', '
+            '\'"time":"not a time"\') WHERE seq = 137',
+            "changed",
+        ),
     ],
 )
 def test_tampering_is_caught_at_the_row(ledger_file, tamper: str, kind: str) -> None:

@@ -1,0 +1,119 @@
+"""`provledger verify` on a large honest ledger: wall time, events/s and peak RSS.
+
+The ledger is written straight into DuckDB (writing 1M events through the consumer takes the
+better part of an hour on a 2-core box): copies of realistic events (tests/eventmix.py) under
+fresh ids, their columns cut from the canonical event by the same SQL the ledger uses, leaf
+hashes and Merkle nodes from ledger/merkle.py. `provledger verify` then runs as a user runs it,
+in its own process.
+
+    python bench/bench_verify.py [--events 1000000] [--path /tmp/provledger-bench-verify.duckdb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import duckdb
+import pyarrow as pa
+
+from ledger import merkle, verify
+from ledger.store import EVENT_JSON_COLUMNS, Ledger
+from tests import eventmix
+
+TEMPLATES = 400
+BATCH = 100_000
+
+
+def _canonicals(count: int) -> list[str]:
+    templates = [e.canonical.decode() for e in eventmix.events(TEMPLATES, seed=9)]
+    out = []
+    for i in range(count):
+        template = templates[i % TEMPLATES]
+        out.append(template.replace(f'"id":"9-{i % TEMPLATES}"', f'"id":"bench-{i}"', 1))
+    return out
+
+
+def build(path: Path, count: int) -> None:
+    for stale in (path, Path(f"{path}.wal")):
+        stale.unlink(missing_ok=True)
+    Ledger(path).close()  # the real schema, indexes and views
+    canonicals = _canonicals(count)
+    tree = merkle.CompactRange()
+    nodes: list[merkle.Node] = []
+    conn = duckdb.connect(str(path))
+    try:
+        for start in range(0, count, BATCH):
+            chunk = canonicals[start : start + BATCH]
+            leaves = [merkle.leaf_hash(c.encode()) for c in chunk]
+            for leaf in leaves:
+                nodes.extend(tree.append(leaf))
+            staged = pa.table(
+                {
+                    "seq": pa.array(range(start, start + len(chunk)), pa.int64()),
+                    "canonical": chunk,
+                    "leaf_hash": pa.array(leaves, pa.binary()),
+                }
+            )
+            conn.register("staged", staged)
+            conn.execute(
+                "INSERT INTO events BY NAME SELECT seq, canonical->>'source' AS source, "
+                "canonical->>'id' AS id, canonical->>'type' AS type, "
+                "CAST(canonical->>'time' AS TIMESTAMPTZ) AS time, "
+                f"canonical->>'subject' AS subject {EVENT_JSON_COLUMNS}, "
+                "sha256(canonical) AS content_hash, canonical, leaf_hash, 'bench' AS topic, "
+                "0 AS kafka_partition, seq AS kafka_offset, now() AS ingested_at FROM staged"
+            )
+            conn.unregister("staged")
+        levels, indexes, hashes = zip(*nodes, strict=True)
+        conn.register(
+            "staged",
+            pa.table({"level": levels, "idx": indexes, "hash": pa.array(hashes, pa.binary())}),
+        )
+        conn.execute("INSERT INTO merkle_nodes SELECT * FROM staged")
+        conn.execute("INSERT INTO tree_heads VALUES (?, ?, now())", [tree.size, tree.root()])
+        conn.execute("CHECKPOINT")
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--path", type=Path, default=Path("/tmp/provledger-bench-verify.duckdb"))
+    parser.add_argument("--keep", action="store_true", help="reuse the file if it exists")
+    args = parser.parse_args()
+    if not (args.keep and args.path.exists()):
+        began = time.monotonic()
+        build(args.path, args.events)
+        print(f"built {args.events:,} events in {time.monotonic() - began:.0f} s", flush=True)
+    size_mb = args.path.stat().st_size / 1e6
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLEDGER_")}
+    env.update(PROVLEDGER_DB=str(args.path), PROVLEDGER_TOPIC="bench", PROVLEDGER_GROUP="bench")
+    began = time.monotonic()
+    with subprocess.Popen(
+        [sys.executable, "-m", "query", "verify"], env=env, stdout=subprocess.PIPE, text=True
+    ) as verifying:
+        out = verifying.stdout.read()
+        # wait4: this one process's peak RSS and CPU, not the largest of every child so far
+        _, status, usage = os.wait4(verifying.pid, 0)
+        verifying.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - began
+    if verifying.returncode != 0:
+        sys.exit(f"verify failed ({verifying.returncode}): {out}")
+    print(out.strip())
+    print(
+        f"verify: {args.events:,} events ({size_mb:,.0f} MB file) in {wall:.1f} s wall, "
+        f"{usage.ru_utime + usage.ru_stime:.1f} s CPU, {args.events / wall:,.0f} events/s; "
+        f"peak RSS {usage.ru_maxrss / 1024:.0f} MB (reads {verify.CHUNK} events at a time)"
+    )
+
+
+if __name__ == "__main__":
+    main()
