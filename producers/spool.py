@@ -9,6 +9,9 @@ Layout of the spool directory (``PROVLEDGER_SPOOL_DIR``, default
 - ``append.lock`` / ``drain.lock``: ``fcntl`` locks, so two CI jobs on one runner can append
   at once and only one process drains.
 
+Agent commands may hold secrets: the directory is 0700 and every file in it 0600 (an
+existing spool of an older version is tightened on first use).
+
 A crash mid-append leaves a torn last line: the next append terminates it first, and a reader
 skips any line that is not a whole record, so one torn line never poisons the rest. A crash
 mid-drain re-sends at most one batch, which the ledger deduplicates by (source, id).
@@ -22,13 +25,35 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 APPEND_FILE = "events.jsonl"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (0700), or tighten it to 0700 if it exists and is ours."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if path.stat().st_mode & 0o077:
+        try:
+            os.chmod(path, PRIVATE_DIR)
+        except PermissionError:  # a shared spool someone else set up: theirs to secure
+            log.warning("spool directory %s is open to others and not ours to change", path)
+
+
+def _open_private(path: Path, mode: str) -> Any:
+    """``open(path, mode)`` for ``a``/``ab``/``w``, creating the file 0600 (and tightening an
+    older file that is ours)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, PRIVATE_FILE)
+    with suppress(PermissionError):
+        os.fchmod(fd, PRIVATE_FILE)
+    return os.fdopen(fd, mode)
 
 
 def default_spool_dir(environ: dict[str, str] | None = None) -> Path:
@@ -79,8 +104,8 @@ class Spool:
     @contextmanager
     def _lock(self, name: str, wait_s: float | None = None) -> Iterator[bool]:
         """Holds the lock (yields True), or yields False when ``wait_s`` runs out first."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / name, "a") as handle:
+        private_dir(self.directory)
+        with _open_private(self.directory / name, "a") as handle:
             if not _acquire(handle, wait_s):
                 yield False
                 return
@@ -99,7 +124,7 @@ class Spool:
         )
         with self._lock("append.lock"):
             path = self.directory / APPEND_FILE
-            with open(path, "ab") as handle:
+            with _open_private(path, "ab") as handle:
                 # A crash mid-write may have left a line without its newline: end it first.
                 if handle.tell() > 0 and not _ends_with_newline(path):
                     handle.write(b"\n")
@@ -211,7 +236,7 @@ def _read_done(path: Path) -> int:
 def _write_done(path: Path, done: int) -> None:
     marker = path.with_suffix(".done")
     temp = marker.with_suffix(".tmp")
-    with open(temp, "w") as handle:
+    with _open_private(temp, "w") as handle:
         handle.write(str(done))
         handle.flush()
         os.fsync(handle.fileno())

@@ -9,6 +9,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -27,7 +28,7 @@ from producers.backfill import Report, backfill_source, change_event, changes, r
 from producers.emitter import FORMATS, Emitter
 from producers.envelope import build_event
 from producers.gitlog import GitError, git
-from producers.spool import Spool, default_spool_dir
+from producers.spool import Spool, default_spool_dir, private_dir
 from query.cli_emit import DEFAULT_FORMAT, send_or_spool
 from schemas.events import ChangeAuthored
 
@@ -158,11 +159,38 @@ def _log_path() -> Path:
     return Path(os.environ.get("PROVLEDGER_HOOK_LOG") or default_spool_dir().parent / "hooks.log")
 
 
-def _read_stdin(wait_s: float = 2.0) -> str:
-    """The payload; some tools never close stdin (Kiro before 1.0 passes USER_PROMPT)."""
-    ready, _, _ = select.select([sys.stdin], [], [], wait_s)
-    text = sys.stdin.read() if ready else ""
+STDIN_WAIT_S = 2.0
+MAX_PAYLOAD = 16 << 20
+
+
+def _read_stdin(wait_s: float = STDIN_WAIT_S, limit: int = MAX_PAYLOAD) -> str:
+    """The payload, read within ``wait_s`` and ``limit`` bytes: a tool may keep stdin open
+    after writing (or, like Kiro before 1.0, never write and pass USER_PROMPT instead).
+    Reading ends at end of input, once what came parses as one JSON value, or at the bound;
+    the tool waits for the hook, so the hook never waits for the tool."""
+    fd = sys.stdin.fileno()
+    deadline = time.monotonic() + wait_s
+    data = bytearray()
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        chunk = os.read(fd, 1 << 16) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            raise ValueError(f"hook payload over {limit:,} bytes")
+        if data.rstrip().endswith(b"}") and _whole_json(data):
+            break
+    text = data.decode("utf-8", "replace")
     return text or os.environ.get("USER_PROMPT", "")
+
+
+def _whole_json(data: bytearray) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
 
 
 @click.command()
@@ -186,7 +214,8 @@ def hook(tool: str, model: str | None, fmt: str) -> None:
         _run_hook(tool, model, fmt)
     except Exception:
         path = _log_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         logging.basicConfig(filename=path, force=True)
         logging.getLogger("provledger.hook").exception("hook %s failed", tool)
     if tool in ("cursor", "gemini-cli"):
@@ -196,6 +225,8 @@ def hook(tool: str, model: str | None, fmt: str) -> None:
 def _run_hook(tool: str, model: str | None, fmt: str) -> None:
     raw = _read_stdin()
     payload = json.loads(raw) if raw.strip() else {}
+    if not isinstance(payload, dict):
+        raise ValueError(f"the payload is a JSON {type(payload).__name__}, not an object")
     call = hooks.parse(tool, payload, model)
     hooks.journal_edits(call)
     found = hooks.actions(call)

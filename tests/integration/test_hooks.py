@@ -126,3 +126,69 @@ def test_a_hook_never_fails_or_waits_on_the_tool(repo, settings, tmp_path):
     cursor = run(["hook", "cursor"], env, stdin="{}", cwd=repo)
     assert (cursor.returncode, cursor.stdout.strip()) == (0, "{}")
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_hook_returns_while_the_tool_keeps_stdin_open(repo, settings, tmp_path):
+    """The payload is read once it is whole; stdin left open by the tool does not hold the
+    hook (it waited for end of input: 8 s with a slow writer, forever with none)."""
+    env = cli_env(settings, tmp_path / "spool", PROVLEDGER_HOOK_LOG=str(tmp_path / "hooks.log"))
+    payload = (FIXTURES / "claude-code-write.json").read_text().replace("{repo}", str(repo))
+    process = subprocess.Popen(
+        [*provledger(), "hook", "claude-code"], env=env, cwd=repo,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        process.stdin.write(payload.encode())
+        process.stdin.flush()
+        assert process.wait(timeout=15) == 0  # Python start-up on a busy box included
+    finally:
+        process.stdin.close()
+        process.kill()
+    journal = repo / ".git" / "provledger" / "journal.jsonl"
+    assert json.loads(journal.read_text())["tool"] == "claude-code"
+    # Half a payload and then silence: the hook gives up at its bound and logs why.
+    process = subprocess.Popen(
+        [*provledger(), "hook", "claude-code"], env=env, cwd=repo,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        process.stdin.write(payload[: len(payload) // 2].encode())
+        process.stdin.flush()
+        assert process.wait(timeout=15) == 0
+    finally:
+        process.stdin.close()
+        process.kill()
+    assert "hook claude-code failed" in (tmp_path / "hooks.log").read_text()
+
+
+def test_the_fold_keeps_edits_journaled_while_it_runs(repo):
+    """Hooks journaling other files while commits are folded: no recorded line is lost."""
+    import threading
+
+    from producers import journal
+
+    git_dir = repo / ".git"
+    sha = commit(repo, "edit", {"src/client.py": "TIMEOUT = 2\n"}, when=1)
+    writers, per_writer = 4, 50
+
+    def write(n: int) -> None:
+        for i in range(per_writer):
+            journal.record(git_dir, {"tool": "t", "file": f"other/{n}-{i}.py", "hashes": ["h"]})
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        journal.record(git_dir, {"tool": "t", "file": "src/client.py", "hashes": ["h"]})
+        journal.fold(repo, git_dir, sha)
+    for thread in threads:
+        thread.join()
+    kept = {entry["file"] for entry in journal.entries(git_dir)}
+    assert {f"other/{n}-{i}.py" for n in range(writers) for i in range(per_writer)} <= kept
+
+
+def test_a_committed_line_that_looks_like_a_file_header_is_a_line(repo):
+    from producers import journal
+
+    sha = commit(repo, "tricky", {"src/a.py": "x = 1\n++ b/src/evil.py\ny = 2\n"}, when=1)
+    assert journal.added_lines(repo, sha) == {"src/a.py": ["x = 1", "++ b/src/evil.py", "y = 2"]}

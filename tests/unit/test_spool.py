@@ -69,3 +69,29 @@ def test_a_second_drainer_can_decline_to_wait(tmp_path):
 
     assert spool.drain(nested).delivered == 1
     assert seen == []
+
+
+def test_spool_is_private(tmp_path):
+    """Agent commands may hold secrets: the directory 0700, every file in it 0600, whatever
+    the umask, and a spool left open by an older version is tightened."""
+    import os
+    import stat
+
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o755)
+    (directory / APPEND_FILE).write_text("")
+    os.chmod(directory / APPEND_FILE, 0o644)
+    old = os.umask(0o022)
+    try:
+        spool = Spool(directory)
+        spool.append([event(1), event(2)])
+        spool.drain(collect([], accept=1))  # leaves a draining batch and its .done marker
+        spool.append([event(3)])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    files = list(directory.iterdir())
+    assert {path.suffix for path in files} >= {".jsonl", ".done", ".lock"}
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {
+        path.name: 0o600 for path in files
+    }
