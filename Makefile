@@ -44,7 +44,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill bench-sql ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -52,6 +52,10 @@ bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafka ceiling
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_ingest.py
+
+bench-idle: $(STAMP) ## an idle ledger's CPU (goal < 5 % of a core) and its first event's latency
+	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
+	$(PY) bench/bench_idle.py
 
 BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
 bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the 6.5 GB file once, ~2 min)

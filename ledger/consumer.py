@@ -41,6 +41,7 @@ __all__ = ["ConsumerStatus", "LedgerConsumer", "consumer_config", "decode_batch"
 log = logging.getLogger(__name__)
 SUMMARY_EVERY_S = 30.0
 LAG_REFRESH_S = 1.0
+METADATA_WAIT_S = 10.0
 
 
 # kafka-python can finish a join with no partitions for this member (the leader had no
@@ -139,9 +140,11 @@ def consumer_config(
         max_poll_records=settings.batch_max_records,
         fetch_max_bytes=64 * 1024 * 1024,
         # Under load, fewer and larger fetches: kafka-python's CPU per record fell by a
-        # fifth in bench measurements. A trickle waits at most 100 ms more.
+        # fifth in bench measurements.
         fetch_min_bytes=1024 * 1024,
-        fetch_max_wait_ms=100,
+        # Idle, each fetch is a broker round trip: at 100 ms an idle ledger took ~5 % of a
+        # core, at 500 ms ~2 % (bench/bench_idle.py). A trickle waits at most 0.5 s more.
+        fetch_max_wait_ms=500,
         max_partition_fetch_bytes=max(8 * 1024 * 1024, settings.max_event_bytes * 2),
         # A topic created just before (or after) the group forms has no partitions in the
         # first metadata; refresh often so they are picked up in seconds, not 5 minutes.
@@ -208,6 +211,12 @@ class LedgerConsumer:
         consumer = KafkaConsumer(
             **consumer_config(self._settings, self.group_id, identity.client_id(self._ledger_id))
         )
+        # Joining before this consumer's metadata has the topic's partitions makes it (as the
+        # group's leader) assign nothing, and the ledger idles until a rejoin.
+        deadline = time.monotonic() + METADATA_WAIT_S
+        while not consumer.partitions_for_topic(self._settings.topic):
+            if time.monotonic() > deadline or self._stop.wait(0.1):
+                break
         consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
         return consumer
 
@@ -334,6 +343,8 @@ class LedgerConsumer:
     def _connect_retrying(self) -> KafkaConsumer | None:
         """Connect, waiting out a broker that is down (a restart, a deploy) until stopped."""
         delay = 0.5
+        connecting = f"connecting to the broker at {self._settings.kafka_bootstrap}"
+        self.status.last_error = self.status.last_error or connecting
         while not self._stop.is_set():
             try:
                 consumer = self._connect()
@@ -343,6 +354,8 @@ class LedgerConsumer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 continue
+            if self.status.last_error == connecting:
+                self.status.last_error = None
             # A new consumer gets a full stall period to join and catch up.
             now = time.monotonic()
             self.status.started_at = self.status.progress_at = now

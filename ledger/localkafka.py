@@ -41,6 +41,8 @@ JVM_OPTS = (
 )
 
 Progress = Callable[[str], None]
+# Brokers launched by this process (any other child is not trusted to be one).
+_launched: set[int] = set()
 
 
 class BrokerError(RuntimeError):
@@ -366,6 +368,7 @@ def _launch(java: str, lib: Path, data: Path) -> int:
             start_new_session=True,  # outlives us and our terminal's Ctrl-C
         )  # fmt: skip
     (data / "broker.pid").write_text(f"{process.pid}\n")
+    _launched.add(process.pid)
     # Detached on purpose: nobody wait()s for it (_alive reaps it should it exit while we
     # run), so keep Popen's finaliser from warning that it is still running.
     process.returncode = 0
@@ -438,12 +441,13 @@ def is_our_broker(cmdline: bytes, data: Path) -> bool:
 
 def _alive(pid: int, data: Path) -> bool:
     """True if `pid` is a live broker of `data` (not a zombie, not a recycled pid)."""
-    try:
-        # Our own child: running unless this reaps it. Asking /proc instead would race with
-        # execve() just after launch, when its cmdline is still empty.
-        return os.waitpid(pid, os.WNOHANG)[0] == 0
-    except ChildProcessError:
-        pass
+    if pid in _launched:
+        try:
+            # The broker this process launched: running unless this reaps it. Asking /proc
+            # instead would race with execve() just after launch, when its cmdline is empty.
+            return os.waitpid(pid, os.WNOHANG)[0] == 0
+        except ChildProcessError:
+            pass
     if Path("/proc/self").is_dir():
         try:
             return is_our_broker(Path(f"/proc/{pid}/cmdline").read_bytes(), data)

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from ledger import localkafka
 
@@ -58,6 +59,23 @@ def test_start_status_produce_consume_stop(data_dir: Path) -> None:
     assert again.already_running and again.pid == info.pid
 
     topic = f"localkafka-{uuid.uuid4().hex}"
+    # Topics are not auto-created (the ledger creates its own, with the configs it needs).
+    admin = KafkaAdminClient(bootstrap_servers=info.bootstrap)
+    try:
+        assert (
+            admin.describe_configs(
+                [
+                    ConfigResource(
+                        ConfigResourceType.BROKER, "1", configs={"auto.create.topics.enable": None}
+                    )
+                ],
+                config_filter="all",
+            )["broker"]["1"]["auto.create.topics.enable"]["value"]
+            == "false"
+        )
+        admin.create_topics({topic: {"num_partitions": 1}})
+    finally:
+        admin.close()
     producer = KafkaProducer(bootstrap_servers=info.bootstrap)
     try:
         producer.send(topic, b"hello ledger").get(timeout=30)
@@ -98,3 +116,36 @@ def test_start_refuses_a_port_taken_by_another_process(data_dir: Path) -> None:
         squatter.listen()
         with pytest.raises(localkafka.BrokerError, match=f"port {port} .* in use"):
             localkafka.start(port=port, data_dir=data_dir)
+
+
+def test_stop_never_signals_a_process_that_is_not_this_data_dirs_broker(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "kafka"
+    data.mkdir()
+    other = tmp_path / "other" / "server.properties"
+    # Decoys a stale pid file could name: anything mentioning kafka.Kafka, even with our config.
+    decoys = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "kafka.Kafka"]),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import time; time.sleep(120)",
+                "kafka.Kafka",
+                str(data / "server.properties"),
+            ]
+        ),
+        subprocess.Popen(["sleep", "120", "kafka.Kafka", str(other)]),
+    ]
+    try:
+        for decoy in decoys:
+            (data / "broker.pid").write_text(f"{decoy.pid}\n")
+            assert localkafka.status(data).running is False
+            assert localkafka.stop(data, timeout=2) is False
+            assert decoy.poll() is None, "a decoy was signalled"
+    finally:
+        for decoy in decoys:
+            decoy.kill()
+            decoy.wait()

@@ -42,3 +42,28 @@ def test_number_settings_are_read():
         {"PROVLEDGER_BATCH_MAX": "200", "PROVLEDGER_BATCH_LATENCY_S": "0.5"}
     )
     assert (settings.batch_max_records, settings.batch_max_latency_s) == (200, 0.5)
+
+
+def test_topic_group_and_stall_settings():
+    defaults = Settings.from_env({})
+    assert defaults.group_id is None  # derived from the ledger file's id
+    assert (defaults.topic_partitions, defaults.topic_replication) == (1, None)
+    assert defaults.stall_after_s == 30.0
+    settings = Settings.from_env(
+        {
+            "PROVLEDGER_GROUP": "ledger-eu",
+            "PROVLEDGER_TOPIC_PARTITIONS": "6",
+            "PROVLEDGER_TOPIC_REPLICATION": "3",
+            "PROVLEDGER_STALL_S": "10",
+        }
+    )
+    assert (settings.group_id, settings.topic_partitions) == ("ledger-eu", 6)
+    assert (settings.topic_replication, settings.stall_after_s) == (3, 10.0)
+
+
+@pytest.mark.parametrize(
+    "name", ["PROVLEDGER_TOPIC_PARTITIONS", "PROVLEDGER_TOPIC_REPLICATION", "PROVLEDGER_STALL_S"]
+)
+def test_counts_and_periods_must_be_positive(name):
+    with pytest.raises(ValueError, match=f"{name} must be greater than 0"):
+        Settings.from_env({name: "0"})
