@@ -30,6 +30,9 @@ from query.api.app import create_app
 from query.api.state import AppState
 from query.server import warm_up
 from query.suspects import suspects_for
+from query.ui import routes as ui_routes
+from query.ui import views as ui_views
+from query.ui.session import Viewer
 
 LOOKBACK = timedelta(hours=24)
 
@@ -78,6 +81,27 @@ def bench_function(ledger: Ledger, incidents: list[str]) -> None:
     print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
+def bench_incident_page(ledger: Ledger, incidents: list[str]) -> None:
+    """What ``GET /ui/incidents/{id}`` does server-side: the suspects call for the timeline
+    (more candidates than the API's default), the rollbacks, the layout and the template."""
+    cur = ledger.cursor()
+    who = Viewer(True, True, True, "bench", None, "x", True)
+    template = ui_routes.env.get_template("incident.html")
+    wall, cpu, size = [], [], 0
+    for incident in incidents:
+        began, began_cpu = time.perf_counter(), time.process_time()
+        page = ui_views.incident_page(cur, incident, LOOKBACK)
+        html = template.render(
+            who=who, path="/", lookback="24h", lookbacks=ui_routes.LOOKBACKS, **page
+        )
+        wall.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
+        size += len(html)
+    print(f"incident page (query + render, warm), wall: {percentiles(wall)}")
+    print(f"incident page (query + render, warm), CPU:  {percentiles(cpu)}")
+    print(f"  page size: mean {size / len(incidents) / 1024:.1f} KiB")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -98,7 +122,7 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    samples, overhead = [], []
+    samples, overhead, pages = [], [], []
     cur = ledger.cursor()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -110,10 +134,14 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
                 samples.append((time.perf_counter() - began) * 1000)
                 overhead.append(samples[-1] - direct)
                 response.raise_for_status()
+                began = time.perf_counter()
+                client.get(f"/ui/incidents/{incident}").raise_for_status()
+                pages.append((time.perf_counter() - began) * 1000)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     print(f"suspects (HTTP, one client, warm): {percentiles(samples)}")
+    print(f"incident page /ui/incidents/ID (HTTP, one client, warm): {percentiles(pages)}")
     print(
         f"  HTTP overhead (HTTP minus the same call without HTTP just before): median "
         f"{statistics.median(overhead):.1f} ms, mean {statistics.mean(overhead):.1f} ms"
@@ -154,6 +182,7 @@ def main() -> None:
             f"(left out of the sample: {args.calls - len(incidents)})"
         )
     bench_function(ledger, incidents)
+    bench_incident_page(ledger, incidents)
     if args.http:
         bench_http(ledger, incidents[: args.http])
 
