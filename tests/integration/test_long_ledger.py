@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +22,16 @@ from ledger.settings import Settings
 from ledger.store import Ledger
 from query import snapshot
 from tests import eventmix, longledger
-from tests.ledgerproc import cli, env_for, fill
+from tests.ledgerproc import (
+    cli,
+    env_for,
+    fill,
+    free_port,
+    health,
+    produce,
+    start_serve,
+    wait_until,
+)
 
 SIZE = int(3.5 * verify.CHUNK)
 
@@ -168,3 +178,49 @@ def test_a_snapshot_of_a_long_ledger_has_every_row(ledger, tmp_path, monkeypatch
     finally:
         copy.close()
     assert counted == expected
+
+
+def test_a_long_ledger_ingested_across_kills_verifies_snapshots_and_rebuilds(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The reported run: one partition, `serve` SIGKILLed during ingestion, then verify (through
+    the server that holds the file, and on the file), snapshot and rebuild, all exact."""
+    produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(SIZE, "avro", seed=8))
+    port = free_port()
+    env = {
+        **env_for(settings, port),
+        "PROVLEDGER_BATCH_MAX": "1000",
+        "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
+    }
+    log = tmp_path / "serve.log"
+    for fraction in (0.2, 0.45, 0.7):
+        server = start_serve(env, port, log)
+        target = int(fraction * SIZE)
+        wait_until(lambda n=target: (health(port) or {}).get("events", 0) >= n, 120, f"{target}")
+        server.kill()  # SIGKILL: no chance to finish a batch
+        server.wait(timeout=30)
+    server = start_serve(env, port, log)
+    try:
+        wait_until(lambda: (health(port) or {}).get("events") == SIZE, 180, "every event")
+        served = cli(env, "verify")
+        assert served.returncode == 0, served.stdout + served.stderr + log.read_text()[-2000:]
+        assert served.stdout.startswith(f"ok: {SIZE} events, RFC 6962 root ")
+        snap = tmp_path / "snap.duckdb"
+        taken = cli(env, "snapshot", str(snap))
+        assert taken.returncode == 0, taken.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert cli(env, "verify").stdout == served.stdout  # on the file, no server
+    copy = duckdb.connect(str(snap), read_only=True)
+    try:
+        assert copy.execute("SELECT count(*), max(seq) FROM events").fetchone() == (SIZE, SIZE - 1)
+    finally:
+        copy.close()
+
+    rebuilt = cli(env, "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "DIFFERS" not in rebuilt.stdout
+    assert f"rebuilt {SIZE} events" in rebuilt.stdout
+    assert "Merkle root: the same" in rebuilt.stdout
+    assert cli(env, "verify").stdout == served.stdout
