@@ -32,6 +32,8 @@ from query import snapshot
 
 log = logging.getLogger(__name__)
 KEPT = 3
+# With no copy at all there is nothing older to answer from: wait for the first one longer.
+FIRST_COPY_WAIT_S = 60.0
 
 
 class CopyUnavailable(RuntimeError):
@@ -87,7 +89,10 @@ class LedgerCopies:
             self._asked += 1
             mine = self._asked
             self._changed.notify_all()
-            self._changed.wait_for(lambda: self._served >= mine or self._closing, self._wait_s)
+            wait_s = (
+                self._wait_s if self._copy is not None else max(self._wait_s, FIRST_COPY_WAIT_S)
+            )
+            self._changed.wait_for(lambda: self._served >= mine or self._closing, wait_s)
             if self._copy is None:
                 raise CopyUnavailable(
                     "the read-only copy of the ledger that SQL runs on is not ready yet; "

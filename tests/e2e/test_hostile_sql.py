@@ -174,6 +174,8 @@ def server(start_server, tmp_path):
             "PROVLEDGER_SQL_TIMEOUT_S": "1",
             "PROVLEDGER_SQL_MAX_ROWS": "50",
             "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
+            # Reads below expect what /healthz counted: wait for the copy that has it.
+            "PROVLEDGER_SQL_FRESHNESS_S": "30",
         }
     )
     feeder = Feeder(running.url)

@@ -53,6 +53,8 @@ def server(start_server, tmp_path):
             "PROVLEDGER_SQL_WORKERS": "1",
             "PROVLEDGER_SQL_QUEUE_S": "0.5",
             "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
+            # Reads below expect what /healthz counted: wait for the copy that has it.
+            "PROVLEDGER_SQL_FRESHNESS_S": "30",
         }
     )
     feeder = Feeder(running.url)
