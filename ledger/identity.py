@@ -12,6 +12,7 @@ another ledger or used by another consumer (see ledger/topic.py).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import duckdb
 
@@ -28,25 +29,25 @@ def ensure_id(conn: duckdb.DuckDBPyConnection) -> str:
     return ledger_id
 
 
-def adopt_id(conn: duckdb.DuckDBPyConnection, ledger_id: str) -> None:
-    """Give this (new) file another file's id: a rebuilt ledger is the same ledger."""
+def adopt(conn: duckdb.DuckDBPyConnection, identity: tuple[str, datetime]) -> None:
+    """Give this (new) file another file's identity: a rebuilt ledger is the same ledger."""
     conn.execute("DELETE FROM ledger_identity")
-    conn.execute("INSERT INTO ledger_identity VALUES (?, now())", [ledger_id])
+    conn.execute("INSERT INTO ledger_identity VALUES (?, ?)", list(identity))
 
 
-def read_id(path: str) -> str | None:
-    """The ledger id stored in the file at ``path``, None if it has none (or no file)."""
+def read(path: str) -> tuple[str, datetime] | None:
+    """(ledger id, created at) of the file at ``path``; None if it has none (or no file)."""
     try:
         conn = duckdb.connect(path, read_only=True)
     except duckdb.Error:
         return None
     try:
-        row = conn.execute("SELECT ledger_id FROM ledger_identity LIMIT 1").fetchone()
+        row = conn.execute("SELECT ledger_id, created_at FROM ledger_identity LIMIT 1").fetchone()
     except duckdb.CatalogException:  # a file made before ledgers had ids
         return None
     finally:
         conn.close()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else None
 
 
 def default_group(ledger_id: str) -> str:

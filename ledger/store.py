@@ -138,10 +138,10 @@ class Ledger:
     def adopt_identity_of(self, path: str | Path) -> None:
         """Take the ledger id of the file at ``path`` (a rebuild replaces that file), so the
         rebuilt ledger keeps its consumer group and its claim on it."""
-        other = identity.read_id(str(path))
+        other = identity.read(str(path))
         if other is not None:
-            identity.adopt_id(self._conn, other)
-            self.ledger_id = other
+            identity.adopt(self._conn, other)
+            self.ledger_id = other[0]
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for one thread: the shared connection is not thread-safe."""
