@@ -118,6 +118,8 @@ def _normal(value: Any) -> Any:
         return [item if type(item) is str else _normal(item) for item in value]
     if kind is float and value.is_integer() and abs(value) < 2**53:
         return int(value)
+    if kind is int and value.bit_length() > jsonsafe.MAX_INT_BITS:
+        raise OverflowError(f"an integer beyond a double's range: {value.bit_length()} bits")
     return value
 
 
@@ -134,21 +136,22 @@ def validate_event(obj: Any) -> DecodedEvent | DecodeError:
     """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare)."""
     if not isinstance(obj, dict):
         return DecodeError("wrong_type", f"an event is a JSON object, not {type(obj).__name__}")
-    unfit = jsonsafe.problem(obj)
+    unfit = jsonsafe.depth_problem(obj)
     if unfit is not None:
         return DecodeError(unfit.code, unfit.detail)
     decoded = _validated(obj)
-    return decoded if isinstance(decoded, DecodeError) else _with_canonical(decoded)
+    return decoded if isinstance(decoded, DecodeError) else _with_canonical(decoded, obj)
 
 
-def _with_canonical(decoded: DecodedEvent) -> DecodedEvent | DecodeError:
-    """Build the canonical bytes now, so that an event that has none is a bad event here and
-    not an exception in the ledger's writer."""
+def _with_canonical(decoded: DecodedEvent, obj: dict[str, Any]) -> DecodedEvent | DecodeError:
+    """Build the canonical bytes now, so that an event that has none (a lone surrogate, NaN, a
+    number beyond a double) is a bad event here, not an exception in the ledger's writer."""
     try:
         decoded.canonical  # noqa: B018 (cached on the event)
-    except UnicodeEncodeError as exc:
-        return DecodeError("invalid_field", f"not valid Unicode: {exc.reason}")
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
+        where = jsonsafe.problem(obj)
+        if where is not None:
+            return DecodeError(where.code, where.detail)
         return DecodeError("invalid_field", f"the event has no canonical JSON form: {exc}")
     return decoded
 

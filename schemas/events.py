@@ -213,7 +213,9 @@ def short_type(name: str) -> str:
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 envelope; ``data`` stays raw so unknown fields are kept as sent."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    # ser_json_inf_nan: NaN and Infinity stay numbers when dumped (pydantic's default writes
+    # null, which the canonical form would drop), so that the canonical JSON refuses them.
+    model_config = ConfigDict(frozen=True, extra="allow", ser_json_inf_nan="constants")
 
     specversion: Literal["1.0"]
     id: NonEmpty

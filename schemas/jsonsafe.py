@@ -3,8 +3,9 @@
 Python's ``json`` recurses once per nesting level, accepts ``NaN``/``Infinity`` (not JSON),
 keeps lone surrogates from ``\\udfff`` escapes (not encodable as UTF-8) and refuses integers
 longer than 4300 digits with a ValueError. Each of these once killed the ledger's consumer,
-so :func:`loads` bounds the depth before parsing and :func:`problem` checks a parsed value
-without recursing. Failures are :class:`JsonProblem` with a reason code of ``schemas.codec``.
+so :func:`loads` bounds the depth before parsing, :func:`depth_problem` bounds a parsed value's
+depth without recursing, and :func:`problem` names what else is wrong with it. Failures are
+:class:`JsonProblem` with a reason code of ``schemas.codec``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
 
 
 def loads(value: bytes | str, what: str = "value", limit: int = MAX_DEPTH) -> Any:
-    """Parse UTF-8 JSON text into a value that passes :func:`problem`, or raise JsonProblem."""
+    """Parse UTF-8 JSON text nested at most ``limit`` deep, without NaN or Infinity, or raise
+    JsonProblem. Values are checked by :func:`problem` (``validate_event`` does)."""
     try:
         text = value.decode("utf-8-sig") if isinstance(value, bytes) else value
     except UnicodeDecodeError as exc:
@@ -54,22 +56,34 @@ def loads(value: bytes | str, what: str = "value", limit: int = MAX_DEPTH) -> An
     if too_deep(text, limit):
         raise JsonProblem("too_deep", f"{what} nests objects/arrays deeper than {limit}")
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise JsonProblem("malformed_json", f"{what} is not JSON: {exc}") from None
     except JsonProblem:
         raise
     except ValueError as exc:  # an integer past Python's int-string limit
         raise JsonProblem("invalid_field", f"{what} holds a number too large: {exc}") from None
-    found = problem(parsed, limit)
-    if found is not None:
-        raise found
-    return parsed
+
+
+def depth_problem(value: Any, limit: int = MAX_DEPTH) -> JsonProblem | None:
+    """The value nests deeper than ``limit``; level by level, containers only (it runs on every
+    event: leaves are checked as the canonical bytes are written)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    for _ in range(limit):
+        deeper = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        if not deeper:
+            return None
+        level = deeper
+    return JsonProblem("too_deep", f"the event nests objects/arrays deeper than {limit}")
 
 
 def problem(value: Any, limit: int = MAX_DEPTH) -> JsonProblem | None:
-    """What makes a parsed value unfit to be an event's JSON, or None. Iterative: a value
-    nested a million deep is refused, not a RecursionError."""
+    """What makes a parsed value unfit to be an event's JSON, and where, or None. Iterative: a
+    value nested a million deep is refused, not a RecursionError."""
     stack: list[tuple[Any, str, int]] = [(value, "", 1)]
     while stack:
         node, where, depth = stack.pop()
@@ -82,11 +96,12 @@ def problem(value: Any, limit: int = MAX_DEPTH) -> JsonProblem | None:
         if depth > limit:
             return JsonProblem("too_deep", f"{where or 'the event'}: nested deeper than {limit}")
         for key, item in items:
-            if type(key) is str and not _unicode(key):
+            # isascii() first: it is the common case and far cheaper than encoding.
+            if type(key) is str and not key.isascii() and not _unicode(key):
                 return JsonProblem("invalid_field", f"{where}: a key is not valid Unicode")
             kind = type(item)
             if kind is str:
-                if not _unicode(item):
+                if not item.isascii() and not _unicode(item):
                     return JsonProblem(
                         "invalid_field", f"{_at(where, key)}: not valid Unicode (a lone surrogate)"
                     )
@@ -110,8 +125,6 @@ def _at(where: str, key: Any) -> str:
 
 
 def _unicode(text: str) -> bool:
-    if text.isascii():
-        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

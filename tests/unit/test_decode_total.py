@@ -290,3 +290,14 @@ def test_a_cdevent_whose_content_is_not_an_object_is_stored_not_projected() -> N
     result = assert_total(structured(json.dumps(bare).encode()))
     assert isinstance(result, DecodedEvent)
     assert project([Accepted(0, result)]) == {}
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, [1, {"a": math.nan}]])
+def test_non_finite_numbers_are_refused_not_dropped(value: Any) -> None:
+    """From a Python caller (or an Avro double) NaN is a float, not text: it must be refused,
+    not written as null and dropped from the canonical form."""
+    example = EVENTS["dev.provledger.incident.resolved.v1"]
+    for event in ({**example, "x": value}, {**example, "data": {**example["data"], "x": value}}):
+        result = codec.validate_event(event)
+        assert isinstance(result, DecodeError), result
+        assert result.code == "invalid_field" and "not a JSON number" in result.detail
