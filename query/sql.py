@@ -65,7 +65,7 @@ class SqlServiceLimits:
     queue_wait_s: float = 5.0  # PROVLEDGER_SQL_QUEUE_S: wait for a free worker, then 429
     # PROVLEDGER_SQL_FRESHNESS_S: how long a query waits for a copy that has the ledger's
     # latest writes before it is answered from the older copy (its as_of says how old).
-    freshness_wait_s: float = 3.0
+    freshness_wait_s: float = 5.0
 
 
 @dataclass(frozen=True)
