@@ -213,20 +213,36 @@ def _stored_nodes(
     cur: duckdb.DuckDBPyConnection, first_leaf: int, end_leaf: int
 ) -> dict[tuple[int, int], bytes]:
     """Stored nodes completed by leaves [first_leaf, end_leaf): node (L, i) completes at leaf
-    (i+1)·2^L - 1, so per level an idx range (zone maps skip the rest of the table)."""
-    ranges, params = [], []
+    (i+1)·2^L - 1, so per level an idx range.
+
+    The writer stores nodes in the order they complete, and a tree of n leaves has
+    n - popcount(n) of them, so these are normally the rows from first_leaf -
+    popcount(first_leaf) on: read by rowid, which DuckDB seeks to (a filter on level and idx
+    scans the whole table, once per chunk). Only if those rows are not exactly the expected
+    nodes (a file rewritten by other means) are the nodes looked up by key."""
+    ranges: dict[int, tuple[int, int]] = {}
     for level in range(1, end_leaf.bit_length() + 1):
         low = -(-(first_leaf + 1) // (1 << level)) - 1
         high = -(-(end_leaf + 1) // (1 << level)) - 1
         if low < high:
-            ranges.append("(level = ? AND idx >= ? AND idx < ?)")
-            params += [level, low, high]
+            ranges[level] = (low, high)
     if not ranges:
         return {}
+    start = first_leaf - first_leaf.bit_count()
     rows = cur.execute(
-        f"SELECT level, idx, hash FROM merkle_nodes WHERE {' OR '.join(ranges)}", params
+        "SELECT level, idx, hash FROM merkle_nodes WHERE rowid >= ? AND rowid < ?",
+        [start, end_leaf - end_leaf.bit_count()],
     ).fetchall()
-    return {(level, idx): bytes(value) for level, idx, value in rows}
+    nodes = {(level, idx): bytes(value) for level, idx, value in rows}
+    expected = sum(high - low for low, high in ranges.values())
+    if len(nodes) == expected and all(
+        level in ranges and ranges[level][0] <= idx < ranges[level][1] for level, idx in nodes
+    ):
+        return nodes
+    where = " OR ".join("(level = ? AND idx >= ? AND idx < ?)" for _ in ranges)
+    params = [value for level, (low, high) in ranges.items() for value in (level, low, high)]
+    rows = cur.execute(f"SELECT level, idx, hash FROM merkle_nodes WHERE {where}", params)
+    return {(level, idx): bytes(value) for level, idx, value in rows.fetchall()}
 
 
 def _prove(report: Report, since: Checkpoint, captured: dict[tuple[int, int], bytes]) -> None:
