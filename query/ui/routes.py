@@ -112,7 +112,7 @@ def suspects_fragment(
     if isinstance(who, Response):
         return who
     window = _lookback(lookback)
-    if not _ID.match(incident) or window is None:
+    if not _ID.match(incident) or window is None or (wait is not None and not _ID.match(wait)):
         return render(request, "error.html", 400, who=who, message="Bad incident or lookback.")
     cur = _cursor(request)
     try:

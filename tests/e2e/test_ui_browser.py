@@ -90,9 +90,14 @@ def load_story(settings: Settings) -> int:
 
 
 def new_page(browser: Browser, width: int = 1280, height: int = 800) -> Page:
-    # bypass_csp: the pages forbid scripts from anywhere but /ui/static; axe is injected.
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
-    return context.new_page()
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    # A script or style the pages' Content-Security-Policy blocks, a missing asset or a
+    # script error shows up here; assert_accessible checks that there was none.
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.console_errors = errors  # type: ignore[attr-defined]
+    return page
 
 
 def assert_accessible(page: Page) -> None:
@@ -103,6 +108,7 @@ def assert_accessible(page: Page) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not bad, f"{page.url}: {bad}"
+    assert page.console_errors == [], page.console_errors  # type: ignore[attr-defined]
 
 
 def suspect_ids(page: Page) -> list[str]:
