@@ -10,6 +10,7 @@ depth without recursing, and :func:`problem` names what else is wrong with it. F
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -34,6 +35,10 @@ def _reject_constant(name: str) -> Any:
     raise JsonProblem("malformed_json", f"{name} is not a JSON number")
 
 
+# One decoder: json.loads with any option builds a new decoder (and scanner) per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """Whether the brackets outside strings nest deeper than ``limit`` (a scan, no parse)."""
     if text.count("[") + text.count("{") <= limit:
@@ -50,13 +55,13 @@ def loads(value: bytes | str, what: str = "value", limit: int = MAX_DEPTH) -> An
     """Parse UTF-8 JSON text nested at most ``limit`` deep, without NaN or Infinity, or raise
     JsonProblem. Values are checked by :func:`problem` (``validate_event`` does)."""
     try:
-        text = value.decode("utf-8-sig") if isinstance(value, bytes) else value
+        text = value.removeprefix(codecs.BOM_UTF8).decode() if isinstance(value, bytes) else value
     except UnicodeDecodeError as exc:
         raise JsonProblem("malformed_json", f"{what} is not UTF-8 text: {exc}") from None
     if too_deep(text, limit):
         raise JsonProblem("too_deep", f"{what} nests objects/arrays deeper than {limit}")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise JsonProblem("malformed_json", f"{what} is not JSON: {exc}") from None
     except JsonProblem:
