@@ -62,7 +62,9 @@ def stream(path: Path | str, args: list[str], stdin: bytes | None = None) -> Ite
 
         def pump() -> None:
             assert process.stdout is not None
-            while chunk := process.stdout.read1(1 << 20):
+            # read(), not read1(): git may flush every record (diff-tree --stdin does), and a
+            # hand-over per tiny chunk costs more than the parsing.
+            while chunk := process.stdout.read(1 << 16):
                 chunks.put(chunk)
             chunks.put(None)
 
