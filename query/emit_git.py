@@ -12,6 +12,7 @@ from producers import journal
 from producers.ai_detect import default_rules
 from producers.backfill import change_data, repo_name
 from producers.gitlog import GitError, git, iter_commits
+from producers.gitproc import is_sha
 
 PAGE = 1000
 MAX_PAGES = 100
@@ -90,6 +91,10 @@ def deployed_commits(
     head = data["commit"]
     previous = since_commit or previous_deployed(settings, data["service"], data["environment"])
     if previous is None or previous == head:
+        return [head]
+    if not since_commit and not is_sha(previous):  # from events anyone may send: no git option
+        click.echo(f"warning: the previous deployment's commit {previous[:80]!r} is not a sha",
+                   err=True)  # fmt: skip
         return [head]
     try:
         return git(path, "rev-list", f"{previous}..{head}").split()

@@ -99,3 +99,12 @@ def test_malformed_commits_are_errors_for_that_commit(body):
 def test_a_bad_time_zone_reads_as_utc_as_git_does():
     raw = parse_commit(SHA, raw_commit(b"x", b"Ann <ann@x> 0 +9999"))
     assert raw.author_time == "1970-01-01T00:00:00+00:00"
+
+
+def test_a_previous_deployment_that_is_not_a_sha_never_reaches_git(monkeypatch, tmp_path):
+    from query import emit_git
+
+    monkeypatch.setattr(emit_git, "previous_deployed", lambda *_: "--output=/tmp/x")
+    monkeypatch.setattr(emit_git, "git", lambda *_: pytest.fail("git was called"))
+    data = {"commit": SHA, "service": "s", "environment": "prod"}
+    assert emit_git.deployed_commits(None, tmp_path, data, None) == [SHA]  # type: ignore[arg-type]
