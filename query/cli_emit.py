@@ -20,6 +20,7 @@ from producers.emitter import FORMATS, Emitter, to_spooled
 from producers.envelope import InvalidEvent, build_event
 from producers.spool import Spool
 from query.emit_git import change_from_git, deployed_commits, fold_journal, head_of
+from schemas import jsonsafe
 from schemas.codec import DecodedEvent
 from schemas.events import full_type, short_type
 
@@ -43,9 +44,10 @@ def _read_data(data: str | None, positional: str | None) -> dict[str, Any] | Non
     else:
         text = raw
     try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from exc
+        # The ledger's parser: deep nesting, NaN or a 5,000-digit number is an error, not a crash.
+        parsed = jsonsafe.loads(text, "the data")
+    except jsonsafe.JsonProblem as exc:
+        raise click.BadParameter(exc.detail, param_hint="--data") from exc
     if not isinstance(parsed, dict):
         raise click.BadParameter("the data must be a JSON object", param_hint="--data")
     return parsed
