@@ -32,8 +32,8 @@ VOLATILE = {
     "kafka_partition",
     "kafka_offset",
 }
-# Tables whose content depends on batch boundaries or on seq by design.
-ORDER_BOOKKEEPING = {"merkle_nodes", "tree_heads", "kafka_offsets"}
+# Tables whose content depends on batch boundaries or on seq by design, or names the file.
+ORDER_BOOKKEEPING = {"merkle_nodes", "tree_heads", "kafka_offsets", "ledger_identity"}
 
 
 def _story() -> list[DecodedEvent]:
