@@ -142,9 +142,10 @@ def consumer_config(
         # Under load, fewer and larger fetches: kafka-python's CPU per record fell by a
         # fifth in bench measurements.
         fetch_min_bytes=1024 * 1024,
-        # Idle, each fetch is a broker round trip: at 100 ms an idle ledger took ~5 % of a
-        # core, at 500 ms ~2 % (bench/bench_idle.py). A trickle waits at most 0.5 s more.
-        fetch_max_wait_ms=500,
+        # Idle, each fetch is a broker round trip: an idle ledger took ~5 % of a core at
+        # 100 ms, 2.5 % at 250 ms, 1.8 % at 500 ms (bench/bench_idle.py); 500 ms made the
+        # first event of a trickle take 2.3 s (batch latency included), 250 ms 1.7 s.
+        fetch_max_wait_ms=250,
         max_partition_fetch_bytes=max(8 * 1024 * 1024, settings.max_event_bytes * 2),
         # A topic created just before (or after) the group forms has no partitions in the
         # first metadata; refresh often so they are picked up in seconds, not 5 minutes.
