@@ -102,6 +102,23 @@ def bench_incident_page(ledger: Ledger, incidents: list[str]) -> None:
     print(f"  page size: mean {size / len(incidents) / 1024:.1f} KiB")
 
 
+def bench_list_page(ledger: Ledger, repeat: int) -> None:
+    """What ``GET /ui/`` does server-side: the incident list (open first, then the latest)
+    with each row's top suspect, and the template."""
+    cur = ledger.cursor()
+    who = Viewer(True, True, True, "bench", None, "x", True)
+    template = ui_routes.env.get_template("list.html")
+    wall, cpu = [], []
+    for _ in range(repeat):
+        began, began_cpu = time.perf_counter(), time.process_time()
+        html = template.render(who=who, path="/ui/", incidents=ui_views.incident_list(cur))
+        wall.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
+    print(f"incident list /ui/ (query + render, warm), wall: {percentiles(wall)}")
+    print(f"incident list /ui/ (query + render, warm), CPU:  {percentiles(cpu)}")
+    print(f"  page size: {len(html) / 1024:.1f} KiB")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -122,7 +139,7 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    samples, overhead, pages = [], [], []
+    samples, overhead, pages, lists = [], [], [], []
     cur = ledger.cursor()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -137,11 +154,15 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
                 began = time.perf_counter()
                 client.get(f"/ui/incidents/{incident}").raise_for_status()
                 pages.append((time.perf_counter() - began) * 1000)
+                began = time.perf_counter()
+                client.get("/ui/").raise_for_status()
+                lists.append((time.perf_counter() - began) * 1000)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     print(f"suspects (HTTP, one client, warm): {percentiles(samples)}")
     print(f"incident page /ui/incidents/ID (HTTP, one client, warm): {percentiles(pages)}")
+    print(f"incident list /ui/ (HTTP, one client, warm): {percentiles(lists)}")
     print(
         f"  HTTP overhead (HTTP minus the same call without HTTP just before): median "
         f"{statistics.median(overhead):.1f} ms, mean {statistics.mean(overhead):.1f} ms"
@@ -153,6 +174,7 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--http", type=int, default=100, help="calls through HTTP (0: none)")
+    parser.add_argument("--lists", type=int, default=40, help="times the list page is built")
     parser.add_argument(
         "--warm-up", action="store_true", help="run the server's start-up warm-up first"
     )
@@ -183,6 +205,7 @@ def main() -> None:
         )
     bench_function(ledger, incidents)
     bench_incident_page(ledger, incidents)
+    bench_list_page(ledger, args.lists)
     if args.http:
         bench_http(ledger, incidents[: args.http])
 

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from producers.envelope import build_event
 from query.durations import parse_duration
+from query.incidents import incident_opening
 from query.provenance import commit_provenance
 from query.ui import session, views
 from query.ui.session import COOKIE, IDENTITY, Viewer
@@ -130,6 +131,24 @@ def suspects_fragment(
     if page is None:
         return render(request, "error.html", 404, who=who, message="Unknown incident.")
     return render(request, "_suspects.html", who=who, lookback=lookback, **page)
+
+
+@router.get("/ui/incidents/{incident}/top", response_class=HTMLResponse)
+def top_suspect_fragment(request: Request, incident: str) -> Response:
+    """The list page's "top suspect" cell for one incident (the page fetches it per row)."""
+    who = _guard(request)
+    if isinstance(who, Response):
+        return who
+    if not _ID.match(incident):
+        return render(request, "error.html", 400, who=who, message="Bad incident.")
+    cur = _cursor(request)
+    try:
+        if incident_opening(cur, incident) is None:
+            return render(request, "error.html", 404, who=who, message="Unknown incident.")
+        top = views.top_suspect(cur, incident)
+    finally:
+        cur.close()
+    return render(request, "_top.html", who=who, top=top)
 
 
 @router.get("/ui/incidents/{incident}", response_class=HTMLResponse)

@@ -25,6 +25,7 @@ from ledger.settings import Settings
 from producers.demo import DEMO_INCIDENT, IMPACT, SOURCE, demo_events
 from producers.emitter import Emitter
 from producers.envelope import build_event
+from query.ui import views
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "incident-page.png"
 INCIDENT = f"/ui/incidents/{DEMO_INCIDENT}"
@@ -213,6 +214,54 @@ def test_a_responder_reads_the_incident_confirms_a_suspect_and_checks_the_metric
         assert any(g["failed"] for g in groups)  # the rollback and the verdict count
     expect(page.locator("svg.chart polyline")).not_to_have_count(0)
     assert_accessible(page)
+
+
+def later_incidents(count: int) -> list[tuple[str, dict, str, object]]:
+    """Open incidents opened after the demo one, so the list shows the demo's row below them."""
+    return [
+        (
+            "incident.opened",
+            {
+                "incident": f"INC-LATER-{n}",
+                "severity": "sev3",
+                "services": ["search"],
+                "environment": "prod",
+                "impact_started_at": (IMPACT + timedelta(hours=1, minutes=n)).isoformat(),
+            },
+            f"inc-later-{n}",
+            IMPACT + timedelta(hours=1, minutes=n),
+        )
+        for n in range(count)
+    ]
+
+
+def test_the_list_loads_lower_rows_top_suspects_after_the_page(
+    start_server, settings, browser, tmp_path
+):
+    """The list ranks only its first rows before answering (ranking is the costly part);
+    a lower row's top suspect arrives from /ui/incidents/{id}/top, and without scripts the
+    row links to the incident instead."""
+    server = start_server({"PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json")})
+    later = later_incidents(views.RANKED_FIRST)
+    with Emitter(settings.kafka_bootstrap, settings.topic) as emitter:
+        for event_type, data, event_id, at in later:
+            emitter.send(build_event(event_type, data, SOURCE, event_id=event_id, time=at))
+    server.wait_for_events(load_story(settings) + len(later))
+
+    plain = browser.new_context(java_script_enabled=False).new_page()
+    plain.goto(f"{server.url}/ui/")
+    row = plain.locator("table.incidents tbody tr", has_text=DEMO_INCIDENT)
+    expect(row.get_by_role("link", name="see the suspects")).to_have_attribute("href", INCIDENT)
+    expect(row).not_to_contain_text("dep-checkout-prod")
+
+    page = new_page(browser)
+    page.goto(f"{server.url}/ui/")
+    row = page.locator("table.incidents tbody tr", has_text=DEMO_INCIDENT)
+    expect(row).to_contain_text("deployment dep-checkout-prod")
+    expect(row.get_by_role("link", name="see the suspects")).to_have_count(0)
+    assert_accessible(page)
+    assert server.get(f"/ui/incidents/{DEMO_INCIDENT}/top").status_code == 200
+    assert server.get("/ui/incidents/INC-NOPE/top").status_code == 404
 
 
 def test_api_docs_load_with_no_outside_network(start_server, browser, tmp_path):
