@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from ledger.settings import Settings
@@ -27,6 +29,11 @@ from query.sql import SqlLimits, SqlRefused, SqlServiceLimits, SqlTimeout
 from query.sql_copies import LedgerCopies, copies_folder
 
 KILL_GRACE_S = 1.0
+# glibc gives each thread that allocates an arena of its own, reserving 64 MB of address space
+# each, and DuckDB starts several threads per instance: under RLIMIT_AS those reservations,
+# not what a query uses, ran a 1 GB budget out (a CPU-bound cross join got "bad allocation",
+# a 256 MB worker could not start a thread). Two arenas keep the count close to the use.
+MALLOC_ARENAS = "2"
 START_TIMEOUT_S = 30.0
 
 
@@ -49,9 +56,9 @@ class SqlAnswer:
 class WorkerProcess:
     """One worker process, started on first use and again after it dies or is killed."""
 
-    def __init__(self, memory_bytes: int, duckdb_memory_limit: str | None) -> None:
+    def __init__(self, memory_bytes: int, spill_dir: Path) -> None:
         self._memory_bytes = memory_bytes
-        self._duckdb_memory_limit = duckdb_memory_limit
+        self._spill_dir = spill_dir
         self._process: subprocess.Popen | None = None
         self._requests: Connection | None = None
         self._replies: Connection | None = None
@@ -59,14 +66,17 @@ class WorkerProcess:
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
+        # DuckDB's own limit well inside the kernel's: its clear out-of-memory answer (or a
+        # spill to disk) comes first, and what DuckDB does not count still has room.
+        duckdb_limit = f"{max(self._memory_bytes // 2, 1 << 20)}B"
         args = [str(request_read), str(reply_write), str(self._memory_bytes)]
-        if self._duckdb_memory_limit:
-            args.append(self._duckdb_memory_limit)
+        args += [str(self._spill_dir), duckdb_limit]
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", f"{__package__}.sql_worker", *args],
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, "MALLOC_ARENA_MAX": MALLOC_ARENAS},
             )
         finally:
             os.close(request_read)
@@ -86,7 +96,10 @@ class WorkerProcess:
         try:
             self._requests.send_bytes(json.dumps(request).encode())
             if self._replies.poll(wait_s):
-                return json.loads(self._replies.recv_bytes())
+                reply = json.loads(self._replies.recv_bytes())
+                if reply.get("retire"):
+                    self.stop()  # it is ending; the next query starts a fresh one
+                return reply
         except (EOFError, OSError):
             code = self.stop()
             return {"ok": False, "kind": "died", "error": _death(code)}
@@ -104,7 +117,10 @@ class WorkerProcess:
             return None
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
-        return process.wait()
+        code = process.wait()
+        # What DuckDB spilled is its own; a killed worker leaves it behind.
+        shutil.rmtree(self._spill_dir, ignore_errors=True)
+        return code
 
 
 def _raise_for(reply: dict[str, Any], limits: SqlLimits) -> None:
@@ -114,6 +130,11 @@ def _raise_for(reply: dict[str, Any], limits: SqlLimits) -> None:
         raise SqlTimeout(
             f"the query ran longer than {limits.timeout_s:g} s and was stopped; "
             "narrow it, or raise PROVLEDGER_SQL_TIMEOUT_S on the server"
+        )
+    if reply["kind"] == "memory":
+        raise SqlRefused(
+            f"{reply['error']}: the query needs more memory than SQL may use; narrow it, or "
+            "raise PROVLEDGER_SQL_MEMORY_MB on the server"
         )
     raise SqlRefused(reply["error"])
 
@@ -138,8 +159,9 @@ class SqlService:
             ledger, copies_folder(settings.db_path), service.freshness_wait_s
         )
         self._idle: queue.Queue[WorkerProcess] = queue.Queue()
-        for _ in range(service.workers):
-            self._idle.put(WorkerProcess(service.memory_mb << 20, settings.duckdb_memory_limit))
+        folder = copies_folder(settings.db_path)
+        for index in range(service.workers):
+            self._idle.put(WorkerProcess(service.memory_mb << 20, folder / f"spill-{index}"))
         self._workers = [*self._idle.queue]
         # Requests inside (running or waiting); beyond this they are refused at once.
         self._admitted = threading.BoundedSemaphore(service.workers * 3)
@@ -180,6 +202,6 @@ class SqlService:
         )
 
     def close(self) -> None:
-        self._copies.close()
         for worker in self._workers:
             worker.stop()
+        self._copies.close()
