@@ -212,14 +212,27 @@ class LedgerConsumer:
         consumer = KafkaConsumer(
             **consumer_config(self._settings, self.group_id, identity.client_id(self._ledger_id))
         )
-        # Joining before this consumer's metadata has the topic's partitions makes it (as the
-        # group's leader) assign nothing, and the ledger idles until a rejoin.
-        deadline = time.monotonic() + METADATA_WAIT_S
-        while not consumer.partitions_for_topic(self._settings.topic):
-            if time.monotonic() > deadline or self._stop.wait(0.1):
-                break
-        consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
+        self._subscribe(consumer)
         return consumer
+
+    def _subscribe(self, consumer: KafkaConsumer) -> None:
+        """Subscribe, then wait (before the first poll, which joins the group) until a metadata
+        update made after subscribing holds the topic's partitions.
+
+        As the group's leader, kafka-python assigns from its metadata and remembers the
+        partitions its last metadata update showed for the subscription; when a later update
+        differs, the leader leaves its partitions and rejoins, and holds none until every
+        other member notices the rebalance (up to a heartbeat interval). Without partitions
+        in metadata the leader assigns nothing; with metadata fetched before subscribing it
+        assigns but remembers none, and rejoins at the next refresh."""
+        consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
+        deadline = time.monotonic() + METADATA_WAIT_S
+        while True:
+            consumer.topics()  # a metadata update, now seen with the subscription
+            if consumer.partitions_for_topic(self._settings.topic):
+                return
+            if time.monotonic() > deadline or self._stop.wait(0.1):
+                return
 
     def _admin(self) -> KafkaAdminClient:
         return KafkaAdminClient(
@@ -269,10 +282,13 @@ class LedgerConsumer:
             log.warning(
                 "no partitions of %s for this ledger consumer; leaving and joining %s again",
                 self._settings.topic,
-                self._settings.group_id,
+                self.group_id,
             )
             self._consumer.unsubscribe()
-            self._consumer.subscribe([self._settings.topic], listener=_SeekToLedger(self))
+            try:
+                self._subscribe(self._consumer)
+            except KafkaError as exc:  # subscribed all the same: metadata comes with the join
+                log.info("no metadata for %s before rejoining: %s", self._settings.topic, exc)
 
     def seek_to_ledger(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None

@@ -142,3 +142,38 @@ def test_two_consumers_in_one_group_one_leaving_mid_stream(
         assert leaving.consumer.status.batches > 0, "the leaving consumer never took part"
     finally:
         ledger.close()
+
+
+def test_members_of_one_group_keep_their_partitions_once_joined(
+    settings: Settings, topic_factory: Callable[..., str]
+) -> None:
+    """kafka-python's leader rejoins when its metadata shows other partitions than it assigned
+    from. A consumer that fetched metadata before subscribing remembered none, rejoined at the
+    next refresh and held no partitions until the other member noticed: in the test above the
+    leaving member could sit out the whole first half."""
+    settings = replace(settings, topic=topic_factory(partitions=4))
+    ledger = Ledger(settings.db_path)
+    members = [ConsumerThread(ledger, settings) for _ in range(2)]
+    assignments = [0, 0]
+    try:
+        for n, member in enumerate(members):
+            seek = member.consumer.seek_to_ledger
+
+            def counting(partitions, seek=seek, n=n) -> None:
+                assignments[n] += 1
+                seek(partitions)
+
+            member.consumer.seek_to_ledger = counting
+        wait_until(
+            lambda: all(m.consumer.status.lag and not m.consumer.claim_due for m in members),
+            60,
+            "both members to be assigned partitions and to claim the group",
+        )
+        joined = list(assignments)
+        # Past the consumers' metadata refresh (metadata_max_age_ms=5000).
+        time.sleep(8)
+        assert assignments == joined, "a member rejoined the group after a metadata refresh"
+    finally:
+        for member in members:
+            member.stop()
+        ledger.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,22 +126,28 @@ def test_stop_never_signals_a_process_that_is_not_this_data_dirs_broker(tmp_path
     data = tmp_path / "kafka"
     data.mkdir()
     other = tmp_path / "other" / "server.properties"
-    # Decoys a stale pid file could name: anything mentioning kafka.Kafka, even with our config.
+    # Decoys a stale pid file could name: anything mentioning kafka.Kafka, even with our config,
+    # and a "java" (the last one: Python under that name) running another data dir's broker.
+    # Each is Python sleeping, whatever its arguments: `sleep 120 kafka.Kafka …` exited at
+    # once on its invalid arguments, and was then taken for a signalled decoy.
+    sleeping = "import time; time.sleep(120)"
     decoys = [
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "kafka.Kafka"]),
+        subprocess.Popen([sys.executable, "-c", sleeping, "kafka.Kafka"]),
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import time; time.sleep(120)",
-                "kafka.Kafka",
-                str(data / "server.properties"),
-            ]
+            [sys.executable, "-c", sleeping, "kafka.Kafka", str(data / "server.properties")]
         ),
-        subprocess.Popen(["sleep", "120", "kafka.Kafka", str(other)]),
+        subprocess.Popen(
+            ["java", "-c", sleeping, "kafka.Kafka", str(other)], executable=sys.executable
+        ),
     ]
     try:
         for decoy in decoys:
+            # A decoy only tests something once it runs with its own command line.
+            cmdline = Path(f"/proc/{decoy.pid}/cmdline")
+            deadline = time.monotonic() + 30
+            while b"kafka.Kafka" not in cmdline.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert decoy.poll() is None, "a decoy exited by itself"
             (data / "broker.pid").write_text(f"{decoy.pid}\n")
             assert localkafka.status(data).running is False
             assert localkafka.stop(data, timeout=2) is False
