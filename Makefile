@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql kafka-start kafka-stop clean
+.PHONY: help install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -28,10 +28,16 @@ kafka-start: $(STAMP) ## start the local Kafka broker (fetches the jars on first
 kafka-stop: $(STAMP) ## stop the local Kafka broker
 	$(BIN)/provledger kafka stop
 
-test: $(STAMP) ## lint, then run every test tier against a real broker (started if needed)
+test: $(STAMP) browser ## lint, then run every test tier against a real broker (started if needed)
 	$(BIN)/ruff check producers ledger query schemas tests bench
 	$(BIN)/ruff format --check producers ledger query schemas tests bench
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The browser tests drive Debian's chromium through Playwright, which never downloads a browser here.
+browser: ## install Debian's chromium for the browser tests, if it is missing (needs root or sudo)
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 test-unit: $(STAMP) ## the unit tests alone (no I/O)
 	$(PY) -m pytest -q tests/unit
@@ -44,7 +50,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -56,6 +62,12 @@ bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafk
 bench-idle: $(STAMP) ## an idle ledger's CPU (goal < 5 % of a core) and its first event's latency
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_idle.py
+
+bench-detect: $(STAMP) ## AI detection on 1 MiB hostile commit messages and agent commands
+	$(PY) bench/bench_detect.py
+
+bench-verify: $(STAMP) ## verify on a 1M-event ledger: wall, CPU and peak RSS (builds it first, minutes)
+	$(PY) bench/bench_verify.py --events 1000000
 
 BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
 bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the 6.5 GB file once, ~2 min)

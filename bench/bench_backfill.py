@@ -117,7 +117,7 @@ def main() -> None:
     repo = make_repo(Path(tempfile.gettempdir()) / "provledger-bench-backfill", args.commits)
     count = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", "HEAD"],
                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    provledger = [sys.executable, "-m", "query"]
+    provledger = [sys.executable, "-m", "provenance_ledger.query"]
     commits = int(count)
     git_t = best_of(args.rounds, ["git", "-C", str(repo), "log", "--numstat"])
     dry_t = best_of(args.rounds, [*provledger, "backfill", "git", str(repo), "--dry-run"])

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from producers.emitter import encode_message
-from schemas.codec import DecodedEvent, KafkaRecord, decode_record
+from provenance_ledger.producers.emitter import encode_message
+from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord, decode_record
 from tests import eventmix
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from producers.ai_detect import CommitText, default_rules, destructive_action, detect
+from provenance_ledger.producers.ai_detect import (
+    CommitText,
+    default_rules,
+    destructive_action,
+    detect,
+)
 
 TOOLS = ["claude", "claude code", "codex", "devin", "aider", "copilot", "cursor", "gemini"]
 

@@ -26,9 +26,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.settings import DEFAULT_BOOTSTRAP
-from producers.emitter import Emitter
-from producers.envelope import build_event
+from provenance_ledger.ledger.settings import DEFAULT_BOOTSTRAP
+from provenance_ledger.producers.emitter import Emitter
+from provenance_ledger.producers.envelope import build_event
 from tests.ledgerproc import free_port, start_serve
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -51,14 +51,14 @@ import httpx
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from ledger import localkafka
-from ledger.consumer import consumer_config, decode_batch, relax_gc
-from ledger.projection import Accepted, project
-from ledger.settings import Settings
-from ledger.store import Ledger
-from schemas import avro
-from schemas.codec import KafkaRecord, binary_envelope
-from schemas.events import DATA_MODELS, CloudEvent
+from provenance_ledger.ledger import localkafka
+from provenance_ledger.ledger.consumer import consumer_config, decode_batch, relax_gc
+from provenance_ledger.ledger.projection import Accepted, project
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.schemas import avro
+from provenance_ledger.schemas.codec import KafkaRecord, binary_envelope
+from provenance_ledger.schemas.events import DATA_MODELS, CloudEvent
 from tests import eventmix
 from tests.ledgerproc import command, free_port, produce
 

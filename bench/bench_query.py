@@ -23,16 +23,16 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from ledger.consumer import ConsumerStatus
-from ledger.settings import Settings
-from ledger.store import Ledger
-from query.api.app import create_app
-from query.api.state import AppState
-from query.server import warm_up
-from query.suspects import suspects_for
-from query.ui import routes as ui_routes
-from query.ui import views as ui_views
-from query.ui.session import Viewer
+from provenance_ledger.ledger.consumer import ConsumerStatus
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.state import AppState
+from provenance_ledger.query.server import warm_up
+from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.ui import routes as ui_routes
+from provenance_ledger.query.ui import views as ui_views
+from provenance_ledger.query.ui.session import Viewer
 
 LOOKBACK = timedelta(hours=24)
 

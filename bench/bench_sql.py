@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from query import snapshot, sql
+from provenance_ledger.query import snapshot, sql
 
 
 def _timed(function, repeat: int) -> list[float]:

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 import pyarrow as pa
 
-from ledger import merkle, verify
-from ledger.store import EVENT_JSON_COLUMNS, Ledger
+from provenance_ledger.ledger import merkle, verify
+from provenance_ledger.ledger.store import EVENT_JSON_COLUMNS, Ledger
 from tests import eventmix
 
 TEMPLATES = 400
@@ -113,7 +113,10 @@ def main() -> None:
     env.update(PROVLEDGER_DB=str(args.path), PROVLEDGER_TOPIC="bench", PROVLEDGER_GROUP="bench")
     began = time.monotonic()
     with subprocess.Popen(
-        [sys.executable, "-m", "query", "verify"], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "provenance_ledger.query", "verify"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as verifying:
         out = verifying.stdout.read()
         # wait4: this one process's peak RSS and CPU, not the largest of every child so far

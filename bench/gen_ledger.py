@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger import commit_facts
+from provenance_ledger.ledger import commit_facts
 
 START = "2025-01-01 00:00:00+00"
 SERVICES = 500
@@ -37,7 +37,7 @@ def generate(path: Path, deployments: int, per_deployment: int, incidents: int) 
     changes = deployments * per_deployment
     con = duckdb.connect(str(path))
     con.execute("SET GLOBAL TimeZone = 'UTC'")
-    con.execute(resources.files("ledger").joinpath("schema.sql").read_text())
+    con.execute(resources.files("provenance_ledger.ledger").joinpath("schema.sql").read_text())
     span_s = 365 * 86400
 
     def step(name: str, work: str | Callable[[], None]) -> None:
@@ -155,7 +155,7 @@ def generate(path: Path, deployments: int, per_deployment: int, incidents: int) 
     )
     # The real indexes and views, as a ledger start creates them. (Not Ledger(path): these
     # rows bypass the Merkle log, which a read-write open rightly refuses.)
-    ledger_files = resources.files("ledger")
+    ledger_files = resources.files("provenance_ledger.ledger")
     step("indexes", ledger_files.joinpath("indexes.sql").read_text())
     views = sorted(f for f in ledger_files.joinpath("views").iterdir() if f.name.endswith(".sql"))
     step("views", "\n".join(f.read_text() for f in views))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from schemas.events import CloudEvent
+from provenance_ledger.schemas.events import CloudEvent
 
 Row = dict[str, Any]
 DEFAULT_SEVERITY = "sev3"

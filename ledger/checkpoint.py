@@ -11,7 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from ledger.merkle import HASH_SIZE
+from provenance_ledger.ledger.merkle import HASH_SIZE
 
 
 class CheckpointError(ValueError):

@@ -28,13 +28,13 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from ledger import identity
-from ledger.group import check_group
-from ledger.health import ConsumerStatus, stall
-from ledger.settings import Settings
-from ledger.store import Incoming, Ledger, LedgerError, Rejected
-from ledger.topic import SetupError, ensure_topic
-from schemas.codec import DecodeError, KafkaRecord, decode_record
+from provenance_ledger.ledger import identity
+from provenance_ledger.ledger.group import check_group
+from provenance_ledger.ledger.health import ConsumerStatus, stall
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Incoming, Ledger, LedgerError, Rejected
+from provenance_ledger.ledger.topic import SetupError, ensure_topic
+from provenance_ledger.schemas.codec import DecodeError, KafkaRecord, decode_record
 
 __all__ = ["ConsumerStatus", "LedgerConsumer", "consumer_config", "decode_batch"]
 

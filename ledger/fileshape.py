@@ -40,7 +40,7 @@ def _shape(cur: duckdb.DuckDBPyConnection) -> Shape:
 def expected_shape() -> Shape:
     conn = duckdb.connect(":memory:")
     try:
-        conn.execute(resources.files("ledger").joinpath("schema.sql").read_text())
+        conn.execute(resources.files("provenance_ledger.ledger").joinpath("schema.sql").read_text())
         return _shape(conn)
     finally:
         conn.close()

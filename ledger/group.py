@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from kafka import KafkaAdminClient
 
-from ledger import identity
-from ledger.topic import SetupError
+from provenance_ledger.ledger import identity
+from provenance_ledger.ledger.topic import SetupError
 
 
 def strangers(admin: KafkaAdminClient, group: str, ledger_id: str) -> list[str]:

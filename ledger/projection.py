@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from ledger import cdevents_projection
-from schemas import events as ev
-from schemas.codec import DecodedEvent
+from provenance_ledger.ledger import cdevents_projection
+from provenance_ledger.schemas import events as ev
+from provenance_ledger.schemas.codec import DecodedEvent
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]

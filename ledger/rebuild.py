@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
-from ledger import fileshape
-from ledger.consumer import decode_batch, relax_gc, to_record
-from ledger.settings import Settings
-from ledger.store import Ledger, LedgerError
+from provenance_ledger.ledger import fileshape
+from provenance_ledger.ledger.consumer import decode_batch, relax_gc, to_record
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger, LedgerError
 
 Progress = Callable[[int, int], None]
 # Columns that record when a row was written, not what it says.

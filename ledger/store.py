@@ -20,9 +20,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ledger import commit_facts, identity, merkle
-from ledger.keyindex import KeyIndex, key_hashes
-from ledger.projection import (
+from provenance_ledger.ledger import commit_facts, identity, merkle
+from provenance_ledger.ledger.keyindex import KeyIndex, key_hashes
+from provenance_ledger.ledger.projection import (
     Accepted,
     Columns,
     Row,
@@ -31,8 +31,8 @@ from ledger.projection import (
     project_checked,
     project_columns,
 )
-from ledger.settings import MEMORY_SIZE
-from schemas.codec import DecodedEvent, KafkaRecord
+from provenance_ledger.ledger.settings import MEMORY_SIZE
+from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 
 log = logging.getLogger(__name__)
 RAW_PREFIX_BYTES = 4096
@@ -78,12 +78,12 @@ class LedgerError(RuntimeError):
 
 
 def _schema_sql() -> str:
-    return resources.files("ledger").joinpath("schema.sql").read_text()
+    return resources.files("provenance_ledger.ledger").joinpath("schema.sql").read_text()
 
 
 def _views_sql() -> str:
     """Every ``ledger/views/*.sql``, in name order (each file one area of questions)."""
-    views = resources.files("ledger").joinpath("views")
+    views = resources.files("provenance_ledger.ledger").joinpath("views")
     files = sorted((f for f in views.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return "\n".join(f.read_text() for f in files)
 
@@ -116,7 +116,9 @@ class Ledger:
             self._conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             self._conn.execute(_schema_sql())
             # Indexes for the incident queries (owned by query/; see ledger/indexes.sql).
-            self._conn.execute(resources.files("ledger").joinpath("indexes.sql").read_text())
+            self._conn.execute(
+                resources.files("provenance_ledger.ledger").joinpath("indexes.sql").read_text()
+            )
             self._conn.execute(_views_sql())
             commit_facts.catch_up(self._conn)
             self.ledger_id = identity.ensure_id(self._conn)

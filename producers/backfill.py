@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from producers.ai_detect import CommitText, RuleSet, default_rules, detect
-from producers.ci_context import repo_from_remote
-from producers.gitlog import Commit, GitError, Skipped, git, iter_commits
-from schemas.codec import DecodedEvent
-from schemas.events import ChangeAuthored, CloudEvent, full_type
+from provenance_ledger.producers.ai_detect import CommitText, RuleSet, default_rules, detect
+from provenance_ledger.producers.ci_context import repo_from_remote
+from provenance_ledger.producers.gitlog import Commit, GitError, Skipped, git, iter_commits
+from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.events import ChangeAuthored, CloudEvent, full_type
 
 CHANGE_AUTHORED = full_type("change.authored")
 

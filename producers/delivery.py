@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from producers.emitter import Emitter, to_spooled
-from producers.spool import Spool
-from schemas.codec import DecodedEvent
+from provenance_ledger.producers.emitter import Emitter, to_spooled
+from provenance_ledger.producers.spool import Spool
+from provenance_ledger.schemas.codec import DecodedEvent
 
 
 @dataclass(frozen=True)

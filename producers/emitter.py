@@ -18,10 +18,10 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from producers.envelope import build_event, partition_key
-from producers.spool import SpooledEvent
-from producers.typed import TypedHelpers
-from schemas.codec import STRUCTURED, DecodedEvent, DecodeError, validate_event
+from provenance_ledger.producers.envelope import build_event, partition_key
+from provenance_ledger.producers.spool import SpooledEvent
+from provenance_ledger.producers.typed import TypedHelpers
+from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent, DecodeError, validate_event
 
 FORMATS = ("avro", "json")
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def encode_message(decoded: DecodedEvent, fmt: str) -> tuple[list[tuple[str, byt
     if fmt == "json":
         return structured_message(decoded)
     if fmt == "avro":
-        from schemas import avro
+        from provenance_ledger.schemas import avro
 
         return avro.binary_message(decoded)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

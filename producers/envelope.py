@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.codec import DecodedEvent, DecodeError, validate_event
-from schemas.events import full_type
+from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, validate_event
+from provenance_ledger.schemas.events import full_type
 
 
 class InvalidEvent(ValueError):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers.gitproc import GitError, nul_tokens, stream
+from provenance_ledger.producers.gitproc import GitError, nul_tokens, stream
 
 ZERO = "0" * 40
 BASE = ["diff-tree", "--stdin", "-z", "-r", "--root", "--always", "--no-color", "--no-ext-diff"]

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from producers.gitdiff import NUMSTAT, RAW, Diff, diffs
-from producers.gitproc import GIT_ENV, GitError, git, is_sha
-from producers.gitraw import CommitParseError, RawCommit, parse_commit
+from provenance_ledger.producers.gitdiff import NUMSTAT, RAW, Diff, diffs
+from provenance_ledger.producers.gitproc import GIT_ENV, GitError, git, is_sha
+from provenance_ledger.producers.gitraw import CommitParseError, RawCommit, parse_commit
 
 __all__ = ["Commit", "GitError", "RepoInfo", "Skipped", "git", "iter_commits", "repo_info"]
 

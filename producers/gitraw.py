@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
-from producers.gitproc import is_sha
+from provenance_ledger.producers.gitproc import is_sha
 
 
 class CommitParseError(ValueError):

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from producers import journal
-from producers.ai_detect import RuleSet, default_rules, destructive_action
+from provenance_ledger.producers import journal
+from provenance_ledger.producers.ai_detect import RuleSet, default_rules, destructive_action
 
 TOOLS = ("claude-code", "cursor", "gemini-cli", "copilot", "kiro")
 TEXT_KEYS = ("content", "new_string", "file_text", "new_str", "new_source", "text")

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from producers.gitproc import GIT_ENV, GitError
+from provenance_ledger.producers.gitproc import GIT_ENV, GitError
 
 JOURNAL = Path("provledger") / "journal.jsonl"
 LOCK = Path("provledger") / "journal.lock"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.codec import DecodedEvent
+from provenance_ledger.schemas.codec import DecodedEvent
 
 
 class TypedHelpers:

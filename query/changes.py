@@ -11,9 +11,9 @@ from typing import Any
 
 import duckdb
 
-from query.incidents import concurrently, in_list, rows_by_key, utc_from_micros
-from query.levels import Levels, load_levels
-from query.ranking import SENIOR, ChangeFacts
+from provenance_ledger.query.incidents import concurrently, in_list, rows_by_key, utc_from_micros
+from provenance_ledger.query.levels import Levels, load_levels
+from provenance_ledger.query.ranking import SENIOR, ChangeFacts
 
 Pair = tuple[str | None, str]
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.

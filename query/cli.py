@@ -7,25 +7,25 @@ import logging
 
 import click
 
-from ledger.settings import Settings
+from provenance_ledger.ledger.settings import Settings
 
 # Command name → "module:attribute". Commands are imported only when run (or listed in help),
 # so a hook or an emit in a CI step does not pay for FastAPI, uvicorn and DuckDB.
 COMMANDS = {
-    "up": "query.cli_server:up",
-    "serve": "query.cli_server:serve",
-    "kafka": "query.cli_kafka:kafka",
-    "emit": "query.cli_emit:emit",
-    "flush": "query.cli_producers:flush",
-    "backfill": "query.cli_producers:backfill",
-    "hook": "query.cli_producers:hook",
-    "suspects": "query.cli_ask:suspects",
-    "check": "query.cli_ask:check",
-    "sql": "query.cli_sql:sql",
-    "verify": "query.cli_ledger:verify",
-    "rebuild": "query.cli_ledger:rebuild_command",
-    "snapshot": "query.cli_snapshot:snapshot",
-    "token": "query.cli_token:token",
+    "up": "provenance_ledger.query.cli_server:up",
+    "serve": "provenance_ledger.query.cli_server:serve",
+    "kafka": "provenance_ledger.query.cli_kafka:kafka",
+    "emit": "provenance_ledger.query.cli_emit:emit",
+    "flush": "provenance_ledger.query.cli_producers:flush",
+    "backfill": "provenance_ledger.query.cli_producers:backfill",
+    "hook": "provenance_ledger.query.cli_producers:hook",
+    "suspects": "provenance_ledger.query.cli_ask:suspects",
+    "check": "provenance_ledger.query.cli_ask:check",
+    "sql": "provenance_ledger.query.cli_sql:sql",
+    "verify": "provenance_ledger.query.cli_ledger:verify",
+    "rebuild": "provenance_ledger.query.cli_ledger:rebuild_command",
+    "snapshot": "provenance_ledger.query.cli_snapshot:snapshot",
+    "token": "provenance_ledger.query.cli_token:token",
 }
 
 

@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ledger.settings import Settings
-from query.client import api_call, api_get
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.query.client import api_call, api_get
 
 
 @click.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ledger import localkafka
+from provenance_ledger.ledger import localkafka
 
 console = Console(stderr=True)
 

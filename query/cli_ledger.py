@@ -29,11 +29,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ledger import fileshape
-from ledger.checkpoint import CheckpointError, parse
-from ledger.rebuild import RebuildError, rebuild
-from ledger.settings import Settings
-from ledger.verify import verify as verify_ledger
+from provenance_ledger.ledger import fileshape
+from provenance_ledger.ledger.checkpoint import CheckpointError, parse
+from provenance_ledger.ledger.rebuild import RebuildError, rebuild
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.verify import verify as verify_ledger
 
 
 class LedgerUsageError(click.ClickException):

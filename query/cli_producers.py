@@ -22,15 +22,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ledger.settings import Settings
-from producers import hooks
-from producers.backfill import Report, backfill_source, change_event, changes, repo_name
-from producers.emitter import FORMATS, Emitter
-from producers.envelope import build_event
-from producers.gitlog import GitError, git
-from producers.spool import Spool, default_spool_dir, private_dir
-from query.cli_emit import DEFAULT_FORMAT, send_or_spool
-from schemas.events import ChangeAuthored
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers import hooks
+from provenance_ledger.producers.backfill import (
+    Report,
+    backfill_source,
+    change_event,
+    changes,
+    repo_name,
+)
+from provenance_ledger.producers.emitter import FORMATS, Emitter
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.producers.gitlog import GitError, git
+from provenance_ledger.producers.spool import Spool, default_spool_dir, private_dir
+from provenance_ledger.query.cli_emit import DEFAULT_FORMAT, send_or_spool
+from provenance_ledger.schemas.events import ChangeAuthored
 
 
 @click.command()
@@ -234,13 +240,13 @@ def _run_hook(tool: str, model: str | None, fmt: str) -> None:
         return
     source = f"ide/{tool}/{getpass.getuser()}"
     events = [build_event("agent.action", data, source) for data in found]
-    from producers.emitter import to_spooled
+    from provenance_ledger.producers.emitter import to_spooled
 
     # Spool (fast, durable), then deliver in the background so the tool never waits.
     Spool().append([to_spooled(event, fmt) for event in events])
     if os.environ.get("PROVLEDGER_HOOK_DELIVERY", "background") == "background":
         subprocess.Popen(
-            [sys.executable, "-m", "query", "flush", "--quiet", "--no-wait"],
+            [sys.executable, "-m", "provenance_ledger.query", "flush", "--quiet", "--no-wait"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

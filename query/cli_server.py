@@ -8,13 +8,13 @@ from dataclasses import replace
 import click
 from rich.console import Console
 
-from ledger.settings import Settings
-from producers.demo import DEMO_INCIDENT, SOURCE, demo_events
-from producers.emitter import Emitter
-from producers.envelope import build_event
-from query import server
-from query.api.state import LimitsError
-from query.auth import TokenConfigError
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers.demo import DEMO_INCIDENT, SOURCE, demo_events
+from provenance_ledger.producers.emitter import Emitter
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.query import server
+from provenance_ledger.query.api.state import LimitsError
+from provenance_ledger.query.auth import TokenConfigError
 
 console = Console(stderr=True, soft_wrap=True)
 # What server.serve raises before it starts anything: a bad setting, not a crash.
@@ -36,10 +36,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
       PROVLEDGER_DB=/var/lib/provledger/ledger.duckdb provledger serve --port 8000
     """
 
-    def announce() -> None:
+    def announce(memory_limit: str) -> None:
         console.print(
-            f"ledger {settings.db_path} ← kafka {settings.kafka_bootstrap} "
-            f"topic {settings.topic}; API on http://{host}:{port}"
+            f"ledger {settings.db_path} (DuckDB memory limit {memory_limit}) ← kafka "
+            f"{settings.kafka_bootstrap} topic {settings.topic}; API on http://{host}:{port}"
         )
 
     try:
@@ -91,7 +91,7 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
       provledger up
       provledger up --port 8080 --no-demo
     """
-    from ledger import localkafka
+    from provenance_ledger.ledger import localkafka
 
     started_broker = False
     if not settings.bootstrap_from_env:
@@ -106,8 +106,8 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
         console.print(f"[green]✓[/] Kafka {localkafka.KAFKA_VERSION} on {info.bootstrap}")
     api = f"http://127.0.0.1:{port}"
 
-    def announce() -> None:
-        console.print(f"[green]✓[/] ledger {settings.db_path}")
+    def announce(memory_limit: str) -> None:
+        console.print(f"[green]✓[/] ledger {settings.db_path} (DuckDB memory limit {memory_limit})")
         console.print(f"[green]✓[/] API {api}  (docs: {api}/docs)")
         if no_demo:
             return

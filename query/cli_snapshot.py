@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ledger.settings import Settings
-from query.client import api_download
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.query.client import api_download
 
 
 @click.command()

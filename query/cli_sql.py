@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ledger.settings import Settings
-from query.client import api_post
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.query.client import api_post
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:

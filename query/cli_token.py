@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from query.auth import (
+from provenance_ledger.query.auth import (
     SCOPES,
     TokenConfigError,
     add_token,

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import httpx
 
-from ledger.settings import Settings
+from provenance_ledger.ledger.settings import Settings
 
 
 def api_get(settings: Settings, path: str, params: dict[str, Any] | None = None) -> Any:

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from ledger.settings import Settings
-from producers import journal
-from producers.ai_detect import default_rules
-from producers.backfill import change_data, repo_name
-from producers.gitlog import GitError, git, iter_commits
-from producers.gitproc import is_sha
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers import journal
+from provenance_ledger.producers.ai_detect import default_rules
+from provenance_ledger.producers.backfill import change_data, repo_name
+from provenance_ledger.producers.gitlog import GitError, git, iter_commits
+from provenance_ledger.producers.gitproc import is_sha
 
 PAGE = 1000
 MAX_PAGES = 100
@@ -66,7 +66,7 @@ def fold_journal(path: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 def previous_deployed(settings: Settings, service: str, environment: str) -> str | None:
     """The commit of the latest deployment the API knows (it lists oldest first, in pages)."""
-    from query.client import api_get
+    from provenance_ledger.query.client import api_get
 
     params: dict[str, Any] = {"service": service, "environment": environment, "limit": PAGE}
     latest: str | None = None

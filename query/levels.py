@@ -9,7 +9,7 @@ from datetime import datetime
 
 import duckdb
 
-from query.incidents import utc_from_micros
+from provenance_ledger.query.incidents import utc_from_micros
 
 
 class Levels:

@@ -68,7 +68,7 @@ def policy_path() -> Path | None:
 def load_policy(path: Path | None = None) -> Policy:
     try:
         if path is None:
-            text = resources.files("query").joinpath("policy.yaml").read_text()
+            text = resources.files("provenance_ledger.query").joinpath("policy.yaml").read_text()
             where = "the packaged query/policy.yaml"
         else:
             text, where = path.read_text(), str(path)

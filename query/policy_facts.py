@@ -12,9 +12,9 @@ from typing import Any
 
 import duckdb
 
-from query.incidents import in_list, rows_as_dicts
-from query.levels import load_levels
-from query.policy import ActionFacts, ChangeFacts
+from provenance_ledger.query.incidents import in_list, rows_as_dicts
+from provenance_ledger.query.levels import load_levels
+from provenance_ledger.query.policy import ActionFacts, ChangeFacts
 
 
 def commit_known(cur: duckdb.DuckDBPyConnection, repo: str, commit: str) -> bool:

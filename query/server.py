@@ -11,16 +11,16 @@ from datetime import timedelta
 
 import uvicorn
 
-from ledger.consumer import LedgerConsumer
-from ledger.settings import Settings
-from ledger.store import Ledger
-from producers.emitter import Emitter
-from query import sql
-from query.api.app import create_app
-from query.api.state import AppState, Limits
-from query.auth import TokenStore
-from query.suspects import suspects_for
-from schemas.codec import DecodedEvent
+from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.producers.emitter import Emitter
+from provenance_ledger.query import sql
+from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.state import AppState, Limits
+from provenance_ledger.query.auth import TokenStore
+from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.schemas.codec import DecodedEvent
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +108,15 @@ def serve(
     settings: Settings,
     host: str = "127.0.0.1",
     port: int = 8000,
-    on_started: Callable[[], None] | None = None,
+    on_started: Callable[[str], None] | None = None,
 ) -> None:
-    """Run until interrupted (Ctrl-C / SIGTERM); stops the consumer cleanly on the way out."""
+    """Run until interrupted (Ctrl-C / SIGTERM); stops the consumer cleanly on the way out.
+    ``on_started`` gets the memory limit the ledger's DuckDB runs under, as DuckDB reports it."""
     tokens = TokenStore.from_env()
     limits = Limits.from_env()
     check_bind(host, tokens_configured=tokens.configured())
     ledger = Ledger(settings.db_path, memory_limit=settings.duckdb_memory_limit)
+    memory_limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     # SREs' SQL shares this instance: no file, network or extension access from here on.
     lock_cursor = ledger.cursor()
     sql.lock_down(lock_cursor)
@@ -150,7 +152,9 @@ def serve(
         raise ServeError(consumer.status.refused)
     warm_thread.start()
     if on_started is not None:
-        threading.Thread(target=_when_started, args=(server, on_started), daemon=True).start()
+        threading.Thread(
+            target=_when_started, args=(server, on_started, memory_limit), daemon=True
+        ).start()
     try:
         server.run()
     finally:
@@ -162,8 +166,10 @@ def serve(
         ledger.close()
 
 
-def _when_started(server: uvicorn.Server, callback: Callable[[], None]) -> None:
+def _when_started(
+    server: uvicorn.Server, callback: Callable[[str], None], memory_limit: str
+) -> None:
     while not server.started and not server.should_exit:
         time.sleep(0.05)
     if server.started:
-        callback()
+        callback(memory_limit)

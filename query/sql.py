@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from query.sql_functions import ALLOWED_FUNCTIONS
-from query.sql_values import json_size, jsonable
+from provenance_ledger.query.sql_functions import ALLOWED_FUNCTIONS
+from provenance_ledger.query.sql_values import json_size, jsonable
 
 ALLOWED = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 LOCK_DOWN = (

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ledger.store import Ledger
-from query import snapshot
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query import snapshot
 
 log = logging.getLogger(__name__)
 KEPT = 3

@@ -23,10 +23,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ledger.settings import Settings
-from ledger.store import Ledger
-from query.sql import SqlLimits, SqlRefused, SqlServiceLimits, SqlTimeout
-from query.sql_copies import LedgerCopies, copies_folder
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.sql import SqlLimits, SqlRefused, SqlServiceLimits, SqlTimeout
+from provenance_ledger.query.sql_copies import LedgerCopies, copies_folder
 
 KILL_GRACE_S = 1.0
 # glibc gives each thread that allocates an arena of its own, reserving 64 MB of address space

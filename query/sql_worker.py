@@ -33,8 +33,8 @@ from typing import Any
 
 import duckdb
 
-from query import sql
-from query.sql_values import to_json
+from provenance_ledger.query import sql
+from provenance_ledger.query.sql_values import to_json
 
 # The worker reads one copy; one DuckDB thread keeps a core free for ingestion.
 DUCKDB_THREADS = 1

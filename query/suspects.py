@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from query.changes import change_details, shipped_by, shipped_with_details
-from query.incidents import (
+from provenance_ledger.query.changes import change_details, shipped_by, shipped_with_details
+from provenance_ledger.query.incidents import (
     concurrently,
     in_list,
     incident_opening,
@@ -22,9 +22,17 @@ from query.incidents import (
     rows_as_dicts,
     rows_by_key,
 )
-from query.levels import Levels, all_levels, load_levels
-from query.ranking import PROD_NAMES, Candidate, IncidentFacts, Revert, Scored, contenders, rank
-from query.rollbacks import rollbacks_of
+from provenance_ledger.query.levels import Levels, all_levels, load_levels
+from provenance_ledger.query.ranking import (
+    PROD_NAMES,
+    Candidate,
+    IncidentFacts,
+    Revert,
+    Scored,
+    contenders,
+    rank,
+)
+from provenance_ledger.query.rollbacks import rollbacks_of
 
 # At most this many candidates get their changes looked up (see ranking.contenders).
 DETAILED = 15

@@ -26,8 +26,14 @@ import fastavro
 from fastavro.schema import fingerprint as avro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
-from schemas import jsonsafe
-from schemas.codec import DecodedEvent, DecodeError, KafkaRecord, binary_envelope, validate_event
+from provenance_ledger.schemas import jsonsafe
+from provenance_ledger.schemas.codec import (
+    DecodedEvent,
+    DecodeError,
+    KafkaRecord,
+    binary_envelope,
+    validate_event,
+)
 
 AVRO = "application/avro"
 MAGIC = b"\xc3\x01"

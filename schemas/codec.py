@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas import cdevents, jsonsafe
-from schemas.events import DATA_MODELS, CloudEvent, Fact
+from provenance_ledger.schemas import cdevents, jsonsafe
+from provenance_ledger.schemas.events import DATA_MODELS, CloudEvent, Fact
 
 STRUCTURED = "application/cloudevents+json"
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
@@ -230,7 +230,7 @@ def decode_record(
     if content_type == STRUCTURED or (not binary and content_type in ("", "application/json")):
         return decode_json(value)
     if content_type == "application/avro":
-        from schemas import avro
+        from provenance_ledger.schemas import avro
 
         return avro.decode_binary(record)
     if binary and (content_type in ("", "application/json") or content_type.endswith("+json")):

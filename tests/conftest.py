@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.settings import Settings
+from provenance_ledger.ledger.settings import Settings
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
@@ -75,7 +75,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if _docker_answers():
         yield from _container_broker()
         return
-    from ledger import localkafka
+    from provenance_ledger.ledger import localkafka
 
     try:
         already = localkafka.status()

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from producers.emitter import encode_message
-from producers.envelope import build_event, partition_key
-from schemas.codec import DecodedEvent
+from provenance_ledger.producers.emitter import encode_message
+from provenance_ledger.producers.envelope import build_event, partition_key
+from provenance_ledger.schemas.codec import DecodedEvent
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 SERVICES = ["checkout", "search", "payments", "catalog", "auth", "cart", "shipping", "ads"]

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from producers.envelope import build_event
-from schemas import avro
-from schemas.codec import STRUCTURED, DecodedEvent
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.schemas import avro
+from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent
 
 Headers = list[tuple[str, bytes]]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 from kafka import KafkaProducer
 
-from ledger.consumer import LedgerConsumer
-from ledger.settings import Settings
-from ledger.store import Incoming, Ledger
-from schemas.codec import DecodedEvent, KafkaRecord
+from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 
 Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]
 
@@ -54,7 +54,7 @@ def env_for(settings: Settings, port: int | None = None) -> dict[str, str]:
 
 def command() -> list[str]:
     found = shutil.which("provledger", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "query"]
+    return [found] if found else [sys.executable, "-m", "provenance_ledger.query"]
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

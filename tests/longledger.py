@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ledger.store import Ledger
-from schemas.codec import DecodedEvent
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.schemas.codec import DecodedEvent
 from tests import eventmix
 from tests.ledgerproc import fill
 

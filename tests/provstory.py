@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger.consumer import LedgerConsumer
-from ledger.settings import Settings
-from ledger.store import Incoming, Ledger
-from producers.emitter import Emitter
-from producers.envelope import build_event
-from schemas.codec import DecodedEvent, KafkaRecord, validate_event
+from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.producers.emitter import Emitter
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord, validate_event
 
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared/data/cdevents-v0.5.1/conformance"

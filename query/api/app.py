@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from query import ui
-from query.api import errors
-from query.api.deps import require
-from query.api.middleware import BodyLimit, LocalOnly
-from query.api.routes import (
+from provenance_ledger.query import ui
+from provenance_ledger.query.api import errors
+from provenance_ledger.query.api.deps import require
+from provenance_ledger.query.api.middleware import BodyLimit, LocalOnly
+from provenance_ledger.query.api.routes import (
     commits,
     deployments,
     events,
@@ -23,8 +23,8 @@ from query.api.routes import (
     snapshot,
     sql,
 )
-from query.api.routes import ledger as ledger_routes
-from query.api.state import AppState
+from provenance_ledger.query.api.routes import ledger as ledger_routes
+from provenance_ledger.query.api.state import AppState
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from query.api.errors import error_body
+from provenance_ledger.query.api.errors import error_body
 
 
 class BodyTooLarge(Exception):

@@ -6,12 +6,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ledger.health import ConsumerStatus
-from ledger.settings import Settings
-from ledger.store import Ledger
-from query.auth import TokenStore
-from query.sql import SqlLimits, SqlServiceLimits
-from schemas.codec import DecodedEvent
+from provenance_ledger.ledger.health import ConsumerStatus
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.auth import TokenStore
+from provenance_ledger.query.sql import SqlLimits, SqlServiceLimits
+from provenance_ledger.schemas.codec import DecodedEvent
 
 
 class LimitsError(ValueError):

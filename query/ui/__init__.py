@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from query.ui.routes import router
+from provenance_ledger.query.ui.routes import router
 
 STATIC = Path(__file__).parent / "static"
 SWAGGER_ASSETS = "/docs/assets"

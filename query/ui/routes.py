@@ -19,12 +19,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from producers.envelope import build_event
-from query.durations import parse_duration
-from query.incidents import incident_opening
-from query.provenance import commit_provenance
-from query.ui import session, views
-from query.ui.session import COOKIE, IDENTITY, Viewer
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.query.durations import parse_duration
+from provenance_ledger.query.incidents import incident_opening
+from provenance_ledger.query.provenance import commit_provenance
+from provenance_ledger.query.ui import session, views
+from provenance_ledger.query.ui.session import COOKIE, IDENTITY, Viewer
 
 router = APIRouter(include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"

@@ -7,12 +7,12 @@ from typing import Any
 
 import duckdb
 
-from query.incidents import rows_as_dicts, rows_by_key
-from query.metrics import change_failure_rate
-from query.rollbacks import rollbacks_of
-from query.suspects import suspects_for
-from query.ui import charts
-from query.ui.timeline import Marker, Timeline, layout
+from provenance_ledger.query.incidents import rows_as_dicts, rows_by_key
+from provenance_ledger.query.metrics import change_failure_rate
+from provenance_ledger.query.rollbacks import rollbacks_of
+from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.ui import charts
+from provenance_ledger.query.ui.timeline import Marker, Timeline, layout
 
 SHOWN = 10  # suspects listed on the incident page
 ON_TIMELINE = 60  # ranked candidates drawn on its timeline

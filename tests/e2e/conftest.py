@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.settings import Settings
+from provenance_ledger.ledger.settings import Settings
 
 
 def free_port() -> int:
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def provledger_command() -> list[str]:
     found = shutil.which("provledger", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "query"]
+    return [found] if found else [sys.executable, "-m", "provenance_ledger.query"]
 
 
 @dataclass

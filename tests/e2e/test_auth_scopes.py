@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from query.auth import grants
+from provenance_ledger.query.auth import grants
 
 SHA = "0" * 40
 OPEN = {"/healthz"}
@@ -59,7 +59,11 @@ def request_for(method: str, path: str) -> dict:
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "query", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "provenance_ledger.query", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

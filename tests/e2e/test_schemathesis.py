@@ -62,7 +62,7 @@ def test_no_input_breaks_the_api(start_server, tmp_path):
         {"PROVLEDGER_TOKENS_FILE": str(tokens_file), "PROVLEDGER_SQL_TIMEOUT_S": "2"}
     )
     made = subprocess.run(
-        [sys.executable, "-m", "query", "token", "create", "--scope", "admin"],
+        [sys.executable, "-m", "provenance_ledger.query", "token", "create", "--scope", "admin"],
         env={**running.env, "PROVLEDGER_TOKENS_FILE": str(tokens_file)},
         capture_output=True,
         text=True,

@@ -27,7 +27,7 @@ def test_snapshot_while_ingesting(start_server, tmp_path):
     running = start_server({"PROVLEDGER_TOKENS_FILE": str(tokens_file)})
     env = {**running.env, "PROVLEDGER_TOKENS_FILE": str(tokens_file)}
     made = subprocess.run(
-        [sys.executable, "-m", "query", "token", "create", "--scope", "admin"],
+        [sys.executable, "-m", "provenance_ledger.query", "token", "create", "--scope", "admin"],
         env=env,
         capture_output=True,
         text=True,
@@ -42,7 +42,7 @@ def test_snapshot_while_ingesting(start_server, tmp_path):
         before = events_stored(running.url)
         dest = tmp_path / "snap.duckdb"
         result = subprocess.run(
-            [sys.executable, "-m", "query", "snapshot", str(dest)],
+            [sys.executable, "-m", "provenance_ledger.query", "snapshot", str(dest)],
             env={**env, "PROVLEDGER_TOKEN": admin},
             capture_output=True,
             text=True,
@@ -80,7 +80,7 @@ def test_snapshot_while_ingesting(start_server, tmp_path):
         assert opened.stdout.strip() == str(reported)
 
     again = subprocess.run(
-        [sys.executable, "-m", "query", "snapshot", str(dest)],
+        [sys.executable, "-m", "provenance_ledger.query", "snapshot", str(dest)],
         env={**env, "PROVLEDGER_TOKEN": admin},
         capture_output=True,
         text=True,

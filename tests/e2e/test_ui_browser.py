@@ -21,11 +21,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from ledger.settings import Settings
-from producers.demo import DEMO_INCIDENT, IMPACT, SOURCE, demo_events
-from producers.emitter import Emitter
-from producers.envelope import build_event
-from query.ui import views
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers.demo import DEMO_INCIDENT, IMPACT, SOURCE, demo_events
+from provenance_ledger.producers.emitter import Emitter
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.query.ui import views
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "incident-page.png"
 INCIDENT = f"/ui/incidents/{DEMO_INCIDENT}"
@@ -285,7 +285,17 @@ def test_api_docs_load_with_no_outside_network(start_server, browser, tmp_path):
 
 def _token(env: dict[str, str], scope: str) -> str:
     made = subprocess.run(
-        [sys.executable, "-m", "query", "token", "create", "--scope", scope, "--name", scope],
+        [
+            sys.executable,
+            "-m",
+            "provenance_ledger.query",
+            "token",
+            "create",
+            "--scope",
+            scope,
+            "--name",
+            scope,
+        ],
         env=env,
         capture_output=True,
         text=True,

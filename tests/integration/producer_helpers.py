@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.settings import Settings
+from provenance_ledger.ledger.settings import Settings
 
 
 def provledger() -> list[str]:
     found = shutil.which("provledger", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "query"]
+    return [found] if found else [sys.executable, "-m", "provenance_ledger.query"]
 
 
 def closed_port() -> str:
@@ -69,8 +69,8 @@ class LiveLedger:
 @contextmanager
 def running_ledger(settings: Settings) -> Iterator[LiveLedger]:
     """A real LedgerConsumer thread writing the settings' DuckDB file."""
-    from ledger.consumer import LedgerConsumer
-    from ledger.store import Ledger
+    from provenance_ledger.ledger.consumer import LedgerConsumer
+    from provenance_ledger.ledger.store import Ledger
 
     ledger = Ledger(settings.db_path)
     consumer = LedgerConsumer(ledger, settings)

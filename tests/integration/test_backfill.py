@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from producers.backfill import Report, changes
+from provenance_ledger.producers.backfill import Report, changes
 from tests.integration.git_helpers import commit, git, init
 from tests.integration.producer_helpers import (
     cli_env,
@@ -150,7 +150,7 @@ def test_blobless_clone_with_its_remote_gone(repo, tmp_path):
 
 
 def test_backfill_with_the_broker_away_spools_everything(repo, settings, tmp_path):
-    from producers.spool import Spool
+    from provenance_ledger.producers.spool import Spool
 
     path, expected = repo
     spool_dir = tmp_path / "spool"
@@ -189,7 +189,7 @@ def test_a_message_cannot_forge_another_commits_provenance(tmp_path):
 
 
 def test_the_commit_time_emit_reads_head_whole(tmp_path):
-    from query.emit_git import change_from_git
+    from provenance_ledger.query.emit_git import change_from_git
 
     path = init(tmp_path / "shop")
     older = commit(path, "Older work", {"a.py": "a\n"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.store import Ledger
+from provenance_ledger.ledger.store import Ledger
 from tests.provstory import IMPACT, Story, person, sha, write_direct
 
 # Each base table's rows as commit_facts spells them.

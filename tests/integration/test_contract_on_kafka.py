@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from ledger.consumer import LedgerConsumer
-from ledger.projection import Accepted, project
-from ledger.settings import Settings
-from ledger.store import Ledger
-from producers.emitter import Emitter, encode_message
-from schemas import avro, cdevents
-from schemas.codec import STRUCTURED, DecodedEvent, validate_event
-from schemas.events import DATA_MODELS
+from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.projection import Accepted, project
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.producers.emitter import Emitter, encode_message
+from provenance_ledger.schemas import avro, cdevents
+from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent, validate_event
+from provenance_ledger.schemas.events import DATA_MODELS
 
 pytestmark = pytest.mark.kafka
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ledger.settings import Settings
-from ledger.store import Ledger
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
 from tests import eventmix
 from tests.ledgerproc import (
     ConsumerThread,

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from ledger import localkafka
-from ledger.settings import Settings
-from ledger.store import Incoming, Ledger
-from producers.envelope import build_event
-from schemas.codec import KafkaRecord
+from provenance_ledger.ledger import localkafka
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.schemas.codec import KafkaRecord
 from tests import eventmix
 from tests.ledgerproc import ConsumerThread, duplicates, produce, wait_until
 

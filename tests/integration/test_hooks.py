@@ -165,7 +165,7 @@ def test_the_fold_keeps_edits_journaled_while_it_runs(repo):
     """Hooks journaling other files while commits are folded: no recorded line is lost."""
     import threading
 
-    from producers import journal
+    from provenance_ledger.producers import journal
 
     git_dir = repo / ".git"
     sha = commit(repo, "edit", {"src/client.py": "TIMEOUT = 2\n"}, when=1)
@@ -188,7 +188,7 @@ def test_the_fold_keeps_edits_journaled_while_it_runs(repo):
 
 
 def test_a_committed_line_that_looks_like_a_file_header_is_a_line(repo):
-    from producers import journal
+    from provenance_ledger.producers import journal
 
     sha = commit(repo, "tricky", {"src/a.py": "x = 1\n++ b/src/evil.py\ny = 2\n"}, when=1)
     assert journal.added_lines(repo, sha) == {"src/a.py": ["x = 1", "++ b/src/evil.py", "y = 2"]}

@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ledger.settings import Settings
-from ledger.store import Incoming, Ledger, LedgerError
-from schemas.codec import DecodedEvent, KafkaRecord
-from schemas.events import CloudEvent
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Incoming, Ledger, LedgerError
+from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
+from provenance_ledger.schemas.events import CloudEvent
 from tests import eventmix, hostile_events
 from tests.ledgerproc import ConsumerThread, duplicates, produce, wait_until
 

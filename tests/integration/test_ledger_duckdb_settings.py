@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ledger.store import CHECKPOINT_THRESHOLD, Ledger
+from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
 from tests import eventmix
 
 
@@ -40,7 +40,7 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
     script = textwrap.dedent(
         f"""
         import os
-        from ledger.store import CHECKPOINT_THRESHOLD, Ledger
+        from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
         from tests import eventmix
         from tests.provstory import write_direct
         ledger = Ledger({str(path)!r})

@@ -15,10 +15,10 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from ledger.consumer import LedgerConsumer
-from ledger.health import problem
-from ledger.settings import Settings
-from ledger.store import Ledger
+from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.health import problem
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
 from tests import eventmix
 from tests.ledgerproc import (
     ConsumerThread,

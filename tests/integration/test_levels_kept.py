@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.store import Ledger
-from query.levels import all_levels
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.levels import all_levels
 from tests.provstory import IMPACT, Story, write_direct
 
 ANN = "ann@acme.example"

@@ -15,7 +15,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from ledger import localkafka
+from provenance_ledger.ledger import localkafka
 
 pytestmark = pytest.mark.kafka
 

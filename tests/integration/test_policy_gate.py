@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.consumer import ConsumerStatus
-from ledger.settings import Settings
-from ledger.store import Ledger
-from query.api.app import create_app
-from query.api.state import AppState
+from provenance_ledger.ledger.consumer import ConsumerStatus
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.state import AppState
 from tests.provstory import Story, sha, write_direct
 
 REPO = "shop/checkout"

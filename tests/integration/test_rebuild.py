@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.rebuild import compare
-from ledger.settings import Settings
-from ledger.store import Ledger
+from provenance_ledger.ledger.rebuild import compare
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
 from tests import eventmix
 from tests.ledgerproc import ConsumerThread, cli, duplicates, env_for, produce, wait_until
 

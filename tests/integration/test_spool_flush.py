@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from producers.spool import APPEND_FILE, Spool, SpooledEvent
+from provenance_ledger.producers.spool import APPEND_FILE, Spool, SpooledEvent
 from tests.integration.producer_helpers import (
     cli_env,
     closed_port,
@@ -66,7 +66,7 @@ def test_the_next_successful_emit_drains_the_spool_first(settings, tmp_path):
 
 APPENDER = """
 import sys
-from producers.spool import Spool, SpooledEvent
+from provenance_ledger.producers.spool import Spool, SpooledEvent
 spool = Spool(__import__("pathlib").Path(sys.argv[1]))
 for n in range(200):
     spool.append([SpooledEvent({"specversion": "1.0", "id": f"{sys.argv[2]}-{n}",
@@ -116,7 +116,7 @@ def test_two_concurrent_writers_and_a_torn_line(settings, tmp_path):
 
 
 def test_emitter_typed_helpers_batch_and_flush_on_exit(settings):
-    from producers.emitter import Emitter
+    from provenance_ledger.producers.emitter import Emitter
 
     sha = "c" * 40
     with running_ledger(settings) as ledger:

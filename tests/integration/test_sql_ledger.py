@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ledger.store import Ledger
-from query import snapshot, sql
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query import snapshot, sql
 from tests.provstory import Story, write_direct
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from query.sql import SqlLimits, SqlRefused, SqlTimeout
-from query.sql_pool import WorkerProcess, _raise_for
+from provenance_ledger.query.sql import SqlLimits, SqlRefused, SqlTimeout
+from provenance_ledger.query.sql_pool import WorkerProcess, _raise_for
 
 LIMITS = SqlLimits(timeout_s=1.0)
 # Materialises one side of the join (800 MB) and then only counts: CPU, not memory.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from ledger.store import Ledger
-from query.incidents import rows_as_dicts
-from query.rollbacks import rollbacks_of
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.incidents import rows_as_dicts
+from provenance_ledger.query.rollbacks import rollbacks_of
 from tests.provstory import Story, write_direct
 
 

@@ -16,10 +16,10 @@ from datetime import timedelta
 
 import pytest
 
-from ledger.settings import Settings
-from ledger.store import Ledger
-from query.incidents import find_incident
-from query.suspects import suspects_for
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.incidents import find_incident
+from provenance_ledger.query.suspects import suspects_for
 from tests.provstory import CONFORMANCE, Story, ingest, sha
 
 pytestmark = pytest.mark.kafka

@@ -13,11 +13,11 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from ledger import merkle
-from ledger.checkpoint import parse
-from ledger.settings import Settings
-from ledger.store import Ledger
-from query.cli import cli as cli_group
+from provenance_ledger.ledger import merkle
+from provenance_ledger.ledger.checkpoint import parse
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.cli import cli as cli_group
 from tests import eventmix
 from tests.ledgerproc import cli, env_for, fill, free_port, health, start_serve, wait_until
 

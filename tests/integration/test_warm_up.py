@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from ledger.store import Ledger
-from query.server import warm_up
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.server import warm_up
 from tests.provstory import Story, write_direct
 
 

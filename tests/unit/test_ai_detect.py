@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.ai_detect import CommitText, destructive_action, detect, load_rules
+from provenance_ledger.producers.ai_detect import CommitText, destructive_action, detect, load_rules
 
 HUMAN = "Ann Dev <ann@acme.example>"
 CASES = [

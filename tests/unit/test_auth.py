@@ -9,12 +9,12 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from query import auth, server
-from query.api import errors
-from query.api.app import create_app
-from query.api.deps import require
-from query.api.middleware import BodyLimit, LocalOnly
-from query.api.state import Limits, LimitsError
+from provenance_ledger.query import auth, server
+from provenance_ledger.query.api import errors
+from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.deps import require
+from provenance_ledger.query.api.middleware import BodyLimit, LocalOnly
+from provenance_ledger.query.api.state import Limits, LimitsError
 
 READ = "plg_" + "r" * 43
 INGEST = "plg_" + "i" * 43

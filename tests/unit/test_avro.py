@@ -12,9 +12,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas import avro
-from schemas.codec import DecodedEvent, DecodeError, KafkaRecord, decode_record, validate_event
-from schemas.events import DATA_MODELS, ChangeAuthored
+from provenance_ledger.schemas import avro
+from provenance_ledger.schemas.codec import (
+    DecodedEvent,
+    DecodeError,
+    KafkaRecord,
+    decode_record,
+    validate_event,
+)
+from provenance_ledger.schemas.events import DATA_MODELS, ChangeAuthored
 
 EXAMPLES = Path(avro.__file__).resolve().parent / "examples"
 
@@ -62,7 +68,7 @@ def test_binary_round_trip_of_every_type(event_type: str) -> None:
 @pytest.mark.parametrize("event_type", sorted(DATA_MODELS))
 def test_same_canonical_bytes_from_avro_and_json(event_type: str) -> None:
     """The content hash (dedup, Merkle leaf) cannot depend on the mode that carried it."""
-    from producers.emitter import structured_message
+    from provenance_ledger.producers.emitter import structured_message
 
     original = decoded(example(event_type))
     via_avro = decode_record(record(*avro.binary_message(original)))

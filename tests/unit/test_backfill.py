@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from producers.ai_detect import default_rules
-from producers.backfill import change_data, event_id
-from producers.gitdiff import _build, _paths_after
-from producers.gitlog import Commit
-from producers.gitraw import CommitParseError, parse_commit
+from provenance_ledger.producers.ai_detect import default_rules
+from provenance_ledger.producers.backfill import change_data, event_id
+from provenance_ledger.producers.gitdiff import _build, _paths_after
+from provenance_ledger.producers.gitlog import Commit
+from provenance_ledger.producers.gitraw import CommitParseError, parse_commit
 
 SHA = "a" * 40
 
@@ -102,7 +102,7 @@ def test_a_bad_time_zone_reads_as_utc_as_git_does():
 
 
 def test_a_previous_deployment_that_is_not_a_sha_never_reaches_git(monkeypatch, tmp_path):
-    from query import emit_git
+    from provenance_ledger.query import emit_git
 
     monkeypatch.setattr(emit_git, "previous_deployed", lambda *_: "--output=/tmp/x")
     monkeypatch.setattr(emit_git, "git", lambda *_: pytest.fail("git was called"))

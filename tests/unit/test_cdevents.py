@@ -9,11 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cdevents_projection import repo_name
-from ledger.projection import Accepted, project
-from schemas import cdevents
-from schemas.codec import STRUCTURED, DecodedEvent, DecodeError, KafkaRecord, decode_record
-from schemas.codec import validate_event as validate
+from provenance_ledger.ledger.cdevents_projection import repo_name
+from provenance_ledger.ledger.projection import Accepted, project
+from provenance_ledger.schemas import cdevents
+from provenance_ledger.schemas.codec import (
+    STRUCTURED,
+    DecodedEvent,
+    DecodeError,
+    KafkaRecord,
+    decode_record,
+)
+from provenance_ledger.schemas.codec import validate_event as validate
 
 PROJECTED = {
     "service_deployed": "deployments",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.ci_context import detect, fill_defaults, repo_from_remote
+from provenance_ledger.producers.ci_context import detect, fill_defaults, repo_from_remote
 
 SHA = "3f99bc675f4519e7b707711 7cc069718 40ed803d".replace(" ", "")
 

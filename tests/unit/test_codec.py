@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.consumer import decode_batch
-from ledger.settings import Settings
-from producers.emitter import encode_message, structured_message
-from schemas import codec
-from schemas.codec import (
+from provenance_ledger.ledger.consumer import decode_batch
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers.emitter import encode_message, structured_message
+from provenance_ledger.schemas import codec
+from provenance_ledger.schemas.codec import (
     DEFAULT_MAX_EVENT_BYTES,
     REASONS,
     STRUCTURED,
@@ -21,7 +21,7 @@ from schemas.codec import (
     decode_record,
     validate_event,
 )
-from schemas.events import DATA_MODELS
+from provenance_ledger.schemas.events import DATA_MODELS
 
 EXAMPLES = Path(codec.__file__).resolve().parent / "examples"
 

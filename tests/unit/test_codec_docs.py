@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from schemas import avro
-from schemas.codec import REASONS, DecodedEvent, validate_event
+from provenance_ledger.schemas import avro
+from provenance_ledger.schemas.codec import REASONS, DecodedEvent, validate_event
 
 SCHEMAS = Path(avro.__file__).resolve().parent
 README = (SCHEMAS / "README.md").read_text()

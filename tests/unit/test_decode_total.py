@@ -16,11 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.consumer import decode_batch
-from ledger.projection import Accepted, project
-from schemas import avro, cdevents, codec
-from schemas.codec import REASONS, STRUCTURED, DecodedEvent, DecodeError, KafkaRecord
-from schemas.events import DATA_MODELS
+from provenance_ledger.ledger.consumer import decode_batch
+from provenance_ledger.ledger.projection import Accepted, project
+from provenance_ledger.schemas import avro, cdevents, codec
+from provenance_ledger.schemas.codec import (
+    REASONS,
+    STRUCTURED,
+    DecodedEvent,
+    DecodeError,
+    KafkaRecord,
+)
+from provenance_ledger.schemas.events import DATA_MODELS
 from tests import hostile_events
 
 EXAMPLES = Path(codec.__file__).resolve().parent / "examples"

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from schemas import avro
-from schemas.codec import DecodedEvent, DecodeError, KafkaRecord, decode_record, validate_event
-from schemas.events import DATA_MODELS, ServiceDeployed
-from schemas.evolution import compatibility_problems
+from provenance_ledger.schemas import avro
+from provenance_ledger.schemas.codec import (
+    DecodedEvent,
+    DecodeError,
+    KafkaRecord,
+    decode_record,
+    validate_event,
+)
+from provenance_ledger.schemas.events import DATA_MODELS, ServiceDeployed
+from provenance_ledger.schemas.evolution import compatibility_problems
 
 EXAMPLES = Path(avro.__file__).resolve().parent / "examples"
 RELEASED = avro.AVRO_DIR / "released"

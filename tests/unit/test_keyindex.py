@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ledger.keyindex import KeyIndex
+from provenance_ledger.ledger.keyindex import KeyIndex
 
 
 def test_every_added_hash_is_found_and_others_are_not() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.health import ConsumerStatus, problem
-from ledger.topic import history_problems
+from provenance_ledger.ledger.health import ConsumerStatus, problem
+from provenance_ledger.ledger.topic import history_problems
 
 
 def _status(**fields) -> ConsumerStatus:

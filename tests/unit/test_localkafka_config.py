@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import localkafka
+from provenance_ledger.ledger import localkafka
 
 
 def _parse(properties: str) -> dict[str, str]:

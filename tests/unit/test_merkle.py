@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger import merkle
+from provenance_ledger.ledger import merkle
 
 LEAF_INPUTS = [
     bytes.fromhex(h)

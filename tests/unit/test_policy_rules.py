@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from query.policy import (
+from provenance_ledger.query.policy import (
     ActionFacts,
     ChangeFacts,
     PolicyError,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.projection import TABLES, Accepted, project, project_columns
-from schemas import codec
-from schemas.codec import DecodedEvent, validate_event
-from schemas.events import DATA_MODELS
+from provenance_ledger.ledger.projection import TABLES, Accepted, project, project_columns
+from provenance_ledger.schemas import codec
+from provenance_ledger.schemas.codec import DecodedEvent, validate_event
+from provenance_ledger.schemas.events import DATA_MODELS
 from tests import eventmix
 
 EXAMPLES = Path(codec.__file__).resolve().parent / "examples"

@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.projection import Accepted, project
-from ledger.store import Incoming, Ledger
-from producers.envelope import build_event
-from schemas.codec import DecodedEvent, KafkaRecord
+from provenance_ledger.ledger.projection import Accepted, project
+from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.producers.envelope import build_event
+from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 
 T0 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 SHA = ["a" * 40, "b" * 40, "c" * 40]

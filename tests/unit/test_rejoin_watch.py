@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.consumer import RejoinWatch
+from provenance_ledger.ledger.consumer import RejoinWatch
 
 
 def test_no_rejoin_while_partitions_are_assigned() -> None:

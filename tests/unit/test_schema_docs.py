@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.store import Ledger
+from provenance_ledger.ledger.store import Ledger
 
 SCHEMA_DOC = (Path(__file__).resolve().parents[2] / "ledger" / "SCHEMA.md").read_text()
 

@@ -13,8 +13,8 @@ import pytest
 from fastavro.schema import expand_schema
 from pydantic import BaseModel
 
-from schemas.avro import AVRO_DIR, EXTRA
-from schemas.events import DATA_MODELS
+from provenance_ledger.schemas.avro import AVRO_DIR, EXTRA
+from provenance_ledger.schemas.events import DATA_MODELS
 
 PRIMITIVES: dict[type, str] = {
     str: "string",

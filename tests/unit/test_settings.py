@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.settings import Settings
+from provenance_ledger.ledger.settings import Settings
 
 
 def test_defaults_leave_duckdbs_memory_limit_alone():

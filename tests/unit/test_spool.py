@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from producers.spool import APPEND_FILE, Spool, SpooledEvent
+from provenance_ledger.producers.spool import APPEND_FILE, Spool, SpooledEvent
 
 
 def event(n: int) -> SpooledEvent:

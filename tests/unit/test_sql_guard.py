@@ -13,7 +13,7 @@ from uuid import UUID
 import duckdb
 import pytest
 
-from query import sql, sql_values
+from provenance_ledger.query import sql, sql_values
 
 
 @pytest.fixture

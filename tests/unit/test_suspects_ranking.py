@@ -6,7 +6,14 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from query.ranking import Candidate, ChangeFacts, IncidentFacts, Revert, contenders, rank
+from provenance_ledger.query.ranking import (
+    Candidate,
+    ChangeFacts,
+    IncidentFacts,
+    Revert,
+    contenders,
+    rank,
+)
 
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 INCIDENT = IncidentFacts(services=("checkout",), environment="prod", impact=IMPACT)

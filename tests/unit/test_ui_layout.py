@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from query.ui import charts
-from query.ui.timeline import CLUSTER_PX, Marker, layout
+from provenance_ledger.query.ui import charts
+from provenance_ledger.query.ui.timeline import CLUSTER_PX, Marker, layout
 
 IMPACT = datetime(2026, 11, 20, 13, 42, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from query.api.deps import Cursor
-from query.api.errors import ApiError
-from query.api.models import AiAssist, Review
-from query.provenance import commit_provenance
+from provenance_ledger.query.api.deps import Cursor
+from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.query.api.models import AiAssist, Review
+from provenance_ledger.query.provenance import commit_provenance
 
 router = APIRouter(tags=["commits"])
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from query.api.deps import Cursor
-from query.api.models import Change
-from query.provenance import list_deployments
+from provenance_ledger.query.api.deps import Cursor
+from provenance_ledger.query.api.models import Change
+from provenance_ledger.query.provenance import list_deployments
 
 router = APIRouter(tags=["deployments"])
 

@@ -7,11 +7,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from query.api.deps import State
-from query.api.errors import ApiError
-from query.api.state import AppState
-from schemas import jsonsafe
-from schemas.codec import DecodedEvent, DecodeError, validate_event
+from provenance_ledger.query.api.deps import State
+from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.query.api.state import AppState
+from provenance_ledger.schemas import jsonsafe
+from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, validate_event
 
 router = APIRouter(tags=["events"])
 

@@ -13,8 +13,8 @@ import time
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ledger.health import problem
-from query.api.deps import State
+from provenance_ledger.ledger.health import problem
+from provenance_ledger.query.api.deps import State
 
 router = APIRouter(tags=["health"])
 

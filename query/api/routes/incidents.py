@@ -8,13 +8,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from query.api.deps import Cursor, State
-from query.api.errors import ApiError
-from query.api.models import Change
-from query.api.state import AppState
-from query.durations import parse_duration
-from query.incidents import find_incident
-from query.suspects import suspects_for
+from provenance_ledger.query.api.deps import Cursor, State
+from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.query.api.models import Change
+from provenance_ledger.query.api.state import AppState
+from provenance_ledger.query.durations import parse_duration
+from provenance_ledger.query.incidents import find_incident
+from provenance_ledger.query.suspects import suspects_for
 
 router = APIRouter(tags=["incidents"])
 

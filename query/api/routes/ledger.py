@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledger.checkpoint import CheckpointError, parse
-from ledger.verify import verify
-from query.api.deps import Cursor, SettingsDep, require
-from query.api.errors import ApiError
+from provenance_ledger.ledger.checkpoint import CheckpointError, parse
+from provenance_ledger.ledger.verify import verify
+from provenance_ledger.query.api.deps import Cursor, SettingsDep, require
+from provenance_ledger.query.api.errors import ApiError
 
 router = APIRouter(tags=["ledger"])
 

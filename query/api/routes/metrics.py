@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from query.api.deps import Cursor
-from query.api.errors import ApiError
-from query.metrics import GroupBy, change_failure_rate
+from provenance_ledger.query.api.deps import Cursor
+from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.query.metrics import GroupBy, change_failure_rate
 
 router = APIRouter(tags=["metrics"])
 

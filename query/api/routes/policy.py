@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from query.api.deps import Cursor
-from query.api.errors import ApiError
-from query.policy import Policy, PolicyError, evaluate, load_policy, policy_path
-from query.policy_facts import action_facts, commit_facts, commit_known
+from provenance_ledger.query.api.deps import Cursor
+from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.query.policy import Policy, PolicyError, evaluate, load_policy, policy_path
+from provenance_ledger.query.policy_facts import action_facts, commit_facts, commit_known
 
 router = APIRouter(tags=["policy"])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from query import sql, sql_pool
-from query.api.deps import SqlServiceDep
-from query.api.errors import ApiError
+from provenance_ledger.query import sql, sql_pool
+from provenance_ledger.query.api.deps import SqlServiceDep
+from provenance_ledger.query.api.errors import ApiError
 
 router = APIRouter(tags=["sql"])
 
