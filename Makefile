@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify kafka-start kafka-stop clean
+.PHONY: help install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -68,6 +68,9 @@ bench-detect: $(STAMP) ## AI detection on 1 MiB hostile commit messages and agen
 
 bench-verify: $(STAMP) ## verify on a 1M-event ledger: wall, CPU and peak RSS (builds it first, minutes)
 	$(PY) bench/bench_verify.py --events 1000000
+
+bench-hook: $(STAMP) ## start-up of provledger hook (run on every AI edit): wall and import ms
+	$(PY) bench/bench_hook.py
 
 BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
 bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the 6.5 GB file once, ~2 min)

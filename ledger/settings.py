@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from provenance_ledger.schemas.codec import DEFAULT_MAX_EVENT_BYTES
+from provenance_ledger.schemas.limits import DEFAULT_MAX_EVENT_BYTES
 
 DEFAULT_TOPIC = "provenance.events"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"

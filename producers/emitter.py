@@ -19,11 +19,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from provenance_ledger.producers.envelope import build_event, partition_key
+from provenance_ledger.producers.formats import FORMATS
 from provenance_ledger.producers.spool import SpooledEvent
 from provenance_ledger.producers.typed import TypedHelpers
 from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent, DecodeError, validate_event
 
-FORMATS = ("avro", "json")
 log = logging.getLogger(__name__)
 
 

@@ -18,7 +18,7 @@ COMMANDS = {
     "emit": "provenance_ledger.query.cli_emit:emit",
     "flush": "provenance_ledger.query.cli_producers:flush",
     "backfill": "provenance_ledger.query.cli_producers:backfill",
-    "hook": "provenance_ledger.query.cli_producers:hook",
+    "hook": "provenance_ledger.query.cli_hook:hook",
     "suspects": "provenance_ledger.query.cli_ask:suspects",
     "check": "provenance_ledger.query.cli_ask:check",
     "sql": "provenance_ledger.query.cli_sql:sql",

@@ -18,6 +18,7 @@ from provenance_ledger.producers import ci_context
 from provenance_ledger.producers.delivery import Outcome, deliver
 from provenance_ledger.producers.emitter import FORMATS, Emitter, to_spooled
 from provenance_ledger.producers.envelope import InvalidEvent, build_event
+from provenance_ledger.producers.formats import DEFAULT_FORMAT
 from provenance_ledger.producers.spool import Spool
 from provenance_ledger.query.emit_git import (
     change_from_git,
@@ -28,8 +29,6 @@ from provenance_ledger.query.emit_git import (
 from provenance_ledger.schemas import jsonsafe
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.events import full_type, short_type
-
-DEFAULT_FORMAT = "avro"
 
 
 def _read_data(data: str | None, positional: str | None) -> dict[str, Any] | None:

@@ -1,16 +1,6 @@
-"""``provledger flush``, ``backfill git`` and ``hook TOOL``: the producer-side commands."""
+"""``provledger flush`` and ``backfill git``: the producer-side commands (``hook``: cli_hook.py)."""
 
 from __future__ import annotations
-
-import getpass
-import json
-import logging
-import os
-import select
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -23,7 +13,6 @@ from rich.progress import (
 )
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.producers import hooks
 from provenance_ledger.producers.backfill import (
     Report,
     backfill_source,
@@ -32,9 +21,8 @@ from provenance_ledger.producers.backfill import (
     repo_name,
 )
 from provenance_ledger.producers.emitter import FORMATS, Emitter
-from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.producers.gitlog import GitError, git
-from provenance_ledger.producers.spool import Spool, default_spool_dir, private_dir
+from provenance_ledger.producers.spool import Spool
 from provenance_ledger.query.cli_emit import DEFAULT_FORMAT, send_or_spool
 from provenance_ledger.schemas.events import ChangeAuthored
 
@@ -159,96 +147,3 @@ def backfill_git(
         send_or_spool(settings, batch, fmt, timeout_s, False, quiet=True, spool_only=away)
     verb = "would emit" if dry_run else "emitted"
     click.echo(f"{verb} change.authored for {report.summary()}", err=True)
-
-
-def _log_path() -> Path:
-    return Path(os.environ.get("PROVLEDGER_HOOK_LOG") or default_spool_dir().parent / "hooks.log")
-
-
-STDIN_WAIT_S = 2.0
-MAX_PAYLOAD = 16 << 20
-
-
-def _read_stdin(wait_s: float = STDIN_WAIT_S, limit: int = MAX_PAYLOAD) -> str:
-    """The payload, read within ``wait_s`` and ``limit`` bytes: a tool may keep stdin open
-    after writing (or, like Kiro before 1.0, never write and pass USER_PROMPT instead).
-    Reading ends at end of input, once what came parses as one JSON value, or at the bound;
-    the tool waits for the hook, so the hook never waits for the tool."""
-    fd = sys.stdin.fileno()
-    deadline = time.monotonic() + wait_s
-    data = bytearray()
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        chunk = os.read(fd, 1 << 16) if ready else b""
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > limit:
-            raise ValueError(f"hook payload over {limit:,} bytes")
-        if data.rstrip().endswith(b"}") and _whole_json(data):
-            break
-    text = data.decode("utf-8", "replace")
-    return text or os.environ.get("USER_PROMPT", "")
-
-
-def _whole_json(data: bytearray) -> bool:
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
-
-
-@click.command()
-@click.argument("tool", type=click.Choice(hooks.TOOLS))
-@click.option("--model", help="The model, when the tool's payload does not say.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=DEFAULT_FORMAT)
-def hook(tool: str, model: str | None, fmt: str) -> None:
-    """Read an AI coding tool's hook payload on stdin: journal the lines it wrote (for the
-    commit's `ai` field) and report destructive shell commands as agent.action. Never fails
-    or blocks the tool: always exits 0; errors go to PROVLEDGER_HOOK_LOG.
-
-    \b
-    Example:
-      echo '{"tool_name": "Write", ...}' | provledger hook claude-code --model claude-opus-4.1
-      # Claude Code, .claude/settings.json:
-      {"hooks": {"PostToolUse": [{"matcher": "Write|Edit|MultiEdit|Bash",
-        "hooks": [{"type": "command", "command": "provledger hook claude-code"}]}]}}
-      # one line for each tool: producers/README.md
-    """
-    try:
-        _run_hook(tool, model, fmt)
-    except Exception:
-        path = _log_path()
-        private_dir(path.parent)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        logging.basicConfig(filename=path, force=True)
-        logging.getLogger("provledger.hook").exception("hook %s failed", tool)
-    if tool in ("cursor", "gemini-cli"):
-        click.echo("{}")
-
-
-def _run_hook(tool: str, model: str | None, fmt: str) -> None:
-    raw = _read_stdin()
-    payload = json.loads(raw) if raw.strip() else {}
-    if not isinstance(payload, dict):
-        raise ValueError(f"the payload is a JSON {type(payload).__name__}, not an object")
-    call = hooks.parse(tool, payload, model)
-    hooks.journal_edits(call)
-    found = hooks.actions(call)
-    if not found:
-        return
-    source = f"ide/{tool}/{getpass.getuser()}"
-    events = [build_event("agent.action", data, source) for data in found]
-    from provenance_ledger.producers.emitter import to_spooled
-
-    # Spool (fast, durable), then deliver in the background so the tool never waits.
-    Spool().append([to_spooled(event, fmt) for event in events])
-    if os.environ.get("PROVLEDGER_HOOK_DELIVERY", "background") == "background":
-        subprocess.Popen(
-            [sys.executable, "-m", "provenance_ledger.query", "flush", "--quiet", "--no-wait"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )

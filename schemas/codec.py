@@ -24,9 +24,9 @@ from pydantic import ValidationError
 
 from provenance_ledger.schemas import cdevents, jsonsafe
 from provenance_ledger.schemas.events import DATA_MODELS, CloudEvent, Fact
+from provenance_ledger.schemas.limits import DEFAULT_MAX_EVENT_BYTES
 
 STRUCTURED = "application/cloudevents+json"
-DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 BINARY_REQUIRED = ("specversion", "id", "source", "type", "time")
 
 REASONS: dict[str, str] = {
