@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import duckdb
 import httpx
 from kafka import KafkaProducer
 
@@ -36,6 +37,13 @@ def fill(ledger: Ledger, events: Iterable[DecodedEvent], batch: int = 500) -> No
             pending = []
     if pending:
         ledger.write_batch(pending, [], {("t", 0): offset})
+
+
+def run_sql(path: Path, *statements: str) -> None:
+    """Run statements straight on a ledger file (as someone tampering with it would)."""
+    with duckdb.connect(str(path)) as conn:
+        for statement in statements:
+            conn.execute(statement)
 
 
 def env_for(settings: Settings, port: int | None = None) -> dict[str, str]:

@@ -80,6 +80,7 @@ def _guard(request: Request) -> Viewer | Response:
 
 
 def _cursor(request: Request):
+    """A cursor of the ledger for this request; used as a context manager, it closes itself."""
     return request.app.state.provledger.ledger.cursor()
 
 
@@ -89,11 +90,8 @@ def incident_list(request: Request) -> Response:
     who = _guard(request)
     if isinstance(who, Response):
         return who
-    cur = _cursor(request)
-    try:
+    with _cursor(request) as cur:
         rows = views.incident_list(cur)
-    finally:
-        cur.close()
     return render(request, "list.html", who=who, incidents=rows)
 
 
@@ -115,8 +113,7 @@ def suspects_fragment(
     window = _lookback(lookback)
     if not _ID.match(incident) or window is None or (wait is not None and not _ID.match(wait)):
         return render(request, "error.html", 400, who=who, message="Bad incident or lookback.")
-    cur = _cursor(request)
-    try:
+    with _cursor(request) as cur:
         if (
             wait is not None
             and not cur.execute(
@@ -126,8 +123,6 @@ def suspects_fragment(
         ):
             return Response(status_code=202, headers=HEADERS)
         page = views.incident_page(cur, incident, window)
-    finally:
-        cur.close()
     if page is None:
         return render(request, "error.html", 404, who=who, message="Unknown incident.")
     return render(request, "_suspects.html", who=who, lookback=lookback, **page)
@@ -141,13 +136,10 @@ def top_suspect_fragment(request: Request, incident: str) -> Response:
         return who
     if not _ID.match(incident):
         return render(request, "error.html", 400, who=who, message="Bad incident.")
-    cur = _cursor(request)
-    try:
+    with _cursor(request) as cur:
         if incident_opening(cur, incident) is None:
             return render(request, "error.html", 404, who=who, message="Unknown incident.")
         top = views.top_suspect(cur, incident)
-    finally:
-        cur.close()
     return render(request, "_top.html", who=who, top=top)
 
 
@@ -159,11 +151,8 @@ def incident_page(request: Request, incident: str, lookback: str = "24h") -> Res
     window = _lookback(lookback)
     if not _ID.match(incident) or window is None:
         return render(request, "error.html", 400, who=who, message="Bad incident or lookback.")
-    cur = _cursor(request)
-    try:
+    with _cursor(request) as cur:
         page = views.incident_page(cur, incident, window)
-    finally:
-        cur.close()
     if page is None:
         return render(request, "error.html", 404, who=who, message=f"No incident {incident}.")
     return render(request, "incident.html", who=who, lookback=lookback, lookbacks=LOOKBACKS, **page)
@@ -221,11 +210,8 @@ def commit_page(request: Request, sha: str, repo: str | None = None) -> Response
         return who
     if not _SHA.match(sha) or (repo is not None and len(repo) > 300):
         return render(request, "error.html", 400, who=who, message="Not a commit sha.")
-    cur = _cursor(request)
-    try:
+    with _cursor(request) as cur:
         found = commit_provenance(cur, sha, repo)
-    finally:
-        cur.close()
     if found is None:
         return render(request, "error.html", 404, who=who, message=f"No event names {sha}.")
     return render(request, "commit.html", who=who, p=found)
@@ -246,11 +232,8 @@ def metrics_page(request: Request, since: str | None = None, until: str | None =
     start, end = _day(since), _day(until)
     if (since and start is None) or (until and end is None) or (start and end and start >= end):
         return render(request, "error.html", 400, who=who, message="Dates are YYYY-MM-DD.")
-    cur = _cursor(request)
-    try:
+    with _cursor(request) as cur:
         page = views.metrics_page(cur, start, end)
-    finally:
-        cur.close()
     return render(request, "metrics.html", who=who, **page)
 
 

@@ -167,15 +167,14 @@ def assert_error_shape(response: httpx.Response, status: int) -> dict:
     return body
 
 
-@pytest.fixture
-def server(start_server, tmp_path):
+def serving_with_feeder(start_server, tmp_path, settings: dict[str, str]):
+    """A token-less serve with ``settings``, and a Feeder posting to it until the test ends."""
     running = start_server(
         {
-            "PROVLEDGER_SQL_TIMEOUT_S": "1",
-            "PROVLEDGER_SQL_MAX_ROWS": "50",
             "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
-            # Reads below expect what /healthz counted: wait for the copy that has it.
+            # Reads in these tests expect what /healthz counted: wait for the copy that has it.
             "PROVLEDGER_SQL_FRESHNESS_S": "30",
+            **settings,
         }
     )
     feeder = Feeder(running.url)
@@ -183,6 +182,15 @@ def server(start_server, tmp_path):
     yield running, feeder
     feeder.halt.set()
     feeder.join(timeout=15)
+
+
+@pytest.fixture
+def server(start_server, tmp_path):
+    yield from serving_with_feeder(
+        start_server,
+        tmp_path,
+        {"PROVLEDGER_SQL_TIMEOUT_S": "1", "PROVLEDGER_SQL_MAX_ROWS": "50"},
+    )
 
 
 def test_hostile_sql_is_refused_while_ingestion_carries_on(server):

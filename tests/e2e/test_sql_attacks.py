@@ -13,10 +13,10 @@ import pytest
 
 from tests.e2e.test_hostile_sql import (
     RUNAWAY,
-    Feeder,
     assert_error_shape,
     events_stored,
     post_sql,
+    serving_with_feeder,
     wait_until,
 )
 
@@ -46,23 +46,17 @@ def peak_rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def server(start_server, tmp_path):
-    running = start_server(
+    yield from serving_with_feeder(
+        start_server,
+        tmp_path,
         {
             "PROVLEDGER_SQL_TIMEOUT_S": "1",
             "PROVLEDGER_SQL_MAX_BYTES": "1000000",
             "PROVLEDGER_SQL_MEMORY_MB": "256",
             "PROVLEDGER_SQL_WORKERS": "1",
             "PROVLEDGER_SQL_QUEUE_S": "0.5",
-            "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
-            # Reads below expect what /healthz counted: wait for the copy that has it.
-            "PROVLEDGER_SQL_FRESHNESS_S": "30",
-        }
+        },
     )
-    feeder = Feeder(running.url)
-    feeder.start()
-    yield running, feeder
-    feeder.halt.set()
-    feeder.join(timeout=15)
 
 
 def test_sql_attacks_fail_alone_while_ingestion_goes_on(server):

@@ -29,6 +29,7 @@ from tests.ledgerproc import (
     free_port,
     health,
     produce,
+    run_sql,
     start_serve,
     wait_until,
 )
@@ -50,15 +51,6 @@ def ledger(long_file: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     shutil.copyfile(long_file, path)
     settings = replace(Settings(), db_path=path, topic="long.test", group_id="long-test")
     return path, env_for(settings)
-
-
-def _sql(path: Path, *statements: str) -> None:
-    conn = duckdb.connect(str(path))
-    try:
-        for statement in statements:
-            conn.execute(statement)
-    finally:
-        conn.close()
 
 
 def _head_root(path: Path) -> str:
@@ -83,7 +75,7 @@ def test_a_row_rewritten_with_its_hashes_far_past_the_first_chunk_is_found(ledge
     path, env = ledger
     seq = 3 * verify.CHUNK + 18
     forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
-    _sql(
+    run_sql(
         path,
         f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil'),"
         f" content_hash = sha256({forged}) WHERE seq = {seq}",
@@ -118,7 +110,7 @@ def test_a_row_rewritten_with_its_hashes_far_past_the_first_chunk_is_found(ledge
 )
 def test_deleted_rows_past_the_first_chunk_are_found(ledger, tamper: str, first: int) -> None:
     path, env = ledger
-    _sql(path, tamper)
+    run_sql(path, tamper)
     result = cli(env, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith(f"TAMPERED: row seq {first} was deleted")
@@ -127,7 +119,7 @@ def test_deleted_rows_past_the_first_chunk_are_found(ledger, tamper: str, first:
 @pytest.mark.parametrize("seq", [SIZE, 10**12, -7], ids=["next", "far-beyond", "negative"])
 def test_an_inserted_row_is_found_wherever_its_seq(ledger, seq: int) -> None:
     path, env = ledger
-    _sql(
+    run_sql(
         path,
         f"INSERT INTO events SELECT * REPLACE ({seq} AS seq, 'forged-1' AS id) "
         f"FROM events WHERE seq = {verify.CHUNK + 3}",

@@ -19,7 +19,16 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.cli import cli as cli_group
 from tests import eventmix
-from tests.ledgerproc import cli, env_for, fill, free_port, health, start_serve, wait_until
+from tests.ledgerproc import (
+    cli,
+    env_for,
+    fill,
+    free_port,
+    health,
+    run_sql,
+    start_serve,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -31,15 +40,6 @@ def ledger_file(tmp_path: Path) -> tuple[Settings, dict[str, str]]:
     fill(ledger, eventmix.events(300, seed=1), batch=64)
     ledger.close()
     return settings, env_for(settings)
-
-
-def _sql(path: Path, *statements: str) -> None:
-    conn = duckdb.connect(str(path))
-    try:
-        for statement in statements:
-            conn.execute(statement)
-    finally:
-        conn.close()
 
 
 def _leaves(path: Path) -> list[bytes]:
@@ -86,7 +86,7 @@ def test_an_untouched_ledger_verifies_and_its_checkpoint_is_c2sp(ledger_file) ->
 )
 def test_tampering_is_caught_at_the_row(ledger_file, tamper: str, kind: str) -> None:
     settings, env = ledger_file
-    _sql(settings.db_path, tamper)
+    run_sql(settings.db_path, tamper)
     result = cli(env, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith(f"TAMPERED: row seq 137 was {kind}")
@@ -94,7 +94,7 @@ def test_tampering_is_caught_at_the_row(ledger_file, tamper: str, kind: str) -> 
 
 def test_an_inserted_row_is_caught(ledger_file) -> None:
     settings, env = ledger_file
-    _sql(
+    run_sql(
         settings.db_path,
         "INSERT INTO events SELECT * REPLACE (300 AS seq, 'forged-1' AS id, "
         'replace(canonical, \'"id":"1-5"\', \'"id":"forged-1"\') AS canonical) '
@@ -109,7 +109,7 @@ def test_an_inserted_row_is_caught(ledger_file) -> None:
 def test_a_row_rewritten_with_its_leaf_hash_is_caught_by_the_stored_tree(ledger_file) -> None:
     settings, env = ledger_file
     forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
-    _sql(
+    run_sql(
         settings.db_path,
         f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil') "
         "WHERE seq = 137",
@@ -161,7 +161,7 @@ def test_consistency_with_a_kept_checkpoint(ledger_file, tmp_path: Path) -> None
     assert grown.stdout.rstrip().endswith("ok: 377 events, RFC 6962 root " + _root(env))
 
     # Rewrite an old event and reseal every hash: the file agrees with itself again...
-    _sql(
+    run_sql(
         settings.db_path,
         "UPDATE events SET canonical = replace(canonical, '\"ci/acme', '\"ci/evil'), "
         "source = replace(source, 'ci/acme', 'ci/evil') WHERE seq = 42",
@@ -178,7 +178,7 @@ def test_a_checkpoint_from_a_bigger_tree_means_the_ledger_shrank(ledger_file, tm
     settings, env = ledger_file
     kept = tmp_path / "checkpoint.txt"
     kept.write_text(cli(env, "verify", "--checkpoint").stdout)
-    _sql(settings.db_path, "DELETE FROM events WHERE seq >= 250")
+    run_sql(settings.db_path, "DELETE FROM events WHERE seq >= 250")
     _reseal(settings.db_path)
     result = cli(env, "verify", "--since", str(kept))
     assert result.returncode == 1
@@ -221,7 +221,7 @@ def _empty_duckdb(path: Path) -> None:
 
 
 def _other_apps_duckdb(path: Path) -> None:
-    _sql(
+    run_sql(
         path, "CREATE TABLE events (id INTEGER, name VARCHAR)", "INSERT INTO events VALUES (1, 'x')"
     )
 
