@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "hooks" / "claude-code-write.json"
-IMPORTS = "import provenance_ledger.query.cli, provenance_ledger.query.cli_hook"
+IMPORTS = "import provenance_ledger.query.cli.main, provenance_ledger.producers.cli_hook"
 
 
 def provledger() -> list[str]:

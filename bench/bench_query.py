@@ -27,9 +27,9 @@ from provenance_ledger.ledger.consumer import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.server import warm_up
 from provenance_ledger.query.api.state import AppState
-from provenance_ledger.query.server import warm_up
-from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.ui import routes as ui_routes
 from provenance_ledger.query.ui import views as ui_views
 from provenance_ledger.query.ui.session import Viewer

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from provenance_ledger.query import snapshot, sql
+from provenance_ledger.ledger import snapshot
+from provenance_ledger.query.sql import readonly as sql
 
 
 def _timed(function, repeat: int) -> list[float]:

@@ -1,4 +1,4 @@
--- ART indexes for the incident queries (query/suspects.py, query/provenance.py). DuckDB
+-- ART indexes for the incident queries (query/suspects/finder.py, query/readmodels/provenance.py). DuckDB
 -- turns equality look-ups and join filters on these keys into index scans, so a suspects
 -- call touches a handful of rows even on tens of millions (bench/bench_query.py measures it).
 

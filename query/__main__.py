@@ -1,3 +1,3 @@
-from provenance_ledger.query.cli import main
+from provenance_ledger.query.cli.main import main
 
 main()

@@ -15,10 +15,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.query.api.auth import SCOPES, TokensUnavailable, grants
 from provenance_ledger.query.api.errors import ApiError
 from provenance_ledger.query.api.state import AppState
-from provenance_ledger.query.auth import SCOPES, TokensUnavailable, grants
-from provenance_ledger.query.sql_pool import SqlService
+from provenance_ledger.query.sql.pool import SqlService
 
 
 # These dependencies are async because they never block (a cursor is cheap, the token check is

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.auth import TokenStore
-from provenance_ledger.query.sql import SqlLimits, SqlServiceLimits
+from provenance_ledger.query.api.auth import TokenStore
+from provenance_ledger.query.sql.readonly import SqlLimits, SqlServiceLimits
 from provenance_ledger.schemas.codec import DecodedEvent
 
 

@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.durations import parse_duration
-from provenance_ledger.query.incidents import incident_opening
-from provenance_ledger.query.provenance import commit_provenance
+from provenance_ledger.query.readmodels.incidents import incident_opening
+from provenance_ledger.query.readmodels.provenance import commit_provenance
 from provenance_ledger.query.ui import session, views
 from provenance_ledger.query.ui.session import COOKIE, IDENTITY, Viewer
 

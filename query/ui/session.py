@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from provenance_ledger.query.api.auth import grants, hash_token
 from provenance_ledger.query.api.deps import TOKEN_SHAPE
 from provenance_ledger.query.api.state import AppState
-from provenance_ledger.query.auth import grants, hash_token
 
 COOKIE = "provledger_ui"
 # Who signs verdicts: an id the responder typed at login (a person id, e.g. an e-mail).

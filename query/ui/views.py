@@ -7,10 +7,10 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.incidents import rows_as_dicts, rows_by_key
-from provenance_ledger.query.metrics import change_failure_rate
-from provenance_ledger.query.rollbacks import rollbacks_of
-from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.readmodels.incidents import rows_as_dicts, rows_by_key
+from provenance_ledger.query.readmodels.metrics import change_failure_rate
+from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
+from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.ui import charts
 from provenance_ledger.query.ui.timeline import Marker, Timeline, layout
 
@@ -125,7 +125,7 @@ def _rollbacks(
     cur: duckdb.DuckDBPyConnection, ranked: list[dict[str, Any]], until: datetime
 ) -> list[Marker]:
     """Rollbacks of the ranked deployments, each linked to the deployments it reverted (the
-    rule of query/rollbacks.py)."""
+    rule of query/readmodels/rollbacks.py)."""
     ids = [s["event_id"] for s in ranked if s["kind"] == "deployment"]
     deployments = rows_by_key(
         cur,

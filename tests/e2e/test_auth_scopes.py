@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provenance_ledger.query.auth import grants
+from provenance_ledger.query.api.auth import grants
 
 SHA = "0" * 40
 OPEN = {"/healthz"}

@@ -189,7 +189,7 @@ def test_a_message_cannot_forge_another_commits_provenance(tmp_path):
 
 
 def test_the_commit_time_emit_reads_head_whole(tmp_path):
-    from provenance_ledger.query.emit_git import change_from_git
+    from provenance_ledger.producers.emit_git import change_from_git
 
     path = init(tmp_path / "shop")
     older = commit(path, "Older work", {"a.py": "a\n"})

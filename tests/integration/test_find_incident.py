@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.incidents import find_incident
+from provenance_ledger.query.readmodels.incidents import find_incident
 from tests.provstory import IMPACT, Story, write_direct
 
 

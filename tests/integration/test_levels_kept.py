@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.levels import all_levels
+from provenance_ledger.query.policy.levels import all_levels
 from tests.provstory import IMPACT, Story, write_direct
 
 ANN = "ann@acme.example"

@@ -17,10 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provenance_ledger.ledger import merkle, verify
+from provenance_ledger.ledger import merkle, snapshot, verify
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query import snapshot
 from tests import eventmix, longledger
 from tests.ledgerproc import (
     cli,

@@ -28,7 +28,7 @@ from datetime import timedelta
 import pytest
 
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.metrics import change_failure_rate
+from provenance_ledger.query.readmodels.metrics import change_failure_rate
 from tests.provstory import IMPACT, Story, sha, write_direct
 
 JUN, MID, MID2, SEN, PRI = "jun@x", "mid@x", "mid2@x", "sen@x", "pri@x"

@@ -7,8 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from provenance_ledger.ledger import snapshot
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query import snapshot, sql
+from provenance_ledger.query.sql import readonly as sql
 from tests.provstory import Story, write_direct
 
 

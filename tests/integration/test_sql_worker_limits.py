@@ -1,4 +1,4 @@
-"""A real SQL worker process (query/sql_worker.py) under its kernel limits: a CPU-bound query
+"""A real SQL worker process (query/sql/worker.py) under its kernel limits: a CPU-bound query
 ends with the time limit, a memory bomb with a clear out-of-memory answer, a worker deaf to
 everything is killed and replaced, and its spilled files go with it."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provenance_ledger.query.sql import SqlLimits, SqlRefused, SqlTimeout
-from provenance_ledger.query.sql_pool import WorkerProcess, _raise_for
+from provenance_ledger.query.sql.pool import WorkerProcess, _raise_for
+from provenance_ledger.query.sql.readonly import SqlLimits, SqlRefused, SqlTimeout
 
 LIMITS = SqlLimits(timeout_s=1.0)
 # Materialises one side of the join (800 MB) and then only counts: CPU, not memory.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.incidents import rows_as_dicts
-from provenance_ledger.query.rollbacks import rollbacks_of
+from provenance_ledger.query.readmodels.incidents import rows_as_dicts
+from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
 from tests.provstory import Story, write_direct
 
 

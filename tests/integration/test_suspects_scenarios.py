@@ -18,8 +18,8 @@ import pytest
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.incidents import find_incident
-from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.readmodels.incidents import find_incident
+from provenance_ledger.query.suspects.finder import suspects_for
 from tests.provstory import CONFORMANCE, Story, ingest, sha
 
 pytestmark = pytest.mark.kafka

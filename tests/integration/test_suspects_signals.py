@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from provenance_ledger.query.incidents import find_incident
-from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.readmodels.incidents import find_incident
+from provenance_ledger.query.suspects.finder import suspects_for
 from tests.provstory import Story, ingest, sha
 
 pytestmark = pytest.mark.kafka

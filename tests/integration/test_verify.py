@@ -17,7 +17,7 @@ from provenance_ledger.ledger import merkle
 from provenance_ledger.ledger.checkpoint import parse
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.cli import cli as cli_group
+from provenance_ledger.query.cli.main import cli as cli_group
 from tests import eventmix
 from tests.ledgerproc import (
     cli,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.server import warm_up
+from provenance_ledger.query.api.server import warm_up
 from tests.provstory import Story, write_direct
 
 

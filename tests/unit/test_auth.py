@@ -9,8 +9,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from provenance_ledger.query import auth, server
-from provenance_ledger.query.api import errors
+from provenance_ledger.query.api import auth, errors, server
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.deps import require
 from provenance_ledger.query.api.middleware import BodyLimit, LocalOnly

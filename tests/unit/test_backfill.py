@@ -102,7 +102,7 @@ def test_a_bad_time_zone_reads_as_utc_as_git_does():
 
 
 def test_a_previous_deployment_that_is_not_a_sha_never_reaches_git(monkeypatch, tmp_path):
-    from provenance_ledger.query import emit_git
+    from provenance_ledger.producers import emit_git
 
     monkeypatch.setattr(emit_git, "previous_deployed", lambda *_: "--output=/tmp/x")
     monkeypatch.setattr(emit_git, "git", lambda *_: pytest.fail("git was called"))

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from provenance_ledger.query.cli import cli
+from provenance_ledger.query.cli.main import cli
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from provenance_ledger.query.cli import cli
+from provenance_ledger.query.cli.main import cli
 
 
 @pytest.mark.parametrize(

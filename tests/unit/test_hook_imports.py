@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "hooks" / "claude-code-write.
 # Runs the real console entry point in a fresh interpreter, then lists what got imported.
 SCRIPT = """
 import json, sys
-from provenance_ledger.query.cli import cli
+from provenance_ledger.query.cli.main import cli
 try:
     cli(["hook", "claude-code"], prog_name="provledger")
 except SystemExit:

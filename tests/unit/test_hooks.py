@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from provenance_ledger.producers.emit_git import merge_ai
 from provenance_ledger.producers.hooks import actions, parse
-from provenance_ledger.query.emit_git import merge_ai
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hooks"
 REPO = Path("/work/repo")

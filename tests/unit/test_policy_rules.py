@@ -1,4 +1,4 @@
-"""The policy gate's pure rules and their configuration (query/policy.py)."""
+"""The policy gate's pure rules and their configuration (query/policy/gate.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.query.policy import (
+from provenance_ledger.query.policy.gate import (
     ActionFacts,
     ChangeFacts,
     PolicyError,

@@ -13,7 +13,8 @@ from uuid import UUID
 import duckdb
 import pytest
 
-from provenance_ledger.query import sql, sql_values
+from provenance_ledger.query.sql import readonly as sql
+from provenance_ledger.query.sql import values as sql_values
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The pure ranking: facts in, order and reasons out (query/ranking.py)."""
+"""The pure ranking: facts in, order and reasons out (query/suspects/ranking.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from provenance_ledger.query.ranking import (
+from provenance_ledger.query.suspects.ranking import (
     Candidate,
     ChangeFacts,
     IncidentFacts,

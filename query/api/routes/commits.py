@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
 from provenance_ledger.query.api.models import AiAssist, Review
-from provenance_ledger.query.provenance import commit_provenance
+from provenance_ledger.query.readmodels.provenance import commit_provenance
 
 router = APIRouter(tags=["commits"])
 

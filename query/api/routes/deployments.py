@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.models import Change
-from provenance_ledger.query.provenance import list_deployments
+from provenance_ledger.query.readmodels.provenance import list_deployments
 
 router = APIRouter(tags=["deployments"])
 

@@ -13,8 +13,8 @@ from provenance_ledger.query.api.errors import ApiError
 from provenance_ledger.query.api.models import Change
 from provenance_ledger.query.api.state import AppState
 from provenance_ledger.query.durations import parse_duration
-from provenance_ledger.query.incidents import find_incident
-from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.readmodels.incidents import find_incident
+from provenance_ledger.query.suspects.finder import suspects_for
 
 router = APIRouter(tags=["incidents"])
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
-from provenance_ledger.query.metrics import GroupBy, change_failure_rate
+from provenance_ledger.query.readmodels.metrics import GroupBy, change_failure_rate
 
 router = APIRouter(tags=["metrics"])
 

@@ -11,8 +11,14 @@ from pydantic import BaseModel
 
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
-from provenance_ledger.query.policy import Policy, PolicyError, evaluate, load_policy, policy_path
-from provenance_ledger.query.policy_facts import action_facts, commit_facts, commit_known
+from provenance_ledger.query.policy.facts import action_facts, commit_facts, commit_known
+from provenance_ledger.query.policy.gate import (
+    Policy,
+    PolicyError,
+    evaluate,
+    load_policy,
+    policy_path,
+)
 
 router = APIRouter(tags=["policy"])
 

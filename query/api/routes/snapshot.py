@@ -11,9 +11,9 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from provenance_ledger.ledger.snapshot import write_snapshot
 from provenance_ledger.query.api.deps import State
 from provenance_ledger.query.api.errors import ApiError
-from provenance_ledger.query.snapshot import write_snapshot
 
 router = APIRouter(tags=["admin"])
 

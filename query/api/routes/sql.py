@@ -1,5 +1,5 @@
-"""``POST /v1/sql``: read-only SQL over the ledger (query/sql.py for the guard, query/sql_pool.py
-for the worker processes and the copy of the ledger they read)."""
+"""``POST /v1/sql``: read-only SQL over the ledger (query/sql/readonly.py for the guard,
+query/sql/pool.py for the worker processes and the copy of the ledger they read)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from provenance_ledger.query import sql, sql_pool
 from provenance_ledger.query.api.deps import SqlServiceDep
 from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.query.sql import pool as sql_pool
+from provenance_ledger.query.sql import readonly as sql
 
 router = APIRouter(tags=["sql"])
 

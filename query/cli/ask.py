@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.query.client import api_call, api_get
+from provenance_ledger.query.cli.client import api_call, api_get
 
 
 @click.command()

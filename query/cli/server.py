@@ -12,9 +12,9 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers.demo import DEMO_INCIDENT, SOURCE, demo_events
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
-from provenance_ledger.query import server
+from provenance_ledger.query.api import server
+from provenance_ledger.query.api.auth import TokenConfigError
 from provenance_ledger.query.api.state import LimitsError
-from provenance_ledger.query.auth import TokenConfigError
 
 console = Console(stderr=True, soft_wrap=True)
 # What server.serve raises before it starts anything: a bad setting, not a crash.

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from provenance_ledger.query.auth import (
+from provenance_ledger.query.api.auth import (
     SCOPES,
     TokenConfigError,
     add_token,

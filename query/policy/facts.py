@@ -1,4 +1,4 @@
-"""Gather what the policy gate judges from the ledger (query/policy.py judges it).
+"""Gather what the policy gate judges from the ledger (query/policy/gate.py judges it).
 
 Checking a commit means: the change authored as that commit and, when it is a merge
 commit, the changes the merge brought in; plus the agent actions taken in the AI sessions
@@ -12,9 +12,9 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.incidents import in_list, rows_as_dicts
-from provenance_ledger.query.levels import load_levels
-from provenance_ledger.query.policy import ActionFacts, ChangeFacts
+from provenance_ledger.query.policy.gate import ActionFacts, ChangeFacts
+from provenance_ledger.query.policy.levels import load_levels
+from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 
 
 def commit_known(cur: duckdb.DuckDBPyConnection, repo: str, commit: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.incidents import rows_as_dicts
+from provenance_ledger.query.readmodels.incidents import rows_as_dicts
 
 Reverted = dict[int, list[tuple[dict[str, Any], int]]]
 

@@ -6,17 +6,17 @@ The kernel, not DuckDB, bounds what one query can take: the address space of thi
 (``RLIMIT_AS``: its size once DuckDB is loaded, room for the instance that reads the copy, and
 ``MEMORY_BYTES``) and its CPU time per query (``RLIMIT_CPU``, reset before each). A query past
 its memory gets an allocation error; one that ignores ``interrupt()`` is killed by the server
-(query/sql_pool.py) and the worker is started again. The ledger's own process, its consumer
+(query/sql/pool.py) and the worker is started again. The ledger's own process, its consumer
 included, is never at stake.
 
 Inside that, DuckDB keeps to ``DUCKDB_MEMORY_LIMIT`` (half the budget, see the pool) and spills
 what does not fit to ``SPILL_DIR``, up to ``SPILL_FACTOR`` times the budget: a join or sort that is
 merely slow runs until its time limit, and only what needs more than memory and disk together
 gets DuckDB's out-of-memory answer. The server runs this process with ``MALLOC_ARENA_MAX``
-set (query/sql_pool.py), so the address space it counts is what is used, not reserved.
+set (query/sql/pool.py), so the address space it counts is what is used, not reserved.
 
 Requests and replies are JSON messages on two pipes (no pickle: the server trusts no byte
-from here). A request names the copy to read (query/sql_copies.py); the worker reopens when
+from here). A request names the copy to read (query/sql/copies.py); the worker reopens when
 the name changes, read-only.
 """
 
@@ -33,8 +33,8 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query import sql
-from provenance_ledger.query.sql_values import to_json
+from provenance_ledger.query.sql import readonly as sql
+from provenance_ledger.query.sql.values import to_json
 
 # The worker reads one copy; one DuckDB thread keeps a core free for ingestion.
 DUCKDB_THREADS = 1
@@ -42,7 +42,7 @@ CPU_GRACE_S = 2
 # Disk DuckDB may spill to, per worker, in multiples of its memory budget.
 SPILL_FACTOR = 4
 # A worker whose address space stays above its baseline by this share of the budget after a
-# query is replaced (query/sql_pool.py).
+# query is replaced (query/sql/pool.py).
 RETIRE_FRACTION = 4
 
 

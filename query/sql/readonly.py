@@ -4,13 +4,13 @@ Layers, each enough against a different mistake in the others (datasette's recip
 1. allow-lists decided on DuckDB's own parse of every statement: the statement kind
    (``SELECT`` — which is also how DuckDB parses ``WITH``, ``DESCRIBE``, ``SHOW`` and
    ``SUMMARIZE`` — and ``EXPLAIN`` of a ``SELECT``) and every function the parse tree calls
-   (query/sql_functions.py);
+   (query/sql/functions.py);
 2. every query runs in a ``READ ONLY`` transaction that is always rolled back;
 3. :func:`lock_down` turns external access (files, network, extensions) off for the whole
    instance and locks the configuration, so no statement can turn it back on;
 4. a time limit (``interrupt()`` from a timer), a row cap and a byte cap on the answer.
 
-The API runs this in a worker process bounded in memory and CPU (query/sql_pool.py).
+The API runs this in a worker process bounded in memory and CPU (query/sql/pool.py).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.sql_functions import ALLOWED_FUNCTIONS
-from provenance_ledger.query.sql_values import json_size, jsonable
+from provenance_ledger.query.sql.functions import ALLOWED_FUNCTIONS
+from provenance_ledger.query.sql.values import json_size, jsonable
 
 ALLOWED = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 LOCK_DOWN = (
@@ -58,7 +58,7 @@ class SqlLimits:
 
 @dataclass(frozen=True)
 class SqlServiceLimits:
-    """How the API runs SQL: in worker processes, on a copy of the ledger (query/sql_pool.py)."""
+    """How the API runs SQL: in worker processes, on a copy of the ledger (query/sql/pool.py)."""
 
     workers: int = 2  # PROVLEDGER_SQL_WORKERS: queries at a time
     memory_mb: int = 1024  # PROVLEDGER_SQL_MEMORY_MB: address space a worker adds per query

@@ -15,11 +15,11 @@ from provenance_ledger.ledger.consumer import LedgerConsumer
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.emitter import Emitter
-from provenance_ledger.query import sql
 from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.api.state import AppState, Limits
-from provenance_ledger.query.auth import TokenStore
-from provenance_ledger.query.suspects import suspects_for
+from provenance_ledger.query.sql import readonly as sql
+from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.schemas.codec import DecodedEvent
 
 log = logging.getLogger(__name__)

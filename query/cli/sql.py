@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.query.client import api_post
+from provenance_ledger.query.cli.client import api_post
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:

@@ -7,26 +7,15 @@ import logging
 
 import click
 
+from provenance_ledger.ledger.commands import COMMANDS as ledger_commands
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers.commands import COMMANDS as producer_commands
+from provenance_ledger.query.cli.commands import COMMANDS as query_commands
 
-# Command name → "module:attribute". Commands are imported only when run (or listed in help),
-# so a hook or an emit in a CI step does not pay for FastAPI, uvicorn and DuckDB.
-COMMANDS = {
-    "up": "provenance_ledger.query.cli_server:up",
-    "serve": "provenance_ledger.query.cli_server:serve",
-    "kafka": "provenance_ledger.query.cli_kafka:kafka",
-    "emit": "provenance_ledger.query.cli_emit:emit",
-    "flush": "provenance_ledger.query.cli_producers:flush",
-    "backfill": "provenance_ledger.query.cli_producers:backfill",
-    "hook": "provenance_ledger.query.cli_hook:hook",
-    "suspects": "provenance_ledger.query.cli_ask:suspects",
-    "check": "provenance_ledger.query.cli_ask:check",
-    "sql": "provenance_ledger.query.cli_sql:sql",
-    "verify": "provenance_ledger.query.cli_ledger:verify",
-    "rebuild": "provenance_ledger.query.cli_ledger:rebuild_command",
-    "snapshot": "provenance_ledger.query.cli_snapshot:snapshot",
-    "token": "provenance_ledger.query.cli_token:token",
-}
+# Each folder names its own commands as "module:attribute"; a command's module is imported
+# only when it runs (or is listed in help), so a hook or an emit in a CI step does not pay
+# for FastAPI, uvicorn and DuckDB.
+COMMANDS = {**producer_commands, **ledger_commands, **query_commands}
 
 
 class LazyGroup(click.Group):

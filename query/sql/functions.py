@@ -1,6 +1,6 @@
-"""The functions read-only SQL may call: an explicit allow-list, checked against the names in
-DuckDB's own parse of the query (query/sql.py), so no spelling (quotes, back-quotes, a schema
-prefix) reaches a function that is not listed.
+"""The functions read-only SQL may call: an explicit allow-list, checked against the names
+in DuckDB's own parse of the query (query/sql/readonly.py), so no spelling (quotes, back-quotes,
+a schema prefix) reaches a function that is not listed.
 
 Taken from DuckDB 2.0's built-in scalar, aggregate, window and macro functions, less those
 that change state or reveal the process (sequences, random seeds, sleeps, logs, session and

@@ -7,10 +7,10 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.changes import shipped_with_details
-from provenance_ledger.query.incidents import in_list, rows_as_dicts
-from provenance_ledger.query.levels import load_levels
-from provenance_ledger.query.rollbacks import rollbacks_of
+from provenance_ledger.query.policy.levels import load_levels
+from provenance_ledger.query.readmodels.changes import shipped_with_details
+from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
+from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
 
 
 def commit_provenance(

@@ -11,9 +11,14 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.incidents import concurrently, in_list, rows_by_key, utc_from_micros
-from provenance_ledger.query.levels import Levels, load_levels
-from provenance_ledger.query.ranking import SENIOR, ChangeFacts
+from provenance_ledger.query.policy.levels import Levels, load_levels
+from provenance_ledger.query.readmodels.incidents import (
+    concurrently,
+    in_list,
+    rows_by_key,
+    utc_from_micros,
+)
+from provenance_ledger.query.suspects.ranking import SENIOR, ChangeFacts
 
 Pair = tuple[str | None, str]
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import duckdb
 
-from provenance_ledger.query.incidents import utc_from_micros
+from provenance_ledger.query.readmodels.incidents import utc_from_micros
 
 
 class Levels:

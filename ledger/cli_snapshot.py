@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.query.client import api_download
+from provenance_ledger.query.cli.client import api_download
 
 
 @click.command()

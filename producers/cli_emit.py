@@ -16,16 +16,16 @@ import click
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers import ci_context
 from provenance_ledger.producers.delivery import Outcome, deliver
-from provenance_ledger.producers.emitter import FORMATS, Emitter, to_spooled
-from provenance_ledger.producers.envelope import InvalidEvent, build_event
-from provenance_ledger.producers.formats import DEFAULT_FORMAT
-from provenance_ledger.producers.spool import Spool
-from provenance_ledger.query.emit_git import (
+from provenance_ledger.producers.emit_git import (
     change_from_git,
     deployed_commits,
     fold_journal,
     head_of,
 )
+from provenance_ledger.producers.emitter import FORMATS, Emitter, to_spooled
+from provenance_ledger.producers.envelope import InvalidEvent, build_event
+from provenance_ledger.producers.formats import DEFAULT_FORMAT
+from provenance_ledger.producers.spool import Spool
 from provenance_ledger.schemas import jsonsafe
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.events import full_type, short_type

@@ -1,5 +1,5 @@
 """``POST /v1/sql`` off the ledger's process: a few worker processes, each bounded by the kernel
-(query/sql_worker.py), reading a copy of the ledger (query/sql_copies.py).
+(query/sql/worker.py), reading a copy of the ledger (query/sql/copies.py).
 
 A query that overruns its time limit (DuckDB does not check ``interrupt()`` inside every
 function) is killed with SIGKILL ``KILL_GRACE_S`` after the limit and its worker started
@@ -25,8 +25,8 @@ from typing import Any
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.sql import SqlLimits, SqlRefused, SqlServiceLimits, SqlTimeout
-from provenance_ledger.query.sql_copies import LedgerCopies, copies_folder
+from provenance_ledger.query.sql.copies import LedgerCopies, copies_folder
+from provenance_ledger.query.sql.readonly import SqlLimits, SqlRefused, SqlServiceLimits, SqlTimeout
 
 KILL_GRACE_S = 1.0
 # glibc gives each thread that allocates an arena of its own, reserving 64 MB of address space

@@ -66,7 +66,7 @@ def fold_journal(path: Path, data: dict[str, Any]) -> dict[str, Any]:
 
 def previous_deployed(settings: Settings, service: str, environment: str) -> str | None:
     """The commit of the latest deployment the API knows (it lists oldest first, in pages)."""
-    from provenance_ledger.query.client import api_get
+    from provenance_ledger.query.cli.client import api_get
 
     params: dict[str, Any] = {"service": service, "environment": environment, "limit": PAGE}
     latest: str | None = None

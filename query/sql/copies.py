@@ -2,7 +2,7 @@
 
 DuckDB lets one process open a file read-write *or* many open it read-only, never both, and
 the server is the writer: a worker cannot read the live file. So the server keeps a copy
-(query/snapshot.py: one read-only transaction of the live instance, streamed to a new file),
+(ledger/snapshot.py: one read-only transaction of the live instance, streamed to a new file),
 made by a background thread, never by the consumer's.
 
 Freshness: a query arriving when the ledger has changed since the copy was taken asks for a
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from provenance_ledger.ledger import snapshot
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query import snapshot
 
 log = logging.getLogger(__name__)
 KEPT = 3

@@ -3,7 +3,7 @@
 One ``READ ONLY`` transaction on a cursor of the live instance sees every table as of one
 instant (DuckDB's MVCC); its rows stream as Arrow batches into a new DuckDB file in a
 separate instance. Nothing blocks the consumer, and the live instance needs no file access
-(it stays locked down, see query/sql.py). The copy keeps the tables (with their keys and
+(it stays locked down, see query/sql/readonly.py). The copy keeps the tables (with their keys and
 indexes), sequences, macros and views, so the ``duckdb`` CLI sees what ``POST /v1/sql`` sees,
 in an on-disk format DuckDB 1.x CLIs read too.
 """

@@ -1,7 +1,7 @@
 """Gather suspect candidates for an incident from the ledger and rank them.
 
 The SQL here only collects facts (candidates, what they shipped, rollbacks, verdicts);
-query/ranking.py turns facts into scores and reasons. docs/ranking.md documents both.
+query/suspects/ranking.py turns facts into scores and reasons. docs/ranking.md documents both.
 """
 
 from __future__ import annotations
@@ -12,8 +12,13 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.changes import change_details, shipped_by, shipped_with_details
-from provenance_ledger.query.incidents import (
+from provenance_ledger.query.policy.levels import Levels, all_levels, load_levels
+from provenance_ledger.query.readmodels.changes import (
+    change_details,
+    shipped_by,
+    shipped_with_details,
+)
+from provenance_ledger.query.readmodels.incidents import (
     concurrently,
     in_list,
     incident_opening,
@@ -22,8 +27,8 @@ from provenance_ledger.query.incidents import (
     rows_as_dicts,
     rows_by_key,
 )
-from provenance_ledger.query.levels import Levels, all_levels, load_levels
-from provenance_ledger.query.ranking import (
+from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
+from provenance_ledger.query.suspects.ranking import (
     PROD_NAMES,
     Candidate,
     IncidentFacts,
@@ -32,7 +37,6 @@ from provenance_ledger.query.ranking import (
     contenders,
     rank,
 )
-from provenance_ledger.query.rollbacks import rollbacks_of
 
 # At most this many candidates get their changes looked up (see ranking.contenders).
 DETAILED = 15

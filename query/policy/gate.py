@@ -1,8 +1,8 @@
 """The policy gate's rules: loaded from YAML, evaluated purely on gathered facts.
 
-The rules file is ``PROVLEDGER_POLICY`` if set, else the packaged ``query/policy.yaml``.
+The rules file is ``PROVLEDGER_POLICY`` if set, else the packaged ``query/policy/policy.yaml``.
 Each rule is an instance of a kind; a file may hold several instances of one kind (say a
-stricter approval rule for some repos). query/policy_facts.py gathers the facts from the
+stricter approval rule for some repos). query/policy/facts.py gathers the facts from the
 ledger; nothing here does I/O except :func:`load_policy` reading the file.
 """
 
@@ -68,8 +68,12 @@ def policy_path() -> Path | None:
 def load_policy(path: Path | None = None) -> Policy:
     try:
         if path is None:
-            text = resources.files("provenance_ledger.query").joinpath("policy.yaml").read_text()
-            where = "the packaged query/policy.yaml"
+            text = (
+                resources.files("provenance_ledger.query.policy")
+                .joinpath("policy.yaml")
+                .read_text()
+            )
+            where = "the packaged query/policy/policy.yaml"
         else:
             text, where = path.read_text(), str(path)
         return Policy.model_validate(yaml.safe_load(text) or {})

@@ -1,0 +1,8 @@
+"""The ledger's own commands: its file's integrity and copies, and the local broker."""
+
+COMMANDS = {
+    "verify": "provenance_ledger.ledger.cli_ledger:verify",
+    "rebuild": "provenance_ledger.ledger.cli_ledger:rebuild_command",
+    "snapshot": "provenance_ledger.ledger.cli_snapshot:snapshot",
+    "kafka": "provenance_ledger.ledger.cli_kafka:kafka",
+}

@@ -1,0 +1,1 @@
+"""The provledger command line: the root group and the query commands."""

@@ -1,0 +1,1 @@
+"""What the ledger knows, read for the API: commits, deployments, incidents, metrics."""

@@ -1,0 +1,1 @@
+"""Read-only SQL for SREs, run in bounded worker processes."""

@@ -1,0 +1,1 @@
+"""Ranking an incident's suspects."""
