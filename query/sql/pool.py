@@ -73,7 +73,7 @@ class WorkerProcess:
         args += [str(self._spill_dir), duckdb_limit]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", f"{__package__}.sql_worker", *args],
+                [sys.executable, "-m", f"{__package__}.worker", *args],
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "MALLOC_ARENA_MAX": MALLOC_ARENAS},

@@ -1,6 +1,7 @@
 """The SQL worker process: runs read-only SQL on a copy of the ledger, inside hard limits.
 
-``python -m query.sql_worker REQUEST_FD REPLY_FD MEMORY_BYTES SPILL_DIR DUCKDB_MEMORY_LIMIT``
+``python -m provenance_ledger.query.sql.worker REQUEST_FD REPLY_FD MEMORY_BYTES SPILL_DIR \
+DUCKDB_MEMORY_LIMIT``
 
 The kernel, not DuckDB, bounds what one query can take: the address space of this process
 (``RLIMIT_AS``: its size once DuckDB is loaded, room for the instance that reads the copy, and
