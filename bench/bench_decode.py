@@ -2,7 +2,7 @@
 
 What the ledger consumer pays per record before DuckDB: routing on headers, Avro single-object
 or JSON decoding, CloudEvent + typed-data validation, and (second figure) the canonical bytes
-and SHA-256 used for dedup and the Merkle leaf. The event mix is tests/eventmix.py (the same
+and SHA-256 used for dedup and the Merkle leaf. The event mix is tests/support/eventmix.py (the same
 realistic mix the ingest benchmark uses).
 
     python bench/bench_decode.py [--events 20000] [--rounds 5]
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from provenance_ledger.producers.emitter import encode_message
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord, decode_record
-from tests import eventmix
+from tests.support import eventmix
 
 
 def records(count: int, fmt: str) -> list[KafkaRecord]:
@@ -55,7 +55,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(
-        f"decode_record, one core, {args.events} events of tests/eventmix.py, best of {args.rounds}"
+        f"decode_record, one core, {args.events} events of tests/support/eventmix.py, "
+        f"best of {args.rounds}"
     )
     for fmt, label in (("avro", "Avro binary"), ("json", "JSON structured")):
         batch = records(args.events, fmt)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from provenance_ledger.ledger.settings import DEFAULT_BOOTSTRAP
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
-from tests.ledgerproc import free_port, start_serve
+from tests.support.ledgerproc import free_port, start_serve
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

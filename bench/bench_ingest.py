@@ -2,7 +2,7 @@
 row-by-row inserts.
 
 1. end-to-end: a real `provledger serve` subprocess consumes a fresh topic while the events
-   (Avro binary mode, the realistic mix of tests/eventmix.py) are produced as fast as they can
+   (Avro binary mode, the mix of tests/support/eventmix.py) are produced as fast as they can
    be; events/s from the first produce to the last committed row (seen on /healthz). The
    consumer's peak RSS (VmHWM) is read from /proc. The load generator is bench/BenchProducer.java,
    the Kafka Java client from the broker's cached jars sending pre-encoded records: what is
@@ -59,8 +59,8 @@ from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.schemas import avro
 from provenance_ledger.schemas.codec import KafkaRecord, binary_envelope
 from provenance_ledger.schemas.events import DATA_MODELS, CloudEvent
-from tests import eventmix
-from tests.ledgerproc import command, free_port, produce
+from tests.support import eventmix
+from tests.support.ledgerproc import command, free_port, produce
 
 
 def _records(messages: list, topic: str) -> list[KafkaRecord]:

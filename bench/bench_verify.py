@@ -1,7 +1,7 @@
 """`provledger verify` on a large honest ledger: wall time, events/s and peak RSS.
 
 The ledger is written straight into DuckDB (writing 1M events through the consumer takes the
-better part of an hour on a 2-core box): copies of realistic events (tests/eventmix.py) under
+better part of an hour on a 2-core box): copies of events (tests/support/eventmix.py) under
 fresh ids, their columns cut from the canonical event by the same SQL the ledger uses, leaf
 hashes and Merkle nodes from ledger/merkle.py. `provledger verify` then runs as a user runs it,
 in its own process.
@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from provenance_ledger.ledger import merkle, verify
 from provenance_ledger.ledger.store import EVENT_JSON_COLUMNS, Ledger
-from tests import eventmix
+from tests.support import eventmix
 
 TEMPLATES = 400
 BATCH = 100_000

@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from tests.integration.git_helpers import commit, init
+from tests.support.git_repo import commit, init
 
 
 def stored(server, event_id: str) -> dict:

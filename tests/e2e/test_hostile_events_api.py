@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from tests import hostile_events
+from tests.support import hostile_events
 
 JSON = {"content-type": "application/json"}
 

@@ -22,9 +22,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests import eventmix, hostile_events
 from tests.e2e.test_sql_attacks import ATTACKS, peak_rss_mb
-from tests.ledgerproc import produce
+from tests.support import eventmix, hostile_events
+from tests.support.ledgerproc import produce
 
 VALID_EVENTS = 3000
 PARTITIONS = 3

@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from tests.provstory import Story, sha
+from tests.support.provstory import Story, sha
 
 REPO = "shop/checkout"
 MIA, SAM, PIA, JO = "mia@shop", "sam@shop", "pia@shop", "jo@shop"

@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from provenance_ledger.producers.backfill import Report, changes
-from tests.integration.git_helpers import commit, git, init
-from tests.integration.producer_helpers import (
+from tests.support.git_repo import commit, git, init
+from tests.support.producers import (
     cli_env,
     closed_port,
     run,

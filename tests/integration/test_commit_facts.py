@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provenance_ledger.ledger.store import Ledger
-from tests.provstory import IMPACT, Story, person, sha, write_direct
+from tests.support.provstory import IMPACT, Story, person, sha, write_direct
 
 # Each base table's rows as commit_facts spells them.
 FROM_BASE = """

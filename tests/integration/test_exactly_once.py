@@ -20,8 +20,8 @@ from pathlib import Path
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from tests import eventmix
-from tests.ledgerproc import (
+from tests.support import eventmix
+from tests.support.ledgerproc import (
     ConsumerThread,
     cli,
     duplicates,

@@ -19,8 +19,8 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Incoming, Ledger
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas.codec import KafkaRecord
-from tests import eventmix
-from tests.ledgerproc import ConsumerThread, duplicates, produce, wait_until
+from tests.support import eventmix
+from tests.support.ledgerproc import ConsumerThread, duplicates, produce, wait_until
 
 OWN_PORT = 19192
 

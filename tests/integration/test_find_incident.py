@@ -7,7 +7,7 @@ from pathlib import Path
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.incidents import find_incident
-from tests.provstory import IMPACT, Story, write_direct
+from tests.support.provstory import IMPACT, Story, write_direct
 
 
 def test_first_opening_and_earliest_resolution_win(tmp_path: Path) -> None:

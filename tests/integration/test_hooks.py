@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.git_helpers import commit, git, init
-from tests.integration.producer_helpers import (
+from tests.support.git_repo import commit, git, init
+from tests.support.producers import (
     cli_env,
     provledger,
     run,

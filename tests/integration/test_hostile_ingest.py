@@ -14,8 +14,8 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Incoming, Ledger, LedgerError
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 from provenance_ledger.schemas.events import CloudEvent
-from tests import eventmix, hostile_events
-from tests.ledgerproc import ConsumerThread, duplicates, produce, wait_until
+from tests.support import eventmix, hostile_events
+from tests.support.ledgerproc import ConsumerThread, duplicates, produce, wait_until
 
 VALID_PER_ROUND = 240
 

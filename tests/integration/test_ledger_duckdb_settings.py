@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
-from tests import eventmix
+from tests.support import eventmix
 
 
 def test_the_writer_checkpoints_at_the_ledgers_threshold_not_duckdbs(tmp_path):
@@ -41,8 +41,8 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
         f"""
         import os
         from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
-        from tests import eventmix
-        from tests.provstory import write_direct
+        from tests.support import eventmix
+        from tests.support.provstory import write_direct
         ledger = Ledger({str(path)!r})
         write_direct(ledger, list(eventmix.events(2000)))
         os._exit(0)

@@ -19,8 +19,8 @@ from provenance_ledger.ledger.consumer import LedgerConsumer
 from provenance_ledger.ledger.health import problem
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from tests import eventmix
-from tests.ledgerproc import (
+from tests.support import eventmix
+from tests.support.ledgerproc import (
     ConsumerThread,
     env_for,
     free_port,

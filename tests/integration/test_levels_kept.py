@@ -7,7 +7,7 @@ from pathlib import Path
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.policy.levels import all_levels
-from tests.provstory import IMPACT, Story, write_direct
+from tests.support.provstory import IMPACT, Story, write_direct
 
 ANN = "ann@acme.example"
 

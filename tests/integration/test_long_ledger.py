@@ -20,8 +20,8 @@ import pytest
 from provenance_ledger.ledger import merkle, snapshot, verify
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from tests import eventmix, longledger
-from tests.ledgerproc import (
+from tests.support import eventmix, longledger
+from tests.support.ledgerproc import (
     cli,
     env_for,
     fill,

@@ -29,7 +29,7 @@ import pytest
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.metrics import change_failure_rate
-from tests.provstory import IMPACT, Story, sha, write_direct
+from tests.support.provstory import IMPACT, Story, sha, write_direct
 
 JUN, MID, MID2, SEN, PRI = "jun@x", "mid@x", "mid2@x", "sen@x", "pri@x"
 HOUR = 60

@@ -11,7 +11,7 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.state import AppState
-from tests.provstory import Story, sha, write_direct
+from tests.support.provstory import Story, sha, write_direct
 
 REPO = "shop/checkout"
 AI = [{"tool": "claude-code", "model": "claude-sonnet-4-5", "mode": "agent", "session": "s-9"}]

@@ -14,8 +14,8 @@ import pytest
 from provenance_ledger.ledger.rebuild import compare
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
-from tests import eventmix
-from tests.ledgerproc import ConsumerThread, cli, duplicates, env_for, produce, wait_until
+from tests.support import eventmix
+from tests.support.ledgerproc import ConsumerThread, cli, duplicates, env_for, produce, wait_until
 
 POISON = (None, [], b"\xff not an event")
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from provenance_ledger.producers.spool import APPEND_FILE, Spool, SpooledEvent
-from tests.integration.producer_helpers import (
+from tests.support.producers import (
     cli_env,
     closed_port,
     provledger,

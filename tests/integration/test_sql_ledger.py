@@ -10,7 +10,7 @@ import pytest
 from provenance_ledger.ledger import snapshot
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.sql import readonly as sql
-from tests.provstory import Story, write_direct
+from tests.support.provstory import Story, write_direct
 
 
 def story() -> Story:

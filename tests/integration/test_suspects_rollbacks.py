@@ -8,7 +8,7 @@ import random
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
-from tests.provstory import Story, write_direct
+from tests.support.provstory import Story, write_direct
 
 
 def random_history(seed: int) -> Story:

@@ -20,7 +20,7 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.incidents import find_incident
 from provenance_ledger.query.suspects.finder import suspects_for
-from tests.provstory import CONFORMANCE, Story, ingest, sha
+from tests.support.provstory import CONFORMANCE, Story, ingest, sha
 
 pytestmark = pytest.mark.kafka
 

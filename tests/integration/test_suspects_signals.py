@@ -9,7 +9,7 @@ import pytest
 
 from provenance_ledger.query.readmodels.incidents import find_incident
 from provenance_ledger.query.suspects.finder import suspects_for
-from tests.provstory import Story, ingest, sha
+from tests.support.provstory import Story, ingest, sha
 
 pytestmark = pytest.mark.kafka
 

@@ -18,8 +18,8 @@ from provenance_ledger.ledger.checkpoint import parse
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.cli.main import cli as cli_group
-from tests import eventmix
-from tests.ledgerproc import (
+from tests.support import eventmix
+from tests.support.ledgerproc import (
     cli,
     env_for,
     fill,

@@ -6,7 +6,7 @@ import threading
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.server import warm_up
-from tests.provstory import Story, write_direct
+from tests.support.provstory import Story, write_direct
 
 
 def test_warm_up_visits_the_latest_incidents_newest_first(tmp_path):

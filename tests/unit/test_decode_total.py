@@ -27,7 +27,7 @@ from provenance_ledger.schemas.codec import (
     KafkaRecord,
 )
 from provenance_ledger.schemas.events import DATA_MODELS
-from tests import hostile_events
+from tests.support import hostile_events
 
 EXAMPLES = Path(codec.__file__).resolve().parent / "examples"
 EVENTS = {path.stem: json.loads(path.read_text()) for path in EXAMPLES.glob("*.json")}

@@ -12,7 +12,7 @@ from provenance_ledger.ledger.projection import TABLES, Accepted, project, proje
 from provenance_ledger.schemas import codec
 from provenance_ledger.schemas.codec import DecodedEvent, validate_event
 from provenance_ledger.schemas.events import DATA_MODELS
-from tests import eventmix
+from tests.support import eventmix
 
 EXAMPLES = Path(codec.__file__).resolve().parent / "examples"
 

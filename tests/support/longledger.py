@@ -1,5 +1,5 @@
 """Ledgers several verify chunks long, built in seconds: copies of a few hundred realistic
-events (tests/eventmix.py) under fresh ids, written through the real ``Ledger.write_batch``
+events (tests/support/eventmix.py) under fresh ids, written through the real ``Ledger.write_batch``
 (building and validating every event anew costs more than writing it)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.schemas.codec import DecodedEvent
-from tests import eventmix
-from tests.ledgerproc import fill
+from tests.support import eventmix
+from tests.support.ledgerproc import fill
 
 TEMPLATES = 400
 

@@ -1,0 +1,1 @@
+"""What the test tiers share: brokers, ledgers, servers, stories and hostile inputs."""
