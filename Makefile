@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -89,3 +89,6 @@ bench-sql: $(STAMP) ## read-only SQL guard overhead, a view during writes, snaps
 
 clean: ## remove the venv and caches (keeps the Kafka jar cache in ~/.cache/provledger)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
+
+openapi: $(STAMP) ## write docs/openapi.json from the app (review the diff: it is the public API)
+	$(PY) -c "import json; from tests.unit.test_public_surface import current_openapi; print(json.dumps(current_openapi(), indent=2, ensure_ascii=False))" > docs/openapi.json

@@ -9,19 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from provenance_ledger.query.cli.main import cli
+from tests.support.commands import commands
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-
-
-def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
-    found = []
-    ctx = click.Context(group)
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        found.append((f"{prefix}{name}", command))
-        if isinstance(command, click.Group):
-            found.extend(commands(command, f"{prefix}{name} "))
-    return found
 
 
 @pytest.mark.parametrize(
