@@ -6,7 +6,7 @@ COPY producers producers
 COPY ledger ledger
 COPY query query
 COPY schemas schemas
-RUN pip install --no-cache-dir . && useradd --create-home provledger && mkdir /data \
+RUN pip install --no-cache-dir '.[server]' && useradd --create-home provledger && mkdir /data \
     && chown provledger /data
 USER provledger
 ENV PROVLEDGER_DB=/data/ledger.duckdb

@@ -14,10 +14,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[server,dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install provledger with its dev tools
+install: $(STAMP) ## create .venv and install provledger with its server extra and dev tools
 
 up: $(STAMP) ## run the product: local Kafka, ledger, API on :8000 and the demo incident
 	$(BIN)/provledger up
