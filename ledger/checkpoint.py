@@ -12,9 +12,10 @@ import binascii
 from dataclasses import dataclass
 
 from provenance_ledger.ledger.merkle import HASH_SIZE
+from provenance_ledger.schemas.errors import UsageProblem
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ValueError, UsageProblem):
     pass
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from provenance_ledger.schemas.errors import LocalFailure
+
 CORE_TABLES = ("events", "merkle_nodes", "tree_heads")
 _COLUMNS = (
     "SELECT table_name, column_name, data_type FROM duckdb_columns() "
@@ -25,7 +27,7 @@ _COLUMNS = (
 Shape = dict[str, dict[str, str]]
 
 
-class NotALedger(ValueError):
+class NotALedger(ValueError, LocalFailure):
     """The file is not a ledger: not a DuckDB database, or without the ledger's tables."""
 
 

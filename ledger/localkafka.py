@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from provenance_ledger.schemas.errors import LocalFailure
+
 KAFKA_VERSION = "4.1.1"
 # Kafka 4.1 logs through slf4j-api 1.7.x; without this binding the broker logs nothing at all.
 LOG4J_VERSION = "2.24.3"
@@ -45,7 +47,7 @@ Progress = Callable[[str], None]
 _launched: set[int] = set()
 
 
-class BrokerError(RuntimeError):
+class BrokerError(RuntimeError, LocalFailure):
     """The local broker could not be fetched, started or stopped."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from provenance_ledger.schemas.errors import UsageProblem
+
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 HASH_SIZE = 32
@@ -23,7 +25,7 @@ NodeFn = Callable[[int, int], bytes]
 Node = tuple[int, int, bytes]
 
 
-class ProofError(ValueError):
+class ProofError(ValueError, UsageProblem):
     """A proof was asked for sizes or indexes the tree cannot have."""
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from provenance_ledger.ledger import cdevents_projection
 from provenance_ledger.schemas import events as ev
 from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.errors import LocalFailure
 
 Row = dict[str, Any]
 Rows = dict[str, list[Row]]
@@ -119,7 +120,7 @@ def project_columns(accepted: list[Accepted]) -> dict[str, Columns]:
     }
 
 
-class ProjectionError(LookupError):
+class ProjectionError(LookupError, LocalFailure):
     """The ledger has no table for rows the projection made: a deployment problem, not a
     bad event."""
 

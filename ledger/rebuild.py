@@ -21,6 +21,7 @@ from provenance_ledger.ledger import fileshape
 from provenance_ledger.ledger.consumer import decode_batch, relax_gc, to_record
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
+from provenance_ledger.schemas.errors import LocalFailure
 
 Progress = Callable[[int, int], None]
 # Columns that record when a row was written, not what it says.
@@ -29,7 +30,7 @@ VOLATILE = {"ingested_at", "received_at", "updated_at", "committed_at"}
 TREE_TABLES = {"merkle_nodes", "tree_heads"}
 
 
-class RebuildError(RuntimeError):
+class RebuildError(RuntimeError, LocalFailure):
     pass
 
 

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import duckdb
 
+from provenance_ledger.schemas.errors import LocalFailure
+
 BATCH_ROWS = 100_000
 # The oldest on-disk format that holds our tables, so an SRE's older `duckdb` CLI (1.x)
 # opens the copy; DuckDB 2.x's default format is unreadable before 2.0.
 STORAGE_VERSION = "v1.0.0"
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(RuntimeError, LocalFailure):
     pass
 
 

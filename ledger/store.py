@@ -33,6 +33,7 @@ from provenance_ledger.ledger.projection import (
 )
 from provenance_ledger.ledger.settings import MEMORY_SIZE
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
+from provenance_ledger.schemas.errors import LocalFailure
 
 log = logging.getLogger(__name__)
 RAW_PREFIX_BYTES = 4096
@@ -73,7 +74,7 @@ class BatchResult:
     tables: dict[str, int] = field(default_factory=dict)
 
 
-class LedgerError(RuntimeError):
+class LedgerError(RuntimeError, LocalFailure):
     """The ledger could not write; nothing of the batch (offsets included) was committed."""
 
 

@@ -11,12 +11,13 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.schemas.errors import UsageProblem
 
 # What the topic must say to keep every event for ever.
 KEEP_EVERYTHING = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
-class SetupError(RuntimeError):
+class SetupError(RuntimeError, UsageProblem):
     """The ledger refuses to run with this setting; the message names it and the way out."""
 
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from provenance_ledger.schemas.errors import UsageProblem
+
 RULES_FILE = Path(__file__).with_name("ai_rules.yaml")
 PARTS = ("coauthor", "assisted_by", "author", "committer", "subject", "message")
 _GROUP = re.compile(r"\(\?P<\w+>")
@@ -72,7 +74,7 @@ class RuleSet:
         return screens
 
 
-class RulesError(ValueError):
+class RulesError(ValueError, UsageProblem):
     pass
 
 

@@ -23,11 +23,12 @@ from provenance_ledger.producers.formats import FORMATS
 from provenance_ledger.producers.spool import SpooledEvent
 from provenance_ledger.producers.typed import TypedHelpers
 from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent, DecodeError, validate_event
+from provenance_ledger.schemas.errors import Unreachable
 
 log = logging.getLogger(__name__)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(RuntimeError, Unreachable):
     pass
 
 

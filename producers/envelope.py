@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, validate_event
+from provenance_ledger.schemas.errors import UsageProblem
 from provenance_ledger.schemas.events import full_type
 
 
-class InvalidEvent(ValueError):
+class InvalidEvent(ValueError, UsageProblem):
     def __init__(self, error: DecodeError) -> None:
         super().__init__(f"{error.code}: {error.detail}")
         self.error = error

@@ -11,13 +11,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from provenance_ledger.schemas.errors import LocalFailure
+
 # Newer gits honour this; older ones are kept from lazy fetches by never asking for a
 # missing object (the callers find missing objects first with ``rev-list --missing=print``).
 GIT_ENV = {**os.environ, "GIT_NO_LAZY_FETCH": "1", "LC_ALL": "C"}
 HEX = "0123456789abcdef"
 
 
-class GitError(RuntimeError):
+class GitError(RuntimeError, LocalFailure):
     pass
 
 

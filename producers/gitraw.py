@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
 from provenance_ledger.producers.gitproc import is_sha
+from provenance_ledger.schemas.errors import LocalFailure
 
 
-class CommitParseError(ValueError):
+class CommitParseError(ValueError, LocalFailure):
     pass
 
 

@@ -16,6 +16,8 @@ import math
 import re
 from typing import Any
 
+from provenance_ledger.schemas.errors import UsageProblem
+
 MAX_DEPTH = 64
 """Nesting of objects and arrays in one event, envelope included: far above any real event."""
 MAX_INT_BITS = 1024
@@ -25,7 +27,7 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
-class JsonProblem(ValueError):
+class JsonProblem(ValueError, UsageProblem):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code, self.detail = code, detail

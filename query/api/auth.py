@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from provenance_ledger.schemas.errors import LocalFailure, UsageProblem
+
 SCOPES = ("read", "ingest", "admin")
 TOKEN_PREFIX = "plg_"
 ENV_FILE = "PROVLEDGER_TOKENS_FILE"
@@ -28,7 +30,7 @@ ENV_HASHES = "PROVLEDGER_TOKEN_HASHES"
 _UNREAD = (-1, -1)
 
 
-class TokenConfigError(ValueError):
+class TokenConfigError(ValueError, UsageProblem):
     """The token file or PROVLEDGER_TOKEN_HASHES cannot be read."""
 
 
@@ -109,7 +111,7 @@ def parse_env_hashes(value: str) -> list[TokenEntry]:
     return entries
 
 
-class TokensUnavailable(RuntimeError):
+class TokensUnavailable(RuntimeError, LocalFailure):
     """The tokens file cannot be read while serving: no token is honoured until it can."""
 
 

@@ -21,11 +21,12 @@ from provenance_ledger.query.api.state import AppState, Limits
 from provenance_ledger.query.sql import readonly as sql
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.errors import UsageProblem
 
 log = logging.getLogger(__name__)
 
 
-class ServeError(RuntimeError):
+class ServeError(RuntimeError, UsageProblem):
     pass
 
 

@@ -12,9 +12,10 @@ from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.sql.readonly import SqlLimits, SqlServiceLimits
 from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.errors import UsageProblem
 
 
-class LimitsError(ValueError):
+class LimitsError(ValueError, UsageProblem):
     """A PROVLEDGER_* limit setting is not a valid number."""
 
 

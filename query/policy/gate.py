@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from provenance_ledger.schemas.errors import UsageProblem
+
 LEVELS = ("junior", "mid", "senior", "principal")
 Level = Literal["junior", "mid", "senior", "principal"]
 
@@ -56,7 +58,7 @@ class Policy(BaseModel):
     rules: list[Rule]
 
 
-class PolicyError(ValueError):
+class PolicyError(ValueError, UsageProblem):
     """The rules file cannot be read or is not valid; the message names the file."""
 
 

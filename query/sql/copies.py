@@ -29,6 +29,7 @@ from pathlib import Path
 
 from provenance_ledger.ledger import snapshot
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.schemas.errors import Unreachable
 
 log = logging.getLogger(__name__)
 KEPT = 3
@@ -36,7 +37,7 @@ KEPT = 3
 FIRST_COPY_WAIT_S = 60.0
 
 
-class CopyUnavailable(RuntimeError):
+class CopyUnavailable(RuntimeError, Unreachable):
     """No copy of the ledger could be made in time."""
 
 

@@ -27,6 +27,7 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.sql.copies import LedgerCopies, copies_folder
 from provenance_ledger.query.sql.readonly import SqlLimits, SqlRefused, SqlServiceLimits, SqlTimeout
+from provenance_ledger.schemas.errors import Unreachable
 
 KILL_GRACE_S = 1.0
 # glibc gives each thread that allocates an arena of its own, reserving 64 MB of address space
@@ -37,11 +38,11 @@ MALLOC_ARENAS = "2"
 START_TIMEOUT_S = 30.0
 
 
-class SqlBusy(RuntimeError):
+class SqlBusy(RuntimeError, Unreachable):
     """Every worker is taken and the wait is over: 429."""
 
 
-class SqlUnavailable(RuntimeError):
+class SqlUnavailable(RuntimeError, Unreachable):
     """No worker or no copy of the ledger: 503."""
 
 

@@ -26,6 +26,7 @@ import duckdb
 
 from provenance_ledger.query.sql.functions import ALLOWED_FUNCTIONS
 from provenance_ledger.query.sql.values import json_size, jsonable
+from provenance_ledger.schemas.errors import UsageProblem
 
 ALLOWED = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 LOCK_DOWN = (
@@ -39,11 +40,11 @@ LOCK_DOWN = (
 FETCH_CHUNK = 500
 
 
-class SqlRefused(ValueError):
+class SqlRefused(ValueError, UsageProblem):
     """The SQL was not run: it is not a read, does not parse, or is malformed."""
 
 
-class SqlTimeout(RuntimeError):
+class SqlTimeout(RuntimeError, UsageProblem):
     """The query ran past the time limit and was interrupted."""
 
 
