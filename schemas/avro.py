@@ -1,4 +1,5 @@
-"""CloudEvents Kafka binary mode with Avro data (CONTRACT §2).
+"""CloudEvents Kafka binary mode with Avro data (CONTRACT §2): the Avro side only. Which records
+are Avro, their ``ce_*`` headers and the validation of what is read are :mod:`schemas.codec`'s.
 
 The value is Avro *single-object encoding*: ``C3 01``, the 8-byte little-endian CRC-64-AVRO
 fingerprint of the writer schema's Parsing Canonical Form, then the schemaless Avro body. The
@@ -27,13 +28,7 @@ from fastavro.schema import fingerprint as avro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
 from provenance_ledger.schemas import jsonsafe
-from provenance_ledger.schemas.codec import (
-    DecodedEvent,
-    DecodeError,
-    KafkaRecord,
-    binary_envelope,
-    validate_event,
-)
+from provenance_ledger.schemas.decoded import DecodedEvent, DecodeError
 
 AVRO = "application/avro"
 MAGIC = b"\xc3\x01"
@@ -173,14 +168,9 @@ def _header_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def decode_binary(
-    record: KafkaRecord, registry: Registry | None = None
-) -> DecodedEvent | DecodeError:
-    """A binary-mode record with an Avro value → a validated event, or why not."""
-    envelope = binary_envelope(record)
-    if isinstance(envelope, DecodeError):
-        return envelope
-    value = record.value or b""
+def read_data(value: bytes, event_type: str, registry: Registry | None = None) -> Any | DecodeError:
+    """The data of an Avro single-object value, JSON-shaped (not yet validated), read with the
+    writer schema its fingerprint names, which must be one for ``event_type`` (the ce_type)."""
     if len(value) < HEADER_BYTES:
         if MAGIC.startswith(value[:2]):
             return DecodeError("truncated_avro", f"{len(value)} bytes; the header alone is 10")
@@ -196,16 +186,19 @@ def decode_binary(
             f"({int.from_bytes(found, 'little', signed=True)}); the ledger's schemas/avro/ "
             "must include the emitter's schema revision",
         )
-    if writer.event_type != envelope["type"]:
+    if writer.event_type != event_type:
         return DecodeError(
             "type_mismatch",
-            f"ce_type is {envelope['type']!r} but the writer schema is for {writer.event_type!r}",
+            f"ce_type is {event_type!r} but the writer schema is for {writer.event_type!r}",
         )
+    return _read_body(value, writer)
+
+
+def _read_body(value: bytes, writer: WriterSchema) -> Any | DecodeError:
     body = io.BytesIO(value)
     body.seek(HEADER_BYTES)
     try:
-        datum = fastavro.schemaless_reader(body, writer.parsed, None)
-        data = _from_avro(datum)
+        data = _from_avro(fastavro.schemaless_reader(body, writer.parsed, None))
     except EOFError:
         return DecodeError("truncated_avro", f"the Avro body ends early ({len(value)} bytes)")
     except jsonsafe.JsonProblem as exc:
@@ -219,4 +212,4 @@ def decode_binary(
         return DecodeError(
             "malformed_avro", f"{len(value) - body.tell()} bytes left after the Avro body"
         )
-    return validate_event({**envelope, "data": data})
+    return data

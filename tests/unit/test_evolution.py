@@ -104,7 +104,7 @@ def test_an_older_writer_decodes_into_the_current_model() -> None:
     assert compatibility_problems(older, now) == []
     writer = avro.writer_schema(older, Path("older.avsc"))
     data = {"service": "checkout", "environment": "prod", "version": "1.2.3"}
-    result = avro.decode_binary(binary_record(writer, data), registry_with(older))
+    result = decode_record(binary_record(writer, data), registry=registry_with(older))
     assert isinstance(result, DecodedEvent), result
     assert isinstance(result.fact, ServiceDeployed)
     assert result.fact.fleet_percent is None
@@ -118,7 +118,7 @@ def test_a_newer_writer_decodes_and_its_new_field_is_kept() -> None:
     assert compatibility_problems(now, newer) == []
     writer = avro.writer_schema(newer, Path("newer.avsc"))
     data = {"service": "checkout", "environment": "prod", "version": "1.2.3", "canary": True}
-    result = avro.decode_binary(binary_record(writer, data), registry_with(newer))
+    result = decode_record(binary_record(writer, data), registry=registry_with(newer))
     assert isinstance(result, DecodedEvent), result
     assert isinstance(result.fact, ServiceDeployed)
     assert result.fact.model_extra == {"canary": True}
