@@ -22,6 +22,7 @@ from provenance_ledger.producers.envelope import build_event, partition_key
 from provenance_ledger.producers.formats import FORMATS
 from provenance_ledger.producers.spool import SpooledEvent
 from provenance_ledger.producers.typed import TypedHelpers
+from provenance_ledger.schemas import avro
 from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent, DecodeError, validate_event
 from provenance_ledger.schemas.errors import Unreachable
 
@@ -42,8 +43,6 @@ def encode_message(decoded: DecodedEvent, fmt: str) -> tuple[list[tuple[str, byt
     if fmt == "json":
         return structured_message(decoded)
     if fmt == "avro":
-        from provenance_ledger.schemas import avro
-
         return avro.binary_message(decoded)
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
