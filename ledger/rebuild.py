@@ -21,6 +21,7 @@ from provenance_ledger.ledger import fileshape
 from provenance_ledger.ledger.consumer import decode_batch, relax_gc, to_record
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
+from provenance_ledger.query.cli.install import runnable
 from provenance_ledger.schemas.errors import LocalFailure
 
 Progress = Callable[[int, int], None]
@@ -115,7 +116,7 @@ def _open_old(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         if fileshape.is_lock_error(exc):
             raise RebuildError(
                 f"{path} is in use (is `provledger serve` running?): stop it, run "
-                f"`provledger rebuild`, then start it again. ({exc})"
+                f"`{runnable('rebuild')}`, then start it again. ({exc})"
             ) from exc
         raise fileshape.open_failure(path, exc) from exc
 

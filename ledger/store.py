@@ -32,6 +32,7 @@ from provenance_ledger.ledger.projection import (
     project_columns,
 )
 from provenance_ledger.ledger.settings import MEMORY_SIZE
+from provenance_ledger.query.cli.install import runnable
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 from provenance_ledger.schemas.errors import LocalFailure
 
@@ -132,7 +133,7 @@ class Ledger:
             raise LedgerError(
                 f"{self.path}: the Merkle log covers {self._tree.size} events but the events "
                 f"table ends at seq {stored - 1}; the file was changed outside the ledger. "
-                "Run `provledger verify` to find the row, then `provledger rebuild`."
+                f"Run `{runnable('verify')}` to find the row, then `{runnable('rebuild')}`."
             )
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ from provenance_ledger.producers.emitter import FORMATS, Emitter, to_spooled
 from provenance_ledger.producers.envelope import InvalidEvent, build_event
 from provenance_ledger.producers.formats import DEFAULT_FORMAT
 from provenance_ledger.producers.spool import Spool
+from provenance_ledger.query.cli.install import runnable
 from provenance_ledger.schemas import jsonsafe
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.events import full_type, short_type
@@ -118,7 +119,7 @@ def send_or_spool(
     message = (
         f"warning: Kafka at {settings.kafka_bootstrap} did not take {outcome.spooled} "
         f"event(s) within {timeout_s:g}s ({outcome.error}); spooled to {spool.directory}. "
-        "`provledger flush` (or the next emit) delivers them."
+        f"`{runnable('flush')}` (or the next emit) delivers them."
     )
     if strict:
         raise click.ClickException(message.removeprefix("warning: ") + " (--strict)")

@@ -18,6 +18,7 @@ from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.api.state import AppState, Limits
+from provenance_ledger.query.cli.install import runnable
 from provenance_ledger.query.sql import readonly as sql
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.schemas.codec import DecodedEvent
@@ -43,8 +44,8 @@ def check_bind(host: str, tokens_configured: bool) -> None:
     if not tokens_configured and not is_loopback(host):
         raise ServeError(
             f"refusing to listen on {host}: no API tokens are configured, so the API would be "
-            "open to anyone who can reach it. Create one with `provledger token create --scope "
-            "admin`, or listen on 127.0.0.1."
+            "open to anyone who can reach it. Create one with "
+            f"`{runnable('token create --scope admin')}`, or listen on 127.0.0.1."
         )
 
 

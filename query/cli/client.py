@@ -9,6 +9,14 @@ import click
 import httpx
 
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.query.cli.install import runnable
+
+
+def _unreachable_message(settings: Settings, exc: Exception) -> str:
+    return (
+        f"cannot reach the provledger API at {settings.api_url} ({exc}); "
+        f"is `{runnable('serve')}` running, and is PROVLEDGER_API right?"
+    )
 
 
 def api_get(settings: Settings, path: str, params: dict[str, Any] | None = None) -> Any:
@@ -18,10 +26,7 @@ def api_get(settings: Settings, path: str, params: dict[str, Any] | None = None)
             f"{settings.api_url}{path}", params=params, headers=headers, timeout=30
         )
     except httpx.HTTPError as exc:
-        raise click.ClickException(
-            f"cannot reach the provledger API at {settings.api_url} ({exc}); is `provledger "
-            "serve` running, and is PROVLEDGER_API right?"
-        ) from exc
+        raise _unreachable(settings, exc) from exc
     if response.status_code >= 400:
         try:
             message = response.json().get("error", response.text)
@@ -47,10 +52,7 @@ def api_call(
             f"{settings.api_url}{path}", params=params, headers=headers, timeout=30
         )
     except httpx.HTTPError as exc:
-        raise ApiUnreachable(
-            f"cannot reach the provledger API at {settings.api_url} ({exc}); is `provledger "
-            "serve` running, and is PROVLEDGER_API right?"
-        ) from exc
+        raise ApiUnreachable(_unreachable_message(settings, exc)) from exc
     try:
         return response.status_code, response.json()
     except ValueError:
@@ -58,10 +60,7 @@ def api_call(
 
 
 def _unreachable(settings: Settings, exc: Exception) -> click.ClickException:
-    return click.ClickException(
-        f"cannot reach the provledger API at {settings.api_url} ({exc}); is `provledger "
-        "serve` running, and is PROVLEDGER_API right?"
-    )
+    return click.ClickException(_unreachable_message(settings, exc))
 
 
 def _error_of(response: httpx.Response) -> click.ClickException:

@@ -11,6 +11,7 @@ from provenance_ledger.ledger.commands import COMMANDS as ledger_commands
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers.commands import COMMANDS as producer_commands
 from provenance_ledger.query.cli.commands import COMMANDS as query_commands
+from provenance_ledger.query.cli.install import needs_server_extra
 
 # Each folder names its own commands as "module:attribute"; a command's module is imported
 # only when it runs (or is listed in help), so a hook or an emit in a CI step does not pay
@@ -27,7 +28,11 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as missing:
+            return needs_server_extra(cmd_name, missing)
+        return getattr(module, attribute)
 
 
 @click.group(

@@ -15,6 +15,7 @@ from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.api import server
 from provenance_ledger.query.api.auth import TokenConfigError
 from provenance_ledger.query.api.state import LimitsError
+from provenance_ledger.query.cli.install import runnable
 
 console = Console(stderr=True, soft_wrap=True)
 # What server.serve raises before it starts anything: a bad setting, not a crash.
@@ -116,7 +117,8 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
             console.print(f"[green]✓[/] demo incident {DEMO_INCIDENT} loaded\n")
             console.print(f"  suspects: {api}/v1/incidents/{DEMO_INCIDENT}/suspects")
             console.print(f"  incident: {api}/ui/incidents/{DEMO_INCIDENT}")
-            console.print(f"  try:      PROVLEDGER_API={api} provledger suspects {DEMO_INCIDENT}")
+            suspects = runnable(f"suspects {DEMO_INCIDENT}")
+            console.print(f"  try:      PROVLEDGER_API={api} {suspects}", markup=False)
         else:
             console.print(f"[yellow]![/] demo incident not visible after 60 s; see {api}/healthz")
         console.print("\nCtrl-C stops everything.")

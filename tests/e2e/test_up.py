@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from tests.e2e.conftest import free_port, provledger_command, server_env
 
 URL = re.compile(r"suspects: (http://127\.0\.0\.1:\d+/v1/incidents/INC-DEMO-1/suspects)")
+TRY = re.compile(r"try: +(.+)$", re.MULTILINE)
 
 
 def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
     port = free_port()
+    # A newcomer's shell: the venv holding provledger is not on PATH.
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if d != venv_bin)
+    env = {**server_env(settings, port), "PATH": path}
     process = subprocess.Popen(
         [*provledger_command(), "up", "--port", str(port)],
-        env=server_env(settings, port),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -39,6 +47,16 @@ def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
         assert top["event_id"] == "dep-checkout-prod"
         assert top["changes"][0]["senior_approved"] is False
         assert "provledger suspects INC-DEMO-1" in output
+        # The command to try runs as printed, in that shell.
+        tried = subprocess.run(
+            ["sh", "-c", TRY.search(output).group(1)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert tried.returncode == 0, tried.stderr
+        assert "INC-DEMO-1" in tried.stdout
         page = f"http://127.0.0.1:{port}/ui/incidents/INC-DEMO-1"
         assert f"incident: {page}" in output
         html = httpx.get(page, timeout=10)

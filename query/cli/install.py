@@ -1,0 +1,80 @@
+"""How provledger is installed here: which commands this install can run, and how the user's
+shell reaches the running ``provledger`` (so every command the product prints runs as printed).
+
+The standard library and click only: the root group imports this for every command, the
+hook's included."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+# Top-level modules only the `server` extra installs (DuckDB, Arrow, the API and its UI).
+SERVER_MODULES = frozenset(
+    {"duckdb", "pyarrow", "numpy", "fastapi", "starlette", "uvicorn", "jinja2", "swagger_ui_bundle"}
+)
+MISSING_EXTRA_EXIT = 2
+
+
+def runnable(args: str) -> str:
+    """``provledger ARGS`` as this shell can run it: the bare name when PATH finds the running
+    ``provledger``, else its absolute path (a venv that is not activated), else
+    ``python -m``."""
+    return f"{_provledger()} {args}"
+
+
+def _provledger() -> str:
+    running = _running_script()
+    if running is None:
+        return f"{shlex.quote(sys.executable)} -m provenance_ledger.query"
+    on_path = shutil.which("provledger")
+    if on_path and Path(on_path).resolve() == running.resolve():
+        return "provledger"
+    return shlex.quote(str(running))
+
+
+def _running_script() -> Path | None:
+    script = Path(sys.argv[0])
+    if script.name == "provledger" and script.is_file():
+        return script.absolute()
+    # Run as `python -m` or in-process: the script this interpreter's install put beside it.
+    beside = Path(sys.executable).parent / "provledger"
+    return beside if beside.is_file() else None
+
+
+def pip_install_server() -> str:
+    """The pip command that adds the server extra to the environment provledger runs in."""
+    pip = shutil.which("pip")
+    here = Path(sys.executable).parent
+    prefix = "pip" if pip and Path(pip).parent == here else f"{shlex.quote(sys.executable)} -m pip"
+    return f"{prefix} install 'provenance-ledger[server]'"
+
+
+class ServerExtraMissing(click.ClickException):
+    exit_code = MISSING_EXTRA_EXIT
+
+
+def needs_server_extra(name: str, missing: ModuleNotFoundError) -> click.Command:
+    """A stand-in for command NAME, whose module needs the server extra: listed in help, and
+    running it (even with --help) says what to install and exits 2. Any other missing module
+    is a broken install and is raised as is."""
+    if (missing.name or "").split(".")[0] not in SERVER_MODULES:
+        raise missing
+    hint = f"needs the server extra (DuckDB, FastAPI, uvicorn): {pip_install_server()}"
+
+    def refuse(args: tuple[str, ...]) -> None:
+        raise ServerExtraMissing(f"`provledger {name}` {hint}")
+
+    return click.Command(
+        name,
+        callback=refuse,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        help=f"Not installed: {hint}",
+        short_help="(needs the server extra: see its --help)",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
