@@ -13,11 +13,14 @@ from pathlib import Path
 
 import click
 
+from provenance_ledger.schemas.errors import UsageProblem
+
 # Top-level modules only the `server` extra installs (DuckDB, Arrow, the API and its UI).
 SERVER_MODULES = frozenset(
     {"duckdb", "pyarrow", "numpy", "fastapi", "starlette", "uvicorn", "jinja2", "swagger_ui_bundle"}
 )
-MISSING_EXTRA_EXIT = 2
+# This install cannot run the command as asked: a usage problem (README, "Exit codes").
+MISSING_EXTRA_EXIT = UsageProblem.exit_code
 
 
 def runnable(args: str) -> str:
