@@ -4,14 +4,19 @@ of the four source folders."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
+from email.parser import Parser
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("producers", "ledger", "query", "schemas")
 DATA_SUFFIXES = {".py", ".sql", ".yaml", ".avsc", ".html", ".css", ".js", ".json"}
+SERVER_ONLY = {"duckdb", "pyarrow", "numpy", "fastapi", "uvicorn", "jinja2"}
 
 
 def build_wheel(out: Path) -> Path:
@@ -36,8 +41,13 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
-def test_the_wheel_has_one_top_level_package_holding_every_source_file(tmp_path):
-    names = zipfile.ZipFile(build_wheel(tmp_path)).namelist()
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_has_one_top_level_package_holding_every_source_file(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert {top for top in tops if not top.endswith(".dist-info")} == {"provenance_ledger"}
     shipped = set(names)
@@ -46,3 +56,24 @@ def test_the_wheel_has_one_top_level_package_holding_every_source_file(tmp_path)
             if path.suffix in DATA_SUFFIXES and "__pycache__" not in path.parts:
                 inside = f"provenance_ledger/{path.relative_to(ROOT).as_posix()}"
                 assert inside in shipped, f"{inside} is missing from the wheel"
+
+
+def requirements(wheel: Path) -> dict[str, set[str]]:
+    """Requirement names by extra ("" for the base install), from the wheel's METADATA."""
+    archive = zipfile.ZipFile(wheel)
+    (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+    by_extra: dict[str, set[str]] = {}
+    for requirement in Parser().parsestr(archive.read(metadata).decode()).get_all("Requires-Dist"):
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower()
+        extra = re.search(r"extra == ['\"]([^'\"]+)['\"]", requirement)
+        by_extra.setdefault(extra.group(1) if extra else "", set()).add(name)
+    return by_extra
+
+
+def test_the_base_install_leaves_the_server_libraries_to_the_server_extra(wheel):
+    needs = requirements(wheel)
+    assert {"kafka-python", "fastavro", "pydantic", "click"} <= needs[""]
+    assert not SERVER_ONLY & needs[""]
+    assert needs["server"] >= SERVER_ONLY
+    # The dev tools run the server's tests, so they bring the extra along.
+    assert "provenance-ledger" in needs["dev"]
