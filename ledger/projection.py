@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from provenance_ledger.ledger import cdevents_projection
+from provenance_ledger.ledger import catalog_projection, cdevents_projection
 from provenance_ledger.schemas import events as ev
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.errors import LocalFailure
@@ -70,6 +70,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "incident", "verdict", "by_id", "target_kind", "deployment_event_id",
         "action_event_id", "repo", "commit", "attributed_at", "event_id", "event_seq",
     ),
+    **catalog_projection.TABLES,
 }  # fmt: skip
 Tuples = dict[str, list[tuple[Any, ...]]]
 
@@ -389,4 +390,6 @@ _PROJECTORS: dict[type[ev.Fact], Projector] = {
     ev.IncidentOpened: _incident_opened,
     ev.IncidentResolved: _incident_resolved,
     ev.IncidentAttributed: _incident_attributed,
+    ev.ServiceRegistered: catalog_projection.service_registered,
+    ev.ConfigChanged: catalog_projection.config_changed,
 }

@@ -243,6 +243,57 @@ CREATE TABLE IF NOT EXISTS attributions (
     event_seq BIGINT NOT NULL
 );
 
+-- One row per service.registered; which one stands at a time is the view
+-- service_registration_history (ledger/views/60_dependencies.sql).
+CREATE TABLE IF NOT EXISTS service_registrations (
+    service VARCHAR NOT NULL,
+    owner VARCHAR,
+    tier BIGINT,
+    repos VARCHAR[] NOT NULL,
+    depends_on VARCHAR[] NOT NULL,
+    valid_from TIMESTAMPTZ NOT NULL,
+    event_id VARCHAR NOT NULL,
+    event_source VARCHAR NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+-- One row per config.changed. from_value and to_value are the canonical JSON text of the
+-- event's from and to (NULL when absent), so equal values have equal text.
+CREATE TABLE IF NOT EXISTS config_changes (
+    event_id VARCHAR NOT NULL,
+    event_source VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    target_service VARCHAR,
+    target_environment VARCHAR,
+    target_region VARCHAR,
+    target_resource VARCHAR,
+    key VARCHAR,
+    from_value JSON,
+    to_value JSON,
+    fleet_percent DOUBLE,
+    actor_id VARCHAR,
+    actor_name VARCHAR,
+    actor_kind VARCHAR,
+    repo VARCHAR,
+    commit VARCHAR,
+    ai_assisted BOOLEAN NOT NULL,
+    ai_tools VARCHAR[] NOT NULL,
+    change_ref VARCHAR,
+    action VARCHAR,
+    changed_at TIMESTAMPTZ NOT NULL,
+    event_seq BIGINT NOT NULL
+);
+
+-- The AI tools that made a configuration change, one row per entry of its ai list.
+CREATE TABLE IF NOT EXISTS config_change_ai (
+    event_seq BIGINT NOT NULL,
+    tool VARCHAR NOT NULL,
+    model VARCHAR,
+    mode VARCHAR,
+    lines BIGINT,
+    session VARCHAR
+);
+
 -- The ledger's identity, made when the file is created: its default consumer group derives
 -- from it and it claims its group in Kafka with it (ledger/identity.py). One row.
 CREATE TABLE IF NOT EXISTS ledger_identity (

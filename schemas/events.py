@@ -1,4 +1,4 @@
-"""Typed, frozen models of the events in CONTRACT §1.
+"""Typed, frozen models of the events in CONTRACT §1 and §5.
 
 Each event is a frozen fact named in the past tense. Unknown extra fields are kept
 (``extra="allow"``) because emitters may be newer than the ledger. Field types are strict
@@ -179,6 +179,74 @@ class IncidentAttributed(Fact):
         return self
 
 
+class ServiceRegistered(Fact):
+    """A service as a catalog describes it (CONTRACT §5). A later registration of the same
+    service supersedes this one from its event's ``time`` on."""
+
+    service: NonEmpty
+    depends_on: list[NonEmpty] = []
+    owner: str | None = None
+    tier: int | None = Field(default=None, ge=1, le=4)
+    repos: list[Repo] = []
+
+
+class Actor(Deployer):
+    """Who changed a configuration: a person, an automation or an AI agent."""
+
+
+class ConfigTarget(Fact):
+    service: str | None = None
+    environment: str | None = None
+    region: str | None = None
+    resource: str | None = None
+
+    @model_validator(mode="after")
+    def _scoped(self) -> ConfigTarget:
+        if not self.service and not self.environment:
+            raise ValueError("a target names a service or an environment (or both)")
+        return self
+
+
+class ConfigChanged(Fact):
+    """A flag, configuration, infrastructure, schema or secret change (CONTRACT §5).
+
+    ``from`` and ``to`` may be any JSON value, which neither a typed field nor Avro can state,
+    so they are not fields here: they stay among the extra fields exactly as sent (and travel
+    in Avro's ``_extra``); :attr:`from_value` and :attr:`to_value` read them.
+    """
+
+    kind: NonEmpty
+    target: ConfigTarget
+    key: str | None = None
+    fleet_percent: float | None = Field(default=None, ge=0, le=100)
+    actor: Actor | None = None
+    repo: Repo | None = None
+    commit: Sha | None = None
+    ai: list[AiAssistance] = []
+    change_ref: str | None = None
+
+    @property
+    def from_value(self) -> Any:
+        return (self.model_extra or {}).get("from")
+
+    @property
+    def to_value(self) -> Any:
+        return (self.model_extra or {}).get("to")
+
+    @model_validator(mode="after")
+    def _no_secret_values(self) -> ConfigChanged:
+        # Refused rather than stripped: the ledger stores events as sent (their hash is in the
+        # Merkle log), so a value dropped from the projection would still be kept.
+        if self.kind.lower() == "secret" and (
+            self.from_value is not None or self.to_value is not None
+        ):
+            raise ValueError(
+                "a secret's change never carries its values: leave out from and to "
+                "(name the secret in key, its version in change_ref)"
+            )
+        return self
+
+
 DATA_MODELS: dict[str, type[Fact]] = {
     f"{PREFIX}{name}{SUFFIX}": model
     for name, model in {
@@ -193,6 +261,8 @@ DATA_MODELS: dict[str, type[Fact]] = {
         "incident.opened": IncidentOpened,
         "incident.resolved": IncidentResolved,
         "incident.attributed": IncidentAttributed,
+        "service.registered": ServiceRegistered,
+        "config.changed": ConfigChanged,
     }.items()
 }
 
