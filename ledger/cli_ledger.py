@@ -4,19 +4,19 @@ DuckDB lets one process write a file or many read it, never both. With no server
 both commands open the file directly; while ``provledger serve`` holds it, ``verify`` asks
 the server (admin scope) and ``rebuild`` refuses with what to do.
 
-``verify`` exits 1 only for a verdict (tampered, or not consistent with a checkpoint); a file
-that is not a ledger, a bad checkpoint file or an unreachable server exit 2, in one line.
+``verify`` exits 1 only for a verdict (tampered, or not consistent with a checkpoint); the
+other failures exit with their own code of the table in README ("Exit codes").
 """
 
 from __future__ import annotations
 
-import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 import duckdb
-import httpx
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -31,18 +31,25 @@ from rich.text import Text
 
 from provenance_ledger.ledger import fileshape
 from provenance_ledger.ledger.checkpoint import CheckpointError, parse
-from provenance_ledger.ledger.rebuild import RebuildError, rebuild
+from provenance_ledger.ledger.rebuild import RebuildResult, rebuild
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.verify import verify as verify_ledger
+from provenance_ledger.query.cli.client import api_post
+from provenance_ledger.query.cli.output import json_option, print_json
+from provenance_ledger.schemas.errors import (
+    Finding,
+    LocalFailure,
+    RemoteError,
+    Unreachable,
+    UsageProblem,
+)
 
 
-class LedgerUsageError(click.ClickException):
-    """Not a verdict on the ledger: the file, the checkpoint or the server is the problem."""
-
-    exit_code = 2
-
-
-@click.command()
+@click.command(
+    epilog="Exit 0 verified, 1 tampered or not consistent, 2 the --since file is not a "
+    "checkpoint, 3 a server holds the file and its API does not answer, 4 the API refused "
+    "(verifying through it needs the admin scope), 5 no ledger file or not a ledger."
+)
 @click.option("--checkpoint", is_flag=True, help="Print the verified head as a C2SP checkpoint.")
 @click.option(
     "--since",
@@ -51,8 +58,9 @@ class LedgerUsageError(click.ClickException):
     help="A checkpoint kept earlier: prove with an RFC 6962 consistency proof that the ledger "
     "only grew since.",
 )
+@json_option("Print the whole report (verdict, size, root, checkpoint, first bad row) as JSON.")
 @click.pass_obj
-def verify(settings: Settings, checkpoint: bool, since_file: Path | None) -> None:
+def verify(settings: Settings, checkpoint: bool, since_file: Path | None, as_json: bool) -> None:
     """Recompute the ledger's RFC 6962 Merkle log from the stored events.
 
     Exit 0 and print the size and root if every row is as it was written; exit 1 and print
@@ -69,19 +77,29 @@ def verify(settings: Settings, checkpoint: bool, since_file: Path | None) -> Non
         since_text = since_file.read_text() if since_file else None
         since = parse(since_text) if since_text is not None else None
     except (OSError, UnicodeDecodeError, CheckpointError) as exc:
-        raise LedgerUsageError(f"{since_file}: not a checkpoint ({exc})") from exc
+        raise UsageProblem(f"{since_file}: not a checkpoint ({exc})") from exc
     report = _local_report(settings, since)
     if report is None:
         report = _remote_report(settings, since_text)
-    _print_report(report, checkpoint)
+    if as_json:
+        print_json(report)
+    else:
+        _print_report(report, checkpoint)
     if not report["ok"]:
-        sys.exit(1)
+        raise Finding(_verdict(report))
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    problem = report["problem"]
+    if problem:
+        return f"the ledger was tampered with: row seq {problem['seq']} was {problem['kind']}"
+    return f"the ledger is not consistent with the checkpoint: {report['consistency_detail']}"
 
 
 def _local_report(settings: Settings, since) -> dict[str, Any] | None:
     path = Path(settings.db_path)
     if not path.exists():
-        raise LedgerUsageError(f"no ledger at {path} (set PROVLEDGER_DB)")
+        raise LocalFailure(f"no ledger at {path} (set PROVLEDGER_DB)")
     # The same cap as serve and rebuild: DuckDB otherwise keeps the blocks it read, up to 80%
     # of RAM, while verify reads the whole file.
     limit = settings.duckdb_memory_limit
@@ -92,42 +110,35 @@ def _local_report(settings: Settings, since) -> dict[str, Any] | None:
     except duckdb.Error as exc:
         if fileshape.is_lock_error(exc):
             return None  # a server holds the file: ask it
-        raise LedgerUsageError(str(fileshape.open_failure(path, exc))) from exc
+        raise fileshape.open_failure(path, exc) from exc
     try:
         fileshape.check(conn, path)
         return verify_ledger(conn.cursor(), settings.topic, since).to_json()
-    except fileshape.NotALedger as exc:
-        raise LedgerUsageError(str(exc)) from exc
     except duckdb.Error as exc:  # e.g. out of memory under PROVLEDGER_DUCKDB_MEMORY_LIMIT
         reason = str(exc).strip().splitlines()[0]
-        raise LedgerUsageError(f"verify could not finish reading {path}: {reason}") from exc
+        raise LocalFailure(f"verify could not finish reading {path}: {reason}") from exc
     finally:
         conn.close()
 
 
 def _remote_report(settings: Settings, since_text: str | None) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    url = f"{settings.api_url}/v1/ledger/verify"
     try:
-        response = httpx.post(url, json={"since": since_text}, headers=headers, timeout=600)
-    except httpx.HTTPError as exc:
-        raise LedgerUsageError(
+        return api_post(settings, "/v1/ledger/verify", {"since": since_text}, timeout_s=600)
+    except Unreachable as exc:
+        raise Unreachable(
             f"{settings.db_path} is held by another process, and the API at {settings.api_url} "
-            f"does not answer ({exc}). Stop that process or set PROVLEDGER_API to its server."
+            f"does not answer ({exc.__cause__}). Stop that process or set PROVLEDGER_API to "
+            "its server."
         ) from exc
-    try:
-        body = response.json() if response.content else {}
-    except ValueError as exc:
-        raise LedgerUsageError(
-            f"{settings.api_url} answered {response.status_code} with no JSON: is PROVLEDGER_API "
-            "a provledger server?"
+    except RemoteError as exc:
+        if exc.status not in (401, 403):
+            raise
+        raise RemoteError(
+            f"the server refused to verify ({exc.message}); verifying through the API needs "
+            "a token with the admin scope (PROVLEDGER_TOKEN)",
+            exc.status,
+            exc.body,
         ) from exc
-    if response.status_code >= 400:
-        raise LedgerUsageError(
-            f"the server refused to verify ({response.status_code}: {body.get('error')}); "
-            "verifying through the API needs a token with the admin scope (PROVLEDGER_TOKEN)"
-        )
-    return body
 
 
 def _print_report(report: dict[str, Any], checkpoint: bool) -> None:
@@ -160,10 +171,15 @@ class _Rate(ProgressColumn):
         return Text(f"{speed:,.0f} events/s" if speed else "… events/s")
 
 
-@click.command("rebuild")
+@click.command(
+    "rebuild",
+    epilog="Exit 3 when Kafka does not answer, 5 when the file is held, is not a ledger, or "
+    "the replay found fewer events (without --force).",
+)
 @click.option("--force", is_flag=True, help="Swap even if the replay found fewer events.")
+@json_option("Print the comparison (events, tables, Merkle root, backup) as JSON.")
 @click.pass_obj
-def rebuild_command(settings: Settings, force: bool) -> None:
+def rebuild_command(settings: Settings, force: bool, as_json: bool) -> None:
     """Rebuild the DuckDB projection by replaying the topic from the beginning.
 
     The replay goes to a new file, is compared with the current one table by table, and
@@ -191,10 +207,14 @@ def rebuild_command(settings: Settings, force: bool) -> None:
 
         try:
             result = rebuild(settings, on_progress, force=force)
-        except fileshape.NotALedger as exc:
-            raise LedgerUsageError(str(exc)) from exc
-        except RebuildError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (KafkaTimeoutError, KafkaConnectionError) as exc:
+            raise Unreachable(
+                f"Kafka at {settings.kafka_bootstrap} (PROVLEDGER_KAFKA_BOOTSTRAP) does not "
+                f"answer ({exc}): nothing to replay from"
+            ) from exc
+    if as_json:
+        print_json(_rebuilt(settings, result))
+        return
     for diff in result.tables:
         mark = "equal" if diff.equal else f"DIFFERS (-{diff.only_old} +{diff.only_new})"
         click.echo(f"{diff.table:<22} old {diff.old_rows:>9}  new {diff.new_rows:>9}  {mark}")
@@ -203,3 +223,13 @@ def rebuild_command(settings: Settings, force: bool) -> None:
     click.echo(f"rebuilt {result.events} events into {settings.db_path}")
     if result.backup:
         click.echo(f"the previous file is kept as {result.backup}")
+
+
+def _rebuilt(settings: Settings, result: RebuildResult) -> dict[str, Any]:
+    return {
+        "events": result.events,
+        "path": str(settings.db_path),
+        "backup": str(result.backup) if result.backup else None,
+        "same_root": result.same_root,
+        "tables": [{**asdict(diff), "equal": diff.equal} for diff in result.tables],
+    }

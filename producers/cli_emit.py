@@ -27,8 +27,10 @@ from provenance_ledger.producers.envelope import InvalidEvent, build_event
 from provenance_ledger.producers.formats import DEFAULT_FORMAT
 from provenance_ledger.producers.spool import Spool
 from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.query.cli.output import json_option, print_json
 from provenance_ledger.schemas import jsonsafe
 from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.errors import LocalFailure, Unreachable, UsageProblem
 from provenance_ledger.schemas.events import full_type, short_type
 
 
@@ -108,7 +110,7 @@ def send_or_spool(
             click.echo(json.dumps(to_spooled(event, fmt).event), err=True)
         message = f"cannot spool to {spool.directory} ({exc}); the events are printed above"
         if strict:
-            raise click.ClickException(message) from exc
+            raise LocalFailure(message) from exc
         click.echo(f"warning: {message}", err=True)
         return False
     if outcome.ok:
@@ -122,7 +124,7 @@ def send_or_spool(
         f"`{runnable('flush')}` (or the next emit) delivers them."
     )
     if strict:
-        raise click.ClickException(message.removeprefix("warning: ") + " (--strict)")
+        raise Unreachable(message.removeprefix("warning: ") + " (--strict)")
     if not quiet or not spool_only:
         click.echo(message, err=True)
     return False
@@ -150,7 +152,8 @@ def send_or_spool(
 @click.option("--since-commit", help="service.deployed: the previous deployed commit.")
 @click.option("--repo-path", default=".", show_default=True, help="The git work tree to read.")
 @click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait.")
-@click.option("--strict", is_flag=True, help="Exit non-zero when the event had to be spooled.")
+@click.option("--strict", is_flag=True, help="Exit 3 when the event had to be spooled.")
+@json_option("Print the event's id, type and source, and where it went, as JSON.")
 @click.pass_obj
 def emit(
     settings: Settings,
@@ -169,14 +172,15 @@ def emit(
     repo_path: str,
     timeout_s: float,
     strict: bool,
+    as_json: bool,
 ) -> None:
     """Publish one event of TYPE (e.g. change.authored or its full name
     dev.provledger.change.authored.v1) to the ledger's Kafka topic.
 
     In CI (GitHub Actions, GitLab CI, Jenkins, Buildkite) the source, repo, commit, actor
     and run URL default to what the CI knows. If Kafka does not answer within --timeout
-    seconds the event is spooled on disk and the command still exits 0 (warning on stderr);
-    `provledger flush` or the next emit delivers it.
+    seconds the event is spooled on disk and the command still exits 0 (warning on stderr;
+    3 with --strict); `provledger flush` or the next emit delivers it.
 
     change.authored with no data describes HEAD from git, with AI assistance from its
     trailers and from the AI-tool hook journal. service.deployed computes `commits` from
@@ -189,11 +193,49 @@ def emit(
       provledger emit service.deployed --service checkout --environment prod --version 1.4.2
       provledger emit change.authored          # in a git post-commit hook
     """
-    kind = short_type(full_type(event_type))
-    payload = _read_data(data, positional_data)
     ctx = ci_context.detect()
-    path = Path(repo_path)
-    fold = kind == "change.authored" and (payload is None or "ai" not in payload)
+    deployment = {"service": service, "environment": environment, "version": version}
+    given = _read_data(data, positional_data)
+    payload = _event_data(
+        settings, event_type, given, ctx, Path(repo_path), deployment, since_commit
+    )
+    source = source or (ctx.source if ctx else default_source())
+    decoded = _build(event_type, payload, source, event_id, event_time, subject)
+    delivered = send_or_spool(settings, [decoded], fmt, timeout_s, strict)
+    if as_json:
+        print_json(_where_it_went(settings, decoded, delivered))
+    else:
+        click.echo(decoded.event.id)
+
+
+def _build(
+    event_type: str,
+    data: dict[str, Any],
+    source: str,
+    event_id: str | None,
+    time: datetime | None,
+    subject: str | None,
+) -> DecodedEvent:
+    try:
+        return build_event(event_type, data, source, event_id=event_id, time=time, subject=subject)
+    except InvalidEvent as exc:
+        raise UsageProblem(f"invalid event: {exc}") from exc
+
+
+def _event_data(
+    settings: Settings,
+    event_type: str,
+    given: dict[str, Any] | None,
+    ctx: ci_context.CiContext | None,
+    path: Path,
+    deployment: dict[str, str | None],
+    since_commit: str | None,
+) -> dict[str, Any]:
+    """The event's data: what was given, else HEAD from git for change.authored; with what
+    the CI knows, the AI-tool journal, and for a deployment its flags and the commits it ships."""
+    kind = short_type(full_type(event_type))
+    fold = kind == "change.authored" and (given is None or "ai" not in given)
+    payload = given
     if payload is None and kind == "change.authored":
         payload = change_from_git(path, ctx.repo if ctx else None)
     elif payload is None and kind == "service.deployed":
@@ -201,26 +243,37 @@ def emit(
     elif payload is None:
         raise click.UsageError("give the event data: --data JSON, --data @file or - for stdin")
     if kind == "service.deployed":
-        extra = {"service": service, "environment": environment, "version": version}
-        payload.update({key: value for key, value in extra.items() if value})
+        payload.update({key: value for key, value in deployment.items() if value})
     if ctx is not None:
         payload = ci_context.fill_defaults(kind, payload, ctx)
     if fold:
         payload = fold_journal(path, payload)
-    if kind == "service.deployed" and "commit" not in payload:
+    if kind == "service.deployed":
+        payload = _shipped(settings, path, payload, since_commit)
+    return payload
+
+
+def _shipped(
+    settings: Settings, path: Path, payload: dict[str, Any], since_commit: str | None
+) -> dict[str, Any]:
+    """A deployment's commit (HEAD unless given) and the commits it ships since the last one."""
+    if "commit" not in payload:
         payload = {**head_of(path), **payload}
-    if kind == "service.deployed" and "commits" not in payload and payload.get("commit"):
+    if "commits" not in payload and payload.get("commit"):
         payload["commits"] = deployed_commits(settings, path, payload, since_commit)
-    try:
-        decoded = build_event(
-            event_type,
-            payload,
-            source or (ctx.source if ctx else default_source()),
-            event_id=event_id,
-            time=event_time,
-            subject=subject,
-        )
-    except InvalidEvent as exc:
-        raise click.ClickException(f"invalid event: {exc}") from exc
-    send_or_spool(settings, [decoded], fmt, timeout_s, strict)
-    click.echo(decoded.event.id)
+    return payload
+
+
+def _where_it_went(settings: Settings, decoded: DecodedEvent, delivered: bool) -> dict[str, Any]:
+    event = decoded.event
+    document: dict[str, Any] = {
+        "id": event.id,
+        "type": event.type,
+        "source": event.source,
+        "delivered": delivered,
+        "topic": settings.topic,
+        "kafka": settings.kafka_bootstrap,
+    }
+    if not delivered:
+        document["spool"] = str(Spool().directory)
+    return document

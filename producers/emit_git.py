@@ -13,6 +13,7 @@ from provenance_ledger.producers.ai_detect import default_rules
 from provenance_ledger.producers.backfill import change_data, repo_name
 from provenance_ledger.producers.gitlog import GitError, git, iter_commits
 from provenance_ledger.producers.gitproc import is_sha
+from provenance_ledger.schemas.errors import LocalFailure, ProvledgerError
 
 PAGE = 1000
 MAX_PAGES = 100
@@ -24,7 +25,7 @@ def change_from_git(path: Path, repo: str | None, rev: str = "HEAD") -> dict[str
         commit = next(iter_commits(path, revs=["--max-count=1", rev]))
         return change_data(commit, repo or repo_name(path), default_rules())
     except (GitError, StopIteration) as exc:
-        raise click.ClickException(f"cannot read {rev} from git in {path}: {exc}") from exc
+        raise LocalFailure(f"cannot read {rev} from git in {path}: {exc}") from exc
 
 
 def head_of(path: Path) -> dict[str, str]:
@@ -73,7 +74,7 @@ def previous_deployed(settings: Settings, service: str, environment: str) -> str
     for _ in range(MAX_PAGES):
         try:
             body = api_get(settings, "/v1/deployments", params)
-        except click.ClickException as exc:
+        except ProvledgerError as exc:  # the API is away or refused: emit goes on
             click.echo(f"warning: no previous deployment from the API ({exc.message})", err=True)
             return latest
         page = body.get("deployments", []) if isinstance(body, dict) else []

@@ -17,11 +17,11 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class ProvledgerError(Exception):
-    """An expected failure: the handler prints its message in one line and exits with
-    ``exit_code``. Subclass one of the kinds below, not this class."""
+    """A failure the handler prints in one line before exiting with ``exit_code``. Raise one
+    of the kinds below: an error of no kind is a bug (70), as any unexpected exception is."""
 
     exit_code: int = BUG
-    kind: str = "error"
+    kind: str = "bug"
 
     @property
     def message(self) -> str:
@@ -78,6 +78,18 @@ KINDS: tuple[type[ProvledgerError], ...] = (
     RemoteError,
     LocalFailure,
 )
+
+# The table every command follows, as `provledger --help` prints it.
+EXIT_CODES = {
+    OK: "ok",
+    Finding.exit_code: "a finding: the ledger was tampered with, a commit is not compliant",
+    UsageProblem.exit_code: "usage: a bad flag, argument, input or PROVLEDGER_* setting",
+    Unreachable.exit_code: "Kafka or the API did not answer (or events stayed spooled)",
+    RemoteError.exit_code: "the API answered with an error (unknown incident, token scope)",
+    LocalFailure.exit_code: "a local failure: the ledger file, git, the local broker",
+    BUG: "a bug (run with -v for the traceback)",
+    INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 def error_document(error: ProvledgerError) -> dict[str, Any]:

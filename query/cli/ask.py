@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import click
@@ -10,10 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.query.cli.client import api_call, api_get
+from provenance_ledger.query.cli.client import api_get
+from provenance_ledger.query.cli.output import json_option, print_json
+from provenance_ledger.schemas.errors import Finding
 
 
-@click.command()
+@click.command(epilog="Exit 4 when the API does not know INCIDENT, 3 when it does not answer.")
 @click.argument("incident")
 @click.option(
     "--lookback",
@@ -22,7 +23,7 @@ from provenance_ledger.query.cli.client import api_call, api_get
     help="How far before impact start to look (30m, 24h, 7d).",
 )
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@json_option("Print the API's JSON.")
 @click.pass_obj
 def suspects(settings: Settings, incident: str, lookback: str, limit: int, as_json: bool) -> None:
     """Rank the deployments and agent actions that most likely caused INCIDENT, with why.
@@ -36,7 +37,7 @@ def suspects(settings: Settings, incident: str, lookback: str, limit: int, as_js
         settings, f"/v1/incidents/{incident}/suspects", {"lookback": lookback, "limit": limit}
     )
     if as_json:
-        click.echo(json.dumps(body, indent=2))
+        print_json(body)
         return
     found = body["incident"]
     impact = datetime.fromisoformat(found["impact_started_at"])
@@ -99,33 +100,34 @@ def _change_line(change: dict) -> str:
     return f"{head} ({tools}; {senior})"
 
 
-class CheckUnknown(click.ClickException):
-    exit_code = 2
-
-
-@click.command()
+@click.command(
+    epilog="Exit 0 compliant, 1 not compliant, 3 the API does not answer, 4 it answered an "
+    "error (e.g. 404: the ledger does not know the commit)."
+)
 @click.option("--repo", required=True, help="Repository as org/name.")
 @click.option("--commit", "sha", required=True, help="The 40-hex commit (revision) to check.")
+@json_option("Print the API's answer: compliant, violations, what was checked.")
 @click.pass_obj
-def check(settings: Settings, repo: str, sha: str) -> None:
+def check(settings: Settings, repo: str, sha: str, as_json: bool) -> None:
     """Policy gate for CI: is this commit compliant with the policy rules?
 
-    Exit 0 when compliant, 1 on a violation (each printed with what to do), 2 when the
-    commit is unknown to the ledger or the API cannot answer. The rules are the API's
-    (PROVLEDGER_POLICY on the server, else the packaged defaults).
+    Each violation is printed with what to do. The rules are the API's (PROVLEDGER_POLICY on
+    the server, else the packaged defaults).
 
     \b
     Example:
       provledger check --repo acme/checkout --commit "$(git rev-parse HEAD)"
     """
-    status, body = api_call(settings, "/v1/policy/check", {"repo": repo, "commit": sha})
-    if status != 200:
-        raise CheckUnknown(f"{status}: {body.get('error', body)}")
-    for item in body.get("checked", []):
-        click.echo(f"checked {item}")
-    if body["compliant"]:
-        click.echo(f"compliant: {repo}@{sha}")
-        return
-    for violation in body["violations"]:
-        click.echo(f"VIOLATION {violation['rule']}: {violation['detail']}", err=True)
-    raise SystemExit(1)
+    body = api_get(settings, "/v1/policy/check", {"repo": repo, "commit": sha})
+    if as_json:
+        print_json(body)
+    else:
+        for item in body.get("checked", []):
+            click.echo(f"checked {item}")
+        if body["compliant"]:
+            click.echo(f"compliant: {repo}@{sha}")
+        for violation in body["violations"]:
+            click.echo(f"VIOLATION {violation['rule']}: {violation['detail']}", err=True)
+    if not body["compliant"]:
+        count = len(body["violations"])
+        raise Finding(f"{repo}@{sha} is not compliant ({count} violation{'s' * (count != 1)})")

@@ -1,106 +1,120 @@
-"""The CLI's HTTP client for the API (PROVLEDGER_API, PROVLEDGER_TOKEN)."""
+"""The CLI's one HTTP client for the API (PROVLEDGER_API, PROVLEDGER_TOKEN).
+
+Every command that asks the API goes through here, so each failure is one of two errors:
+:class:`Unreachable` (exit 3) when the API does not answer, :class:`RemoteError` (exit 4,
+with the status and the API's error body) when it answers with an error.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import click
 import httpx
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.schemas.errors import LocalFailure, RemoteError, Unreachable, UsageProblem
+
+DEFAULT_TIMEOUT_S = 30.0
 
 
-def _unreachable_message(settings: Settings, exc: Exception) -> str:
-    return (
-        f"cannot reach the provledger API at {settings.api_url} ({exc}); "
-        f"is `{runnable('serve')}` running, and is PROVLEDGER_API right?"
-    )
-
-
-def api_get(settings: Settings, path: str, params: dict[str, Any] | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    try:
+def api_get(
+    settings: Settings,
+    path: str,
+    params: dict[str, Any] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Any:
+    """GET ``path``; the answer's JSON."""
+    with _answering(settings):
         response = httpx.get(
-            f"{settings.api_url}{path}", params=params, headers=headers, timeout=30
+            settings.api_url + path, params=params, headers=_auth(settings), timeout=timeout_s
         )
-    except httpx.HTTPError as exc:
-        raise _unreachable(settings, exc) from exc
-    if response.status_code >= 400:
-        try:
-            message = response.json().get("error", response.text)
-        except ValueError:
-            message = response.text
-        raise click.ClickException(f"{response.status_code}: {message}")
-    return response.json()
-
-
-class ApiUnreachable(click.ClickException):
-    """The API did not answer; CI gates treat this as 'unknown' (exit 2)."""
-
-    exit_code = 2
-
-
-def api_call(
-    settings: Settings, path: str, params: dict[str, Any] | None = None
-) -> tuple[int, Any]:
-    """(status, JSON body) without raising on HTTP errors, for commands that map statuses."""
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    try:
-        response = httpx.get(
-            f"{settings.api_url}{path}", params=params, headers=headers, timeout=30
-        )
-    except httpx.HTTPError as exc:
-        raise ApiUnreachable(_unreachable_message(settings, exc)) from exc
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, {"error": response.text}
-
-
-def _unreachable(settings: Settings, exc: Exception) -> click.ClickException:
-    return click.ClickException(_unreachable_message(settings, exc))
-
-
-def _error_of(response: httpx.Response) -> click.ClickException:
-    try:
-        message = response.json().get("error", response.text)
-    except (ValueError, AttributeError):
-        message = response.text
-    return click.ClickException(f"{response.status_code}: {message}")
+    return _json_of(settings, response)
 
 
 def api_post(settings: Settings, path: str, body: Any, timeout_s: float = 60) -> Any:
-    """POST JSON; the answer's JSON, or a ClickException with the API's error message."""
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    try:
+    """POST ``body`` as JSON to ``path``; the answer's JSON."""
+    with _answering(settings):
         response = httpx.post(
-            f"{settings.api_url}{path}", json=body, headers=headers, timeout=timeout_s
+            settings.api_url + path, json=body, headers=_auth(settings), timeout=timeout_s
         )
-    except httpx.HTTPError as exc:
-        raise _unreachable(settings, exc) from exc
-    if response.status_code >= 400:
-        raise _error_of(response)
-    return response.json()
+    return _json_of(settings, response)
 
 
 def api_download(settings: Settings, path: str, dest: Path) -> httpx.Headers:
-    """Stream a GET answer into ``dest`` (through ``dest.partial``); returns the headers."""
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+    """Stream a GET answer into ``dest``, through ``dest.partial`` so that ``dest`` appears
+    only whole; returns the answer's headers."""
     partial = dest.with_name(dest.name + ".partial")
+    timeout = httpx.Timeout(DEFAULT_TIMEOUT_S, read=600)
     try:
-        with httpx.stream(
-            "GET", f"{settings.api_url}{path}", headers=headers, timeout=httpx.Timeout(30, read=600)
-        ) as response:
+        with (
+            _answering(settings),
+            httpx.stream(
+                "GET", settings.api_url + path, headers=_auth(settings), timeout=timeout
+            ) as response,
+        ):
             if response.status_code >= 400:
                 response.read()
-                raise _error_of(response)
+                raise remote_error(response)
             with partial.open("wb") as out:
                 for chunk in response.iter_bytes(1 << 20):
                     out.write(chunk)
-    except httpx.HTTPError as exc:
+        partial.replace(dest)
+    except OSError as exc:
+        raise LocalFailure(f"cannot write {dest}: {exc.strerror or exc}") from exc
+    finally:
         partial.unlink(missing_ok=True)
-        raise _unreachable(settings, exc) from exc
-    partial.replace(dest)
     return response.headers
+
+
+def remote_error(response: httpx.Response) -> RemoteError:
+    """The API's error answer (CONTRACT §4: ``{"ok": false, "error": "...", "status": N}``)."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    detail = body.get("error", body) if isinstance(body, dict) else body
+    text = str(detail).strip()[:500] or response.reason_phrase
+    return RemoteError(
+        f"the API answered {response.status_code}: {text}", response.status_code, body
+    )
+
+
+@contextmanager
+def _answering(settings: Settings) -> Iterator[None]:
+    """httpx's transport errors as :class:`Unreachable`; a URL that is not http(s) as a
+    usage problem (PROVLEDGER_API is a setting)."""
+    try:
+        yield
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise UsageProblem(
+            f"PROVLEDGER_API={settings.api_url!r} is not an http(s) URL ({exc})"
+        ) from exc
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise Unreachable(
+            f"cannot reach the provledger API at {settings.api_url} ({reason}); "
+            f"is `{runnable('serve')}` running, and is PROVLEDGER_API right?"
+        ) from exc
+
+
+def _auth(settings: Settings) -> dict[str, str]:
+    token = settings.secrets.token
+    return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+
+
+def _json_of(settings: Settings, response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise remote_error(response)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RemoteError(
+            f"{settings.api_url} answered {response.status_code} with no JSON: is "
+            "PROVLEDGER_API a provledger server?",
+            response.status_code,
+            response.text[:500],
+        ) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from typing import Any
 
 import click
 
@@ -11,7 +12,9 @@ from provenance_ledger.ledger.commands import COMMANDS as ledger_commands
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers.commands import COMMANDS as producer_commands
 from provenance_ledger.query.cli.commands import COMMANDS as query_commands
+from provenance_ledger.query.cli.failures import ALWAYS_EXIT_ZERO, handled
 from provenance_ledger.query.cli.install import needs_server_extra
+from provenance_ledger.schemas.errors import EXIT_CODES, UsageProblem
 
 # Each folder names its own commands as "module:attribute"; a command's module is imported
 # only when it runs (or is listed in help), so a hook or an emit in a CI step does not pay
@@ -20,6 +23,11 @@ COMMANDS = {**producer_commands, **ledger_commands, **query_commands}
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command runs inside the one error handler (README, "Exit codes")."""
+        with handled(ctx):
+            return super().invoke(ctx)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -37,6 +45,8 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
+    epilog="\b\nExit codes (every command; `hook` always exits 0):\n"
+    + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()),
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
@@ -62,7 +72,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
     try:
         ctx.obj = Settings.from_env()
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        if ctx.invoked_subcommand in ALWAYS_EXIT_ZERO:
+            return  # the hook reads no settings and must not fail its tool
+        raise UsageProblem(str(exc)) from None
 
 
 def main() -> None:

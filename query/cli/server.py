@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import click
@@ -13,13 +14,11 @@ from provenance_ledger.producers.demo import DEMO_INCIDENT, SOURCE, demo_events
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.api import server
-from provenance_ledger.query.api.auth import TokenConfigError
-from provenance_ledger.query.api.state import LimitsError
+from provenance_ledger.query.cli.client import api_get
 from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.schemas.errors import LocalFailure, RemoteError, Unreachable
 
 console = Console(stderr=True, soft_wrap=True)
-# What server.serve raises before it starts anything: a bad setting, not a crash.
-SETUP_ERRORS = (server.ServeError, TokenConfigError, LimitsError)
 
 
 @click.command()
@@ -43,13 +42,22 @@ def serve(settings: Settings, host: str, port: int) -> None:
             f"{settings.kafka_bootstrap} topic {settings.topic}; API on http://{host}:{port}"
         )
 
+    _run_server(settings, host, port, announce)
+    console.print("stopped")
+
+
+def _run_server(settings: Settings, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Serve until Ctrl-C, which uvicorn re-raises after its graceful shutdown: a normal stop."""
     try:
         server.serve(settings, host, port, on_started=announce)
-    except SETUP_ERRORS as exc:
-        raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
-        # uvicorn re-raises Ctrl-C after its graceful shutdown: that is a normal stop.
-        console.print("stopped")
+        pass
+    except SystemExit as exc:
+        # uvicorn logs why it could not start (e.g. the port is taken), then exits 3.
+        if exc.code:
+            raise LocalFailure(
+                f"the API could not start on {host}:{port}; uvicorn said why above"
+            ) from None
 
 
 def _load_demo(settings: Settings) -> None:
@@ -58,17 +66,14 @@ def _load_demo(settings: Settings) -> None:
             emitter.send(build_event(event_type, data, SOURCE, event_id=event_id, time=at))
 
 
-def _wait_for_demo(api: str, timeout_s: float = 60) -> bool:
-    import httpx
-
+def _wait_for_demo(settings: Settings, timeout_s: float = 60) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{api}/v1/incidents/{DEMO_INCIDENT}", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+            api_get(settings, f"/v1/incidents/{DEMO_INCIDENT}", timeout_s=2)
+            return True
+        except (Unreachable, RemoteError):  # not projected yet: 404
+            time.sleep(0.3)
     return False
 
 
@@ -97,10 +102,11 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
     started_broker = False
     if not settings.bootstrap_from_env:
         with console.status("starting the local Kafka broker…"):
-            try:
-                info = localkafka.start(on_progress=lambda message: console.print(message))
-            except localkafka.BrokerError as exc:
-                raise click.ClickException(str(exc)) from exc
+            info = localkafka.start(
+                data_dir=settings.local_kafka.data_dir,
+                on_progress=lambda message: console.print(message),
+                cache_root=settings.local_kafka.cache_dir,
+            )
         settings = replace(settings, kafka_bootstrap=info.bootstrap)
         # A broker that ran before `up` is someone else's: leave it running on the way out.
         started_broker = not info.already_running
@@ -113,7 +119,7 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
         if no_demo:
             return
         _load_demo(settings)
-        if _wait_for_demo(api):
+        if _wait_for_demo(replace(settings, api_url=api)):
             console.print(f"[green]✓[/] demo incident {DEMO_INCIDENT} loaded\n")
             console.print(f"  suspects: {api}/v1/incidents/{DEMO_INCIDENT}/suspects")
             console.print(f"  incident: {api}/ui/incidents/{DEMO_INCIDENT}")
@@ -124,13 +130,9 @@ def up(settings: Settings, port: int, no_demo: bool) -> None:
         console.print("\nCtrl-C stops everything.")
 
     try:
-        server.serve(settings, "127.0.0.1", port, on_started=announce)
-    except SETUP_ERRORS as exc:
-        raise click.ClickException(str(exc)) from exc
-    except KeyboardInterrupt:
-        pass
+        _run_server(settings, "127.0.0.1", port, announce)
     finally:
         if started_broker:
             with console.status("stopping the local Kafka broker…"):
-                localkafka.stop()
+                localkafka.stop(settings.local_kafka.data_dir)
     console.print("stopped")

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.query.cli.client import api_post
+from provenance_ledger.query.cli.output import ask_for_json, json_option, print_json
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def _cell(value: Any) -> str:
 def render(answer: dict[str, Any], fmt: str) -> None:
     columns, rows = answer["columns"], answer["rows"]
     if fmt == "json":
-        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+        print_json(answer)
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
@@ -66,7 +67,10 @@ def render(answer: dict[str, Any], fmt: str) -> None:
         )
 
 
-@click.command()
+@click.command(
+    epilog="Exit 4 when the server refuses the SQL (not a read, too slow, bad parameter) or "
+    "the token lacks the read scope, 3 when the API does not answer."
+)
 @click.argument("query", metavar="SQL")
 @click.option(
     "--param",
@@ -82,9 +86,11 @@ def render(answer: dict[str, Any], fmt: str) -> None:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
+    callback=ask_for_json,
 )
+@json_option("The same as --format json.")
 @click.pass_obj
-def sql(settings: Settings, query: str, params: tuple[str, ...], fmt: str) -> None:
+def sql(settings: Settings, query: str, params: tuple[str, ...], fmt: str, as_json: bool) -> None:
     """Run read-only SQL on the ledger while it ingests (POST /v1/sql on PROVLEDGER_API).
 
     SELECT, WITH, EXPLAIN, DESCRIBE, SHOW and SUMMARIZE only; no file or network access.
@@ -102,4 +108,4 @@ def sql(settings: Settings, query: str, params: tuple[str, ...], fmt: str) -> No
     if query == "-":
         query = sys.stdin.read()
     answer = api_post(settings, "/v1/sql", {"sql": query, "params": parse_params(params)})
-    render(answer, fmt)
+    render(answer, "json" if as_json else fmt)

@@ -8,12 +8,14 @@ import click
 
 from provenance_ledger.query.api.auth import (
     SCOPES,
-    TokenConfigError,
+    TokenEntry,
     add_token,
     default_tokens_path,
     read_file,
     remove_token,
 )
+from provenance_ledger.query.cli.output import json_option, print_json
+from provenance_ledger.schemas.errors import LocalFailure, UsageProblem
 
 
 @click.group()
@@ -29,7 +31,8 @@ def token() -> None:
 @token.command()
 @click.option("--scope", type=click.Choice(SCOPES), required=True, help="admin implies the others.")
 @click.option("--name", default=None, help="A label to list or revoke it by (default: scope-time).")
-def create(scope: str, name: str | None) -> None:
+@json_option("Print the token, its name, scope and file as JSON.")
+def create(scope: str, name: str | None, as_json: bool) -> None:
     """Create a token and print it once (only its SHA-256 is stored).
 
     `read` is for the GET endpoints and SQL, `ingest` for POST /v1/events, `admin` for
@@ -44,8 +47,11 @@ def create(scope: str, name: str | None) -> None:
     name = name or f"{scope}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
     try:
         secret, _ = add_token(path, scope, name)
-    except (TokenConfigError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise LocalFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if as_json:
+        print_json({"token": secret, "name": name, "scope": scope, "file": str(path)})
+        return
     click.echo(secret)
     click.echo(
         f"created {scope!r} token {name!r} in {path}; it is shown only this once. "
@@ -55,7 +61,8 @@ def create(scope: str, name: str | None) -> None:
 
 
 @token.command(name="list")
-def list_tokens() -> None:
+@json_option("Print the tokens' name, scope, creation time and hash prefix as a JSON list.")
+def list_tokens(as_json: bool) -> None:
     """List the stored tokens: name, scope, creation time (never the tokens themselves).
 
     \b
@@ -63,14 +70,24 @@ def list_tokens() -> None:
       provledger token list
     """
     path = default_tokens_path()
-    try:
-        entries = read_file(path)
-    except TokenConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    entries = read_file(path)
+    if as_json:
+        print_json([_listed(entry) for entry in entries])
+        return
     if not entries:
         click.echo(f"no tokens in {path}", err=True)
     for entry in entries:
         click.echo(f"{entry.name}\t{entry.scope}\t{entry.created_at}\tsha256:{entry.sha256[:12]}…")
+
+
+def _listed(entry: TokenEntry) -> dict[str, str]:
+    # A prefix is enough to tell tokens apart; the full hash stays in the file.
+    return {
+        "name": entry.name,
+        "scope": entry.scope,
+        "created_at": entry.created_at,
+        "sha256_prefix": entry.sha256[:12],
+    }
 
 
 @token.command()
@@ -85,8 +102,8 @@ def revoke(name: str) -> None:
     path = default_tokens_path()
     try:
         removed = remove_token(path, name)
-    except (TokenConfigError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise LocalFailure(f"cannot write {path}: {exc.strerror or exc}") from exc
     if not removed:
-        raise click.ClickException(f"no token named {name!r} in {path}")
+        raise UsageProblem(f"no token named {name!r} in {path}")
     click.echo(f"revoked {name!r}", err=True)

@@ -129,13 +129,13 @@ def test_cli_uses_the_token_revocation_is_live_and_tokens_are_never_logged(secur
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines() == ["n", "42"]
     wrong = cli({**env, "PROVLEDGER_TOKEN": tokens["ingest"]}, "sql", "SELECT 1")
-    assert wrong.returncode == 1 and "403" in wrong.stderr
+    assert wrong.returncode == 4 and "403" in wrong.stderr
 
     listed = cli(env, "token", "list")
     assert "test-read\tread" in listed.stdout and tokens["read"] not in listed.stdout
     assert cli(env, "token", "revoke", "test-read").returncode == 0
     gone = cli({**env, "PROVLEDGER_TOKEN": tokens["read"]}, "sql", "SELECT 1")
-    assert gone.returncode == 1 and "401" in gone.stderr
+    assert gone.returncode == 4 and "401" in gone.stderr
 
     running.process.send_signal(signal.SIGINT)
     output, _ = running.process.communicate(timeout=30)

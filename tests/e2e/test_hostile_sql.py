@@ -282,4 +282,4 @@ def test_good_reads_work_with_ctes_parameters_and_caps(server):
     capped_csv = running.cli("sql", "SELECT * FROM range(100) t(n)", "--format", "csv")
     assert capped_csv.stdout.splitlines()[:2] == ["n", "0"] and "truncated" in capped_csv.stderr
     refused = running.cli("sql", "DROP TABLE events", check=False)
-    assert refused.returncode == 1 and "DROP statements are not allowed" in refused.stderr
+    assert refused.returncode == 4 and "DROP statements are not allowed" in refused.stderr

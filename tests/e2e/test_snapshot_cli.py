@@ -86,6 +86,6 @@ def test_snapshot_while_ingesting(start_server, tmp_path):
         text=True,
         timeout=60,
     )
-    assert again.returncode == 1 and "exists" in again.stderr
+    assert again.returncode == 2 and "exists" in again.stderr
     forbidden = httpx.get(f"{running.url}/v1/snapshot", timeout=30)
     assert forbidden.status_code == 401

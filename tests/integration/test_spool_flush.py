@@ -33,7 +33,7 @@ def test_broker_down_spools_and_flush_delivers_each_once(settings, tmp_path):
         ids.append(result.stdout.strip())
     strict = run(["emit", "incident.resolved", "--data", '{"incident": "INC-0"}',
                   "--timeout", "1", "--strict"], down)  # fmt: skip
-    assert strict.returncode != 0 and "--strict" in strict.stderr
+    assert strict.returncode == 3 and "--strict" in strict.stderr  # unreachable
     assert Spool(spool_dir).pending() == 4
 
     up = cli_env(settings, spool_dir)

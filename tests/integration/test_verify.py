@@ -237,18 +237,18 @@ NOT_LEDGERS = {
 
 @pytest.mark.parametrize("make", NOT_LEDGERS.values(), ids=NOT_LEDGERS.keys())
 @pytest.mark.parametrize("command", ["verify", "rebuild"])
-def test_a_file_that_is_not_a_ledger_is_a_one_line_usage_error(
+def test_a_file_that_is_not_a_ledger_is_a_one_line_local_failure(
     tmp_path: Path, make, command: str
 ) -> None:
-    """Exit 2 (exit 1 means tampered), one line, no traceback; rebuild leaves the file alone."""
+    """Exit 5 (exit 1 means tampered), one line, no traceback; rebuild leaves the file alone."""
     path = tmp_path / "not-a-ledger.duckdb"
     make(path)
     before = path.read_bytes() if path.is_file() else None
     settings = replace(Settings(), db_path=path, topic="verify.test", group_id="verify-test")
     result = CliRunner().invoke(cli_group, [command], env=env_for(settings))
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert isinstance(result.exception, SystemExit), result.exception
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("provledger: ")]
     assert errors == [result.stderr.strip().splitlines()[-1]]
     assert f"{path} is not a provledger ledger" in errors[0]
     assert "Traceback" not in result.output
@@ -263,4 +263,4 @@ def test_a_since_file_that_is_not_a_checkpoint_is_a_usage_error(ledger_file, tmp
     binary.write_bytes(b"\xff\xfe\x00garbage")
     result = CliRunner().invoke(cli_group, ["verify", "--since", str(binary)], env=env)
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(f"Error: {binary}: not a checkpoint")
+    assert result.stderr.startswith(f"provledger: {binary}: not a checkpoint")

@@ -98,7 +98,7 @@ def test_server_commands_name_the_install_and_exit_2(tmp_path, args):
     assert done.returncode == MISSING_EXTRA_EXIT == 2
     assert "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"Error: `provledger {args[0]}` needs the server extra")
+    assert line.startswith(f"provledger: `provledger {args[0]}` needs the server extra")
     assert line.endswith(HINT)
 
 
