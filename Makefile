@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -31,6 +31,7 @@ kafka-stop: $(STAMP) ## stop the local Kafka broker
 test: $(STAMP) browser ## lint, then run every test tier against a real broker (started if needed)
 	$(BIN)/ruff check producers ledger query schemas tests bench
 	$(BIN)/ruff format --check producers ledger query schemas tests bench
+	$(BIN)/mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The browser tests drive Debian's chromium through Playwright, which never downloads a browser here.
@@ -42,15 +43,16 @@ browser: ## install Debian's chromium for the browser tests, if it is missing (n
 test-unit: $(STAMP) ## the unit tests alone (no I/O)
 	$(PY) -m pytest -q tests/unit
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, mypy type check (settings in pyproject.toml)
 	$(BIN)/ruff check producers ledger query schemas tests bench
 	$(BIN)/ruff format --check producers ledger query schemas tests bench
+	$(BIN)/mypy
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -72,6 +74,9 @@ bench-verify: $(STAMP) ## verify on a 1M-event ledger: wall, CPU and peak RSS (b
 bench-hook: $(STAMP) ## start-up of provledger hook (run on every AI edit): wall and import ms
 	$(PY) bench/bench_hook.py
 
+bench-install: $(STAMP) ## pip install time and site-packages size, base vs [server], in fresh venvs (network)
+	$(PY) bench/bench_install.py
+
 BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
 bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the 6.5 GB file once, ~2 min)
 	@mkdir -p $(dir $(BENCH_LEDGER))
@@ -88,7 +93,7 @@ bench-sql: $(STAMP) ## read-only SQL guard overhead, a view during writes, snaps
 	rm -f /tmp/provledger-bench-sql.duckdb
 
 clean: ## remove the venv and caches (keeps the Kafka jar cache in ~/.cache/provledger)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build *.egg-info
 
 openapi: $(STAMP) ## write docs/openapi.json from the app (review the diff: it is the public API)
 	$(PY) -c "import json; from tests.unit.test_public_surface import current_openapi; print(json.dumps(current_openapi(), indent=2, ensure_ascii=False))" > docs/openapi.json
