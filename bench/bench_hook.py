@@ -40,7 +40,7 @@ def hook_env(tmp: Path) -> dict[str, str]:
         "XDG_DATA_HOME": str(tmp / "data"),
         "PROVLEDGER_SPOOL_DIR": str(tmp / "spool"),
         "PROVLEDGER_HOOK_LOG": str(tmp / "hooks.log"),
-        "PROVLEDGER_HOOK_DELIVERY": "none",
+        "PROVLEDGER_HOOK_DELIVERY": "spool",
     }
 
 

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from provenance_ledger.ledger.settings import LocalKafkaSettings
 from provenance_ledger.schemas.errors import LocalFailure
 
 KAFKA_VERSION = "4.1.1"
@@ -70,19 +71,14 @@ class BrokerStatus:
     version: str
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("PROVLEDGER_CACHE_DIR") or Path.home() / ".cache" / "provledger"
-    return Path(root) / f"kafka-{KAFKA_VERSION}"
+def cache_dir(root: Path | None = None) -> Path:
+    """Where this version's jars are kept, under ``root`` (the cache_dir setting)."""
+    return (root or LocalKafkaSettings().cache_dir) / f"kafka-{KAFKA_VERSION}"
 
 
 def _data_path(data_dir: Path | str | None) -> Path:
     """Absolute: the broker runs in its data dir and is recognised by its config's path."""
-    return Path(os.path.abspath(Path(data_dir) if data_dir else default_data_dir()))
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("PROVLEDGER_KAFKA_DATA_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "provledger" / "kafka"
+    return Path(os.path.abspath(data_dir or LocalKafkaSettings().data_dir))
 
 
 def render_pom() -> str:
@@ -174,9 +170,11 @@ def start(
     data_dir: Path | str | None = None,
     timeout: float = 90,
     on_progress: Progress | None = None,
+    cache_root: Path | None = None,
 ) -> BrokerInfo:
-    """Start the broker (fetching jars and formatting storage if needed) and return once it
-    answers a metadata request. Returns at once if it is already running and answering.
+    """Start the broker (fetching jars into ``cache_root`` and formatting storage if needed)
+    and return once it answers a metadata request. Returns at once if it is already running
+    and answering. Unset directories are the settings' defaults (LocalKafkaSettings).
 
     `timeout` bounds the wait for the launched broker to answer, not the one-time jar fetch.
     """
@@ -205,7 +203,7 @@ def start(
             for busy in (port, port + 1):
                 if _accepts(busy):
                     raise BrokerError(f"port {busy} on {HOST} is already in use by another process")
-            lib = _ensure_jars(say)
+            lib = _ensure_jars(say, cache_dir(cache_root))
             _write_config(data, port)
             _ensure_formatted(java, lib, data, say)
             say(f"starting Kafka {KAFKA_VERSION} on {HOST}:{port}…")
@@ -265,8 +263,7 @@ def _require(program: str, hint: str) -> str:
     return found
 
 
-def _ensure_jars(say: Progress) -> Path:
-    home = cache_dir()
+def _ensure_jars(say: Progress, home: Path) -> Path:
     lib, done = home / "lib", home / ".complete"
     with _locked(home.parent / f"kafka-{KAFKA_VERSION}.lock"):
         if done.exists():

@@ -12,7 +12,6 @@ no two quantifiers can match the same characters.
 
 from __future__ import annotations
 
-import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -99,7 +98,7 @@ def _parse(doc: dict[str, Any], where: str) -> RuleSet:
 
 
 @lru_cache(maxsize=4)
-def load_rules(extra: str | None = None) -> RuleSet:
+def load_rules(extra: str | Path | None = None) -> RuleSet:
     """The shipped rules, with the rules of ``extra`` (a YAML path) tried first."""
     base = _parse(yaml.safe_load(RULES_FILE.read_text()), str(RULES_FILE))
     if not extra:
@@ -117,7 +116,9 @@ def load_rules(extra: str | None = None) -> RuleSet:
 
 
 def default_rules() -> RuleSet:
-    return load_rules(os.environ.get("PROVLEDGER_AI_RULES") or None)
+    """The shipped rules alone; a command adds the user's (PROVLEDGER_AI_RULES) with
+    :func:`load_rules`."""
+    return load_rules(None)
 
 
 def normalise_model(model: str | None) -> str | None:

@@ -15,6 +15,7 @@ from rich.progress import (
 )
 
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers.ai_detect import load_rules
 from provenance_ledger.producers.backfill import (
     Report,
     backfill_source,
@@ -114,13 +115,14 @@ def _send_history(
     """Emit (or with ``dry_run`` only validate) each commit's change.authored, in batches;
     whether every event reached Kafka (None for a dry run). Once Kafka was away, the rest is
     spooled without waiting for it again, so one away batch means not all were delivered."""
+    rules = load_rules(settings.producer.ai_rules)
     source = backfill_source(name)
     batch: list = []
     away = False
     with _progress() as progress:
         total = None if progress.disable else _count(path, since)
         task = progress.add_task(f"backfill {name}", total=total, rate=0.0)
-        for event_id, data, at in changes(path, name, since=since, report=report):
+        for event_id, data, at in changes(path, name, since=since, rules=rules, report=report):
             if dry_run:
                 ChangeAuthored.model_validate(data)  # what would be sent is valid
             else:

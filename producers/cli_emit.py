@@ -15,6 +15,7 @@ import click
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers import ci_context
+from provenance_ledger.producers.ai_detect import load_rules
 from provenance_ledger.producers.delivery import Outcome, deliver
 from provenance_ledger.producers.emit_git import (
     change_from_git,
@@ -93,7 +94,7 @@ def send_or_spool(
     Returns whether everything reached Kafka. ``spool_only`` skips the broker (it was just
     found away: a backfill does not wait for it once per batch).
     """
-    spool = Spool()
+    spool = Spool(settings.producer.spool_dir)
     if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
         # kafka-python logs every refused connection; the one warning below says it all.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
@@ -237,7 +238,8 @@ def _event_data(
     fold = kind == "change.authored" and (given is None or "ai" not in given)
     payload = given
     if payload is None and kind == "change.authored":
-        payload = change_from_git(path, ctx.repo if ctx else None)
+        rules = load_rules(settings.producer.ai_rules)
+        payload = change_from_git(path, ctx.repo if ctx else None, rules)
     elif payload is None and kind == "service.deployed":
         payload = {}
     elif payload is None:
@@ -275,5 +277,5 @@ def _where_it_went(settings: Settings, decoded: DecodedEvent, delivered: bool) -
         "kafka": settings.kafka_bootstrap,
     }
     if not delivered:
-        document["spool"] = str(Spool().directory)
+        document["spool"] = str(Spool(settings.producer.spool_dir).directory)
     return document

@@ -27,7 +27,7 @@ def flush(settings: Settings, timeout_s: float, quiet: bool, no_wait: bool, as_j
       provledger flush
       PROVLEDGER_SPOOL_DIR=/var/spool/provledger provledger flush
     """
-    spool = Spool()
+    spool = Spool(settings.producer.spool_dir)
     emitter = Emitter(settings.kafka_bootstrap, settings.topic, timeout_s=timeout_s)
     try:
         result = spool.drain(emitter.deliver_spooled, wait_s=0 if no_wait else None)

@@ -12,18 +12,14 @@ import select
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import click
 
+from provenance_ledger.ledger.settings import ProducerSettings
 from provenance_ledger.producers import hooks
+from provenance_ledger.producers.ai_detect import load_rules
 from provenance_ledger.producers.formats import DEFAULT_FORMAT, FORMATS
-from provenance_ledger.producers.spool import Spool, default_spool_dir, private_dir
-
-
-def _log_path() -> Path:
-    return Path(os.environ.get("PROVLEDGER_HOOK_LOG") or default_spool_dir().parent / "hooks.log")
-
+from provenance_ledger.producers.spool import Spool, private_dir
 
 STDIN_WAIT_S = 2.0
 MAX_PAYLOAD = 16 << 20
@@ -76,10 +72,14 @@ def hook(tool: str, model: str | None, fmt: str) -> None:
         "hooks": [{"type": "command", "command": "provledger hook claude-code"}]}]}}
       # one line for each tool: producers/README.md
     """
+    # The hook's edge: it builds only its own settings, inside the guard, so that a bad value
+    # is logged like any other failure (the root group leaves the hook's settings to it).
+    settings: ProducerSettings | None = None
     try:
-        _run_hook(tool, model, fmt)
+        settings = ProducerSettings.from_env()
+        _run_hook(settings, tool, model, fmt)
     except Exception:
-        path = _log_path()
+        path = (settings or ProducerSettings()).hook_log
         private_dir(path.parent)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         logging.basicConfig(filename=path, force=True)
@@ -88,14 +88,15 @@ def hook(tool: str, model: str | None, fmt: str) -> None:
         click.echo("{}")
 
 
-def _run_hook(tool: str, model: str | None, fmt: str) -> None:
+def _run_hook(settings: ProducerSettings, tool: str, model: str | None, fmt: str) -> None:
     raw = _read_stdin()
     payload = json.loads(raw) if raw.strip() else {}
     if not isinstance(payload, dict):
         raise ValueError(f"the payload is a JSON {type(payload).__name__}, not an object")
-    call = hooks.parse(tool, payload, model)
+    call = hooks.parse(tool, payload, model, settings.ai_model)
     hooks.journal_edits(call)
-    found = hooks.actions(call)
+    rules = load_rules(settings.ai_rules)
+    found = hooks.actions(call, rules, settings.environment, settings.service)
     if not found:
         return
     # Building and encoding events needs pydantic and the emitter: paid only when reporting.
@@ -106,8 +107,8 @@ def _run_hook(tool: str, model: str | None, fmt: str) -> None:
     events = [build_event("agent.action", data, source) for data in found]
 
     # Spool (fast, durable), then deliver in the background so the tool never waits.
-    Spool().append([to_spooled(event, fmt) for event in events])
-    if os.environ.get("PROVLEDGER_HOOK_DELIVERY", "background") == "background":
+    Spool(settings.spool_dir).append([to_spooled(event, fmt) for event in events])
+    if settings.hook_delivery == "background":
         subprocess.Popen(
             [sys.executable, "-m", "provenance_ledger.query", "flush", "--quiet", "--no-wait"],
             stdin=subprocess.DEVNULL,

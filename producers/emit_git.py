@@ -9,7 +9,7 @@ import click
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers import journal
-from provenance_ledger.producers.ai_detect import default_rules
+from provenance_ledger.producers.ai_detect import RuleSet
 from provenance_ledger.producers.backfill import change_data, repo_name
 from provenance_ledger.producers.gitlog import GitError, git, iter_commits
 from provenance_ledger.producers.gitproc import is_sha
@@ -19,11 +19,13 @@ PAGE = 1000
 MAX_PAGES = 100
 
 
-def change_from_git(path: Path, repo: str | None, rev: str = "HEAD") -> dict[str, Any]:
+def change_from_git(
+    path: Path, repo: str | None, rules: RuleSet, rev: str = "HEAD"
+) -> dict[str, Any]:
     """``change.authored`` data for ``rev``: files, lines, message, AI from its trailers."""
     try:
         commit = next(iter_commits(path, revs=["--max-count=1", rev]))
-        return change_data(commit, repo or repo_name(path), default_rules())
+        return change_data(commit, repo or repo_name(path), rules)
     except (GitError, StopIteration) as exc:
         raise LocalFailure(f"cannot read {rev} from git in {path}: {exc}") from exc
 

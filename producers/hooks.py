@@ -70,8 +70,14 @@ def _texts(args: dict[str, Any]) -> list[str]:
     return texts
 
 
-def parse(tool: str, payload: dict[str, Any], model: str | None = None) -> HookCall:
-    """The edits and shell commands in one hook payload, whatever tool sent it."""
+def parse(
+    tool: str,
+    payload: dict[str, Any],
+    model: str | None = None,
+    default_model: str | None = None,
+) -> HookCall:
+    """The edits and shell commands in one hook payload, whatever tool sent it. The model is
+    ``model`` (--model), else the payload's, else ``default_model`` (PROVLEDGER_AI_MODEL)."""
     roots = payload.get("workspace_roots") or []
     cwd = Path(payload.get("cwd") or (roots[0] if roots else "") or os.getcwd())
     name = str(payload.get("tool_name") or payload.get("toolName") or "")
@@ -95,7 +101,7 @@ def parse(tool: str, payload: dict[str, Any], model: str | None = None) -> HookC
     return HookCall(
         tool=tool,
         session=str(session) if session else None,
-        model=model or payload.get("model") or os.environ.get("PROVLEDGER_AI_MODEL") or None,
+        model=model or payload.get("model") or default_model or None,
         cwd=cwd,
         edits=tuple(edits),
         commands=tuple(commands),
@@ -130,8 +136,15 @@ def journal_edits(call: HookCall) -> int:
     return total
 
 
-def actions(call: HookCall, rules: RuleSet | None = None) -> list[dict[str, Any]]:
-    """``agent.action`` data for each destructive command in the call."""
+def actions(
+    call: HookCall,
+    rules: RuleSet | None = None,
+    environment: str | None = None,
+    service: str | None = None,
+) -> list[dict[str, Any]]:
+    """``agent.action`` data for each destructive command in the call; the target's
+    ``environment`` (when the command names none) and ``service`` are the given ones
+    (PROVLEDGER_ENVIRONMENT, PROVLEDGER_SERVICE)."""
     ruleset = rules or default_rules()
     found = []
     for command in call.commands:
@@ -140,11 +153,11 @@ def actions(call: HookCall, rules: RuleSet | None = None) -> list[dict[str, Any]
             continue
         target: dict[str, Any] = {"resource": " ".join(command.split()[:6])[:200]}
         match = _ENVIRONMENT.search(command)
-        environment = match.group(1) if match else os.environ.get("PROVLEDGER_ENVIRONMENT")
-        if environment:
-            target["environment"] = environment
-        if os.environ.get("PROVLEDGER_SERVICE"):
-            target["service"] = os.environ["PROVLEDGER_SERVICE"]
+        named = match.group(1) if match else environment
+        if named:
+            target["environment"] = named
+        if service:
+            target["service"] = service
         agent = {"tool": call.tool, "model": call.model, "session": call.session}
         found.append({
             "agent": {key: value for key, value in agent.items() if value},

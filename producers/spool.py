@@ -56,14 +56,6 @@ def _open_private(path: Path, mode: str) -> Any:
     return os.fdopen(fd, mode)
 
 
-def default_spool_dir(environ: dict[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if env.get("PROVLEDGER_SPOOL_DIR"):
-        return Path(env["PROVLEDGER_SPOOL_DIR"])
-    data_home = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "provledger" / "spool"
-
-
 @dataclass(frozen=True)
 class SpooledEvent:
     """One spooled CloudEvent (its JSON form) and the wire format it was meant for."""
@@ -98,8 +90,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Spool:
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or default_spool_dir()
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     @contextmanager
     def _lock(self, name: str, wait_s: float | None = None) -> Iterator[bool]:

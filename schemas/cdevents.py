@@ -1,9 +1,10 @@
 """CDEvents v0.5.x, accepted as they are: bare (``context`` + ``subject``) or wrapped.
 
 Every CDEvent gets a structural check (context with id, source, type and timestamp; a subject
-object). Where ``PROVLEDGER_CDEVENTS_SCHEMAS`` names a folder of the official CDEvents JSON
-Schemas (the ``schemas/`` folder of the CDEvents spec release), each is also checked against its
-schema; the schemas are not shipped in this package. Two deliberate departures from the
+object). Once :func:`use_schemas` names a folder of the official CDEvents JSON Schemas (the
+``schemas/`` folder of the CDEvents spec release; the CLI passes the
+``PROVLEDGER_CDEVENTS_SCHEMAS`` setting at start-up), each is also checked against its schema;
+the schemas are not shipped in this package. Two deliberate departures from the
 schemas, both from CONTRACT §1:
 ``additionalProperties`` violations are not errors (unknown extra fields are kept), and a
 ``dev.cdevents.*`` type this spec version does not define is stored after a structural check
@@ -13,7 +14,6 @@ schemas, both from CONTRACT §1:
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,18 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 CDEVENTS_PREFIX = "dev.cdevents."
-SCHEMAS_SETTING = "PROVLEDGER_CDEVENTS_SCHEMAS"
 CONTEXT_ATTRIBUTES = ("id", "source", "type", "timestamp")
 # Schema keywords whose failure only means "an unknown field is present".
 TOLERATED = frozenset({"additionalProperties"})
+# Process-wide, as decoding is: every way in (emit, the consumer, the API) checks alike.
+schemas_folder: Path | None = None
+
+
+def use_schemas(folder: Path | None) -> None:
+    """Check CDEvents against the official schemas in ``folder`` from now on; None: their
+    structure only."""
+    global schemas_folder
+    schemas_folder = folder
 
 
 def is_cdevent_type(event_type: str) -> bool:
@@ -83,8 +91,7 @@ def validate(cdevent: Any, event_type: str | None = None) -> str | None:
     declared = cdevent["context"]["type"]
     if event_type is not None and declared != event_type:
         return f"data.context.type is {declared!r} but the CloudEvent type is {event_type!r}"
-    folder = os.environ.get(SCHEMAS_SETTING)
-    validator = validators(Path(folder)).get(declared) if folder else None
+    validator = validators(schemas_folder).get(declared) if schemas_folder else None
     if validator is None:
         return None
     for error in sorted(validator.iter_errors(cdevent), key=lambda e: list(e.absolute_path)):

@@ -18,14 +18,17 @@ from pathlib import Path
 import pytest
 
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.schemas import cdevents
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 CDEVENTS_SCHEMAS = SHARED_DATA / "cdevents-v0.5.1" / "schemas"
 
-# Validate CDEvents against their official schemas wherever the shared data is present.
+# Validate CDEvents against their official schemas wherever the shared data is present: here,
+# and in the CLI processes the tests start (they read the setting).
 if CDEVENTS_SCHEMAS.is_dir():
     os.environ.setdefault("PROVLEDGER_CDEVENTS_SCHEMAS", str(CDEVENTS_SCHEMAS))
+    cdevents.use_schemas(CDEVENTS_SCHEMAS)
 
 
 def _no_broker(reason: str) -> None:

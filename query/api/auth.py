@@ -16,7 +16,6 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ from provenance_ledger.schemas.errors import LocalFailure, UsageProblem
 
 SCOPES = ("read", "ingest", "admin")
 TOKEN_PREFIX = "plg_"
-ENV_FILE = "PROVLEDGER_TOKENS_FILE"
 ENV_HASHES = "PROVLEDGER_TOKEN_HASHES"
 _UNREAD = (-1, -1)
 
@@ -40,14 +38,6 @@ class TokenEntry:
     scope: str
     sha256: str
     created_at: str = ""
-
-
-def default_tokens_path(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if env.get(ENV_FILE):
-        return Path(env[ENV_FILE]).expanduser()
-    config_home = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config_home) / "provledger" / "tokens.json"
 
 
 def hash_token(token: str) -> str:
@@ -133,11 +123,6 @@ class TokenStore:
         self._broken: str | None = None
         self._ever_configured = bool(self._env_entries)
         self._refresh(first=True)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenStore:
-        env = os.environ if environ is None else environ
-        return cls(default_tokens_path(env), env.get(ENV_HASHES))
 
     def _refresh(self, first: bool = False) -> None:
         if self.path is None:

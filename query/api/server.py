@@ -114,8 +114,9 @@ def serve(
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM); stops the consumer cleanly on the way out.
     ``on_started`` gets the memory limit the ledger's DuckDB runs under, as DuckDB reports it."""
-    tokens = TokenStore.from_env()
-    limits = Limits.from_env()
+    hashes = settings.secrets.token_hashes
+    tokens = TokenStore(settings.api.tokens_file, hashes.get_secret_value() if hashes else None)
+    limits = Limits.from_settings(settings)
     check_bind(host, tokens_configured=tokens.configured())
     ledger = Ledger(settings.db_path, memory_limit=settings.duckdb_memory_limit)
     memory_limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -2,73 +2,38 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from provenance_ledger.ledger.health import ConsumerStatus
-from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.settings import ApiSettings, Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.sql.readonly import SqlLimits, SqlServiceLimits
 from provenance_ledger.schemas.codec import DecodedEvent
-from provenance_ledger.schemas.errors import UsageProblem
-
-
-class LimitsError(ValueError, UsageProblem):
-    """A PROVLEDGER_* limit setting is not a valid number."""
-
-
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise LimitsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
-    if value <= 0:
-        raise LimitsError(f"{name}={raw!r} must be greater than 0")
-    return value
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may cost. Each is a named, documented setting."""
+    """What one request may cost: the settings' (ledger/settings.py), as the API uses them."""
 
     sql: SqlLimits = field(default_factory=SqlLimits)
     sql_service: SqlServiceLimits = field(default_factory=SqlServiceLimits)
-    max_body_bytes: int = 10 * 1024 * 1024  # PROVLEDGER_MAX_BODY_BYTES
-    max_batch_events: int = 1000  # PROVLEDGER_MAX_BATCH_EVENTS
-    cors_origins: tuple[str, ...] = ()  # PROVLEDGER_CORS_ORIGINS; empty: CORS off
+    max_body_bytes: int = ApiSettings.max_body_bytes
+    max_batch_events: int = ApiSettings.max_batch_events
+    cors_origins: tuple[str, ...] = ()  # empty: CORS off
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
-        env = os.environ if environ is None else environ
-        base, sql, service = cls(), SqlLimits(), SqlServiceLimits()
+    def from_settings(cls, settings: Settings) -> Limits:
+        sql = settings.sql
         return cls(
-            sql=SqlLimits(
-                timeout_s=_number(env, "PROVLEDGER_SQL_TIMEOUT_S", sql.timeout_s, float),
-                max_rows=int(_number(env, "PROVLEDGER_SQL_MAX_ROWS", sql.max_rows)),
-                max_bytes=int(_number(env, "PROVLEDGER_SQL_MAX_BYTES", sql.max_bytes)),
-            ),
+            sql=SqlLimits(sql.timeout_s, sql.max_rows, sql.max_bytes),
             sql_service=SqlServiceLimits(
-                workers=int(_number(env, "PROVLEDGER_SQL_WORKERS", service.workers)),
-                memory_mb=int(_number(env, "PROVLEDGER_SQL_MEMORY_MB", service.memory_mb)),
-                queue_wait_s=_number(env, "PROVLEDGER_SQL_QUEUE_S", service.queue_wait_s, float),
-                freshness_wait_s=_number(
-                    env, "PROVLEDGER_SQL_FRESHNESS_S", service.freshness_wait_s, float
-                ),
+                sql.workers, sql.memory_mb, sql.queue_wait_s, sql.freshness_wait_s
             ),
-            max_body_bytes=int(_number(env, "PROVLEDGER_MAX_BODY_BYTES", base.max_body_bytes)),
-            max_batch_events=int(
-                _number(env, "PROVLEDGER_MAX_BATCH_EVENTS", base.max_batch_events)
-            ),
-            cors_origins=tuple(
-                origin.strip()
-                for origin in env.get("PROVLEDGER_CORS_ORIGINS", "").split(",")
-                if origin.strip()
-            ),
+            max_body_bytes=settings.api.max_body_bytes,
+            max_batch_events=settings.api.max_batch_events,
+            cors_origins=settings.api.cors_origins,
         )
 
 

@@ -14,7 +14,7 @@ from provenance_ledger.producers.commands import COMMANDS as producer_commands
 from provenance_ledger.query.cli.commands import COMMANDS as query_commands
 from provenance_ledger.query.cli.failures import ALWAYS_EXIT_ZERO, handled
 from provenance_ledger.query.cli.install import needs_server_extra
-from provenance_ledger.schemas.errors import EXIT_CODES, UsageProblem
+from provenance_ledger.schemas.errors import EXIT_CODES
 
 # Each folder names its own commands as "module:attribute"; a command's module is imported
 # only when it runs (or is listed in help), so a hook or an emit in a CI step does not pay
@@ -56,8 +56,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """provledger: which changes shipped before an outage, who wrote them with which AI
     tool and model, who reviewed them, and was that reviewer senior.
 
-    Settings come from PROVLEDGER_* environment variables: PROVLEDGER_KAFKA_BOOTSTRAP,
-    PROVLEDGER_TOPIC, PROVLEDGER_DB, PROVLEDGER_API, PROVLEDGER_TOKEN.
+    Settings come from PROVLEDGER_* environment variables (README.md lists them all), e.g.
+    PROVLEDGER_KAFKA_BOOTSTRAP, PROVLEDGER_TOPIC, PROVLEDGER_DB, PROVLEDGER_API, PROVLEDGER_TOKEN.
 
     \b
     Example:
@@ -69,12 +69,14 @@ def cli(ctx: click.Context, verbose: int) -> None:
     # kafka-python reports transient states (a topic being created, a slow poll) as warnings
     # and errors it then recovers from; show them only when asked to.
     logging.getLogger("kafka").setLevel(level if verbose else logging.CRITICAL)
-    try:
-        ctx.obj = Settings.from_env()
-    except ValueError as exc:
-        if ctx.invoked_subcommand in ALWAYS_EXIT_ZERO:
-            return  # the hook reads no settings and must not fail its tool
-        raise UsageProblem(str(exc)) from None
+    if ctx.invoked_subcommand in ALWAYS_EXIT_ZERO:
+        return  # the hook builds its own settings, where a bad value cannot fail its tool
+    # A bad value raises SettingError, a UsageProblem: exit 2 naming the variable.
+    ctx.obj = settings = Settings.from_env()
+    if settings.cdevents_schemas is not None:
+        from provenance_ledger.schemas import cdevents  # loads jsonschema: only when asked
+
+        cdevents.use_schemas(settings.cdevents_schemas)
 
 
 def main() -> None:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
+from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.query.api.auth import (
     SCOPES,
     TokenEntry,
     add_token,
-    default_tokens_path,
     read_file,
     remove_token,
 )
 from provenance_ledger.query.cli.output import json_option, print_json
 from provenance_ledger.schemas.errors import LocalFailure, UsageProblem
+
+
+def _tokens_file() -> Path:
+    """The tokens file the settings name (PROVLEDGER_TOKENS_FILE)."""
+    return click.get_current_context().find_object(Settings).api.tokens_file
 
 
 @click.group()
@@ -43,7 +49,7 @@ def create(scope: str, name: str | None, as_json: bool) -> None:
       provledger token create --scope read --name sre-oncall
       export PROVLEDGER_TOKEN=plg_…   # what the command printed
     """
-    path = default_tokens_path()
+    path = _tokens_file()
     name = name or f"{scope}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
     try:
         secret, _ = add_token(path, scope, name)
@@ -69,7 +75,7 @@ def list_tokens(as_json: bool) -> None:
     Example:
       provledger token list
     """
-    path = default_tokens_path()
+    path = _tokens_file()
     entries = read_file(path)
     if as_json:
         print_json([_listed(entry) for entry in entries])
@@ -99,7 +105,7 @@ def revoke(name: str) -> None:
     Example:
       provledger token revoke sre-oncall
     """
-    path = default_tokens_path()
+    path = _tokens_file()
     try:
         removed = remove_token(path, name)
     except OSError as exc:

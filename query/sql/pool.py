@@ -54,6 +54,13 @@ class SqlAnswer:
     as_of: dict[str, Any]
 
 
+def worker_env() -> dict[str, str]:
+    """The server's environment less its PROVLEDGER_* settings: a worker is told what it needs
+    on its command line and in each request, and the SQL it runs sits beside no secret."""
+    kept = {name: value for name, value in os.environ.items() if not name.startswith("PROVLEDGER_")}
+    return {**kept, "MALLOC_ARENA_MAX": MALLOC_ARENAS}
+
+
 class WorkerProcess:
     """One worker process, started on first use and again after it dies or is killed."""
 
@@ -77,7 +84,7 @@ class WorkerProcess:
                 [sys.executable, "-m", f"{__package__}.worker", *args],
                 pass_fds=(request_read, reply_write),
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "MALLOC_ARENA_MAX": MALLOC_ARENAS},
+                env=worker_env(),
             )
         finally:
             os.close(request_read)

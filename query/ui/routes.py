@@ -7,7 +7,6 @@ Every page needs ``read`` (a login form sets the cookie, see session.py); verdic
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -59,12 +58,12 @@ def _utc(at: datetime | None) -> str:
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 env.filters.update(ago=_ago, utc=_utc, pct=lambda rate: f"{rate:.0%}")
-env.globals["forge"] = os.environ.get("PROVLEDGER_FORGE_URL", "https://github.com").rstrip("/")
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     who = context.pop("who", None) or session.viewer(request)
-    body = env.get_template(name).render(who=who, path=request.url.path, **context)
+    forge = request.app.state.provledger.settings.api.forge_url
+    body = env.get_template(name).render(who=who, path=request.url.path, forge=forge, **context)
     return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 

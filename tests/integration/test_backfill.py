@@ -189,12 +189,13 @@ def test_a_message_cannot_forge_another_commits_provenance(tmp_path):
 
 
 def test_the_commit_time_emit_reads_head_whole(tmp_path):
+    from provenance_ledger.producers.ai_detect import default_rules
     from provenance_ledger.producers.emit_git import change_from_git
 
     path = init(tmp_path / "shop")
     older = commit(path, "Older work", {"a.py": "a\n"})
     head = commit(path, forged_record(older), {"b.py": "b\n"}, "Mal Lory <mal@acme.example>", 1)
-    data = change_from_git(path, "acme/shop")
+    data = change_from_git(path, "acme/shop", default_rules())
     assert (data["commit"], data["author"]["id"]) == (head, "mal@acme.example")
     assert data["message"] == forged_record(older).rstrip("\n")
     assert (data["files"], data["lines_added"]) == (["b.py"], 1)

@@ -13,7 +13,7 @@ from provenance_ledger.query.api import auth, errors, server
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.deps import require
 from provenance_ledger.query.api.middleware import BodyLimit, LocalOnly
-from provenance_ledger.query.api.state import Limits, LimitsError
+from provenance_ledger.query.api.state import Limits
 
 READ = "plg_" + "r" * 43
 INGEST = "plg_" + "i" * 43
@@ -55,11 +55,6 @@ def test_bad_env_hashes_are_refused_with_the_variable_named(value):
         auth.parse_env_hashes(value)
 
 
-def test_tokens_file_path_follows_the_setting():
-    assert str(auth.default_tokens_path({"PROVLEDGER_TOKENS_FILE": "/x/t.json"})) == "/x/t.json"
-    assert str(auth.default_tokens_path({"XDG_CONFIG_HOME": "/cfg"})).startswith("/cfg/provledger")
-
-
 def test_loopback_rule():
     server.check_bind("127.0.0.1", tokens_configured=False)
     server.check_bind("::1", tokens_configured=False)
@@ -69,23 +64,6 @@ def test_loopback_rule():
         server.check_bind("0.0.0.0", tokens_configured=False)
     with pytest.raises(server.ServeError):
         server.check_bind("10.1.2.3", tokens_configured=False)
-
-
-def test_limits_come_from_named_settings():
-    limits = Limits.from_env(
-        {
-            "PROVLEDGER_SQL_TIMEOUT_S": "1.5",
-            "PROVLEDGER_SQL_MAX_ROWS": "10",
-            "PROVLEDGER_MAX_BODY_BYTES": "100",
-            "PROVLEDGER_CORS_ORIGINS": "https://a, https://b",
-        }
-    )
-    assert limits.sql.timeout_s == 1.5 and limits.sql.max_rows == 10
-    assert limits.max_body_bytes == 100 and limits.cors_origins == ("https://a", "https://b")
-    with pytest.raises(LimitsError, match="PROVLEDGER_SQL_MAX_ROWS"):
-        Limits.from_env({"PROVLEDGER_SQL_MAX_ROWS": "many"})
-    with pytest.raises(LimitsError, match="greater than 0"):
-        Limits.from_env({"PROVLEDGER_SQL_TIMEOUT_S": "0"})
 
 
 def tiny_app(tokens: auth.TokenStore | None, auth_always: bool = False, max_body: int = 1000):

@@ -153,7 +153,7 @@ def _without_cdevents_schemas() -> Iterator[None]:
     # The official schemas are optional (and absent by default): CDEvents of any shape then
     # reach the projection, which must not break on them either.
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(cdevents.SCHEMAS_SETTING, raising=False)
+        patch.setattr(cdevents, "schemas_folder", None)
         yield
 
 

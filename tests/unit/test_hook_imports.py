@@ -33,7 +33,7 @@ def test_hook_imports_no_heavy_library(tmp_path: Path) -> None:
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "PROVLEDGER_SPOOL_DIR": str(tmp_path / "spool"),
         "PROVLEDGER_HOOK_LOG": str(tmp_path / "hooks.log"),
-        "PROVLEDGER_HOOK_DELIVERY": "none",
+        "PROVLEDGER_HOOK_DELIVERY": "spool",
     }
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(heavy=set(HEAVY))],

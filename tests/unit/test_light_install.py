@@ -39,7 +39,7 @@ def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProc
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "PROVLEDGER_SPOOL_DIR": str(tmp_path / "spool"),
         "PROVLEDGER_HOOK_LOG": str(tmp_path / "hooks.log"),
-        "PROVLEDGER_HOOK_DELIVERY": "none",
+        "PROVLEDGER_HOOK_DELIVERY": "spool",
         # Nothing listens on port 1: an emit spools, as in a CI step whose Kafka is away.
         "PROVLEDGER_KAFKA_BOOTSTRAP": "127.0.0.1:1",
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from provenance_ledger.ledger import localkafka
+from provenance_ledger.ledger.settings import Settings
 
 
 def _parse(properties: str) -> dict[str, str]:
@@ -66,21 +67,18 @@ def test_log4j2_config_logs_to_the_given_file_only() -> None:
     assert not any(value == "Console" for value in config.values())
 
 
-def test_directories_follow_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("PROVLEDGER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PROVLEDGER_KAFKA_DATA_DIR", str(tmp_path / "data"))
-    assert localkafka.cache_dir() == tmp_path / "cache" / f"kafka-{localkafka.KAFKA_VERSION}"
-    assert localkafka.default_data_dir() == tmp_path / "data"
+def test_directories_follow_the_settings(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"PROVLEDGER_CACHE_DIR": str(tmp_path / "cache"), "PROVLEDGER_KAFKA_DATA_DIR": "data"}
+    ).local_kafka
+    assert localkafka.cache_dir(settings.cache_dir) == tmp_path / "cache/kafka-4.1.1"
+    assert localkafka.status(settings.data_dir).data_dir == Path("data").absolute()
 
 
 def test_directories_default_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("PROVLEDGER_CACHE_DIR", raising=False)
-    monkeypatch.delenv("PROVLEDGER_KAFKA_DATA_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert localkafka.cache_dir() == tmp_path / ".cache/provledger/kafka-4.1.1"
-    assert localkafka.default_data_dir() == tmp_path / ".local/share/provledger/kafka"
+    assert localkafka.status().data_dir == tmp_path / ".local/share/provledger/kafka"
 
 
 def test_status_of_a_never_started_dir(tmp_path: Path) -> None:
