@@ -53,10 +53,10 @@ def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProc
     )
 
 
-CLIENT_COMMANDS = ["emit", "flush", "hook", "backfill git", "suspects", "check", "sql", "snapshot"]
+CLIENT_COMMANDS = ["emit", "flush", "hook", "backfill git", "catalog import", "suspects", "check"]
 
 
-@pytest.mark.parametrize("command", [*CLIENT_COMMANDS, "token create"])
+@pytest.mark.parametrize("command", [*CLIENT_COMMANDS, "sql", "snapshot", "token create"])
 def test_client_commands_show_their_help_without_the_extra(tmp_path, command):
     done = run(tmp_path, *command.split(), "--help")
     assert done.returncode == 0, done.stderr
