@@ -41,5 +41,5 @@ def test_a_memory_limit_that_is_not_a_size_is_a_usage_error(settings):
         timeout=60,
     )
     assert result.returncode == 2
-    assert "PROVLEDGER_DUCKDB_MEMORY_LIMIT must be a size such as 512MB" in result.stderr
+    assert "PROVLEDGER_DUCKDB_MEMORY_LIMIT: expected a size such as 512MB" in result.stderr
     assert "'lots'" in result.stderr
