@@ -64,7 +64,7 @@ def backfill() -> None:
     """
 
 
-@backfill.command("git")
+@backfill.command("git", epilog="Exit 5 when git cannot read PATH (not a repository).")
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
 @click.option("--since", help="Only commits after this date (anything git log --since takes).")
 @click.option("--repo", help="The repo name, org/name (default: from the origin remote).")

@@ -58,7 +58,7 @@ def api_download(settings: Settings, path: str, dest: Path) -> httpx.Headers:
         ):
             if response.status_code >= 400:
                 response.read()
-                raise remote_error(response)
+                raise _remote_error(response)
             with partial.open("wb") as out:
                 for chunk in response.iter_bytes(1 << 20):
                     out.write(chunk)
@@ -70,7 +70,7 @@ def api_download(settings: Settings, path: str, dest: Path) -> httpx.Headers:
     return response.headers
 
 
-def remote_error(response: httpx.Response) -> RemoteError:
+def _remote_error(response: httpx.Response) -> RemoteError:
     """The API's error answer (CONTRACT §4: ``{"ok": false, "error": "...", "status": N}``)."""
     try:
         body: Any = response.json()
@@ -108,7 +108,7 @@ def _auth(settings: Settings) -> dict[str, str]:
 
 def _json_of(settings: Settings, response: httpx.Response) -> Any:
     if response.status_code >= 400:
-        raise remote_error(response)
+        raise _remote_error(response)
     try:
         return response.json()
     except ValueError as exc:

@@ -158,3 +158,11 @@ def test_kafka_status_answers_in_json_and_exits_1_when_no_broker_runs(tmp_path) 
     status = json.loads(result.stdout)
     assert status["running"] is False and status["data_dir"] == str(tmp_path)
     assert result.stderr == f"provledger: no broker runs from {tmp_path}\n"
+
+
+def test_an_api_url_that_is_not_http_is_a_usage_problem() -> None:
+    env = {"PROVLEDGER_API": "localhost:8000"}
+    result = CliRunner().invoke(main.cli, ["suspects", "INC-1", "--json"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "PROVLEDGER_API='localhost:8000' is not an http(s) URL" in result.stderr
+    assert json.loads(result.stdout)["kind"] == "usage"
