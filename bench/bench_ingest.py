@@ -10,7 +10,7 @@ row-by-row inserts.
    from the same two cores. Without Java or the jars, kafka-python produces (and says so).
 2. ceiling: decode + insert alone (decode_batch + Ledger.write_batch in batches of
    PROVLEDGER_BATCH_MAX), no Kafka, same events, a fresh DuckDB file, garbage collector
-   set as the consumer sets it (ledger.consumer.relax_gc).
+   set as the consumer sets it (ledger.batch.relax_gc).
 3. baseline: the same rows inserted one at a time with executemany (on a sample: it is slow).
 4. the CPU floor: what the chosen libraries cost per event on their own, with nothing of the
    ledger's code: kafka-python fetching the same topic with the ledger's consumer settings,
@@ -52,7 +52,8 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from provenance_ledger.ledger import localkafka
-from provenance_ledger.ledger.consumer import consumer_config, decode_batch, relax_gc
+from provenance_ledger.ledger.batch import decode_batch, relax_gc
+from provenance_ledger.ledger.consumer import consumer_config
 from provenance_ledger.ledger.projection import Accepted, project
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
@@ -86,7 +87,9 @@ class Ceiling:
 def ceiling(messages: list, settings: Settings, folder: Path) -> Ceiling:
     records = _records(messages, "bench")
     batch = settings.batch_max_records
-    ledger = Ledger(folder / "ceiling.duckdb", memory_limit=settings.duckdb_memory_limit)
+    ledger = Ledger.open(
+        folder / "ceiling.duckdb", migrate=True, memory_limit=settings.duckdb_memory_limit
+    )
     in_duckdb = [0.0]
     # Every cursor write_batch takes counts the CPU of its calls (all threads: DuckDB's too).
     ledger.cursor = lambda: _TimedCursor(Ledger.cursor(ledger), in_duckdb)  # type: ignore[method-assign]
@@ -140,7 +143,7 @@ class _TimedCursor:
 def row_by_row(messages: list, folder: Path) -> float:
     """What ARCHITECTURE.md warns against: one INSERT per row (executemany)."""
     records = _records(messages, "bench")
-    ledger = Ledger(folder / "rows.duckdb")
+    ledger = Ledger.open(folder / "rows.duckdb", migrate=True)
     cur = ledger.cursor()
     try:
         started = time.perf_counter()

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from provenance_ledger.ledger.consumer import ConsumerStatus
+from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.app import create_app
@@ -181,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.path.exists():
         raise SystemExit(f"{args.path} does not exist; make it with bench/gen_ledger.py")
-    ledger = Ledger(args.path, read_only=True)
+    ledger = Ledger.open(args.path, read_only=True)
     counts = (
         ledger.cursor()
         .execute(

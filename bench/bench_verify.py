@@ -24,7 +24,8 @@ import duckdb
 import pyarrow as pa
 
 from provenance_ledger.ledger import merkle, verify
-from provenance_ledger.ledger.store import EVENT_JSON_COLUMNS, Ledger
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 from tests.support import eventmix
 
 TEMPLATES = 400
@@ -43,7 +44,7 @@ def _canonicals(count: int) -> list[str]:
 def build(path: Path, count: int) -> None:
     for stale in (path, Path(f"{path}.wal")):
         stale.unlink(missing_ok=True)
-    Ledger(path).close()  # the real schema, indexes and views
+    Ledger.open(path, migrate=True).close()  # the real schema, indexes and views
     canonicals = _canonicals(count)
     tree = merkle.CompactRange()
     nodes: list[merkle.Node] = []

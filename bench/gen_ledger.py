@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from provenance_ledger.ledger import commit_facts
+from provenance_ledger.ledger.migrate import migrate
 
 START = "2025-01-01 00:00:00+00"
 SERVICES = 500
@@ -153,12 +154,10 @@ def generate(path: Path, deployments: int, per_deployment: int, incidents: int) 
                '\\x00'::BLOB AS leaf_hash, now() AS ingested_at FROM inc;
         """,
     )
-    # The real indexes and views, as a ledger start creates them. (Not Ledger(path): these
-    # rows bypass the Merkle log, which a read-write open rightly refuses.)
-    ledger_files = resources.files("provenance_ledger.ledger")
-    step("indexes", ledger_files.joinpath("indexes.sql").read_text())
-    views = sorted(f for f in ledger_files.joinpath("views").iterdir() if f.name.endswith(".sql"))
-    step("views", "\n".join(f.read_text() for f in views))
+    # The real indexes and views, as `provledger serve` makes them: the migration on this
+    # connection (not Ledger.open, whose read-write open rightly refuses rows that bypass
+    # the Merkle log).
+    step("indexes and views", lambda: migrate(con))
     con.close()
 
 

@@ -17,7 +17,6 @@ runs that case.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -29,101 +28,25 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from provenance_ledger.ledger import identity
+from provenance_ledger.ledger.batch import (
+    Incoming,
+    Rejected,
+    decode_batch,
+    next_offsets,
+    relax_gc,
+    to_record,
+)
 from provenance_ledger.ledger.group import check_group
 from provenance_ledger.ledger.health import ConsumerStatus, stall
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Incoming, Ledger, LedgerError, Rejected
+from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.ledger.topic import SetupError, ensure_topic
-from provenance_ledger.schemas.codec import DecodeError, KafkaRecord, decode_record
-
-__all__ = ["ConsumerStatus", "LedgerConsumer", "consumer_config", "decode_batch"]
+from provenance_ledger.ledger.watches import LagWatch, RejoinWatch
+from provenance_ledger.schemas.codec import KafkaRecord
 
 log = logging.getLogger(__name__)
 SUMMARY_EVERY_S = 30.0
-LAG_REFRESH_S = 1.0
 METADATA_WAIT_S = 10.0
-
-
-# kafka-python can finish a join with no partitions for this member (the leader had no
-# metadata for the topic yet) and then wait for a metadata change that never comes: the
-# ledger would sit idle. A member with no partitions for REJOIN_AFTER_S leaves and joins
-# again. That is longer than a session timeout, so a rebalance waiting out a crashed member
-# is left alone; the wait doubles each time (up to REJOIN_MAX_S), so that a member with
-# nothing to do in a group with more members than partitions seldom disturbs the others.
-REJOIN_AFTER_S = 30.0
-REJOIN_MAX_S = 600.0
-
-
-class RejoinWatch:
-    """Says when a member that has had no partitions for a while should rejoin its group."""
-
-    def __init__(self, after_s: float = REJOIN_AFTER_S, max_s: float = REJOIN_MAX_S) -> None:
-        self._after_s, self._max_s = after_s, max_s
-        self._wait_s = after_s
-        self._idle_since: float | None = None
-
-    def due(self, assigned: bool, now: float) -> bool:
-        if assigned:
-            self._idle_since, self._wait_s = None, self._after_s
-            return False
-        if self._idle_since is None:
-            self._idle_since = now
-            return False
-        if now - self._idle_since < self._wait_s:
-            return False
-        self._idle_since, self._wait_s = now, min(self._wait_s * 2, self._max_s)
-        return True
-
-
-def relax_gc() -> None:
-    """Make the cyclic garbage collector run rarely, for the rest of the process.
-
-    A batch holds hundreds of thousands of young objects (records, decoded events, rows)
-    that reference counting frees; with the default gen-0 threshold of 700 the collector
-    walks them hundreds of times per batch, which cost a third of ingest CPU. Objects that
-    exist by now (modules, schemas, the app) are frozen out of its walks altogether.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-def to_record(message) -> KafkaRecord:
-    return KafkaRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=tuple(message.headers or ()),
-    )
-
-
-def decode_batch(
-    records: list[KafkaRecord], max_event_bytes: int
-) -> tuple[list[Incoming], list[Rejected]]:
-    incoming: list[Incoming] = []
-    rejected: list[Rejected] = []
-    for record in records:
-        try:
-            decoded = decode_record(record, max_event_bytes)
-        except Exception as exc:
-            # decode_record is total by design; a bug in it must not stop ingestion either.
-            log.exception("decoding the record at offset %d failed", record.offset)
-            decoded = DecodeError("internal_error", f"{type(exc).__name__}: {exc}"[:2000])
-        if isinstance(decoded, DecodeError):
-            rejected.append(
-                Rejected(
-                    record,
-                    decoded.code,
-                    decoded.detail,
-                    record.header("ce_source"),
-                    record.header("ce_id"),
-                    record.header("ce_type"),
-                )
-            )
-        else:
-            incoming.append(Incoming(record, decoded))
-    return incoming, rejected
 
 
 def consumer_config(
@@ -191,10 +114,8 @@ class LedgerConsumer:
         # After an assignment: claim the group in Kafka and look for strangers in it
         # (done in the poll loop: kafka-python runs rebalance callbacks inside poll()).
         self.claim_due = False
-        self._stored_seen = -1
         self._consumer: KafkaConsumer | None = None
         self._stop = threading.Event()
-        self._lag_read_at = 0.0
         self._buffer: list[KafkaRecord] = []
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
         self._in_flight: Future[int] | None = None
@@ -202,6 +123,7 @@ class LedgerConsumer:
         self._accepted_meanwhile = 0
         self._rejoin = RejoinWatch()
         self.status = ConsumerStatus()
+        self._lag = LagWatch(ledger, settings.topic, self.status)
 
     def drop_buffered(self, partitions: set[tuple[str, int]]) -> None:
         self._buffer = [r for r in self._buffer if (r.topic, r.partition) not in partitions]
@@ -397,10 +319,31 @@ class LedgerConsumer:
     def poll_once(self) -> int:
         """Poll up to one batch (bounded by size and latency) and commit it. Returns accepted."""
         assert self._consumer is not None
+        records = self._gather()
+        if self._failure is not None:
+            raise self._failure
+        self._lag.refresh(self._consumer)
+        accepted, self._accepted_meanwhile = self._accepted_meanwhile, 0
+        if not records:
+            # Surface a failed write now, not when the next record arrives.
+            done = self._in_flight is not None and self._in_flight.done()
+            return accepted + (self.wait_for_writes() if done else 0)
+        self.status.last_error = None
+        incoming, rejected = decode_batch(records, self._settings.max_event_bytes)
+        offsets = next_offsets(records)
+        # One batch in flight: DuckDB inserts and commits without the GIL while this thread
+        # fetches and decodes the next one. Batches still commit one at a time, in order.
+        accepted += self.wait_for_writes()
+        self._in_flight = self._writer.submit(self._write, incoming, rejected, offsets)
+        return accepted
+
+    def _gather(self) -> list[KafkaRecord]:
+        """Poll until a batch is full or its latency bound passes (counted from its first
+        record); nothing after a short wait. Revocations inside poll() trim the buffer."""
+        assert self._consumer is not None
         self._buffer = []
         deadline: float | None = None
         while len(self._buffer) < self._settings.batch_max_records:
-            # The latency bound counts from the batch's first record, not from the poll.
             wait_s = 0.2 if deadline is None else deadline - time.monotonic()
             if wait_s <= 0:
                 break
@@ -415,25 +358,7 @@ class LedgerConsumer:
                     break
                 deadline = time.monotonic() + self._settings.batch_max_latency_s
         records, self._buffer = self._buffer, []
-        if self._failure is not None:
-            raise self._failure
-        self._refresh_lag()
-        accepted, self._accepted_meanwhile = self._accepted_meanwhile, 0
-        if not records:
-            # Surface a failed write now, not when the next record arrives.
-            done = self._in_flight is not None and self._in_flight.done()
-            return accepted + (self.wait_for_writes() if done else 0)
-        self.status.last_error = None
-        incoming, rejected = decode_batch(records, self._settings.max_event_bytes)
-        offsets: dict[tuple[str, int], int] = {}
-        for record in records:
-            key = (record.topic, record.partition)
-            offsets[key] = max(offsets.get(key, 0), record.offset + 1)
-        # One batch in flight: DuckDB inserts and commits without the GIL while this thread
-        # fetches and decodes the next one. Batches still commit one at a time, in order.
-        accepted += self.wait_for_writes()
-        self._in_flight = self._writer.submit(self._write, incoming, rejected, offsets)
-        return accepted
+        return records
 
     def _write(
         self,
@@ -464,33 +389,3 @@ class LedgerConsumer:
         """Wait for the batch in flight to commit (raising its LedgerError); its accepted."""
         future, self._in_flight = self._in_flight, None
         return future.result() if future is not None else 0
-
-    def _refresh_lag(self) -> None:
-        """Lag over every partition of the topic (one ledger reads them all), and whether the
-        ledger's offsets moved since the last look: the progress /healthz judges."""
-        assert self._consumer is not None
-        now = time.monotonic()
-        if now - self._lag_read_at < LAG_REFRESH_S:
-            return
-        self._lag_read_at = now
-        topic = self._settings.topic
-        partitions = self._consumer.partitions_for_topic(topic)
-        if not partitions:
-            return
-        everything = [TopicPartition(topic, p) for p in sorted(partitions)]
-        try:
-            ends = self._consumer.end_offsets(everything)
-        except Exception as exc:
-            self.status.last_error = f"could not read the end offsets of {topic}: {exc}"
-            log.debug(self.status.last_error)
-            return
-        stored = self._ledger.committed_offsets(topic)
-        lag = {tp.partition: max(0, ends.get(tp, 0) - stored.get(tp.partition, 0)) for tp in ends}
-        stored_total = sum(stored.values())
-        if stored_total > self._stored_seen or not any(lag.values()):
-            self.status.progress_at = now
-        self._stored_seen = stored_total
-        assigned = {tp.partition for tp in self._consumer.assignment()}
-        self.status.lag = {p: n for p, n in lag.items() if p in assigned}
-        self.status.topic_lag = sum(lag.values())
-        self.status.lag_read_at = now

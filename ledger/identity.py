@@ -19,11 +19,17 @@ import duckdb
 CLAIM_PREFIX = "provledger-ledger:"
 
 
-def ensure_id(conn: duckdb.DuckDBPyConnection) -> str:
-    """The file's ledger id, made on first use (the writer's connection)."""
+def stored_id(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The file's ledger id; None before the file's first migration made one."""
     row = conn.execute("SELECT ledger_id FROM ledger_identity LIMIT 1").fetchone()
-    if row is not None:
-        return row[0]
+    return row[0] if row is not None else None
+
+
+def ensure_id(conn: duckdb.DuckDBPyConnection) -> str:
+    """The file's ledger id, made on first use (by the migration, ledger/migrate.py)."""
+    stored = stored_id(conn)
+    if stored is not None:
+        return stored
     ledger_id = uuid.uuid4().hex
     conn.execute("INSERT INTO ledger_identity VALUES (?, now())", [ledger_id])
     return ledger_id

@@ -18,7 +18,7 @@ import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
 from provenance_ledger.ledger import fileshape
-from provenance_ledger.ledger.consumer import decode_batch, relax_gc, to_record
+from provenance_ledger.ledger.batch import decode_batch, relax_gc, to_record
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.query.cli.install import runnable
@@ -69,7 +69,7 @@ def rebuild(
     _checkpoint_old(path)
     for leftover in (new_path, Path(f"{new_path}.wal")):
         leftover.unlink(missing_ok=True)
-    fresh = Ledger(new_path, memory_limit=settings.duckdb_memory_limit)
+    fresh = Ledger.open(new_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
     try:
         fresh.adopt_identity_of(path)
         events = replay(settings, fresh, on_progress)

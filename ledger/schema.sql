@@ -300,3 +300,9 @@ CREATE TABLE IF NOT EXISTS ledger_identity (
     ledger_id VARCHAR NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
+
+-- The digest of the schema the file was last migrated with (ledger/migrate.py): a ledger
+-- opens only a file whose digest is this provledger's. One row.
+CREATE TABLE IF NOT EXISTS ledger_schema (
+    digest VARCHAR NOT NULL
+);

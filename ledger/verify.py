@@ -21,7 +21,7 @@ import duckdb
 
 from provenance_ledger.ledger import merkle
 from provenance_ledger.ledger.checkpoint import Checkpoint, origin_for
-from provenance_ledger.ledger.store import EVENT_JSON_COLUMNS
+from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 
 # Events per read of the walk (a module constant so tests can build ledgers several chunks long).
 CHUNK = 4096

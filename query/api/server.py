@@ -118,7 +118,7 @@ def serve(
     tokens = TokenStore(settings.api.tokens_file, hashes.get_secret_value() if hashes else None)
     limits = Limits.from_settings(settings)
     check_bind(host, tokens_configured=tokens.configured())
-    ledger = Ledger(settings.db_path, memory_limit=settings.duckdb_memory_limit)
+    ledger = Ledger.open(settings.db_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
     memory_limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     # SREs' SQL shares this instance: no file, network or extension access from here on.
     lock_cursor = ledger.cursor()

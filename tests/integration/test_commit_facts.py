@@ -40,7 +40,7 @@ def _story() -> Story:
 
 
 def test_commit_facts_say_what_the_base_tables_say(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         write_direct(ledger, _story().events)
         cur = ledger.cursor()
@@ -53,14 +53,14 @@ def test_commit_facts_say_what_the_base_tables_say(tmp_path: Path) -> None:
 
 def test_a_file_written_without_commit_facts_gets_them_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "ledger.duckdb"
-    ledger = Ledger(path)
+    ledger = Ledger.open(path, migrate=True)
     write_direct(ledger, _story().events)
     expected = ledger.cursor().execute(FACTS).fetchall()
     # What an older provledger left: the base tables, no commit_facts rows.
     ledger.cursor().execute("DELETE FROM commit_facts")
     ledger.close()
 
-    reopened = Ledger(path)
+    reopened = Ledger.open(path, migrate=True)
     try:
         assert reopened.cursor().execute(FACTS).fetchall() == expected
         # And the writer goes on from there without copying anything twice.

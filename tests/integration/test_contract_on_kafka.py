@@ -187,7 +187,7 @@ def test_every_mode_and_every_bad_kind_on_a_real_broker(
     feed.good_event(ours("dev.provledger.change.reviewed.v1", f"last-{run}"), "avro")
     feed.producer.close()
 
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     consumer = LedgerConsumer(ledger, settings)
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()

@@ -89,7 +89,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
 
-    ledger = Ledger(settings.db_path, read_only=True)
+    ledger = Ledger.open(settings.db_path, read_only=True)
     try:
         assert ledger.counts() == (TOTAL, 0)
         assert duplicates(ledger) == 0
@@ -107,7 +107,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
 
 
 def _stored(path: Path) -> int:
-    ledger = Ledger(path, read_only=True)
+    ledger = Ledger.open(path, read_only=True)
     try:
         return ledger.counts()[0]
     finally:
@@ -120,7 +120,7 @@ def test_two_consumers_in_one_group_one_leaving_mid_stream(
     settings = replace(settings, topic=topic_factory(partitions=4), batch_max_records=500)
     first, second = 6_000, 4_000
     messages = list(eventmix.messages(first + second, fmt="avro", seed=8))
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         staying = ConsumerThread(ledger, settings)
         leaving = ConsumerThread(ledger, settings)
@@ -152,7 +152,7 @@ def test_members_of_one_group_keep_their_partitions_once_joined(
     next refresh and held no partitions until the other member noticed: in the test above the
     leaving member could sit out the whole first half."""
     settings = replace(settings, topic=topic_factory(partitions=4))
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     members = [ConsumerThread(ledger, settings) for _ in range(2)]
     assignments = [0, 0]
     try:

@@ -15,8 +15,9 @@ import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from provenance_ledger.ledger import localkafka
+from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
@@ -56,7 +57,7 @@ def test_the_consumer_rides_out_a_broker_restart(
         batch_max_latency_s=0.2,
     )
     messages = list(eventmix.messages(6_000, fmt="avro", seed=3))
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         produce(bootstrap, topic, messages[:3_000])
@@ -75,7 +76,7 @@ def test_the_consumer_rides_out_a_broker_restart(
 
 def test_a_duckdb_error_stops_the_consumer_and_commits_nothing(settings: Settings) -> None:
     messages = list(eventmix.messages(400, fmt="json", seed=4))
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         produce(settings.kafka_bootstrap, settings.topic, messages[:200])
@@ -95,7 +96,7 @@ def test_a_duckdb_error_stops_the_consumer_and_commits_nothing(settings: Setting
         ledger.close()
 
     # Fixed (the table is back) and restarted: it resumes where the last batch ended.
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         wait_until(lambda: ledger.counts()[0] >= 400, 60, "the rest after the restart")
@@ -114,7 +115,7 @@ def test_poison_pills_become_dead_letters_and_ingestion_goes_on(settings: Settin
         (None, [("content-type", b"application/cloudevents+json")], b'{"specversion": "1.0"}'),
         (None, [("content-type", b"application/avro"), ("ce_type", b"x")], b"\xc3\x01"),
     ]
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         produce(settings.kafka_bootstrap, settings.topic, [*good[:50], *poison, *good[50:]])
@@ -139,7 +140,7 @@ def test_an_unprojectable_event_is_stored_and_its_projection_dead_lettered(
         event_id="odd-1",
     )
     fine = next(eventmix.events(1, seed=6))
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         incoming = [
             Incoming(KafkaRecord("t", 0, 0, None, b"{}"), huge),

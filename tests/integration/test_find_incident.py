@@ -22,7 +22,7 @@ def test_first_opening_and_earliest_resolution_win(tmp_path: Path) -> None:
     story.incident("INC-7", ["checkout"], opened=5, region="eu-west-1")
     story.add("incident.resolved", {"incident": "INC-7"}, "res-late", 90)
     story.add("incident.resolved", {"incident": "INC-7"}, "res-early", 60)
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         write_direct(ledger, story.events)
         found = find_incident(ledger.cursor(), "INC-7")

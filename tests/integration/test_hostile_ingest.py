@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Incoming, Ledger, LedgerError
+from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 from provenance_ledger.schemas.events import CloudEvent
 from tests.support import eventmix, hostile_events
@@ -47,7 +48,7 @@ def test_hostile_records_among_valid_ones_never_stop_ingestion(settings: Setting
     first, hostile = _interleaved(seed=21)
     second, _ = _interleaved(seed=22)
     expected_reasons = sorted(item.reason for item in hostile)
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         produce(settings.kafka_bootstrap, settings.topic, first)
@@ -97,7 +98,7 @@ def test_a_record_failing_inside_the_writer_is_isolated(tmp_path: Path) -> None:
         Incoming(KafkaRecord("t", 0, next(offsets), None, b"{}"), decoded)
         for decoded in [*good[:10], bad, *good[10:]]
     ]
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         result = ledger.write_batch(incoming, [], {("t", 0): len(incoming)})
         assert result.accepted == 20
@@ -119,7 +120,7 @@ def test_a_failing_transaction_still_raises_and_commits_nothing(tmp_path: Path) 
     incoming = [
         Incoming(KafkaRecord("t", 0, at, None, b"{}"), decoded) for at, decoded in enumerate(good)
     ]
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         # The whole transaction fails (as on a full disk): not a per-record problem.
         ledger.cursor().execute("DROP TABLE kafka_offsets")

@@ -20,7 +20,7 @@ from tests.support import eventmix
 
 
 def test_the_writer_checkpoints_at_the_ledgers_threshold_not_duckdbs(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         threshold = ledger.cursor().execute("SELECT current_setting('checkpoint_threshold')")
         ours = threshold.fetchone()[0]
@@ -43,7 +43,7 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
         from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
         from tests.support import eventmix
         from tests.support.provstory import write_direct
-        ledger = Ledger({str(path)!r})
+        ledger = Ledger.open({str(path)!r}, migrate=True)
         write_direct(ledger, list(eventmix.events(2000)))
         os._exit(0)
         """
@@ -51,7 +51,7 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", script], cwd=root, check=True, timeout=120)
     assert path.with_name("ledger.duckdb.wal").stat().st_size > 0
-    ledger = Ledger(path)
+    ledger = Ledger.open(path, migrate=True)
     try:
         assert ledger.counts() == (2000, 0)
         assert ledger.size == 2000
@@ -63,7 +63,7 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
 
 
 def test_a_ledger_runs_under_the_memory_limit_it_is_given(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.duckdb", memory_limit="300MB")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True, memory_limit="300MB")
     try:
         limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     finally:
@@ -76,5 +76,5 @@ def test_a_ledger_runs_under_the_memory_limit_it_is_given(tmp_path):
 def test_a_memory_limit_that_is_not_a_size_is_refused_before_opening(tmp_path):
     path = tmp_path / "ledger.duckdb"
     with pytest.raises(ValueError, match="not a memory size: \"1GB'; DROP TABLE events"):
-        Ledger(path, memory_limit="1GB'; DROP TABLE events; --")
+        Ledger.open(path, migrate=True, memory_limit="1GB'; DROP TABLE events; --")
     assert not path.exists()

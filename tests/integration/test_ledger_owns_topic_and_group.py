@@ -53,7 +53,7 @@ def test_the_ledger_creates_its_topic_keeping_everything_and_reads_at_once(
 ) -> None:
     topic = f"test.owned.{uuid.uuid4().hex[:10]}"
     settings = _fresh(settings, tmp_path, "own", topic=topic, topic_partitions=3)
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         assert consumer.consumer.ready.wait(60)
@@ -102,7 +102,7 @@ def test_a_topic_that_deletes_history_is_refused_naming_the_setting(
 def test_a_second_ledger_file_in_the_same_group_is_refused(
     settings: Settings, tmp_path: Path
 ) -> None:
-    first = Ledger(_fresh(settings, tmp_path, "first").db_path)
+    first = Ledger.open(_fresh(settings, tmp_path, "first").db_path, migrate=True)
     try:
         running = ConsumerThread(first, _fresh(settings, tmp_path, "first"))
         produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(5, fmt="json", seed=2))
@@ -126,7 +126,7 @@ def test_by_default_two_ledger_files_get_their_own_groups_and_every_event(
     ledgers, consumers = [], []
     try:
         for name in ("a", "b"):
-            ledger = Ledger(tmp_path / f"{name}.duckdb")
+            ledger = Ledger.open(tmp_path / f"{name}.duckdb", migrate=True)
             ledgers.append(ledger)
             per_file = _fresh(settings, tmp_path, name, topic=topic, group_id=None)
             consumers.append(ConsumerThread(ledger, per_file))
@@ -160,7 +160,7 @@ class _WedgedOnce(LedgerConsumer):
 
 def test_a_stuck_consumer_is_reported_and_recreated(settings: Settings, tmp_path: Path) -> None:
     settings = _fresh(settings, tmp_path, "stuck", stall_after_s=3.0)
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = _WedgedOnce(ledger, settings)
         thread = threading.Thread(target=consumer.run, daemon=True)

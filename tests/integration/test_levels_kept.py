@@ -19,7 +19,7 @@ def _registered(ledger: Ledger, level: str, minutes: float) -> None:
 
 
 def test_the_kept_levels_follow_new_registrations(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         _registered(ledger, "mid", -1000)
         first = all_levels(ledger.cursor())
@@ -37,7 +37,8 @@ def test_the_kept_levels_follow_new_registrations(tmp_path: Path) -> None:
 
 
 def test_each_ledger_file_has_its_own_copy(tmp_path: Path) -> None:
-    one, two = Ledger(tmp_path / "one.duckdb"), Ledger(tmp_path / "two.duckdb")
+    one = Ledger.open(tmp_path / "one.duckdb", migrate=True)
+    two = Ledger.open(tmp_path / "two.duckdb", migrate=True)
     try:
         _registered(one, "junior", -100)
         _registered(two, "principal", -100)
@@ -49,7 +50,7 @@ def test_each_ledger_file_has_its_own_copy(tmp_path: Path) -> None:
 
 
 def test_an_in_memory_ledger_is_not_kept() -> None:
-    ledger = Ledger(":memory:")
+    ledger = Ledger.open(":memory:", migrate=True)
     try:
         _registered(ledger, "mid", -100)
         assert all_levels(ledger.cursor()) is None

@@ -53,7 +53,7 @@ def ledger(long_file: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 
 def _head_root(path: Path) -> str:
-    ledger = Ledger(path, read_only=True)
+    ledger = Ledger.open(path, read_only=True)
     try:
         size, root = ledger.head()
     finally:
@@ -133,7 +133,7 @@ def test_growth_of_a_long_ledger_is_proven_from_a_kept_checkpoint(ledger, tmp_pa
     path, env = ledger
     kept = tmp_path / "checkpoint.txt"
     kept.write_text(cli(env, "verify", "--checkpoint").stdout)
-    grown = Ledger(path)
+    grown = Ledger.open(path, migrate=True)
     fill(grown, eventmix.events(300, seed=6), batch=100)
     grown.close()
     result = cli(env, "verify", "--since", str(kept))
@@ -146,7 +146,7 @@ def test_a_snapshot_of_a_long_ledger_has_every_row(ledger, tmp_path, monkeypatch
     """Rows stream into the copy in Arrow batches: make every table take several."""
     path, _ = ledger
     monkeypatch.setattr(snapshot, "BATCH_ROWS", 1000)
-    source = Ledger(path, read_only=True)
+    source = Ledger.open(path, read_only=True)
     try:
         info = snapshot.write_snapshot(source.cursor(), tmp_path / "snap.duckdb")
         cursor = source.cursor()

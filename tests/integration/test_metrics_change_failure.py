@@ -84,7 +84,7 @@ def story() -> Story:
 @pytest.fixture
 def cur(tmp_path):
     s = story()
-    ledger = Ledger(tmp_path / "metrics.duckdb")
+    ledger = Ledger.open(tmp_path / "metrics.duckdb", migrate=True)
     write_direct(ledger, s.events)
     yield ledger.cursor()
     ledger.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from provenance_ledger.ledger.consumer import ConsumerStatus
+from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.app import create_app
@@ -65,7 +65,7 @@ def story() -> Story:
 
 @pytest.fixture
 def api(tmp_path):
-    ledger = Ledger(tmp_path / "policy.duckdb")
+    ledger = Ledger.open(tmp_path / "policy.duckdb", migrate=True)
     write_direct(ledger, story().events)
     state = AppState(
         ledger=ledger,

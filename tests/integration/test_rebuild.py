@@ -24,7 +24,7 @@ def _ingest(settings: Settings, count: int) -> None:
     messages = list(eventmix.messages(count, fmt="avro", seed=11))
     retried = messages[10]  # a producer retry: the same event twice
     produce(settings.kafka_bootstrap, settings.topic, [*messages, POISON, retried])
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     try:
         consumer = ConsumerThread(ledger, settings)
         wait_until(lambda: sum(ledger.counts()) >= count + 1, 120, "every event")
@@ -58,7 +58,7 @@ def test_rebuild_equals_the_original(
     tables, same_root, old_events = compare(settings.db_path, backup)
     assert old_events == 3_000
     assert tables and all(diff.equal for diff in tables), [d for d in tables if not d.equal]
-    rebuilt = Ledger(settings.db_path, read_only=True)
+    rebuilt = Ledger.open(settings.db_path, read_only=True)
     try:
         assert rebuilt.counts() == (3_000, 1)
         assert duplicates(rebuilt) == 0
@@ -76,7 +76,7 @@ def test_rebuild_equals_the_original(
 def test_rebuild_refuses_while_another_process_holds_the_file(
     settings: Settings, tmp_path: Path
 ) -> None:
-    Ledger(settings.db_path).close()
+    Ledger.open(settings.db_path, migrate=True).close()
     holder = subprocess.Popen(
         [
             sys.executable,

@@ -37,7 +37,7 @@ def sha3() -> str:
 
 @pytest.fixture
 def ledger(tmp_path: Path):
-    opened = Ledger(tmp_path / "ledger.duckdb")
+    opened = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     write_direct(opened, story().events)
     cursor = opened.cursor()
     sql.lock_down(cursor)

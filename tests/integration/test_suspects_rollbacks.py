@@ -29,7 +29,7 @@ def random_history(seed: int) -> Story:
 
 def test_view_and_query_agree_on_what_each_rollback_reverted(tmp_path):
     for seed in range(25):
-        ledger = Ledger(tmp_path / f"rb-{seed}.duckdb")
+        ledger = Ledger.open(tmp_path / f"rb-{seed}.duckdb", migrate=True)
         try:
             write_direct(ledger, random_history(seed).events)
             cur = ledger.cursor()

@@ -36,7 +36,7 @@ def ledger_file(tmp_path: Path) -> tuple[Settings, dict[str, str]]:
     settings = replace(
         Settings(), db_path=tmp_path / "ledger.duckdb", topic="verify.test", group_id="verify-test"
     )
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     fill(ledger, eventmix.events(300, seed=1), batch=64)
     ledger.close()
     return settings, env_for(settings)
@@ -152,7 +152,7 @@ def test_consistency_with_a_kept_checkpoint(ledger_file, tmp_path: Path) -> None
     kept.write_text(cli(env, "verify", "--checkpoint").stdout)
     assert parse(kept.read_text()).size == 300
 
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     fill(ledger, eventmix.events(77, seed=2), batch=30)
     ledger.close()
     grown = cli(env, "verify", "--since", str(kept))
@@ -191,7 +191,7 @@ def _root(env: dict[str, str]) -> str:
 
 def test_verify_goes_through_the_server_that_holds_the_file(settings: Settings) -> None:
     """DuckDB lets no other process open a file a server writes: verify asks the server."""
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     fill(ledger, eventmix.events(120, seed=3), batch=50)
     ledger.close()
     port = free_port()

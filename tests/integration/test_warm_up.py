@@ -14,7 +14,7 @@ def test_warm_up_visits_the_latest_incidents_newest_first(tmp_path):
     story.deploy("dep-1", "checkout", "prod", -10)
     story.incident("INC-OLD", ["checkout"], opened=1)
     story.incident("INC-NEW", ["checkout"], opened=5)
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         write_direct(ledger, story.events)
         assert warm_up(ledger) == ["INC-NEW", "INC-OLD"]
@@ -27,7 +27,7 @@ def test_warm_up_visits_the_latest_incidents_newest_first(tmp_path):
 
 
 def test_warm_up_of_an_empty_ledger_does_nothing(tmp_path):
-    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         assert warm_up(ledger) == []
     finally:

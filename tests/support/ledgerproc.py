@@ -17,9 +17,10 @@ import duckdb
 import httpx
 from kafka import KafkaProducer
 
+from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.consumer import LedgerConsumer
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 
 Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]

@@ -24,7 +24,7 @@ def events(count: int, seed: int = 0) -> Iterator[DecodedEvent]:
 
 
 def build(path: Path, count: int, seed: int = 0) -> None:
-    ledger = Ledger(path)
+    ledger = Ledger.open(path, migrate=True)
     try:
         fill(ledger, events(count, seed), batch=5_000)
     finally:

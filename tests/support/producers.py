@@ -72,7 +72,7 @@ def running_ledger(settings: Settings) -> Iterator[LiveLedger]:
     from provenance_ledger.ledger.consumer import LedgerConsumer
     from provenance_ledger.ledger.store import Ledger
 
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     consumer = LedgerConsumer(ledger, settings)
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.consumer import LedgerConsumer
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord, validate_event
@@ -163,7 +164,7 @@ def ingest(settings: Settings, events: list[DecodedEvent], timeout_s: float = 60
     with Emitter(settings.kafka_bootstrap, settings.topic, fmt="json") as emitter:
         for decoded in events:
             emitter.send(decoded)
-    ledger = Ledger(settings.db_path)
+    ledger = Ledger.open(settings.db_path, migrate=True)
     consumer = LedgerConsumer(ledger, settings)
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.ledger.consumer import decode_batch
+from provenance_ledger.ledger.batch import decode_batch
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers.emitter import encode_message, structured_message
 from provenance_ledger.schemas import codec

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provenance_ledger.ledger.consumer import decode_batch
+from provenance_ledger.ledger.batch import decode_batch
 from provenance_ledger.ledger.projection import Accepted, project
 from provenance_ledger.schemas import avro, cdevents, codec
 from provenance_ledger.schemas.codec import (

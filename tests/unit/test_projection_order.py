@@ -13,8 +13,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.projection import Accepted, project
-from provenance_ledger.ledger.store import Incoming, Ledger
+from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 
@@ -147,7 +148,7 @@ def test_pure_projection_is_order_independent(order: list[DecodedEvent]) -> None
 
 
 def _ledger_state(batches: list[list[DecodedEvent]]) -> dict[str, list]:
-    ledger = Ledger(":memory:")
+    ledger = Ledger.open(":memory:", migrate=True)
     try:
         offset = 0
         for batch in batches:

@@ -1,8 +1,8 @@
-"""When an idle ledger consumer rejoins its group (ledger.consumer.RejoinWatch)."""
+"""When an idle ledger consumer rejoins its group (ledger.watches.RejoinWatch)."""
 
 from __future__ import annotations
 
-from provenance_ledger.ledger.consumer import RejoinWatch
+from provenance_ledger.ledger.watches import RejoinWatch
 
 
 def test_no_rejoin_while_partitions_are_assigned() -> None:

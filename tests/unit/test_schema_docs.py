@@ -11,7 +11,7 @@ SCHEMA_DOC = (Path(__file__).resolve().parents[2] / "ledger" / "SCHEMA.md").read
 
 
 def test_every_table_view_and_column_is_documented() -> None:
-    ledger = Ledger(":memory:")
+    ledger = Ledger.open(":memory:", migrate=True)
     try:
         columns = (
             ledger.cursor()

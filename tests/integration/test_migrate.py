@@ -1,0 +1,83 @@
+"""The ledger's schema is made only by the explicit migration, and a file that was never
+migrated (or by another schema) is refused with the reason, never used half made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from provenance_ledger.ledger import migrate
+from provenance_ledger.ledger.migrate import NotMigrated
+from provenance_ledger.ledger.store import Ledger
+
+
+def tables(path: Path) -> set[str]:
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+    finally:
+        conn.close()
+
+
+def test_opening_a_new_file_without_migrating_is_refused_and_makes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new.duckdb"
+    with pytest.raises(NotMigrated, match="no ledger schema yet"):
+        Ledger.open(path)
+    assert tables(path) == set()
+
+
+def test_a_file_migrated_with_another_schema_is_refused_until_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "older.duckdb"
+    Ledger.open(path, migrate=True).close()
+    conn = duckdb.connect(str(path))
+    conn.execute("UPDATE ledger_schema SET digest = 'an older schema'")
+    conn.close()
+    for read_only in (False, True):
+        with pytest.raises(NotMigrated, match="another schema"):
+            Ledger.open(path, read_only=read_only)
+    Ledger.open(path, migrate=True).close()
+    reader = Ledger.open(path, read_only=True)
+    try:
+        digest = reader.cursor().execute("SELECT digest FROM ledger_schema").fetchall()
+        assert digest == [(migrate.schema_digest(),)]
+    finally:
+        reader.close()
+
+
+def test_migrating_a_file_from_before_migrations_adds_what_it_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "early.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE TABLE events (seq BIGINT PRIMARY KEY)")
+    conn.close()
+    with pytest.raises(NotMigrated):
+        Ledger.open(path)
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        assert ledger.ledger_id is not None
+    finally:
+        ledger.close()
+    assert {"ledger_schema", "ledger_identity", "commit_facts", "merkle_nodes"} <= tables(path)
+
+
+def test_a_failed_migration_leaves_no_half_made_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "zz_broken.sql"
+    broken.write_text("CREATE VIEW broken AS SELECT no_such_column FROM events;")
+    shipped = migrate.sql_files()
+    monkeypatch.setattr(migrate, "sql_files", lambda: [*shipped, broken])
+    path = tmp_path / "ledger.duckdb"
+    with pytest.raises(duckdb.Error, match="no_such_column"):
+        Ledger.open(path, migrate=True)
+    assert tables(path) == set()
+
+
+def test_a_read_only_ledger_cannot_migrate(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        Ledger.open(tmp_path / "ledger.duckdb", migrate=True, read_only=True)
