@@ -151,6 +151,16 @@ def send_or_spool(
 @click.option("--environment", help="service.deployed: the environment, e.g. prod.")
 @click.option("--version", "version", help="service.deployed: the version deployed.")
 @click.option("--since-commit", help="service.deployed: the previous deployed commit.")
+@click.option(
+    "--from-terraform",
+    metavar="PLAN_JSON",
+    help="config.changed: one per resource a plan changes (`terraform show -json` output).",
+)
+@click.option(
+    "--from-unleash",
+    metavar="EVENTS_JSON",
+    help="config.changed: one per flag change of Unleash events (webhook body or events API).",
+)
 @click.option("--repo-path", default=".", show_default=True, help="The git work tree to read.")
 @click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait.")
 @click.option("--strict", is_flag=True, help="Exit 3 when the event had to be spooled.")
@@ -174,6 +184,8 @@ def emit(
     timeout_s: float,
     strict: bool,
     as_json: bool,
+    from_terraform: str | None = None,
+    from_unleash: str | None = None,
 ) -> None:
     """Publish one event of TYPE (e.g. change.authored or its full name
     dev.provledger.change.authored.v1) to the ledger's Kafka topic.
@@ -193,7 +205,18 @@ def emit(
           "services": ["checkout"], "environment": "prod"}'
       provledger emit service.deployed --service checkout --environment prod --version 1.4.2
       provledger emit change.authored          # in a git post-commit hook
+      terraform show -json plan.tfplan | provledger emit config.changed --from-terraform - \
+          --environment prod
     """
+    if from_terraform or from_unleash:
+        from provenance_ledger.producers.cli_config import ToolInput, emit_tool_changes
+
+        base = _read_data(data, positional_data) or {}
+        given = ToolInput(
+            from_terraform, from_unleash, base, service, environment, source, event_time
+        )
+        send = lambda events: send_or_spool(settings, events, fmt, timeout_s, strict)  # noqa: E731
+        return emit_tool_changes(settings, short_type(full_type(event_type)), given, send, as_json)
     ctx = ci_context.detect()
     deployment = {"service": service, "environment": environment, "version": version}
     given = _read_data(data, positional_data)

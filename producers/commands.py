@@ -5,4 +5,5 @@ COMMANDS = {
     "flush": "provenance_ledger.producers.cli_flush:flush",
     "backfill": "provenance_ledger.producers.cli_backfill:backfill",
     "hook": "provenance_ledger.producers.cli_hook:hook",
+    "catalog": "provenance_ledger.producers.cli_catalog:catalog_group",
 }

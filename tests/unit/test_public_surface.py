@@ -18,9 +18,9 @@ from tests.support.commands import commands
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 COMMAND_NAMES = {
-    "backfill", "backfill git", "check", "emit", "flush", "hook", "kafka", "kafka start",
-    "kafka status", "kafka stop", "rebuild", "serve", "snapshot", "sql", "suspects", "token",
-    "token create", "token list", "token revoke", "up", "verify",
+    "backfill", "backfill git", "catalog", "catalog import", "check", "emit", "flush", "hook",
+    "kafka", "kafka start", "kafka status", "kafka stop", "rebuild", "serve", "snapshot", "sql",
+    "suspects", "token", "token create", "token list", "token revoke", "up", "verify",
 }  # fmt: skip
 
 
