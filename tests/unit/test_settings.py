@@ -14,17 +14,23 @@ from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import (
+    ApiSettings,
     ProducerSettings,
     Secrets,
     SettingError,
     Settings,
 )
-from provenance_ledger.query.api.state import Limits
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.api.app import create_app
+from provenance_ledger.query.api.state import AppState, Limits
 from provenance_ledger.query.sql.pool import worker_env
 from provenance_ledger.schemas.errors import UsageProblem
+from tests.support.provstory import Story, sha, write_direct
 
 TOKEN = "plg_" + "s" * 43
 HASHES = "read:" + "ab" * 32
@@ -281,3 +287,17 @@ def test_the_hook_logs_a_bad_value_of_its_own_and_ignores_the_others(tmp_path):
     # Its section unread, the hook logs where the default settings say.
     logged = (tmp_path / "data" / "provledger" / "hooks.log").read_text()
     assert "PROVLEDGER_HOOK_DELIVERY: expected one of background, spool" in logged
+
+
+def test_the_pages_link_commits_to_the_forge_the_settings_name():
+    story = Story()
+    story.change(1, "ann", -30, repo="acme/shop")
+    ledger = Ledger.open(":memory:", migrate=True)
+    write_direct(ledger, story.events)
+    settings = Settings(api=ApiSettings(forge_url="https://git.example"))
+    state = AppState(ledger, settings, ConsumerStatus, lambda events: None)
+    with TestClient(create_app(state), base_url="http://127.0.0.1") as client:
+        page = client.get(f"/ui/commits/{sha(1)}", params={"repo": "acme/shop"})
+    ledger.close()
+    assert page.status_code == 200, page.text
+    assert f'href="https://git.example/acme/shop/commit/{sha(1)}"' in page.text
