@@ -118,11 +118,15 @@ def _refs(entity: Entity, key: str, catalog: Catalog) -> list[str]:
     return [entity_name(ref, entity.namespace) for ref in value]
 
 
+def _metadata(entity: Entity, key: str) -> dict[str, Any]:
+    value = entity.body["metadata"].get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _tier(entity: Entity, catalog: Catalog) -> int | None:
-    metadata = entity.body["metadata"]
-    annotations = metadata.get("annotations") or {}
-    labels = metadata.get("labels") or {}
-    raw = annotations.get(TIER_ANNOTATION, labels.get("tier"))
+    raw = _metadata(entity, "annotations").get(
+        TIER_ANNOTATION, _metadata(entity, "labels").get("tier")
+    )
     if raw is None:
         return None
     found = TIER.match(str(raw).strip())
@@ -133,7 +137,7 @@ def _tier(entity: Entity, catalog: Catalog) -> int | None:
 
 
 def _repos(entity: Entity) -> list[str]:
-    annotations = entity.body["metadata"].get("annotations") or {}
+    annotations = _metadata(entity, "annotations")
     slugs = (annotations.get(name) for name in REPO_ANNOTATIONS)
     return [slug.strip("/") for slug in slugs if isinstance(slug, str) and "/" in slug]
 

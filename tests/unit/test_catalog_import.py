@@ -106,6 +106,14 @@ def test_odd_values_are_warned_about_not_registered() -> None:
     assert any("spec.dependsOn is not a list" in warning for warning in found.warnings)
 
 
+def test_metadata_of_the_wrong_shape_is_ignored() -> None:
+    text = "kind: Component\nmetadata: {name: a, annotations: [x], labels: tier-1}\n"
+    found = catalog.Catalog()
+    catalog.parse(text, "odd.yaml", found)
+    (only,) = catalog.registrations(found)
+    assert only.data == {"service": "a", "depends_on": [], "repos": []}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
