@@ -18,6 +18,7 @@ import click
 from provenance_ledger.query.cli.output import JSON_ASKED, JSON_PRINTED, print_json
 from provenance_ledger.schemas.errors import (
     INTERRUPTED,
+    Finding,
     ProvledgerError,
     UsageProblem,
     error_document,
@@ -26,6 +27,10 @@ from provenance_ledger.schemas.errors import (
 # An AI coding tool runs `provledger hook` after every edit and may treat a non-zero exit as
 # the edit failing: the hook reports its problems and exits 0 whatever happens.
 ALWAYS_EXIT_ZERO = frozenset({"hook"})
+# The contract's CI gate: `check` exits 0 compliant, 1 violation, 2 for anything else (an
+# unknown commit, an API that is down): pipelines written against it key on those three.
+GATE_COMMANDS = frozenset({"check"})
+GATE_ERROR = 2
 
 
 class Interrupted(ProvledgerError):
@@ -63,8 +68,15 @@ def fail(ctx: click.Context, error: ProvledgerError) -> NoReturn:
     click.echo(f"provledger: {error.message}", err=True)
     if ctx.meta.get(JSON_ASKED) and not ctx.meta.get(JSON_PRINTED):
         print_json(error_document(error))
-    code = 0 if ctx.invoked_subcommand in ALWAYS_EXIT_ZERO else error.exit_code
-    raise click.exceptions.Exit(code)
+    raise click.exceptions.Exit(exit_code_for(ctx.invoked_subcommand, error))
+
+
+def exit_code_for(command: str | None, error: ProvledgerError) -> int:
+    if command in ALWAYS_EXIT_ZERO:
+        return 0
+    if command in GATE_COMMANDS and error.exit_code != Finding.exit_code:
+        return GATE_ERROR
+    return error.exit_code
 
 
 def _from_click(error: click.ClickException) -> ProvledgerError:

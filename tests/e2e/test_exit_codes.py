@@ -77,8 +77,8 @@ def test_check_verify_and_queries_follow_the_table(start_server, tmp_path: Path)
     assert violating_json.returncode == 1
     assert as_json(violating_json)["violations"][0]["rule"] == "ai-change-needs-senior-approval"
     unknown = run(env, "check", "--repo", REPO, "--commit", sha(999), "--json")
-    assert unknown.returncode == 4, unknown.stderr
-    assert as_json(unknown)["status"] == 404 and as_json(unknown)["exit_code"] == 4
+    assert unknown.returncode == 2, unknown.stderr  # the contract's gate: 2 for anything else
+    assert as_json(unknown)["status"] == 404 and as_json(unknown)["kind"] == "remote"
     bad_flag = run(env, "check", "--repo", REPO, "--commit", sha(1), "--no-such-flag")
     assert bad_flag.returncode == 2 and "No such option" in bad_flag.stderr
 
@@ -102,9 +102,13 @@ def test_check_verify_and_queries_follow_the_table(start_server, tmp_path: Path)
     assert run(env, "snapshot", str(copy)).returncode == 2  # exists, no --force
 
     down = {**env, "PROVLEDGER_API": f"http://127.0.0.1:{closed_port()}"}
-    for args in (["check", "--repo", REPO, "--commit", sha(1)], ["verify"], ["suspects", "INC-9"]):
+    for args, code in (
+        (["check", "--repo", REPO, "--commit", sha(1)], 2),  # the gate's contract: 0, 1 or 2
+        (["verify"], 3),
+        (["suspects", "INC-9"], 3),
+    ):
         result = run(down, *args, "--json")
-        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
         assert as_json(result)["kind"] == "unreachable"
         assert result.stderr.startswith("provledger: "), result.stderr
         assert "Traceback" not in result.stderr

@@ -97,7 +97,7 @@ def test_a_responder_finds_the_cause_and_ci_gates_the_commit(start_server):
         "no_ai": (4, 1),  # base, config (failed), search, after
     }
 
-    # The CI gate: 1 with the reason, 0 when compliant, 4 (the API's 404) when unknown.
+    # The CI gate (CONTRACT §3): 1 with the reason, 0 when compliant, 2 when unknown.
     failing = server.cli("check", "--repo", REPO, "--commit", sha(1), check=False)
     assert failing.returncode == 1
     assert "ai-change-needs-senior-approval" in failing.stderr
@@ -105,7 +105,7 @@ def test_a_responder_finds_the_cause_and_ci_gates_the_commit(start_server):
     passing = server.cli("check", "--repo", REPO, "--commit", sha(2), check=False)
     assert passing.returncode == 0, passing.stderr
     unknown = server.cli("check", "--repo", REPO, "--commit", sha(999), check=False)
-    assert unknown.returncode == 4 and "unknown commit" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown commit" in unknown.stderr
 
     schemas = server.get("/openapi.json").json()["components"]["schemas"]
     assert {"Suspect", "Change", "Provenance", "FailureRate", "PolicyResult"} <= set(schemas)

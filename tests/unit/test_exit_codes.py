@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from provenance_ledger.query.cli import main
+from provenance_ledger.query.cli import failures, main
 from provenance_ledger.query.cli.output import json_option, print_json
 from provenance_ledger.schemas import errors
 from provenance_ledger.schemas.errors import (
@@ -166,3 +166,18 @@ def test_an_api_url_that_is_not_http_is_a_usage_problem() -> None:
     assert result.exit_code == 2, result.output
     assert "PROVLEDGER_API='localhost:8000' is not an http(s) URL" in result.stderr
     assert json.loads(result.stdout)["kind"] == "usage"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (Finding("not compliant"), 1),
+        (RemoteError("the API answered 404: unknown commit", 404, {}), 2),
+        (Unreachable("cannot reach the provledger API"), 2),
+        (UsageProblem("bad flag"), 2),
+        (LocalFailure("no ledger"), 2),
+    ],
+)
+def test_check_keeps_the_contracts_three_codes(error, code) -> None:
+    assert failures.exit_code_for("check", error) == code
+    assert failures.exit_code_for("suspects", error) == error.exit_code
