@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,9 +96,9 @@ def kafka_bootstrap() -> Iterator[str]:
         localkafka.stop()
 
 
-@pytest.fixture
-def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
-    """Makes fresh topics so tests never see each other's events."""
+@contextmanager
+def _topics(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Makes fresh topics, and deletes them at the end."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, request_timeout_ms=15000)
@@ -116,6 +117,25 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
         admin.close()
 
 
+def _settings(kafka_bootstrap: str, topic: str, folder: Path) -> Settings:
+    return replace(
+        Settings(),
+        kafka_bootstrap=kafka_bootstrap,
+        bootstrap_from_env=True,
+        topic=topic,
+        db_path=folder / "ledger.duckdb",
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        batch_max_latency_s=0.2,
+    )
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Makes fresh topics so tests never see each other's events."""
+    with _topics(kafka_bootstrap) as make:
+        yield make
+
+
 @pytest.fixture
 def topic(topic_factory: Callable[..., str]) -> str:
     return topic_factory()
@@ -124,15 +144,16 @@ def topic(topic_factory: Callable[..., str]) -> str:
 @pytest.fixture
 def settings(kafka_bootstrap: str, topic: str, tmp_path: Path) -> Settings:
     """Settings for one test: its own topic, consumer group and DuckDB file."""
-    return replace(
-        Settings(),
-        kafka_bootstrap=kafka_bootstrap,
-        bootstrap_from_env=True,
-        topic=topic,
-        db_path=tmp_path / "ledger.duckdb",
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        batch_max_latency_s=0.2,
-    )
+    return _settings(kafka_bootstrap, topic, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """Settings shared by the tests of one module (for a server they all only read from)."""
+    with _topics(kafka_bootstrap) as make:
+        yield _settings(kafka_bootstrap, make(), tmp_path_factory.mktemp("module"))
 
 
 @pytest.fixture(scope="session")

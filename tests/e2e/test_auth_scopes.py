@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from provenance_ledger.query.api.auth import grants
+from tests.support.servers import server_env
 
 SHA = "0" * 40
 OPEN = {"/healthz"}
@@ -69,8 +69,6 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def secured(start_server, tmp_path: Path, settings):
-    from tests.e2e.conftest import server_env
-
     tokens_file = tmp_path / "tokens.json"
     env = {**server_env(settings, 0), "PROVLEDGER_TOKENS_FILE": str(tokens_file)}
     tokens = {}
@@ -137,14 +135,11 @@ def test_cli_uses_the_token_revocation_is_live_and_tokens_are_never_logged(secur
     gone = cli({**env, "PROVLEDGER_TOKEN": tokens["read"]}, "sql", "SELECT 1")
     assert gone.returncode == 4 and "401" in gone.stderr
 
-    running.process.send_signal(signal.SIGINT)
-    output, _ = running.process.communicate(timeout=30)
+    output = running.stop()
     assert all(token not in output for token in tokens.values())
 
 
 def test_non_loopback_bind_without_tokens_exits_with_a_clear_message(tmp_path, settings):
-    from tests.e2e.conftest import server_env
-
     env = {**server_env(settings, 0), "PROVLEDGER_TOKENS_FILE": str(tmp_path / "none.json")}
     result = cli(env, "serve", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode != 0

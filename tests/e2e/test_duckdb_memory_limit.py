@@ -3,12 +3,11 @@ a value that is not a size stops the CLI with a usage error naming the variable.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 
 import duckdb
 
-from tests.e2e.conftest import free_port, provledger_command, server_env
+from tests.support.servers import free_port, provledger_command, server_env
 
 
 def duckdb_spelling(size: str) -> str:
@@ -22,8 +21,7 @@ def test_serve_runs_the_ledger_under_the_memory_limit_it_is_given(start_server):
     # SQL runs in worker processes with limits of their own, so serve reports the limit its
     # ledger's DuckDB runs under when it starts.
     server = start_server({"PROVLEDGER_DUCKDB_MEMORY_LIMIT": "300MB"})
-    server.process.send_signal(signal.SIGINT)
-    output, _ = server.process.communicate(timeout=30)
+    output = server.stop()
     assert f"(DuckDB memory limit {duckdb_spelling('300MB')})" in " ".join(output.split())
     assert (
         duckdb_spelling("300MB")

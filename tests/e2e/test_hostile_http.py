@@ -21,13 +21,14 @@ def event(number: int) -> dict:
     }
 
 
-@pytest.fixture
-def url(start_server, tmp_path):
-    running = start_server(
+# One server for the module: no test reads what another stores.
+@pytest.fixture(scope="module")
+def url(start_module_server, module_settings):
+    running = start_module_server(
         {
             "PROVLEDGER_MAX_BODY_BYTES": str(MAX_BODY),
             "PROVLEDGER_MAX_BATCH_EVENTS": str(MAX_BATCH),
-            "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
+            "PROVLEDGER_TOKENS_FILE": str(module_settings.db_path.parent / "no-tokens.json"),
         }
     )
     return running.url

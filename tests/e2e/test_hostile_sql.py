@@ -7,14 +7,14 @@ keep working; the consumer keeps storing the events a feeder posts during the at
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.support.hostile_sql import RUNAWAY, assert_error_shape, post_sql, serving_with_feeder
+from tests.support.servers import events_stored
+from tests.support.waiting import wait_until
 
 # No file a refused statement names may appear (they all live under this fresh folder).
 SCRATCH = Path("/tmp") / f"provledger-hostile-{uuid.uuid4().hex[:8]}"
@@ -105,98 +105,22 @@ HOSTILE = [
     "SELECT * FROM",
     "   ",
 ]
-RUNAWAY = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
 
 
-class Feeder(threading.Thread):
-    """Posts one change.authored event at a time to POST /v1/events until stopped."""
-
-    def __init__(self, url: str, token: str | None = None) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.sent = 0
-        self.failures: list[str] = []
-        self.halt = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(timeout=10, headers=self.headers) as client:
-            while not self.halt.is_set():
-                number = self.sent
-                event = {
-                    "specversion": "1.0",
-                    "id": f"feed-{number}",
-                    "source": "test/feeder",
-                    "type": "dev.provledger.change.authored.v1",
-                    "time": datetime.now(UTC).isoformat(),
-                    "data": {
-                        "repo": "shop/feed",
-                        "commit": f"{number:040x}",
-                        "author": {"id": "feeder@shop.example"},
-                    },
-                }
-                response = client.post(f"{self.url}/v1/events", json=event)
-                if response.status_code == 202:
-                    self.sent += 1
-                else:
-                    self.failures.append(response.text)
-                self.halt.wait(0.05)
-
-
-def events_stored(url: str) -> int:
-    return httpx.get(f"{url}/healthz", timeout=10).json()["events"]
-
-
-def wait_until(predicate, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.2)
-
-
-def post_sql(url: str, text: str, params: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{url}/v1/sql", json={"sql": text, "params": params or {}}, timeout=30)
-
-
-def assert_error_shape(response: httpx.Response, status: int) -> dict:
-    body = response.json()
-    assert response.status_code == status, response.text
-    assert body["ok"] is False and body["status"] == status and body["error"]
-    assert "Traceback" not in response.text
-    return body
-
-
-def serving_with_feeder(start_server, tmp_path, settings: dict[str, str]):
-    """A token-less serve with ``settings``, and a Feeder posting to it until the test ends."""
-    running = start_server(
-        {
-            "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
-            # Reads in these tests expect what /healthz counted: wait for the copy that has it.
-            "PROVLEDGER_SQL_FRESHNESS_S": "30",
-            **settings,
-        }
-    )
-    feeder = Feeder(running.url)
-    feeder.start()
-    yield running, feeder
-    feeder.halt.set()
-    feeder.join(timeout=15)
-
-
-@pytest.fixture
-def server(start_server, tmp_path):
+# One server for the module: every statement the tests send is refused or only reads, so
+# neither test changes what the other reads; both wait only for the feeder's events.
+@pytest.fixture(scope="module")
+def server(start_module_server, module_settings):
     yield from serving_with_feeder(
-        start_server,
-        tmp_path,
+        start_module_server,
+        module_settings.db_path.parent,
         {"PROVLEDGER_SQL_TIMEOUT_S": "1", "PROVLEDGER_SQL_MAX_ROWS": "50"},
     )
 
 
 def test_hostile_sql_is_refused_while_ingestion_carries_on(server):
     running, feeder = server
-    assert len(HOSTILE) >= 40
-    wait_until(lambda: events_stored(running.url) > 0)
+    wait_until(lambda: events_stored(running.url) > 0, 60, "the feeder's first event")
     before = events_stored(running.url)
 
     refused = []
@@ -207,12 +131,10 @@ def test_hostile_sql_is_refused_while_ingestion_carries_on(server):
     assert "PROVLEDGER_SQL_TIMEOUT_S" in interrupted["error"]
 
     # Ingestion went on during the attempts, through Kafka and the consumer.
-    wait_until(lambda: events_stored(running.url) > before)
+    wait_until(lambda: events_stored(running.url) > before, 60, f"more than {before} events")
     during = events_stored(running.url)
-    feeder.halt.set()
-    feeder.join(timeout=15)
-    assert not feeder.failures
-    wait_until(lambda: events_stored(running.url) >= feeder.sent)
+    feeder.stop()
+    wait_until(lambda: events_stored(running.url) >= feeder.sent, 60, "every event fed")
     assert before < during <= events_stored(running.url) == feeder.sent
 
     # Nothing escaped: no file written, schema and settings untouched.
@@ -223,15 +145,13 @@ def test_hostile_sql_is_refused_while_ingestion_carries_on(server):
     assert "pwned" not in {row[0] for row in columns} and len(columns) > 5
     setting = post_sql(running.url, "SELECT current_setting('enable_external_access')")
     assert setting.json()["rows"] == [[False]]
-    kinds = {error.split(" ")[0] for _, error in refused}
-    assert kinds  # every refusal carries a reason (spot-checked below)
     assert any("not allowed" in error for _, error in refused)
     assert any("disabled by configuration" in error for _, error in refused)
 
 
 def test_good_reads_work_with_ctes_parameters_and_caps(server):
     running, _ = server
-    wait_until(lambda: events_stored(running.url) >= 3)
+    wait_until(lambda: events_stored(running.url) >= 3, 60, "3 events fed")
     count = post_sql(running.url, "SELECT count(*) AS n FROM events")
     assert count.status_code == 200 and count.json()["columns"] == ["n"]
     assert count.json()["rows"][0][0] >= 3

@@ -22,9 +22,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.e2e.test_sql_attacks import ATTACKS, peak_rss_mb
 from tests.support import eventmix, hostile_events
+from tests.support.hostile_sql import ATTACKS, peak_rss_mb
 from tests.support.ledgerproc import produce
+from tests.support.waiting import wait_until
 
 VALID_EVENTS = 3000
 PARTITIONS = 3
@@ -88,15 +89,16 @@ def assert_refused(response: httpx.Response, *statuses: int) -> None:
 
 def fresh_rows(url: str, text: str, stored: int) -> list[list]:
     """Rows from a SQL copy that holds at least ``stored`` events and dead letters."""
-    deadline = time.monotonic() + 90
-    while True:
+    last: dict = {}
+
+    def fresh() -> bool:
         response = sql(url, text)
         assert response.status_code == 200, response.text
-        body = response.json()
-        if body["as_of"]["events"] + body["as_of"]["dead_letters"] >= stored:
-            return body["rows"]
-        assert time.monotonic() < deadline, f"no SQL copy with {stored} rows: {body['as_of']}"
-        time.sleep(1)
+        last.update(response.json())
+        return last["as_of"]["events"] + last["as_of"]["dead_letters"] >= stored
+
+    wait_until(fresh, 90, lambda: f"a SQL copy with {stored} rows: {last['as_of']}", 1)
+    return last["rows"]
 
 
 @pytest.fixture
@@ -146,13 +148,13 @@ def test_hostile_inputs_never_stop_wedge_or_fool_the_ledger(serving, kafka_boots
     feeder.join(timeout=180)
     assert feeder.error is None and feeder.sent == VALID_EVENTS
     expected = VALID_EVENTS + len(hostile)
-    deadline = time.monotonic() + 120
-    while True:
-        health = httpx.get(f"{running.url}/healthz", timeout=5).json()
-        if health["events"] + health["dead_letters"] >= expected and health["lag"] == 0:
-            break
-        assert time.monotonic() < deadline, f"ingestion stopped at {health}"
-        time.sleep(0.5)
+    health: dict = {}
+
+    def caught_up() -> bool:
+        health.update(httpx.get(f"{running.url}/healthz", timeout=5).json())
+        return health["events"] + health["dead_letters"] >= expected and health["lag"] == 0
+
+    wait_until(caught_up, 120, lambda: f"every record stored (ingestion stopped at {health})", 0.5)
     assert (health["status"], health["events"], health["dead_letters"]) == (
         "ok",
         VALID_EVENTS,

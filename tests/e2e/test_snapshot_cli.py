@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from tests.e2e.test_hostile_sql import Feeder, events_stored, wait_until
+from tests.support.servers import Feeder, events_stored
+from tests.support.waiting import wait_until
 
 
 def duckdb_cli() -> str | None:
@@ -38,7 +39,7 @@ def test_snapshot_while_ingesting(start_server, tmp_path):
     feeder = Feeder(running.url, token=admin)
     feeder.start()
     try:
-        wait_until(lambda: events_stored(running.url) >= 5)
+        wait_until(lambda: events_stored(running.url) >= 5, 60, "5 events fed")
         before = events_stored(running.url)
         dest = tmp_path / "snap.duckdb"
         result = subprocess.run(
@@ -50,10 +51,9 @@ def test_snapshot_while_ingesting(start_server, tmp_path):
         )
         after = events_stored(running.url)
         assert result.returncode == 0, result.stderr
-        wait_until(lambda: events_stored(running.url) > after)  # ingestion went on
+        wait_until(lambda: events_stored(running.url) > after, 60, "ingestion to go on")
     finally:
-        feeder.halt.set()
-        feeder.join(timeout=15)
+        feeder.stop()
     reported = int(re.search(r"snapshot of (\d+) events", result.stderr).group(1))
     assert before <= reported <= after
 

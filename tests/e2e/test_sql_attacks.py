@@ -6,49 +6,33 @@ goes on, and the serve process's peak RSS stays under RSS_BOUND_MB."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.test_hostile_sql import (
+from tests.support.hostile_sql import (
+    ATTACKS,
     RUNAWAY,
     assert_error_shape,
-    events_stored,
+    peak_rss_mb,
     post_sql,
     serving_with_feeder,
-    wait_until,
 )
+from tests.support.servers import events_stored
+from tests.support.waiting import wait_until
 
 # The serve process (consumer, API, copies of a small ledger) peaks near 200 MB here; the old
 # in-process SQL reached 1.3-2 GB on the first two attacks below.
 RSS_BOUND_MB = 500
 
-ATTACKS = [
-    # Ran 5.2 s past a 0.5 s limit at 2 GB: a 16001 x 16001 matrix, CPU and memory both.
-    "SELECT damerau_levenshtein(repeat('a', 16000), repeat('b', 16000))",
-    # Memory: 1.27 GB peak with a 100 MB DuckDB limit and a 1 MB answer cap.
-    "SELECT repeat('x', 300000000)",
-    # Functions the old token deny-list missed.
-    "SELECT `query`('SELECT 1')",
-    "SELECT * FROM `checkpoint`()",
-    "SELECT destroy_external_resource('checkpoint', 1)",
-    "SELECT * FROM system.main.query('SELECT 1')",
-]
 
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
-@pytest.fixture
-def server(start_server, tmp_path):
+# One server for the module: the attacks and the foreign requests are all refused, so neither
+# test changes what the other reads.
+@pytest.fixture(scope="module")
+def server(start_module_server, module_settings):
     yield from serving_with_feeder(
-        start_server,
-        tmp_path,
+        start_module_server,
+        module_settings.db_path.parent,
         {
             "PROVLEDGER_SQL_TIMEOUT_S": "1",
             "PROVLEDGER_SQL_MAX_BYTES": "1000000",
@@ -61,10 +45,9 @@ def server(start_server, tmp_path):
 
 def test_sql_attacks_fail_alone_while_ingestion_goes_on(server):
     running, feeder = server
-    wait_until(lambda: events_stored(running.url) > 0)
+    wait_until(lambda: events_stored(running.url) > 0, 60, "the feeder's first event")
     for text in ATTACKS:
-        body = assert_error_shape(post_sql(running.url, text), 400)
-        assert "Traceback" not in body["error"]
+        assert_error_shape(post_sql(running.url, text), 400)
     out_of_memory = assert_error_shape(post_sql(running.url, ATTACKS[1]), 400)
     assert "PROVLEDGER_SQL_MEMORY_MB" in out_of_memory["error"]
     timed_out = assert_error_shape(post_sql(running.url, RUNAWAY), 400)
@@ -85,16 +68,16 @@ def test_sql_attacks_fail_alone_while_ingestion_goes_on(server):
 
     # The worker is back after the kills, and reads see what was ingested meanwhile.
     sent_after_attacks = feeder.sent
-    wait_until(lambda: events_stored(running.url) >= sent_after_attacks)
+    wait_until(
+        lambda: events_stored(running.url) >= sent_after_attacks, 60, "the events fed meanwhile"
+    )
     count = post_sql(running.url, "SELECT count(*) FROM events")
     assert count.status_code == 200, count.text
     assert count.json()["rows"][0][0] >= sent_after_attacks
     assert count.json()["as_of"]["events"] == count.json()["rows"][0][0]
 
-    feeder.halt.set()
-    feeder.join(timeout=15)
-    assert not feeder.failures
-    wait_until(lambda: events_stored(running.url) == feeder.sent)
+    feeder.stop()
+    wait_until(lambda: events_stored(running.url) == feeder.sent, 60, "every event fed")
     assert running.process.poll() is None
     assert peak_rss_mb(running.process.pid) < RSS_BOUND_MB
 

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,8 @@ from provenance_ledger.producers.demo import DEMO_INCIDENT, IMPACT, SOURCE, demo
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.ui import views
+from tests.support.servers import server_env
+from tests.support.waiting import wait_until
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "incident-page.png"
 INCIDENT = f"/ui/incidents/{DEMO_INCIDENT}"
@@ -317,8 +318,6 @@ def _sign_in(page: Page, url: str, token: str) -> None:
 def test_a_read_token_sees_no_verdict_buttons_and_its_forged_post_is_refused(
     start_server, settings, browser, tmp_path
 ):
-    from tests.e2e.conftest import server_env
-
     tokens_file = tmp_path / "tokens.json"
     env = {**server_env(settings, 0), "PROVLEDGER_TOKENS_FILE": str(tokens_file)}
     read, admin = _token(env, "read"), _token(env, "admin")
@@ -333,10 +332,11 @@ def test_a_read_token_sees_no_verdict_buttons_and_its_forged_post_is_refused(
     )
     assert posted.status_code == 202, posted.text
     reader = {"Authorization": f"Bearer {read}"}
-    deadline = time.monotonic() + 60
-    while not httpx.get(f"{server.url}/v1/incidents/{DEMO_INCIDENT}", headers=reader).is_success:
-        assert time.monotonic() < deadline, "the demo incident never reached the ledger"
-        time.sleep(0.2)
+    wait_until(
+        lambda: httpx.get(f"{server.url}/v1/incidents/{DEMO_INCIDENT}", headers=reader).is_success,
+        60,
+        "the demo incident to reach the ledger",
+    )
 
     page = new_page(browser)
     _sign_in(page, server.url, read)
@@ -364,6 +364,5 @@ def test_a_read_token_sees_no_verdict_buttons_and_its_forged_post_is_refused(
     expect(voter.locator("button.confirmed")).not_to_have_count(0)
     assert voter.request.post(url, data=verdict).status == 403
 
-    server.process.terminate()
-    output, _ = server.process.communicate(timeout=30)
+    output = server.stop()
     assert read not in output and admin not in output

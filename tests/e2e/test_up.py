@@ -7,12 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import free_port, provledger_command, server_env
+from tests.support.servers import free_port, provledger_command, server_env
+from tests.support.waiting import OutputReader
 
 URL = re.compile(r"suspects: (http://127\.0\.0\.1:\d+/v1/incidents/INC-DEMO-1/suspects)")
 TRY = re.compile(r"try: +(.+)$", re.MULTILINE)
@@ -31,14 +31,10 @@ def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert process.stdout is not None
+    reader = OutputReader(process.stdout)
     try:
-        output = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "Ctrl-C stops everything" not in output:
-            line = process.stdout.readline()
-            if not line and process.poll() is not None:
-                break
-            output += line
+        output = reader.wait_for("Ctrl-C stops everything", 60)
         found = URL.search(output)
         assert found, f"no suspects URL in the output of `provledger up`:\n{output}"
         assert found.group(1) == f"http://127.0.0.1:{port}/v1/incidents/INC-DEMO-1/suspects"
@@ -61,6 +57,12 @@ def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
         assert f"incident: {page}" in output
         html = httpx.get(page, timeout=10)
         assert html.status_code == 200 and 'data-event-id="dep-checkout-prod"' in html.text
-    finally:
+
+        # Ctrl-C stops everything, cleanly.
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) is not None
+        assert process.wait(timeout=30) == 0, reader.rest(10)
+        assert reader.rest(10).rstrip().endswith("stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

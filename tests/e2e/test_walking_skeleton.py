@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SHA_CULPRIT = "1" * 40
 SHA_OTHER = "2" * 40
@@ -13,8 +15,13 @@ def at(minutes_before: int) -> str:
     return (IMPACT - timedelta(minutes=minutes_before)).isoformat()
 
 
-def test_emitted_events_reach_the_suspects_endpoint(start_server):
-    server = start_server()
+# One server for the module: the 404 test stores nothing the other test would count.
+@pytest.fixture(scope="module")
+def server(start_module_server):
+    return start_module_server()
+
+
+def test_emitted_events_reach_the_suspects_endpoint(server):
     server.emit(
         "person.registered",
         {"person": {"id": "mia@shop.example", "name": "Mia", "level": "mid"}},
@@ -93,8 +100,7 @@ def test_emitted_events_reach_the_suspects_endpoint(start_server):
     assert [suspect["rank"] for suspect in body["suspects"]] == list(range(1, len(ids) + 1))
 
 
-def test_unknown_incident_is_a_404_in_the_error_shape(start_server):
-    server = start_server()
+def test_unknown_incident_is_a_404_in_the_error_shape(server):
     response = server.get("/v1/incidents/INC-404")
     assert response.status_code == 404
     assert response.json() == {"ok": False, "error": "unknown incident 'INC-404'", "status": 404}

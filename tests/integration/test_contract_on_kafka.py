@@ -13,7 +13,6 @@ import copy
 import hashlib
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -30,6 +29,7 @@ from provenance_ledger.producers.emitter import Emitter, encode_message
 from provenance_ledger.schemas import avro, cdevents
 from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent, validate_event
 from provenance_ledger.schemas.events import DATA_MODELS
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -110,11 +110,16 @@ class Feed:
 
 def wait_for_offset(ledger: Ledger, thread: threading.Thread, topic: str, end: int) -> None:
     """Until the ledger has committed every record (a bound for a stall, not a speed test)."""
-    deadline = time.monotonic() + 60
-    while ledger.committed_offsets(topic).get(0, 0) < end:
+
+    def committed() -> bool:
+        if ledger.committed_offsets(topic).get(0, 0) >= end:
+            return True
         assert thread.is_alive(), "the consumer thread died"
-        assert time.monotonic() < deadline, f"consumer stalled at {ledger.committed_offsets(topic)}"
-        time.sleep(0.1)
+        return False
+
+    wait_until(
+        committed, 60, lambda: f"offset {end} (consumer at {ledger.committed_offsets(topic)})"
+    )
 
 
 def test_every_mode_and_every_bad_kind_on_a_real_broker(

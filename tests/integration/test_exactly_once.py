@@ -21,17 +21,9 @@ from pathlib import Path
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from tests.support import eventmix
-from tests.support.ledgerproc import (
-    ConsumerThread,
-    cli,
-    duplicates,
-    env_for,
-    free_port,
-    health,
-    produce,
-    start_serve,
-    wait_until,
-)
+from tests.support.ledgerproc import ConsumerThread, cli, duplicates, health, produce, start_serve
+from tests.support.servers import free_port, server_env
+from tests.support.waiting import wait_until
 
 TOTAL = 50_000
 KILLS = 6
@@ -46,7 +38,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         target=produce, args=(settings.kafka_bootstrap, settings.topic, messages), daemon=True
     )
     port = free_port()
-    env = env_for(settings, port)
+    env = server_env(settings, port)
     log = tmp_path / "serve.log"
     rng = random.Random(42)
     # Kill points spread over the stream by progress, not by clock, so they land mid-stream

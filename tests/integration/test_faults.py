@@ -21,7 +21,8 @@ from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
-from tests.support.ledgerproc import ConsumerThread, duplicates, produce, wait_until
+from tests.support.ledgerproc import ConsumerThread, duplicates, produce
+from tests.support.waiting import wait_until
 
 OWN_PORT = 19192
 

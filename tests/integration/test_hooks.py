@@ -12,12 +12,12 @@ import pytest
 from tests.support.git_repo import commit, git, init
 from tests.support.producers import (
     cli_env,
-    provledger,
     run,
     running_ledger,
     settle,
     wait_for,
 )
+from tests.support.servers import provledger_command
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hooks"
 
@@ -116,7 +116,7 @@ def test_a_hook_never_fails_or_waits_on_the_tool(repo, settings, tmp_path):
     assert "hook claude-code failed" in log.read_text()
     # Kiro before 1.0 opens stdin and never writes or closes it.
     process = subprocess.Popen(
-        [*provledger(), "hook", "kiro"], env={**env, "USER_PROMPT": ""}, cwd=repo,
+        [*provledger_command(), "hook", "kiro"], env={**env, "USER_PROMPT": ""}, cwd=repo,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -134,7 +134,7 @@ def test_a_hook_returns_while_the_tool_keeps_stdin_open(repo, settings, tmp_path
     env = cli_env(settings, tmp_path / "spool", PROVLEDGER_HOOK_LOG=str(tmp_path / "hooks.log"))
     payload = (FIXTURES / "claude-code-write.json").read_text().replace("{repo}", str(repo))
     process = subprocess.Popen(
-        [*provledger(), "hook", "claude-code"], env=env, cwd=repo,
+        [*provledger_command(), "hook", "claude-code"], env=env, cwd=repo,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -148,7 +148,7 @@ def test_a_hook_returns_while_the_tool_keeps_stdin_open(repo, settings, tmp_path
     assert json.loads(journal.read_text())["tool"] == "claude-code"
     # Half a payload and then silence: the hook gives up at its bound and logs why.
     process = subprocess.Popen(
-        [*provledger(), "hook", "claude-code"], env=env, cwd=repo,
+        [*provledger_command(), "hook", "claude-code"], env=env, cwd=repo,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:

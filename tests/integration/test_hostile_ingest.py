@@ -16,7 +16,8 @@ from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 from provenance_ledger.schemas.events import CloudEvent
 from tests.support import eventmix, hostile_events
-from tests.support.ledgerproc import ConsumerThread, duplicates, produce, wait_until
+from tests.support.ledgerproc import ConsumerThread, duplicates, produce
+from tests.support.waiting import wait_until
 
 VALID_PER_ROUND = 240
 

@@ -20,14 +20,9 @@ from provenance_ledger.ledger.health import problem
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from tests.support import eventmix
-from tests.support.ledgerproc import (
-    ConsumerThread,
-    env_for,
-    free_port,
-    produce,
-    start_serve,
-    wait_until,
-)
+from tests.support.ledgerproc import ConsumerThread, produce, start_serve
+from tests.support.servers import free_port, server_env
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -73,7 +68,7 @@ def _serve_refusal(settings: Settings, tmp_path: Path) -> str:
     """Run `provledger serve` and return what it printed when it exited (it must exit)."""
     port = free_port()
     log = tmp_path / f"serve-{port}.log"
-    process = start_serve(env_for(settings), port, log)
+    process = start_serve(server_env(settings), port, log)
     try:
         code = process.wait(timeout=90)
     except subprocess.TimeoutExpired:
@@ -190,7 +185,7 @@ def test_healthz_is_503_with_the_reason_when_the_consumer_cannot_run(
 ) -> None:
     # A broker that is not there: the API serves, but says the ledger is not ingesting.
     settings = _fresh(settings, tmp_path, "nobroker", kafka_bootstrap="127.0.0.1:1")
-    env = {**env_for(settings), "PROVLEDGER_STALL_S": "2"}
+    env = {**server_env(settings), "PROVLEDGER_STALL_S": "2"}
     port = free_port()
     process = start_serve(env, port, tmp_path / "nobroker.log")
     try:

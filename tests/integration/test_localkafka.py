@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from provenance_ledger.ledger import localkafka
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -144,9 +144,11 @@ def test_stop_never_signals_a_process_that_is_not_this_data_dirs_broker(tmp_path
         for decoy in decoys:
             # A decoy only tests something once it runs with its own command line.
             cmdline = Path(f"/proc/{decoy.pid}/cmdline")
-            deadline = time.monotonic() + 30
-            while b"kafka.Kafka" not in cmdline.read_bytes() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(
+                lambda path=cmdline: b"kafka.Kafka" in path.read_bytes(),
+                30,
+                f"decoy {decoy.pid} to run as kafka.Kafka",
+            )
             assert decoy.poll() is None, "a decoy exited by itself"
             (data / "broker.pid").write_text(f"{decoy.pid}\n")
             assert localkafka.status(data).running is False

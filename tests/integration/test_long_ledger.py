@@ -21,17 +21,9 @@ from provenance_ledger.ledger import merkle, snapshot, verify
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from tests.support import eventmix, longledger
-from tests.support.ledgerproc import (
-    cli,
-    env_for,
-    fill,
-    free_port,
-    health,
-    produce,
-    run_sql,
-    start_serve,
-    wait_until,
-)
+from tests.support.ledgerproc import cli, fill, health, produce, run_sql, start_serve
+from tests.support.servers import free_port, server_env
+from tests.support.waiting import wait_until
 
 SIZE = int(3.5 * verify.CHUNK)
 
@@ -49,7 +41,7 @@ def ledger(long_file: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "ledger.duckdb"
     shutil.copyfile(long_file, path)
     settings = replace(Settings(), db_path=path, topic="long.test", group_id="long-test")
-    return path, env_for(settings)
+    return path, server_env(settings)
 
 
 def _head_root(path: Path) -> str:
@@ -179,7 +171,7 @@ def test_a_long_ledger_ingested_across_kills_verifies_snapshots_and_rebuilds(
     produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(SIZE, "avro", seed=8))
     port = free_port()
     env = {
-        **env_for(settings, port),
+        **server_env(settings, port),
         "PROVLEDGER_BATCH_MAX": "1000",
         "PROVLEDGER_TOKENS_FILE": str(tmp_path / "no-tokens.json"),
     }

@@ -15,7 +15,9 @@ from provenance_ledger.ledger.rebuild import compare
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from tests.support import eventmix
-from tests.support.ledgerproc import ConsumerThread, cli, duplicates, env_for, produce, wait_until
+from tests.support.ledgerproc import ConsumerThread, cli, duplicates, produce
+from tests.support.servers import server_env
+from tests.support.waiting import OutputReader, wait_until
 
 POISON = (None, [], b"\xff not an event")
 
@@ -44,7 +46,7 @@ def test_rebuild_equals_the_original(
 ) -> None:
     settings = replace(settings, topic=topic_factory(partitions=partitions))
     _ingest(settings, 3_000)
-    env = env_for(settings)
+    env = server_env(settings)
     before = cli(env, "verify").stdout
 
     result = cli(env, "rebuild")
@@ -88,8 +90,9 @@ def test_rebuild_refuses_while_another_process_holds_the_file(
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        result = cli(env_for(settings), "rebuild")
+        assert holder.stdout is not None
+        OutputReader(holder.stdout).wait_for("held", 30)
+        result = cli(server_env(settings), "rebuild")
         assert result.returncode == 5  # a local failure: the file is held
         assert "is in use (is `provledger serve` running?)" in result.stderr
     finally:

@@ -10,12 +10,12 @@ from provenance_ledger.producers.spool import APPEND_FILE, Spool, SpooledEvent
 from tests.support.producers import (
     cli_env,
     closed_port,
-    provledger,
     run,
     running_ledger,
     settle,
     wait_for,
 )
+from tests.support.servers import provledger_command
 
 
 def incident(n: int) -> str:
@@ -84,7 +84,7 @@ def test_two_concurrent_writers_and_a_torn_line(settings, tmp_path):
     down = cli_env(settings, spool_dir, PROVLEDGER_KAFKA_BOOTSTRAP=closed_port())
     emitters = [
         subprocess.Popen(
-            [*provledger(), "emit", "incident.opened",
+            [*provledger_command(), "emit", "incident.opened",
              "--data", incident(n), "--timeout", "1"],
             env=down, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -19,16 +19,9 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.cli.main import cli as cli_group
 from tests.support import eventmix
-from tests.support.ledgerproc import (
-    cli,
-    env_for,
-    fill,
-    free_port,
-    health,
-    run_sql,
-    start_serve,
-    wait_until,
-)
+from tests.support.ledgerproc import cli, fill, health, run_sql, start_serve
+from tests.support.servers import free_port, server_env
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -39,7 +32,7 @@ def ledger_file(tmp_path: Path) -> tuple[Settings, dict[str, str]]:
     ledger = Ledger.open(settings.db_path, migrate=True)
     fill(ledger, eventmix.events(300, seed=1), batch=64)
     ledger.close()
-    return settings, env_for(settings)
+    return settings, server_env(settings)
 
 
 def _leaves(path: Path) -> list[bytes]:
@@ -195,7 +188,7 @@ def test_verify_goes_through_the_server_that_holds_the_file(settings: Settings) 
     fill(ledger, eventmix.events(120, seed=3), batch=50)
     ledger.close()
     port = free_port()
-    env = env_for(settings, port)
+    env = server_env(settings, port)
     log = settings.db_path.with_name("serve.log")
     server = start_serve(env, port, log)
     try:
@@ -245,7 +238,7 @@ def test_a_file_that_is_not_a_ledger_is_a_one_line_local_failure(
     make(path)
     before = path.read_bytes() if path.is_file() else None
     settings = replace(Settings(), db_path=path, topic="verify.test", group_id="verify-test")
-    result = CliRunner().invoke(cli_group, [command], env=env_for(settings))
+    result = CliRunner().invoke(cli_group, [command], env=server_env(settings))
     assert result.exit_code == 5, result.output
     assert isinstance(result.exception, SystemExit), result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("provledger: ")]

@@ -3,14 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -22,6 +17,7 @@ from provenance_ledger.ledger.consumer import LedgerConsumer
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
+from tests.support.servers import provledger_command
 
 Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]
 
@@ -47,41 +43,17 @@ def run_sql(path: Path, *statements: str) -> None:
             conn.execute(statement)
 
 
-def env_for(settings: Settings, port: int | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLEDGER_")}
-    env.update(
-        PROVLEDGER_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
-        PROVLEDGER_TOPIC=settings.topic,
-        PROVLEDGER_DB=str(settings.db_path),
-        PROVLEDGER_GROUP=settings.group_id,
-        PROVLEDGER_BATCH_LATENCY_S="0.2",
-    )
-    if port is not None:
-        env["PROVLEDGER_API"] = f"http://127.0.0.1:{port}"
-    return env
-
-
-def command() -> list[str]:
-    found = shutil.which("provledger", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "provenance_ledger.query"]
-
-
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*command(), *args], env=env, capture_output=True, text=True, timeout=timeout
+        [*provledger_command(), *args], env=env, capture_output=True, text=True, timeout=timeout
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """``provledger serve`` writing its output to ``log`` (read after it stops)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [*command(), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
+            [*provledger_command(), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
         )
 
 
@@ -90,15 +62,6 @@ def health(port: int) -> dict | None:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return None
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def produce(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:

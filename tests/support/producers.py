@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from provenance_ledger.ledger.settings import Settings
-
-
-def provledger() -> list[str]:
-    found = shutil.which("provledger", path=str(Path(sys.executable).parent))
-    return [found] if found else [sys.executable, "-m", "provenance_ledger.query"]
+from tests.support.servers import provledger_command
+from tests.support.waiting import wait_until
 
 
 def closed_port() -> str:
@@ -44,7 +39,7 @@ def cli_env(settings: Settings, spool: Path, **extra: str) -> dict[str, str]:
 
 def run(args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None):
     return subprocess.run(
-        [*provledger(), *args], env=env, input=stdin, capture_output=True, text=True,
+        [*provledger_command(), *args], env=env, input=stdin, capture_output=True, text=True,
         timeout=120, cwd=cwd,
     )  # fmt: skip
 
@@ -85,26 +80,34 @@ def running_ledger(settings: Settings) -> Iterator[LiveLedger]:
 
 
 def wait_for(live: LiveLedger, events: int, timeout_s: float = 120) -> tuple[int, int]:
-    deadline = time.monotonic() + timeout_s
+    """The ledger's counts once it holds ``events`` events."""
     counts = live.counts()
-    while time.monotonic() < deadline:
+
+    def stored() -> bool:
+        nonlocal counts
         counts = live.counts()
-        if counts[0] >= events:
-            return counts
-        time.sleep(0.2)
-    raise AssertionError(
-        f"ledger has {counts} after {timeout_s}s; wanted {events} events "
-        f"(consumer: {live.consumer.status})"
+        return counts[0] >= events
+
+    wait_until(
+        stored,
+        timeout_s,
+        lambda: f"{events} events (have {counts}; consumer: {live.consumer.status})",
+        0.2,
     )
+    return counts
 
 
-def settle(live: LiveLedger, quiet_s: float = 2.0) -> tuple[int, int]:
+def settle(live: LiveLedger, quiet_s: float = 2.0, timeout_s: float = 60) -> tuple[int, int]:
     """Counts once nothing new has arrived for ``quiet_s`` (to show nothing more comes)."""
     last = live.counts()
     stable_since = time.monotonic()
-    while time.monotonic() - stable_since < quiet_s:
-        time.sleep(0.2)
+
+    def quiet() -> bool:
+        nonlocal last, stable_since
         now = live.counts()
         if now != last:
             last, stable_since = now, time.monotonic()
+        return time.monotonic() - stable_since >= quiet_s
+
+    wait_until(quiet, timeout_s, lambda: f"no new event for {quiet_s:g} s (have {last})", 0.2)
     return last

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord, validate_event
+from tests.support.waiting import wait_until
 
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared/data/cdevents-v0.5.1/conformance"
@@ -168,12 +168,15 @@ def ingest(settings: Settings, events: list[DecodedEvent], timeout_s: float = 60
     consumer = LedgerConsumer(ledger, settings)
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout_s
+
+    def stored() -> bool:
+        if ledger.counts()[0] >= len(events):
+            return True
+        assert thread.is_alive(), f"the consumer stopped: {consumer.status.last_error}"
+        return False
+
     try:
-        while ledger.counts()[0] < len(events):
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise AssertionError(f"stored {ledger.counts()} of {len(events)} events")
-            time.sleep(0.1)
+        wait_until(stored, timeout_s, lambda: f"{len(events)} events (have {ledger.counts()})")
     finally:
         consumer.stop()
         thread.join(timeout=30)
