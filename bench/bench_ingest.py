@@ -51,7 +51,7 @@ import httpx
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from provenance_ledger.ledger import localkafka
+from provenance_ledger.ledger import localkafka, localkafka_config
 from provenance_ledger.ledger.batch import decode_batch, relax_gc
 from provenance_ledger.ledger.consumer import consumer_config
 from provenance_ledger.ledger.projection import Accepted, project
@@ -338,7 +338,7 @@ def _producer(
     ~10k records/s on the same two cores as the broker and the consumer. Its start-up (JVM,
     loading the records) happens before the clock starts. Without them, kafka-python.
     """
-    java, lib = shutil.which("java"), localkafka.cache_dir() / "lib"
+    java, lib = shutil.which("java"), localkafka_config.cache_dir() / "lib"
     if java is None or not (lib / f"kafka-clients-{localkafka.KAFKA_VERSION}.jar").exists():
         print("(no Java or Kafka jars: producing with kafka-python)", flush=True)
         yield lambda: produce(bootstrap, topic, messages)

@@ -17,6 +17,7 @@ stored in ``events`` and projected nowhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from provenance_ledger.schemas.events import CloudEvent
@@ -95,65 +96,82 @@ def project(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
 
 
 def _rows(event: CloudEvent, seq: int) -> list[tuple[str, Row]]:
+    build = _BUILDERS.get(_kind(event.type))
+    if build is None:
+        return []
     data = event.data or {}
     subject = _object(data.get("subject"))
-    content = _object(subject.get("content"))
-    kind = _kind(event.type)
-    base = {"event_id": event.id, "event_seq": seq}
-    if kind in ("service.deployed", "service.upgraded"):
-        row = {
-            **base,
-            "event_source": event.source,
-            "service": _text(subject.get("id")),
-            "environment": _id(content.get("environment")),
-            "region": None,
-            "version": _text(content.get("artifactId")),
-            "repo": None,
-            "commit": None,
-            "artifact": _text(content.get("artifactId")),
-            "deployer_id": None,
-            "deployer_kind": None,
-            "fleet_percent": None,
-            "deployed_at": event.time,
-        }
-        return [("deployments", row)]
-    if kind == "service.rolledback":
-        row = {
-            **base,
-            "service": _text(subject.get("id")),
-            "environment": _id(content.get("environment")),
-            "from_version": None,
-            "to_version": _text(content.get("artifactId")),
-            "reason": None,
-            "rolled_back_at": event.time,
-        }
-        return [("rollbacks", row)]
-    if kind in ("incident.detected", "incident.reported"):
-        service = _id(content.get("service"))
-        row = {
-            **base,
-            "incident": _text(subject.get("id")),
-            "title": _text(content.get("description")),
-            "severity": _severity(data),
-            "services": [service] if service else [],
-            "environment": _id(content.get("environment")),
-            "impact_started_at": event.time,
-            "opened_at": event.time,
-        }
-        return [("incidents", row)]
-    if kind == "incident.resolved":
-        row = {**base, "incident": _text(subject.get("id")), "resolved_at": event.time}
-        return [("incident_resolutions", row)]
-    if kind == "artifact.packaged":
-        change = _object(content.get("change"))
-        row = {
-            **base,
-            "artifact": _text(subject.get("id")),
-            "repo": repo_name(_text(change.get("source"))),
-            "commit": None,
-            "change_ref": _text(change.get("id")),
-            "pipeline_run": None,
-            "built_at": event.time,
-        }
-        return [("artifacts", row)]
-    return []
+    table, row = build(event, data, subject, _object(subject.get("content")))
+    return [(table, {"event_id": event.id, "event_seq": seq, **row})]
+
+
+# Each builder: (event, data, subject, subject.content) → (table, row without event_id/_seq).
+Builder = Callable[[CloudEvent, Row, Row, Row], tuple[str, Row]]
+
+
+def _deployed(event: CloudEvent, data: Row, subject: Row, content: Row) -> tuple[str, Row]:
+    return "deployments", {
+        "event_source": event.source,
+        "service": _text(subject.get("id")),
+        "environment": _id(content.get("environment")),
+        "region": None,
+        "version": _text(content.get("artifactId")),
+        "repo": None,
+        "commit": None,
+        "artifact": _text(content.get("artifactId")),
+        "deployer_id": None,
+        "deployer_kind": None,
+        "fleet_percent": None,
+        "deployed_at": event.time,
+    }
+
+
+def _rolled_back(event: CloudEvent, data: Row, subject: Row, content: Row) -> tuple[str, Row]:
+    return "rollbacks", {
+        "service": _text(subject.get("id")),
+        "environment": _id(content.get("environment")),
+        "from_version": None,
+        "to_version": _text(content.get("artifactId")),
+        "reason": None,
+        "rolled_back_at": event.time,
+    }
+
+
+def _incident(event: CloudEvent, data: Row, subject: Row, content: Row) -> tuple[str, Row]:
+    service = _id(content.get("service"))
+    return "incidents", {
+        "incident": _text(subject.get("id")),
+        "title": _text(content.get("description")),
+        "severity": _severity(data),
+        "services": [service] if service else [],
+        "environment": _id(content.get("environment")),
+        "impact_started_at": event.time,
+        "opened_at": event.time,
+    }
+
+
+def _resolved(event: CloudEvent, data: Row, subject: Row, content: Row) -> tuple[str, Row]:
+    return "incident_resolutions", {"incident": _text(subject.get("id")), "resolved_at": event.time}
+
+
+def _packaged(event: CloudEvent, data: Row, subject: Row, content: Row) -> tuple[str, Row]:
+    change = _object(content.get("change"))
+    return "artifacts", {
+        "artifact": _text(subject.get("id")),
+        "repo": repo_name(_text(change.get("source"))),
+        "commit": None,
+        "change_ref": _text(change.get("id")),
+        "pipeline_run": None,
+        "built_at": event.time,
+    }
+
+
+_BUILDERS: dict[str, Builder] = {
+    "service.deployed": _deployed,
+    "service.upgraded": _deployed,
+    "service.rolledback": _rolled_back,
+    "incident.detected": _incident,
+    "incident.reported": _incident,
+    "incident.resolved": _resolved,
+    "artifact.packaged": _packaged,
+}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.ledger import localkafka
+from provenance_ledger.ledger import localkafka, localkafka_config, localkafka_jars
 from provenance_ledger.ledger.settings import Settings
 
 
@@ -16,7 +16,7 @@ def _parse(properties: str) -> dict[str, str]:
 
 
 def test_server_properties_single_combined_node_on_loopback() -> None:
-    props = _parse(localkafka.render_server_properties(19092, Path("/data/kraft")))
+    props = _parse(localkafka_config.render_server_properties(19092, Path("/data/kraft")))
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
     assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
@@ -28,7 +28,7 @@ def test_server_properties_single_combined_node_on_loopback() -> None:
 
 
 def test_server_properties_fit_one_small_node_and_keep_everything() -> None:
-    props = _parse(localkafka.render_server_properties(9092, Path("/d")))
+    props = _parse(localkafka_config.render_server_properties(9092, Path("/d")))
     for key in (
         "offsets.topic.replication.factor",
         "transaction.state.log.replication.factor",
@@ -49,18 +49,19 @@ def test_server_properties_fit_one_small_node_and_keep_everything() -> None:
 @pytest.mark.parametrize("port", [0, 65535, 70000])
 def test_port_must_leave_room_for_the_controller(port: int) -> None:
     with pytest.raises(ValueError, match="65534"):
-        localkafka.render_server_properties(port, Path("/d"))
+        localkafka_config.render_server_properties(port, Path("/d"))
 
 
 def test_pom_pins_kafka_and_the_log4j_binding() -> None:
-    pom = localkafka.render_pom()
+    pom = localkafka_jars.render_pom()
     assert "<packaging>pom</packaging>" in pom
     assert f"<artifactId>kafka_2.13</artifactId>\n      <version>{localkafka.KAFKA_VERSION}<" in pom
-    assert f"log4j-slf4j-impl</artifactId>\n      <version>{localkafka.LOG4J_VERSION}<" in pom
+    log4j = localkafka_config.LOG4J_VERSION
+    assert f"log4j-slf4j-impl</artifactId>\n      <version>{log4j}<" in pom
 
 
 def test_log4j2_config_logs_to_the_given_file_only() -> None:
-    config = _parse(localkafka.render_log4j2_properties(Path("/data/broker.log")))
+    config = _parse(localkafka_config.render_log4j2_properties(Path("/data/broker.log")))
     config = {key.strip(): value.strip() for key, value in config.items()}
     assert config["appender.file.fileName"] == "/data/broker.log"
     assert config["rootLogger.appenderRef.file.ref"] == "file"
@@ -71,13 +72,13 @@ def test_directories_follow_the_settings(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {"PROVLEDGER_CACHE_DIR": str(tmp_path / "cache"), "PROVLEDGER_KAFKA_DATA_DIR": "data"}
     ).local_kafka
-    assert localkafka.cache_dir(settings.cache_dir) == tmp_path / "cache/kafka-4.1.1"
+    assert localkafka_config.cache_dir(settings.cache_dir) == tmp_path / "cache/kafka-4.1.1"
     assert localkafka.status(settings.data_dir).data_dir == Path("data").absolute()
 
 
 def test_directories_default_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert localkafka.cache_dir() == tmp_path / ".cache/provledger/kafka-4.1.1"
+    assert localkafka_config.cache_dir() == tmp_path / ".cache/provledger/kafka-4.1.1"
     assert localkafka.status().data_dir == tmp_path / ".local/share/provledger/kafka"
 
 
@@ -94,7 +95,7 @@ def test_status_of_a_never_started_dir(tmp_path: Path) -> None:
 
 def test_status_ignores_a_stale_pid_file(tmp_path: Path) -> None:
     (tmp_path / "server.properties").write_text(
-        localkafka.render_server_properties(19092, tmp_path / "kraft")
+        localkafka_config.render_server_properties(19092, tmp_path / "kraft")
     )
     (tmp_path / "broker.pid").write_text("999999999\n")
     st = localkafka.status(tmp_path)
@@ -120,11 +121,11 @@ def test_only_kafka_started_with_this_data_dirs_config_is_our_broker(tmp_path: P
 
 
 def test_maven_fetch_enforces_checksums_in_a_private_repository(tmp_path: Path) -> None:
-    command = localkafka.maven_command("/usr/bin/mvn", tmp_path / "m2")
+    command = localkafka_jars.maven_command("/usr/bin/mvn", tmp_path / "m2")
     assert command[0] == "/usr/bin/mvn"
     assert "--strict-checksums" in command
     assert f"-Dmaven.repo.local={tmp_path / 'm2'}" in command
-    assert f"{localkafka.MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies" in command
+    assert f"{localkafka_jars.MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies" in command
 
 
 def _repo_jar(repo: Path, name: str, content: bytes, sha1: str | None) -> None:
@@ -145,15 +146,15 @@ def test_fetched_jars_are_checked_against_the_repositorys_sha1(tmp_path: Path) -
     _repo_jar(repo, "b-1.jar", good, hashlib.sha1(good).hexdigest())
     _repo_jar(repo, "c-1.jar", good, None)
     (lib / "a-1.jar").write_bytes(good)
-    assert localkafka.jar_checksum_problems(lib, repo) == []
+    assert localkafka_jars.jar_checksum_problems(lib, repo) == []
     (lib / "b-1.jar").write_bytes(bad)
     (lib / "c-1.jar").write_bytes(good)
     (lib / "d-1.jar").write_bytes(good)
-    problems = localkafka.jar_checksum_problems(lib, repo)
+    problems = localkafka_jars.jar_checksum_problems(lib, repo)
     assert [p.split(":")[0] for p in problems] == ["b-1.jar", "c-1.jar", "d-1.jar"]
     assert "sha1" in problems[0] and "no checksum" in problems[1]
 
 
 def test_an_empty_lib_is_a_failed_fetch(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
-    assert localkafka.jar_checksum_problems(tmp_path / "lib", tmp_path / "m2") != []
+    assert localkafka_jars.jar_checksum_problems(tmp_path / "lib", tmp_path / "m2") != []
