@@ -18,7 +18,6 @@ PREFIX = "dev.provledger."
 SUFFIX = ".v1"
 
 Level = Literal["junior", "mid", "senior", "principal"]
-SENIOR_LEVELS: frozenset[str] = frozenset({"senior", "principal"})
 
 
 def _aware(value: datetime) -> datetime:

@@ -87,14 +87,15 @@ LEFT JOIN person_levels pl ON pl.person_id = rv.reviewer_id AND pl.valid_from <=
     AND (pl.valid_to IS NULL OR rv.reviewed_at < pl.valid_to);
 
 -- Each authored change with its author's level at authoring time and whether someone else,
--- senior or principal at review time, approved that very revision.
+-- senior at review time (policy_definitions.senior_levels), approved that very revision.
 CREATE OR REPLACE VIEW change_approval AS
 SELECT c.repo, c.commit, c.author_id, c.author_name, c.ai_assisted, c.authored_at,
        c.event_id, pl.level AS author_level,
        EXISTS (
            SELECT 1 FROM review_levels rl
            WHERE rl.repo = c.repo AND rl.commit = c.commit AND rl.decision = 'approved'
-             AND rl.reviewer_id <> c.author_id AND rl.reviewer_level IN ('senior', 'principal')
+             AND rl.reviewer_id <> c.author_id
+             AND list_contains((SELECT senior_levels FROM policy_definitions), rl.reviewer_level)
        ) AS senior_approved
 FROM changes c
 LEFT JOIN person_levels pl ON pl.person_id = c.author_id AND pl.valid_from <= c.authored_at

@@ -1,14 +1,16 @@
 -- Views for SREs' common questions (`provledger sql`, POST /v1/sql); documented in
 -- ledger/SCHEMA.md under "Views for SREs". Built on the provenance views of 50_provenance.sql.
 
--- AI-assisted changes that no one else, senior or principal at review time, approved as
--- that revision. violates_policy: the author was not senior/principal either (the
+-- AI-assisted changes that no one else, senior at review time, approved as that revision
+-- (senior: policy_definitions). violates_policy: the author was not senior either (the
 -- ai-change-needs-senior-approval rule); shipped: some deployment shipped it.
 CREATE OR REPLACE VIEW ai_changes_without_senior_approval AS
 SELECT ca.repo, ca.commit, ca.author_id, ca.author_name,
        coalesce(ca.author_level, 'unknown') AS author_level, ca.authored_at,
        t.ai_tools,
-       coalesce(ca.author_level, 'unknown') NOT IN ('senior', 'principal') AS violates_policy,
+       NOT coalesce(
+           list_contains((SELECT senior_levels FROM policy_definitions), ca.author_level), false
+       ) AS violates_policy,
        EXISTS (SELECT 1 FROM deployment_shipped s
                WHERE s.commit = ca.commit AND (s.repo IS NULL OR s.repo = ca.repo)) AS shipped,
        ca.event_id
@@ -42,7 +44,7 @@ LEFT JOIN (
 LEFT JOIN deployment_failures f ON f.deployment_seq = d.event_seq;
 
 -- Deployments of an incident's services (and environment, when the incident names one) in
--- the 24 hours before its impact started: the first list to look at.
+-- the default lookback (24 hours) before its impact started: the first list to look at.
 CREATE OR REPLACE VIEW incident_recent_deployments AS
 SELECT i.incident, i.severity, i.impact_started_at,
        d.event_id AS deployment_event_id, d.service, d.environment, d.version, d.deployed_at,
@@ -51,15 +53,16 @@ FROM incident_view i
 JOIN deployments d ON list_contains(i.services, d.service)
     AND (i.environment IS NULL OR d.environment = i.environment)
     AND d.deployed_at <= i.impact_started_at
-    AND d.deployed_at > i.impact_started_at - INTERVAL 24 HOUR;
+    AND d.deployed_at > i.impact_started_at - (SELECT default_lookback FROM policy_definitions);
 
--- Destructive agent actions with the authorizer's level at the time; senior_authorized is
--- the destructive-agent-action-needs-authorization rule.
+-- Destructive agent actions with the authorizer's level at the time; senior_authorized (senior
+-- as policy_definitions says) is the destructive-agent-action-needs-authorization rule.
 CREATE OR REPLACE VIEW destructive_agent_actions AS
 SELECT a.event_id, a.acted_at, a.tool, a.model, a.session, a.action, a.service,
        a.environment, a.resource, a.command, a.authorized_by_id,
        pl.level AS authorized_by_level,
-       coalesce(pl.level IN ('senior', 'principal'), false) AS senior_authorized
+       coalesce(list_contains((SELECT senior_levels FROM policy_definitions), pl.level), false)
+           AS senior_authorized
 FROM agent_actions a
 LEFT JOIN person_levels pl ON pl.person_id = a.authorized_by_id
     AND pl.valid_from <= a.acted_at AND (pl.valid_to IS NULL OR a.acted_at < pl.valid_to)

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 import uvicorn
 
@@ -19,6 +18,9 @@ from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.api.state import AppState, Limits
 from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK_SPAN
+from provenance_ledger.query.policy.inforce import use_policy_file
+from provenance_ledger.query.policy.record import PolicyRecorder
 from provenance_ledger.query.sql import readonly as sql
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.schemas.codec import DecodedEvent
@@ -96,7 +98,7 @@ def warm_up(
         for (incident,) in latest:
             if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
                 break
-            suspects_for(cur, incident, timedelta(hours=24), 10)
+            suspects_for(cur, incident, DEFAULT_LOOKBACK_SPAN, 10)
             warmed.append(incident)
     except Exception:  # best effort: a failure here must not touch serving
         log.warning("ledger warm-up stopped after %d incidents", len(warmed), exc_info=True)
@@ -117,6 +119,7 @@ def serve(
     hashes = settings.secrets.token_hashes
     tokens = TokenStore(settings.api.tokens_file, hashes.get_secret_value() if hashes else None)
     limits = Limits.from_settings(settings)
+    use_policy_file(settings.api.policy_file)
     check_bind(host, tokens_configured=tokens.configured())
     ledger = Ledger.open(settings.db_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
     memory_limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
@@ -124,6 +127,8 @@ def serve(
     lock_cursor = ledger.cursor()
     sql.lock_down(lock_cursor)
     lock_cursor.close()
+    # The SQL views' "senior" follows the policy file; one that is not usable stops here.
+    recorder = PolicyRecorder(ledger)
     consumer = LedgerConsumer(ledger, settings)
     publisher = _Publisher(settings)
     consumer_thread = threading.Thread(target=consumer.run, name="ledger-consumer", daemon=True)
@@ -154,6 +159,7 @@ def serve(
         ledger.close()
         raise ServeError(consumer.status.refused)
     warm_thread.start()
+    recorder.start()
     if on_started is not None:
         threading.Thread(
             target=_when_started, args=(server, on_started, memory_limit), daemon=True
@@ -163,6 +169,7 @@ def serve(
     finally:
         stop_warming.set()
         warm_thread.join(timeout=5)  # never close the ledger under a running query
+        recorder.stop()
         consumer.stop()
         consumer_thread.join(timeout=15)
         publisher.close()

@@ -11,6 +11,7 @@ from rich.table import Table
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.query.cli.client import api_get
 from provenance_ledger.query.cli.output import json_option, print_json
+from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK
 from provenance_ledger.schemas.errors import Finding
 
 
@@ -18,7 +19,7 @@ from provenance_ledger.schemas.errors import Finding
 @click.argument("incident")
 @click.option(
     "--lookback",
-    default="24h",
+    default=DEFAULT_LOOKBACK,
     show_default=True,
     help="How far before impact start to look (30m, 24h, 7d).",
 )

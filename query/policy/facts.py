@@ -12,8 +12,11 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.policy.gate import ActionFacts, ChangeFacts
+from provenance_ledger.query.policy.definitions import Seniority
+from provenance_ledger.query.policy.gate import ActionFacts
 from provenance_ledger.query.policy.levels import load_levels
+from provenance_ledger.query.readmodels.changes import change_details
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 
 
@@ -27,8 +30,9 @@ def commit_known(cur: duckdb.DuckDBPyConnection, repo: str, commit: str) -> bool
 
 
 def commit_facts(
-    cur: duckdb.DuckDBPyConnection, repo: str, commit: str
-) -> tuple[list[ChangeFacts], list[ActionFacts]]:
+    cur: duckdb.DuckDBPyConnection, repo: str, commit: str, seniority: Seniority
+) -> tuple[list[CommitFacts], list[ActionFacts]]:
+    """The authored changes to judge (in commit order) and the actions of their AI sessions."""
     merged = [
         row[0]
         for row in cur.execute(
@@ -37,46 +41,9 @@ def commit_facts(
             [repo, commit],
         ).fetchall()
     ]
-    commits = [commit, *[sha for sha in merged if sha != commit]]
-    authored = rows_as_dicts(
-        cur.execute(
-            "SELECT commit, author_id, authored_at FROM changes WHERE repo = ? AND commit IN "
-            f"{in_list(commits)} QUALIFY row_number() OVER "
-            "(PARTITION BY commit ORDER BY event_seq) = 1 ORDER BY commit",
-            [repo, *commits],
-        )
-    )
-    assists = _grouped(
-        cur,
-        "SELECT commit, tool, model, mode, lines, session FROM change_ai WHERE repo = ? AND "
-        f"commit IN {in_list(commits)} ORDER BY event_seq",
-        [repo, *commits],
-    )
-    reviews = _grouped(
-        cur,
-        "SELECT commit, reviewer_id AS reviewer, decision, reviewed_at FROM reviews "
-        f"WHERE repo = ? AND commit IN {in_list(commits)} ORDER BY reviewed_at, event_seq",
-        [repo, *commits],
-    )
-    people = [a["author_id"] for a in authored]
-    people += [r["reviewer"] for rs in reviews.values() for r in rs]
-    levels = load_levels(cur, people)
-    changes = []
-    for a in authored:
-        revs = tuple(
-            {**r, "reviewer_level": levels.at(r["reviewer"], r["reviewed_at"])}
-            for r in reviews.get(a["commit"], [])
-        )
-        changes.append(
-            ChangeFacts(
-                repo=repo,
-                commit=a["commit"],
-                author=a["author_id"],
-                author_level=levels.at(a["author_id"], a["authored_at"]),
-                ai=tuple(assists.get(a["commit"], [])),
-                reviews=revs,
-            )
-        )
+    commits = sorted({commit, *merged})
+    known = change_details(cur, [(repo, sha) for sha in commits], seniority)
+    changes = [known[sha] for sha in commits if known[sha].known]
     sessions = sorted({ai["session"] for c in changes for ai in c.ai if ai.get("session")})
     return changes, _actions(cur, f"session IN {in_list(sessions)}", sessions)
 
@@ -106,12 +73,3 @@ def _actions(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> l
         )
         for r in rows
     ]
-
-
-def _grouped(
-    cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
-) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in rows_as_dicts(cur.execute(sql, params)):
-        grouped.setdefault(row.pop("commit"), []).append(row)
-    return grouped

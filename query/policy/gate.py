@@ -1,15 +1,16 @@
 """The policy gate's rules: loaded from YAML, evaluated purely on gathered facts.
 
-The rules file is ``PROVLEDGER_POLICY`` if set, else the packaged ``query/policy/policy.yaml``.
-Each rule is an instance of a kind; a file may hold several instances of one kind (say a
-stricter approval rule for some repos). query/policy/facts.py gathers the facts from the
-ledger; nothing here does I/O except :func:`load_policy` reading the file.
+The rules file is ``PROVLEDGER_POLICY`` if set, else the packaged ``query/policy/policy.yaml``
+(query/policy/inforce.py reads the one in force). Besides the rules it defines who counts as
+senior (``senior_at_least``, query/policy/definitions.py); a rule's level threshold left out
+follows that definition. Each rule is an instance of a kind; a file may hold several
+instances of one kind (say a stricter approval rule for some repos). query/policy/facts.py
+gathers the facts from the ledger; nothing here does I/O except :func:`load_policy`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -17,17 +18,25 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from provenance_ledger.query.policy.definitions import (
+    CONTRACT_SENIOR_AT_LEAST,
+    LEVELS,
+    Seniority,
+    meets,
+)
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.schemas.errors import UsageProblem
 
-LEVELS = ("junior", "mid", "senior", "principal")
-Level = Literal["junior", "mid", "senior", "principal"]
+
+def _known_level(name: str) -> str:
+    if name not in LEVELS:
+        raise ValueError(f"{name!r} is not a level ({', '.join(LEVELS)})")
+    return name
 
 
-def meets(level: str | None, threshold: str) -> bool:
-    """An unknown level never meets a threshold."""
-    return level in LEVELS and LEVELS.index(level) >= LEVELS.index(threshold)
+Level = Annotated[str, AfterValidator(_known_level)]
 
 
 class _Rule(BaseModel):
@@ -38,15 +47,16 @@ class _Rule(BaseModel):
 
 class AiChangeApproval(_Rule):
     kind: Literal["ai-change-approval"]
-    author_exempt_from: Level = "senior"
-    approver_at_least: Level = "senior"
+    # Left out (None): the policy's senior_at_least, so the rule follows what senior means.
+    author_exempt_from: Level | None = None  # authors at this level or above need no approval
+    approver_at_least: Level | None = None  # the approver's level at review time
     approvals: int = Field(1, ge=1)
     repos: list[str] = ["*"]
 
 
 class AgentActionAuthorization(_Rule):
     kind: Literal["agent-action-authorization"]
-    authorizer_at_least: Level = "senior"
+    authorizer_at_least: Level | None = None  # None: the policy's senior_at_least
     destructive_only: bool = True
 
 
@@ -55,16 +65,16 @@ Rule = Annotated[AiChangeApproval | AgentActionAuthorization, Field(discriminato
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    senior_at_least: Level = CONTRACT_SENIOR_AT_LEAST
     rules: list[Rule]
+
+    @property
+    def seniority(self) -> Seniority:
+        return Seniority(self.senior_at_least)
 
 
 class PolicyError(ValueError, UsageProblem):
     """The rules file cannot be read or is not valid; the message names the file."""
-
-
-def policy_path() -> Path | None:
-    configured = os.environ.get("PROVLEDGER_POLICY")
-    return Path(configured) if configured else None
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -81,16 +91,6 @@ def load_policy(path: Path | None = None) -> Policy:
         return Policy.model_validate(yaml.safe_load(text) or {})
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise PolicyError(f"policy rules in {where} are not usable: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class ChangeFacts:
-    repo: str
-    commit: str
-    author: str | None
-    author_level: str | None
-    ai: tuple[dict, ...]
-    reviews: tuple[dict, ...] = ()  # {reviewer, reviewer_level, decision, reviewed_at}
 
 
 @dataclass(frozen=True)
@@ -119,53 +119,40 @@ class Verdict:
         return not self.violations
 
 
-def evaluate(policy: Policy, changes: list[ChangeFacts], actions: list[ActionFacts]) -> Verdict:
+def evaluate(policy: Policy, changes: list[CommitFacts], actions: list[ActionFacts]) -> Verdict:
     verdict = Verdict()
     for rule in policy.rules:
         if isinstance(rule, AiChangeApproval):
             for change in changes:
-                verdict.violations += check_change(rule, change)
+                verdict.violations += check_change(rule, change, policy.senior_at_least)
         else:
             for action in actions:
-                verdict.violations += check_action(rule, action)
+                verdict.violations += check_action(rule, action, policy.senior_at_least)
     return verdict
 
 
-def qualified_approvers(change: ChangeFacts, threshold: str) -> set[str]:
-    """Others who approved this very revision at ``threshold`` or above at review time.
-
-    Only reviews of the revision under check are passed in, so approvals of earlier
-    revisions never count; an approval stands once given (as CONTRACT words the rule).
-    """
-    return {
-        r["reviewer"]
-        for r in change.reviews
-        if r["decision"] == "approved"
-        and r["reviewer"] != change.author
-        and meets(r["reviewer_level"], threshold)
-    }
-
-
-def check_change(rule: AiChangeApproval, change: ChangeFacts) -> list[Violation]:
-    if not change.ai or not any(fnmatch.fnmatchcase(change.repo, p) for p in rule.repos):
+def check_change(rule: AiChangeApproval, change: CommitFacts, senior: str) -> list[Violation]:
+    """``senior``: the policy's senior_at_least, for the thresholds the rule leaves out."""
+    if not change.ai or not any(fnmatch.fnmatchcase(change.repo or "", p) for p in rule.repos):
         return []
-    if meets(change.author_level, rule.author_exempt_from):
+    if meets(change.author_level, rule.author_exempt_from or senior):
         return []
-    if len(qualified_approvers(change, rule.approver_at_least)) >= rule.approvals:
+    approver = rule.approver_at_least or senior
+    if len(change.approvers(approver)) >= rule.approvals:
         return []
     tools = ", ".join(sorted({a["tool"] for a in change.ai}))
     level = change.author_level or "not registered"
-    why = _review_summary(change, rule)
+    why = _review_summary(change, approver)
     detail = (
         f"{change.repo}@{change.commit[:12]} was written with AI ({tools}) by "
         f"{change.author or 'an unknown author'} ({level} when authored); it needs "
         f"{rule.approvals} approved review(s) of this exact revision by someone else at level "
-        f"{rule.approver_at_least} or above at review time. {why}"
+        f"{approver} or above at review time. {why}"
     )
     return [Violation(rule.id, detail)]
 
 
-def _review_summary(change: ChangeFacts, rule: AiChangeApproval) -> str:
+def _review_summary(change: CommitFacts, approver: str) -> str:
     if not change.reviews:
         return (
             "No review of this revision is recorded (approvals of earlier revisions do not "
@@ -178,17 +165,20 @@ def _review_summary(change: ChangeFacts, rule: AiChangeApproval) -> str:
             notes.append(f"{who} {review['decision']} (the author's own review does not count)")
         elif review["decision"] != "approved":
             notes.append(f"{who} ({level}) {review['decision']}")
-        elif not meets(review["reviewer_level"], rule.approver_at_least):
+        elif not meets(review["reviewer_level"], approver):
             notes.append(f"{who} approved but was {level} at review time")
         else:
             notes.append(f"{who} ({level}) approved")
     return "Reviews of this revision: " + "; ".join(notes) + "."
 
 
-def check_action(rule: AgentActionAuthorization, action: ActionFacts) -> list[Violation]:
+def check_action(
+    rule: AgentActionAuthorization, action: ActionFacts, senior: str
+) -> list[Violation]:
     if rule.destructive_only and not action.destructive:
         return []
-    if meets(action.authorized_level, rule.authorizer_at_least):
+    authorizer = rule.authorizer_at_least or senior
+    if meets(action.authorized_level, authorizer):
         return []
     if action.authorized_by is None:
         who = "it has no authorized_by"
@@ -198,6 +188,6 @@ def check_action(rule: AgentActionAuthorization, action: ActionFacts) -> list[Vi
     kind = "destructive agent action" if action.destructive else "agent action"
     detail = (
         f"{kind} {action.action} ({action.event_id}) needs authorization by a person at level "
-        f"{rule.authorizer_at_least} or above; {who}"
+        f"{authorizer} or above; {who}"
     )
     return [Violation(rule.id, detail)]

@@ -7,18 +7,20 @@ the relation rules are the same as the views in ledger/views/50_provenance.sql.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import duckdb
 
+from provenance_ledger.query.policy.definitions import Seniority
 from provenance_ledger.query.policy.levels import Levels, load_levels
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.readmodels.incidents import (
     concurrently,
     in_list,
     rows_by_key,
     utc_from_micros,
 )
-from provenance_ledger.query.suspects.ranking import SENIOR, ChangeFacts
 
 Pair = tuple[str | None, str]
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.
@@ -40,8 +42,9 @@ def shipped_by(
 def shipped_with_details(
     cur: duckdb.DuckDBPyConnection,
     deployments: list[dict[str, Any]],
+    seniority: Seniority,
     levels: Levels | None = None,
-) -> tuple[dict[int, list[Pair]], dict[str, tuple[dict[str, Any], ChangeFacts]]]:
+) -> tuple[dict[int, list[Pair]], dict[str, CommitFacts]]:
     """``shipped_by`` and ``change_details`` at once: one look-up of the commits deployments
     name gives their merges and their authors, assistants and reviews; only commits those
     merges brought in need a second one."""
@@ -53,7 +56,7 @@ def shipped_with_details(
     brought_in = sorted(set(_commits(shipped)) - set(heads))
     facts += _facts_of(cur, brought_in)
     pairs = [pair for pairs in shipped.values() for pair in pairs]
-    return shipped, _assemble(cur, pairs, facts, levels)
+    return shipped, _assemble(cur, pairs, facts, seniority, levels)
 
 
 def _commits(shipped: dict[int, list[Pair]]) -> list[str]:
@@ -84,8 +87,8 @@ def _shipped_direct(
     for artifact, repo, commit in built:
         by_artifact[artifact].append((repo, commit))
     for d in deployments:
-        for pair in by_artifact.get(d.get("artifact"), []):
-            shipped[d["event_seq"]].append(pair)
+        if d.get("artifact"):
+            shipped[d["event_seq"]] += by_artifact[d["artifact"]]
     return shipped
 
 
@@ -151,11 +154,14 @@ def _unique(pairs: list[Pair]) -> list[Pair]:
 
 
 def change_details(
-    cur: duckdb.DuckDBPyConnection, pairs: list[Pair], levels: Levels | None = None
-) -> dict[str, tuple[dict[str, Any], ChangeFacts]]:
-    """Per commit: the API's change object and the facts the ranking uses."""
+    cur: duckdb.DuckDBPyConnection,
+    pairs: list[Pair],
+    seniority: Seniority,
+    levels: Levels | None = None,
+) -> dict[str, CommitFacts]:
+    """Per commit: what the ledger knows of it, judged by ``seniority``."""
     commits = sorted({commit for _, commit in pairs})
-    return _assemble(cur, pairs, _facts_of(cur, commits), levels) if commits else {}
+    return _assemble(cur, pairs, _facts_of(cur, commits), seniority, levels) if commits else {}
 
 
 def _facts_of(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict[str, Any]]:
@@ -170,8 +176,9 @@ def _assemble(
     cur: duckdb.DuckDBPyConnection,
     pairs: list[Pair],
     facts: list[dict[str, Any]],
+    seniority: Seniority,
     levels: Levels | None,
-) -> dict[str, tuple[dict[str, Any], ChangeFacts]]:
+) -> dict[str, CommitFacts]:
     kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in facts:
         kinds[row["fact"]].append(row)
@@ -180,67 +187,47 @@ def _assemble(
     assists = _by_commit(kinds["assisted"])
     people = [row["person_id"] for row in kinds["authored"] + kinds["reviewed"]]
     levels = levels or load_levels(cur, people)
-    out: dict[str, tuple[dict[str, Any], ChangeFacts]] = {}
+    out: dict[str, CommitFacts] = {}
     for repo_hint, commit in pairs:
-        first = (authored.get(commit) or [None])[0]
+        # The first change.authored in the repo the deployment names (any, when it names none).
+        first = next((a for a in authored.get(commit, []) if _same_repo(a, repo_hint)), None)
         repo = repo_hint or (first["repo"] if first else None)
-        author = first["person_id"] if first else None
-        author_level = levels.at(author, first["fact_at"]) if first else None
-        ai = [_strip(a) for a in assists.get(commit, []) if _same_repo(a, repo)]
-        if first and not _same_repo(first, repo):
-            first, author, author_level = None, None, None
-        revs = []
-        for r in reviews.get(commit, []):
-            if _same_repo(r, repo):
-                level = levels.at(r["person_id"], r["fact_at"])
-                revs.append(
-                    {
-                        "reviewer": r["person_id"],
-                        "reviewer_name": r["person_name"],
-                        "reviewer_level": level,
-                        "decision": r["decision"],
-                        "change": r["change_ref"],
-                        "reviewed_at": r["fact_at"],
-                    }
-                )
-        senior = any(
-            r["decision"] == "approved"
-            and r["reviewer_level"] in SENIOR
-            and r["reviewer"] != author
-            for r in revs
+        known = CommitFacts(
+            repo,
+            commit,
+            ai=tuple(_strip(a) for a in assists.get(commit, []) if _same_repo(a, repo)),
+            reviews=tuple(
+                _review(r, levels) for r in reviews.get(commit, []) if _same_repo(r, repo)
+            ),
+            seniority=seniority,
         )
-        lines = None
-        if first and (first["lines_added"] is not None or first["lines_deleted"] is not None):
-            lines = (first["lines_added"] or 0) + (first["lines_deleted"] or 0)
-        api = {
-            "repo": repo,
-            "commit": commit,
-            "author": author,
-            "author_name": first["person_name"] if first else None,
-            "author_level": author_level,
-            "message": first["message"] if first else None,
-            "lines_added": first["lines_added"] if first else None,
-            "lines_deleted": first["lines_deleted"] if first else None,
-            "files": list(first["files"] or []) if first else [],
-            "ai": ai,
-            "reviews": revs,
-            "senior_approved": senior,
-        }
-        facts = ChangeFacts(
-            repo=repo,
-            commit=commit,
-            author=author,
-            author_level=author_level,
-            known=first is not None,
-            ai=tuple(ai),
-            reviews=tuple(revs),
-            senior_approved=senior,
-            lines=lines,
-            files=tuple(first["files"] or []) if first else (),
-            changes_requested=bool(revs) and revs[-1]["decision"] == "changes_requested",
-        )
-        out[commit] = (api, facts)
+        out[commit] = _with_author(known, first, levels) if first else known
     return out
+
+
+def _with_author(known: CommitFacts, authored: dict[str, Any], levels: Levels) -> CommitFacts:
+    return replace(
+        known,
+        author=authored["person_id"],
+        author_level=levels.at(authored["person_id"], authored["fact_at"]),
+        known=True,
+        author_name=authored["person_name"],
+        message=authored["message"],
+        lines_added=authored["lines_added"],
+        lines_deleted=authored["lines_deleted"],
+        files=tuple(authored["files"] or ()),
+    )
+
+
+def _review(row: dict[str, Any], levels: Levels) -> dict[str, Any]:
+    return {
+        "reviewer": row["person_id"],
+        "reviewer_name": row["person_name"],
+        "reviewer_level": levels.at(row["person_id"], row["fact_at"]),
+        "decision": row["decision"],
+        "change": row["change_ref"],
+        "reviewed_at": row["fact_at"],
+    }
 
 
 def _same_repo(row: dict[str, Any], repo: str | None) -> bool:

@@ -15,13 +15,15 @@ from typing import Any, Literal
 
 import duckdb
 
+from provenance_ledger.query.policy.inforce import seniority_in_force
+
 GroupBy = Literal["ai_tool", "review"]
 
 _BASE = """
 d AS (
     SELECT event_seq, event_id, artifact FROM deployments
-    WHERE (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?)
-      AND (?::TIMESTAMPTZ IS NULL OR deployed_at < ?)
+    WHERE ($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since)
+      AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until)
 ),
 heads AS (
     SELECT dc.deployment_seq, dc.repo, dc.commit
@@ -66,7 +68,8 @@ FROM d LEFT JOIN (SELECT DISTINCT deployment_seq, tool FROM ai) t
     ON t.deployment_seq = d.event_seq
 """
 
-# Senior approval as the change_approval view defines it, for the window's AI changes only.
+# Senior approval as CommitFacts.senior_approved and the change_approval view define it, for
+# the window's AI changes only; $senior_levels: the levels the policy in force counts senior.
 _APPROVAL = """
 ai_commits AS (SELECT DISTINCT repo, commit FROM ai),
 approved AS (
@@ -77,7 +80,7 @@ approved AS (
     JOIN person_levels pl ON pl.person_id = rv.reviewer_id AND pl.valid_from <= rv.reviewed_at
         AND (pl.valid_to IS NULL OR rv.reviewed_at < pl.valid_to)
     WHERE rv.decision = 'approved' AND rv.reviewer_id <> c.author_id
-      AND pl.level IN ('senior', 'principal')
+      AND list_contains($senior_levels, pl.level)
 ),
 verdicts AS (
     SELECT ai.deployment_seq, bool_or(ap.commit IS NULL) AS lacking
@@ -103,10 +106,12 @@ def change_failure_rate(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Groups ``{group, deployments, failed, rate}`` sorted by group name."""
+    params: dict[str, Any] = {"since": since, "until": until}
     if by == "ai_tool":
         grouped = f"WITH {_BASE}, g AS ({_BY_TOOL})"
     else:
         grouped = f"WITH {_BASE}, {_APPROVAL}, g AS ({_BY_REVIEW})"
+        params["senior_levels"] = list(seniority_in_force().levels)
     rows = cur.execute(
         f"""
         {grouped}
@@ -115,7 +120,7 @@ def change_failure_rate(
         FROM g LEFT JOIN failed f ON f.deployment_seq = g.event_seq
         GROUP BY g.grp ORDER BY g.grp
         """,
-        [since, since, until, until],
+        params,
     ).fetchall()
     return [
         {

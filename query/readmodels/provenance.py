@@ -7,8 +7,10 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.query.policy.inforce import seniority_in_force
 from provenance_ledger.query.policy.levels import load_levels
 from provenance_ledger.query.readmodels.changes import shipped_with_details
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
 
@@ -16,36 +18,11 @@ from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
 def commit_provenance(
     cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None = None
 ) -> dict[str, Any] | None:
-    """Everything the ledger knows about one commit; None when it knows nothing."""
+    """Everything the ledger knows about one commit; None when it knows nothing. Whether it
+    was senior-approved is as the policy in force says who is senior."""
     sha = sha.lower()
-
-    def q(sql: str, *params: Any) -> list[dict[str, Any]]:
-        return rows_as_dicts(cur.execute(sql, [sha, *params, repo, repo]))
-
-    repo_filter = " AND (?::VARCHAR IS NULL OR repo = ?)"
-    authored = q(
-        "SELECT repo, commit, author_id AS author, author_name, files, lines_added, "
-        "lines_deleted, message, authored_at, event_id FROM changes WHERE commit = ?"
-        + repo_filter
-        + " ORDER BY event_seq"
-    )
-    ai = q(
-        "SELECT repo, tool, model, mode, lines, session FROM change_ai WHERE commit = ?"
-        + repo_filter
-        + " ORDER BY event_seq"
-    )
-    reviews = q(
-        "SELECT repo, reviewer_id AS reviewer, reviewer_name, decision, change_ref AS change, "
-        "reviewed_at, event_id FROM reviews WHERE commit = ?"
-        + repo_filter
-        + " ORDER BY reviewed_at, event_seq"
-    )
+    authored, ai, reviews, artifacts = _commit_rows(cur, sha, repo)
     merges = _merges(cur, sha, repo)
-    artifacts = q(
-        "SELECT artifact, repo, pipeline_run, built_at, event_id FROM artifacts WHERE commit = ?"
-        + repo_filter
-        + " ORDER BY event_seq"
-    )
     deployments = _shipping(cur, sha, repo)
     if not (authored or reviews or merges or artifacts or deployments or ai):
         return None
@@ -54,6 +31,60 @@ def commit_provenance(
         a["author_level"] = levels.at(a["author"], a["authored_at"])
     for r in reviews:
         r["reviewer_level"] = levels.at(r["reviewer"], r["reviewed_at"])
+    first = authored[0] if authored else None
+    known = CommitFacts(
+        repo or (first["repo"] if first else None),
+        sha,
+        author=first["author"] if first else None,
+        author_level=first["author_level"] if first else None,
+        ai=tuple(ai),
+        reviews=tuple(reviews),
+        known=first is not None,
+        seniority=seniority_in_force(),
+    )
+    return {
+        "commit": sha,
+        "repo": known.repo,
+        "authored": authored,
+        "ai": ai,
+        "reviews": reviews,
+        "senior_approved": known.senior_approved,
+        "merges": merges,
+        "artifacts": artifacts,
+        "deployments": deployments,
+        "rollbacks": _rollbacks_of(cur, deployments),
+        "incidents": _incidents(cur, sha, repo, [d["event_id"] for d in deployments]),
+    }
+
+
+def _commit_rows(
+    cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None
+) -> tuple[list[dict[str, Any]], ...]:
+    """The commit's change.authored, AI assistance, reviews and artifacts, in ledger order."""
+
+    def q(sql: str, order: str = "event_seq") -> list[dict[str, Any]]:
+        filtered = f"{sql} AND (?::VARCHAR IS NULL OR repo = ?) ORDER BY {order}"
+        return rows_as_dicts(cur.execute(filtered, [sha, repo, repo]))
+
+    authored = q(
+        "SELECT repo, commit, author_id AS author, author_name, files, lines_added, "
+        "lines_deleted, message, authored_at, event_id FROM changes WHERE commit = ?"
+    )
+    ai = q("SELECT repo, tool, model, mode, lines, session FROM change_ai WHERE commit = ?")
+    reviews = q(
+        "SELECT repo, reviewer_id AS reviewer, reviewer_name, decision, change_ref AS change, "
+        "reviewed_at, event_id FROM reviews WHERE commit = ?",
+        order="reviewed_at, event_seq",
+    )
+    artifacts = q(
+        "SELECT artifact, repo, pipeline_run, built_at, event_id FROM artifacts WHERE commit = ?"
+    )
+    return authored, ai, reviews, artifacts
+
+
+def _rollbacks_of(
+    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     _, reverted = rollbacks_of(cur, deployments)
     rollbacks = [
         {**_rollback(rb), "deployment_event_id": d["event_id"]}
@@ -61,36 +92,22 @@ def commit_provenance(
         for rb, _ in reverted.get(d["event_seq"], [])
     ]
     rollbacks.sort(key=lambda r: (r["rolled_back_at"], r["rollback_event_id"]))
-    ids = [d["event_id"] for d in deployments]
-    incidents = rows_as_dicts(
+    return rollbacks
+
+
+def _incidents(
+    cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None, deployment_ids: list[str]
+) -> list[dict[str, Any]]:
+    """Standing verdicts that name the commit or a deployment that shipped it."""
+    return rows_as_dicts(
         cur.execute(
             "SELECT incident, verdict, by_id AS by, target_kind, deployment_event_id, "
             "attributed_at, event_id FROM attribution_verdicts "
             "WHERE (target_kind = 'commit' AND commit = ? AND (?::VARCHAR IS NULL OR repo = ?)) "
-            f"OR deployment_event_id IN {in_list(ids)} ORDER BY attributed_at, incident",
-            [sha, repo, repo, *ids],
+            f"OR deployment_event_id IN {in_list(deployment_ids)} ORDER BY attributed_at, incident",
+            [sha, repo, repo, *deployment_ids],
         )
     )
-    approved = [
-        r
-        for r in reviews
-        if r["decision"] == "approved"
-        and r["reviewer_level"] in ("senior", "principal")
-        and all(r["reviewer"] != a["author"] for a in authored)
-    ]
-    return {
-        "commit": sha,
-        "repo": repo or (authored[0]["repo"] if authored else None),
-        "authored": authored,
-        "ai": ai,
-        "reviews": reviews,
-        "senior_approved": bool(approved),
-        "merges": merges,
-        "artifacts": artifacts,
-        "deployments": deployments,
-        "rollbacks": rollbacks,
-        "incidents": incidents,
-    }
 
 
 def _merges(cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None) -> list[dict[str, Any]]:
@@ -171,10 +188,10 @@ def list_deployments(
         )
     )
     rows.reverse()
-    shipped, details = shipped_with_details(cur, rows)
+    shipped, details = shipped_with_details(cur, rows, seniority_in_force())
     _, reverted = rollbacks_of(cur, rows)
     for row in rows:
         seq = row.pop("event_seq")
-        row["changes"] = [details[c][0] for _, c in shipped.get(seq, []) if c in details]
+        row["changes"] = [details[c].as_api() for _, c in shipped.get(seq, []) if c in details]
         row["rolled_back_by"] = [rb["event_id"] for rb, _ in reverted.get(seq, [])]
     return rows

@@ -48,6 +48,9 @@ class LedgerCopy:
     events: int
     dead_letters: int
     seconds_to_make: float
+    # The policy_definitions the views join (query/policy/record.py): a copy is stale when
+    # the policy changes too, not only when events arrive.
+    definitions: str
 
     def as_of(self) -> dict[str, object]:
         return {
@@ -84,7 +87,11 @@ class LedgerCopies:
         made within ``wait_s``; :class:`CopyUnavailable` if there is none."""
         with self._changed:
             copy = self._copy
-        if copy is not None and self._ledger_counts() == (copy.events, copy.dead_letters):
+        if copy is not None and self._ledger_state() == (
+            copy.events,
+            copy.dead_letters,
+            copy.definitions,
+        ):
             return copy
         with self._changed:
             self._asked += 1
@@ -108,15 +115,16 @@ class LedgerCopies:
         self._thread.join(timeout=60)
         shutil.rmtree(self._folder, ignore_errors=True)
 
-    def _ledger_counts(self) -> tuple[int, int]:
+    def _ledger_state(self) -> tuple[int, int, str]:
         cursor = self._ledger.cursor()
         try:
-            events, dead = cursor.execute(
-                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters)"
+            events, dead, definitions = cursor.execute(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters), "
+                "(SELECT list(p) FROM policy_definitions p)::VARCHAR"
             ).fetchone()
         finally:
             cursor.close()
-        return events, dead
+        return events, dead, definitions
 
     def _loop(self) -> None:
         while True:
@@ -143,6 +151,8 @@ class LedgerCopies:
         self._generation += 1
         dest = self._folder / f"copy-{self._generation}.duckdb"
         started = time.monotonic()
+        # Read before the copy: if they change in between, the next query copies again.
+        definitions = self._ledger_state()[2]
         cursor = self._ledger.cursor()
         try:
             info = snapshot.write_snapshot(cursor, dest)
@@ -154,6 +164,7 @@ class LedgerCopies:
             info.tables.get("events", 0),
             info.tables.get("dead_letters", 0),
             time.monotonic() - started,
+            definitions,
         )
         log.info("SQL copy of the ledger: %d events in %.2f s", made.events, made.seconds_to_make)
         return made

@@ -1,7 +1,8 @@
 """Gather suspect candidates for an incident from the ledger and rank them.
 
-The SQL here only collects facts (candidates, what they shipped, rollbacks, verdicts);
-query/suspects/ranking.py turns facts into scores and reasons. docs/ranking.md documents both.
+The SQL here and in query/suspects/gather.py only collects facts (candidates, what they
+shipped, rollbacks, verdicts); query/suspects/ranking.py turns facts into scores and reasons.
+docs/ranking.md documents both.
 """
 
 from __future__ import annotations
@@ -12,24 +13,30 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.query.policy.definitions import Seniority
+from provenance_ledger.query.policy.inforce import seniority_in_force
 from provenance_ledger.query.policy.levels import Levels, all_levels, load_levels
 from provenance_ledger.query.readmodels.changes import (
+    Pair,
     change_details,
     shipped_by,
     shipped_with_details,
 )
 from provenance_ledger.query.readmodels.incidents import (
     concurrently,
-    in_list,
     incident_opening,
     region_of,
     resolved_at_of,
-    rows_as_dicts,
-    rows_by_key,
 )
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
+from provenance_ledger.query.suspects.gather import (
+    actions_in_window,
+    confirmed_actions,
+    confirmed_deployments,
+    deployments_in_window,
+    verdicts_of,
+)
 from provenance_ledger.query.suspects.ranking import (
-    PROD_NAMES,
     Candidate,
     IncidentFacts,
     Revert,
@@ -40,14 +47,6 @@ from provenance_ledger.query.suspects.ranking import (
 
 # At most this many candidates get their changes looked up (see ranking.contenders).
 DETAILED = 15
-_DEPLOYMENT_COLUMNS = (
-    "event_id, event_seq, service, environment, region, version, repo, commit, artifact, "
-    "deployer_kind, fleet_percent, deployed_at"
-)
-_ACTION_COLUMNS = (
-    "event_id, event_seq, tool, model, session, action, service, environment, resource, "
-    "destructive, command, authorized_by_id, acted_at"
-)
 
 
 def suspects_for(
@@ -57,8 +56,10 @@ def suspects_for(
     if the ledger has no such incident.
 
     Everything that needs only the incident's opening is read at once: its resolution and
-    region, the verdicts on it, and the deployments and agent actions in the window.
+    region, the verdicts on it, and the deployments and agent actions in the window. Who is
+    senior is as the policy in force says.
     """
+    seniority = seniority_in_force()
     opening = incident_opening(cur, incident_id)
     if opening is None:
         return None
@@ -68,14 +69,14 @@ def suspects_for(
         cur,
         lambda c: resolved_at_of(c, incident_id),
         lambda c: region_of(c, opening),
-        lambda c: _verdicts(c, incident_id),
-        lambda c: _deployments_in_window(c, where, start),
-        lambda c: _actions_in_window(c, where, start),
+        lambda c: verdicts_of(c, incident_id),
+        lambda c: deployments_in_window(c, where, start),
+        lambda c: actions_in_window(c, where, start),
         all_levels,
     )
     incident = {**opening, "resolved_at": resolved_at, "region": region}
     facts = _incident_facts(incident)
-    found = Found(verdicts, deployments, actions, levels)
+    found = Found(verdicts, deployments, actions, levels, seniority)
     return incident, _ranked(cur, facts, start, found, limit)
 
 
@@ -87,6 +88,7 @@ class Found:
     deployments: list[dict[str, Any]]
     actions: list[dict[str, Any]]
     levels: Levels | None
+    seniority: Seniority
 
 
 def _ranked(
@@ -97,8 +99,8 @@ def _ranked(
     limit: int,
 ) -> list[dict[str, Any]]:
     verdicts = found.verdicts
-    deployments = _unique_by_seq(found.deployments + _confirmed_deployments(cur, facts, verdicts))
-    actions = _unique_by_seq(found.actions + _confirmed_actions(cur, verdicts))
+    deployments = _unique_by_seq(found.deployments + confirmed_deployments(cur, facts, verdicts))
+    actions = _unique_by_seq(found.actions + confirmed_actions(cur, verdicts))
     # What deployments shipped matters before pruning only for verdicts on commits.
     by_commit = any(v["target_kind"] == "commit" for v in verdicts)
     shipped = shipped_by(cur, deployments) if by_commit else {}
@@ -115,32 +117,42 @@ def _ranked(
         )
         for d in deployments
     ]
-    candidates += [_action_candidate(a, levels.at, verdicts, start) for a in actions]
+    candidates += [_action_candidate(a, levels, found.seniority, verdicts, start) for a in actions]
     # Change facts cost index look-ups: fetch them only for those who can still rank.
     candidates = contenders(candidates, facts, limit, most=max(DETAILED, limit + 5))
+    candidates = _with_changes(cur, candidates, deployments, shipped if by_commit else None, found)
+    ranked = rank(candidates, facts, limit)
+    return [_as_api(rank_no, item) for rank_no, item in enumerate(ranked, start=1)]
+
+
+def _with_changes(
+    cur: duckdb.DuckDBPyConnection,
+    candidates: list[Candidate],
+    deployments: list[dict[str, Any]],
+    shipped: dict[int, list[Pair]] | None,
+    found: Found,
+) -> list[Candidate]:
+    """The deployment candidates with the commits they shipped (``shipped`` when already
+    known) and what the ledger knows of each."""
     wanted = {c.seq for c in candidates}
-    if by_commit:
-        details = change_details(
-            cur,
-            [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs],
-            found.levels,
-        )
+    if shipped is not None:
+        pairs = [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
+        details = change_details(cur, pairs, found.seniority, found.levels)
     else:
+        wanted_deployments = [d for d in deployments if d["event_seq"] in wanted]
         shipped, details = shipped_with_details(
-            cur, [d for d in deployments if d["event_seq"] in wanted], found.levels
+            cur, wanted_deployments, found.seniority, found.levels
         )
-    candidates = [
+    return [
         replace(
             c,
             commits=tuple(sha for _, sha in shipped.get(c.seq, [])),
-            changes=tuple(details[sha][1] for _, sha in shipped.get(c.seq, []) if sha in details),
+            changes=tuple(details[sha] for _, sha in shipped.get(c.seq, []) if sha in details),
         )
         if c.kind == "deployment"
         else c
         for c in candidates
     ]
-    ranked = rank(candidates, facts, limit)
-    return [_as_api(rank_no, item, details) for rank_no, item in enumerate(ranked, start=1)]
 
 
 def _incident_facts(incident: dict[str, Any]) -> IncidentFacts:
@@ -151,133 +163,6 @@ def _incident_facts(incident: dict[str, Any]) -> IncidentFacts:
         resolved_at=incident["resolved_at"],
         region=incident.get("region"),
     )
-
-
-def _verdicts(cur: duckdb.DuckDBPyConnection, incident: str) -> list[dict[str, Any]]:
-    """The standing verdict per target of this incident: the latest attribution wins."""
-    return rows_as_dicts(
-        cur.execute(
-            """
-            SELECT verdict, by_id, target_kind, deployment_event_id, action_event_id, repo, commit
-            FROM attributions WHERE incident = ?
-            QUALIFY row_number() OVER (
-                PARTITION BY target_kind, deployment_event_id, action_event_id, repo, commit
-                ORDER BY attributed_at DESC, event_seq DESC) = 1
-            """,
-            [incident],
-        )
-    )
-
-
-def _confirmed_ids(verdicts: list[dict[str, Any]], column: str) -> list[str]:
-    return [v[column] for v in verdicts if v["verdict"] == "confirmed" and v[column] is not None]
-
-
-def _environments(environment: str | None) -> list[str] | None:
-    """The environment names that mean the incident's: case aside, and prod's synonyms."""
-    if environment is None:
-        return None
-    name = environment.lower()
-    return sorted(PROD_NAMES) if name in PROD_NAMES else [name]
-
-
-def _deployments_in_window(
-    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
-) -> list[dict[str, Any]]:
-    envs = _environments(facts.environment)
-    return rows_as_dicts(
-        cur.execute(
-            f"""
-            SELECT {_DEPLOYMENT_COLUMNS} FROM deployments
-            WHERE deployed_at BETWEEN ? AND ? AND list_contains(?, service)
-              AND (?::VARCHAR[] IS NULL OR list_contains(?, lower(environment)))
-            """,
-            [start, facts.impact, list(facts.services), envs, envs],
-        )
-    )
-
-
-def _confirmed_deployments(
-    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, verdicts: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    envs = _environments(facts.environment)
-    rows: list[dict[str, Any]] = []
-    # Confirmed targets are listed even outside the window: a responder's word outranks it.
-    # A confirmed commit brings the deployments of the incident's services that shipped it.
-    confirmed = _confirmed_ids(verdicts, "deployment_event_id")
-    if confirmed:
-        rows += rows_by_key(cur, "deployments", "event_id", confirmed, _DEPLOYMENT_COLUMNS)
-    commits = _confirmed_ids(verdicts, "commit")
-    if commits:
-        rows += [
-            row
-            for row in _deployments_shipping(cur, commits)
-            if row["service"] in facts.services
-            and (envs is None or row["environment"].lower() in envs)
-            and row["deployed_at"] <= facts.impact
-        ]
-    return rows
-
-
-def _deployments_shipping(
-    cur: duckdb.DuckDBPyConnection, commits: list[str]
-) -> list[dict[str, Any]]:
-    """Deployments that shipped these commits by any of the ways ``shipped_by`` knows: named
-    (``commit``/``commits``), brought in by a merge they shipped, or built into their
-    artifact. Only for confirmed commits, so the scans of merges and artifacts are rare."""
-    heads = commits + [
-        merge
-        for (merge,) in cur.execute(
-            f"SELECT commit FROM merges WHERE merged_commit IN {in_list(commits)}", commits
-        ).fetchall()
-    ]
-    seqs = [
-        seq
-        for (seq,) in cur.execute(
-            f"SELECT deployment_seq FROM deployment_changes WHERE commit IN {in_list(heads)}",
-            heads,
-        ).fetchall()
-    ]
-    rows = rows_by_key(cur, "deployments", "event_seq", seqs, _DEPLOYMENT_COLUMNS)
-    artifacts = [
-        name
-        for (name,) in cur.execute(
-            f"SELECT DISTINCT artifact FROM artifacts WHERE commit IN {in_list(heads)}", heads
-        ).fetchall()
-    ]
-    if artifacts:
-        rows += rows_by_key(cur, "deployments", "artifact", artifacts, _DEPLOYMENT_COLUMNS)
-    return rows
-
-
-def _actions_in_window(
-    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
-) -> list[dict[str, Any]]:
-    # An action with no service but the incident's environment targets the whole
-    # environment (delete_environment), so it touches the incident's services too. An
-    # incident that names no environment is taken to be in production for this.
-    envs = _environments(facts.environment)
-    wide = envs if envs is not None else sorted(PROD_NAMES)
-    return rows_as_dicts(
-        cur.execute(
-            f"""
-            SELECT {_ACTION_COLUMNS} FROM agent_actions
-            WHERE acted_at BETWEEN ? AND ?
-              AND (list_contains(?, service)
-                   OR (service IS NULL AND list_contains(?, lower(environment))))
-              AND (?::VARCHAR[] IS NULL OR environment IS NULL
-                   OR list_contains(?, lower(environment)))
-            """,
-            [start, facts.impact, list(facts.services), wide, envs, envs],
-        )
-    )
-
-
-def _confirmed_actions(
-    cur: duckdb.DuckDBPyConnection, verdicts: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    confirmed = _confirmed_ids(verdicts, "action_event_id")
-    return rows_by_key(cur, "agent_actions", "event_id", confirmed, _ACTION_COLUMNS)
 
 
 def _unique_by_seq(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -373,8 +258,13 @@ def _deployment_candidate(
 
 
 def _action_candidate(
-    a: dict[str, Any], level_at, verdicts: list[dict[str, Any]], start: datetime
+    a: dict[str, Any],
+    levels: Levels,
+    seniority: Seniority,
+    verdicts: list[dict[str, Any]],
+    start: datetime,
 ) -> Candidate:
+    level = levels.at(a["authorized_by_id"], a["acted_at"])
     candidate = Candidate(
         kind="agent_action",
         event_id=a["event_id"],
@@ -387,7 +277,8 @@ def _action_candidate(
         agent_session=a["session"],
         destructive=a["destructive"],
         authorized_by=a["authorized_by_id"],
-        authorized_level=level_at(a["authorized_by_id"], a["acted_at"]),
+        authorized_level=level,
+        authorized_senior=seniority.is_senior(level),
         in_window=a["acted_at"] >= start,
     )
     verdict = _target_verdict(verdicts, "action", "action_event_id", a["event_id"])
@@ -403,9 +294,9 @@ def _target_verdict(
     return None
 
 
-def _as_api(rank_no: int, item: Scored, details: dict[str, Any]) -> dict[str, Any]:
+def _as_api(rank_no: int, item: Scored) -> dict[str, Any]:
     c = item.candidate
-    changes = [details[ch.commit][0] for ch in c.changes if ch.commit in details]
+    changes = [change.as_api() for change in c.changes]
     suspect: dict[str, Any] = {
         "rank": rank_no,
         "score": item.score,

@@ -1,7 +1,9 @@
 """Pure suspect scoring: facts about a candidate in, a score with its reasons out. No I/O.
 
-Each signal adds log-odds (``WEIGHTS``); the sum passes through a logistic curve, so the
-score is in (0, 1) and no single risk signal can outweigh hours of distance in time. Human
+Each signal adds log-odds (query/suspects/weights.py); the sum passes through a logistic
+curve, so the score is in (0, 1) and no single risk signal can outweigh hours of distance in
+time. Whether a change was senior-approved, or an author or authorizer senior, is as the
+policy in force defines it (``CommitFacts``, ``Candidate.authorized_senior``). Human
 verdicts override it: a standing confirmed attribution scores 1 and ranks first, a rejected
 one scores 0 and ranks last. docs/ranking.md explains each signal.
 """
@@ -9,65 +11,18 @@ one scores 0 and ranks last. docs/ranking.md explains each signal.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-SENIOR = frozenset({"senior", "principal"})
-PROD_NAMES = frozenset({"prod", "production", "prd", "live"})
-BIAS = 1.5
-TEMPERATURE = 0.6  # spreads scores: a plain deploy 10 min before ≈ 0.55, 15 h before ≈ 0.02
-
-WEIGHTS: dict[str, float] = {
-    "time_per_doubling": -1.2,  # per doubling of (1 + minutes before impact / 10)
-    "non_production": -3.0,  # incident names no environment, candidate is not prod
-    "same_region": 0.3,
-    "other_region": -2.0,
-    "rolled_back_during_incident": 4.0,  # the only deployment that rollback reverted
-    "rolled_back_with_others": 3.0,  # the rollback reverted several candidates
-    "resolved_soon_after_rollback": 3.0,  # resolved within 30 min of the rollback
-    "resolved_after_rollback": 1.5,  # resolved within 2 h of the rollback
-    "rollback_did_not_fix": 1.5,  # instead of the above: a later rollback came before the fix
-    "reverted_before_impact": -5.0,  # no longer live when impact started
-    "destructive_action": 3.5,
-    "unauthorized_action": 0.5,  # destructive and not authorized by a senior/principal
-    "risky_action": 0.5,  # a non-destructive action whose name says migration/delete/...
-    "non_destructive_action": -2.5,
-    "ai_without_senior_approval": 1.0,  # author below senior
-    "ai_unreviewed_by_senior": 0.5,  # senior author, no senior approval
-    "agent_mode_ai": 0.5,
-    "large_change_300": 0.6,
-    "large_change_1000": 1.0,
-    "many_files_10": 0.3,
-    "many_files_25": 0.6,
-    "changes_requested": 0.4,
-    "unreviewed": 0.3,  # no one but the author approved some shipped change
-    "ai_agent_deployer": 0.4,
-    "risk_cap": 2.5,  # the shipped-risk signals above add up to at most this
-    "docs_only": -2.5,
-    "partial_rollout": -2.0,  # times the share of the fleet NOT reached
-    "redeploy": -2.5,  # the version already running there again: ships nothing new
-    "rejected_commit": -1.0,  # some (not all) shipped commits were rejected as the cause
-}
-RISKY_ACTION = re.compile(r"delete|drop|destroy|recreate|migrat|truncate|wipe|purge|reset")
-DOC_FILE = re.compile(
-    r"(^|/)(docs?/.*|readme[^/]*|changelog[^/]*|license[^/]*|[^/]*\.(md|rst|txt))$", re.I
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
+from provenance_ledger.query.suspects.weights import (
+    BIAS,
+    DOC_FILE,
+    PROD_NAMES,
+    RISKY_ACTION,
+    TEMPERATURE,
+    WEIGHTS,
 )
-
-
-@dataclass(frozen=True)
-class ChangeFacts:
-    repo: str | None
-    commit: str
-    author: str | None = None
-    author_level: str | None = None
-    known: bool = False  # a change.authored event exists for it
-    ai: tuple[dict, ...] = ()
-    reviews: tuple[dict, ...] = ()
-    senior_approved: bool = False
-    lines: int | None = None
-    files: tuple[str, ...] = ()
-    changes_requested: bool = False  # the latest decision on this revision asked for changes
 
 
 @dataclass(frozen=True)
@@ -90,13 +45,14 @@ class Candidate:
     fleet_percent: float | None = None
     deployer_kind: str | None = None
     commits: tuple[str, ...] = ()  # every commit it shipped
-    changes: tuple[ChangeFacts, ...] = ()  # what the ledger knows of them (may be a subset)
+    changes: tuple[CommitFacts, ...] = ()  # what the ledger knows of them (may be a subset)
     action: str | None = None
     agent_tool: str | None = None
     agent_session: str | None = None
     destructive: bool = False
     authorized_level: str | None = None
     authorized_by: str | None = None
+    authorized_senior: bool = False  # senior (as the policy in force says) when it acted
     reverts: tuple[Revert, ...] = ()
     verdict: str | None = None  # standing verdict on this target: confirmed | rejected
     verdict_by: str | None = None
@@ -312,7 +268,7 @@ def _action(c: Candidate, add) -> float:
         logit = add(
             "destructive_action", f"destructive agent action {name}", WEIGHTS["destructive_action"]
         )
-        if c.authorized_level not in SENIOR:
+        if not c.authorized_senior:
             who = (
                 f"by {c.authorized_by} ({c.authorized_level or 'level unknown'})"
                 if c.authorized_by
@@ -341,9 +297,22 @@ def _shipped(c: Candidate, add) -> float:
     if not c.changes:
         add("changes_unknown", "the ledger knows no changes this deployment shipped")
         return _rollout(c, add)
+    risk = _ai_risk(c.changes, add) + _size_risk(c.changes, add) + _review_risk(c.changes, add)
+    if c.deployer_kind == "ai_agent":
+        risk += add("ai_agent_deployer", "deployed by an AI agent", WEIGHTS["ai_agent_deployer"])
+    logit = min(risk, WEIGHTS["risk_cap"])
+    if all(ch.known and ch.files for ch in c.changes) and all(
+        DOC_FILE.search(f) for ch in c.changes for f in ch.files
+    ):
+        logit += add("docs_only", "only documentation files changed", WEIGHTS["docs_only"])
+    return logit + _rollout(c, add)
+
+
+def _ai_risk(changes: tuple[CommitFacts, ...], add) -> float:
+    """AI-assisted changes no one senior approved, and changes an AI agent wrote."""
     risk = 0.0
-    unapproved = [ch for ch in c.changes if ch.ai and not ch.senior_approved]
-    junior = [ch for ch in unapproved if ch.author_level not in SENIOR]
+    unapproved = [ch for ch in changes if ch.ai and not ch.senior_approved]
+    junior = [ch for ch in unapproved if not ch.author_senior]
     if junior:
         risk += add(
             "ai_without_senior_approval",
@@ -357,7 +326,7 @@ def _shipped(c: Candidate, add) -> float:
             f"{_shas(unapproved)}: AI-assisted by a senior author, no senior review",
             WEIGHTS["ai_unreviewed_by_senior"],
         )
-    agents = [ch for ch in c.changes if any(ai.get("mode") == "agent" for ai in ch.ai)]
+    agents = [ch for ch in changes if any(ai.get("mode") == "agent" for ai in ch.ai)]
     if agents:
         tools = sorted({ai["tool"] for ch in agents for ai in ch.ai if ai.get("mode") == "agent"})
         risk += add(
@@ -365,41 +334,40 @@ def _shipped(c: Candidate, add) -> float:
             f"written by an AI agent ({', '.join(tools)})",
             WEIGHTS["agent_mode_ai"],
         )
-    lines = sum(ch.lines or 0 for ch in c.changes)
+    return risk
+
+
+def _size_risk(changes: tuple[CommitFacts, ...], add) -> float:
+    risk = 0.0
+    lines = sum(ch.lines or 0 for ch in changes)
     if lines >= 300:
         key = "large_change_1000" if lines >= 1000 else "large_change_300"
         risk += add("large_change", f"{lines} lines changed", WEIGHTS[key])
-    files = {f for ch in c.changes for f in ch.files}
+    files = {f for ch in changes for f in ch.files}
     if len(files) >= 10:
         key = "many_files_25" if len(files) >= 25 else "many_files_10"
         risk += add("many_files", f"{len(files)} files changed", WEIGHTS[key])
-    unreviewed = [
-        ch
-        for ch in c.changes
-        if ch.known
-        and not any(r["decision"] == "approved" and r["reviewer"] != ch.author for r in ch.reviews)
-    ]
+    return risk
+
+
+def _review_risk(changes: tuple[CommitFacts, ...], add) -> float:
+    """Changes no one but their author approved, and changes shipped with changes requested."""
+    risk = 0.0
+    unreviewed = [ch for ch in changes if ch.known and not ch.approvals_by_others]
     if unreviewed:
         risk += add(
             "unreviewed",
             f"{_shas(unreviewed)}: no approval by anyone but the author",
             WEIGHTS["unreviewed"],
         )
-    requested = [ch for ch in c.changes if ch.changes_requested]
+    requested = [ch for ch in changes if ch.changes_requested]
     if requested:
         risk += add(
             "changes_requested",
             f"{_shas(requested)}: shipped with changes requested",
             WEIGHTS["changes_requested"],
         )
-    if c.deployer_kind == "ai_agent":
-        risk += add("ai_agent_deployer", "deployed by an AI agent", WEIGHTS["ai_agent_deployer"])
-    logit = min(risk, WEIGHTS["risk_cap"])
-    if all(ch.known and ch.files for ch in c.changes) and all(
-        DOC_FILE.search(f) for ch in c.changes for f in ch.files
-    ):
-        logit += add("docs_only", "only documentation files changed", WEIGHTS["docs_only"])
-    return logit + _rollout(c, add)
+    return risk
 
 
 def _rollout(c: Candidate, add) -> float:
@@ -423,5 +391,5 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _shas(changes: list[ChangeFacts]) -> str:
+def _shas(changes: list[CommitFacts]) -> str:
     return ", ".join(ch.commit[:10] for ch in changes[:3]) + (" …" if len(changes) > 3 else "")

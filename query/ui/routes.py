@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.durations import parse_duration
+from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK
 from provenance_ledger.query.readmodels.incidents import incident_opening
 from provenance_ledger.query.readmodels.provenance import commit_provenance
 from provenance_ledger.query.ui import session, views
@@ -103,7 +104,7 @@ def _lookback(raw: str) -> timedelta | None:
 
 @router.get("/ui/incidents/{incident}/suspects", response_class=HTMLResponse)
 def suspects_fragment(
-    request: Request, incident: str, lookback: str = "24h", wait: str | None = None
+    request: Request, incident: str, lookback: str = DEFAULT_LOOKBACK, wait: str | None = None
 ) -> Response:
     """The suspects list alone; with ``wait``, 202 until that verdict is in the ledger."""
     who = _guard(request)
@@ -143,7 +144,7 @@ def top_suspect_fragment(request: Request, incident: str) -> Response:
 
 
 @router.get("/ui/incidents/{incident}", response_class=HTMLResponse)
-def incident_page(request: Request, incident: str, lookback: str = "24h") -> Response:
+def incident_page(request: Request, incident: str, lookback: str = DEFAULT_LOOKBACK) -> Response:
     who = _guard(request)
     if isinstance(who, Response):
         return who

@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK_SPAN
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts, rows_by_key
 from provenance_ledger.query.readmodels.metrics import change_failure_rate
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
@@ -21,7 +22,6 @@ LISTED = 25  # incidents on the list page
 # Ranking costs ~50 ms a row on a 1M-deployment ledger, so the other rows load theirs from
 # /ui/incidents/{id}/top after the page is shown.
 RANKED_FIRST = 3
-TOP_LOOKBACK = timedelta(hours=24)
 
 
 def incident_list(
@@ -58,7 +58,7 @@ def incident_list(
 
 def top_suspect(cur: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any] | None:
     """The first of the API's suspects for the incident, or None."""
-    found = suspects_for(cur, incident_id, TOP_LOOKBACK, 1)
+    found = suspects_for(cur, incident_id, DEFAULT_LOOKBACK_SPAN, 1)
     return found[1][0] if found and found[1] else None
 
 

@@ -11,6 +11,7 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.state import AppState
+from provenance_ledger.query.policy import inforce
 from tests.support.provstory import Story, sha, write_direct
 
 REPO = "shop/checkout"
@@ -144,12 +145,12 @@ def test_unknown_commit_is_404(api):
     assert response.json()["ok"] is False
 
 
-def test_rules_file_from_the_environment(api, tmp_path, monkeypatch):
+def test_rules_file_from_the_settings(api, tmp_path, monkeypatch):
     rules = tmp_path / "strict.yaml"
     rules.write_text(
         "rules:\n  - id: principal-only\n    kind: ai-change-approval\n"
         "    approver_at_least: principal\n"
     )
-    monkeypatch.setenv("PROVLEDGER_POLICY", str(rules))
+    monkeypatch.setattr(inforce, "policy_file", rules)  # as serve passes PROVLEDGER_POLICY
     assert [v["rule"] for v in check(api, 1)["violations"]] == ["principal-only"]
     assert check(api, 2)["compliant"] is True

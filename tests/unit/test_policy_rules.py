@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from provenance_ledger.query.policy.gate import (
     ActionFacts,
-    ChangeFacts,
     PolicyError,
     evaluate,
     load_policy,
 )
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DEFAULT = load_policy()
@@ -24,8 +25,8 @@ def review(who: str, level: str | None, decision: str = "approved") -> dict:
     return {"reviewer": who, "reviewer_level": level, "decision": decision, "reviewed_at": T0}
 
 
-def change(author_level: str | None, *reviews: dict, ai=AI, author="ann@x") -> ChangeFacts:
-    return ChangeFacts("acme/shop", "a" * 40, author, author_level, ai, tuple(reviews))
+def change(author_level: str | None, *reviews: dict, ai=AI, author="ann@x") -> CommitFacts:
+    return CommitFacts("acme/shop", "a" * 40, author, author_level, ai, tuple(reviews))
 
 
 def rules_violated(changes=(), actions=(), policy=DEFAULT) -> list[str]:
@@ -136,12 +137,57 @@ rules:
     )
     one = change("senior", review("sam@x", "senior"))
     assert rules_violated([one], policy=policy) == []
-    paying = ChangeFacts("acme/payments", "b" * 40, "ann@x", "senior", AI, one.reviews)
+    paying = CommitFacts("acme/payments", "b" * 40, "ann@x", "senior", AI, one.reviews)
     assert rules_violated([paying], policy=policy) == ["payments-needs-two-senior-approvals"]
-    twice = ChangeFacts(
+    twice = CommitFacts(
         "acme/payments", "b" * 40, "ann@x", "senior", AI, (*one.reviews, review("kim@x", "senior"))
     )
     assert rules_violated([twice], policy=policy) == []
+
+
+def test_what_senior_means_is_set_once_and_every_rule_follows(tmp_path):
+    packaged = load_policy()
+    assert packaged.senior_at_least == "senior"
+    policy = load_policy(
+        write(
+            tmp_path,
+            packaged_text().replace("senior_at_least: senior", "senior_at_least: principal"),
+        )
+    )
+    assert policy.seniority.levels == ("principal",)
+    ai_rule, action_rule = (
+        ["ai-change-needs-senior-approval"],
+        ["destructive-agent-action-needs-authorization"],
+    )
+    assert rules_violated([change("mid", review("sam@x", "senior"))], policy=policy) == ai_rule
+    assert rules_violated([change("mid", review("pia@x", "principal"))], policy=policy) == []
+    assert rules_violated([change("senior")], policy=policy) == ai_rule  # no longer exempt
+    assert rules_violated([change("principal")], policy=policy) == []
+    assert rules_violated(actions=[action(True, "sam@x", "senior")], policy=policy) == action_rule
+    assert rules_violated(actions=[action(True, "pia@x", "principal")], policy=policy) == []
+
+
+def test_a_rule_may_still_set_its_own_threshold(tmp_path):
+    policy = load_policy(
+        write(
+            tmp_path,
+            """
+senior_at_least: principal
+rules:
+  - id: mid-may-approve
+    kind: ai-change-approval
+    approver_at_least: mid
+""",
+        )
+    )
+    assert rules_violated([change("junior", review("mo@x", "mid"))], policy=policy) == []
+    assert rules_violated([change("senior", review("jo@x", "junior"))], policy=policy) == [
+        "mid-may-approve"
+    ]
+
+
+def packaged_text() -> str:
+    return resources.files("provenance_ledger.query.policy").joinpath("policy.yaml").read_text()
 
 
 def test_a_broken_rules_file_is_a_clear_error(tmp_path):
@@ -154,3 +200,5 @@ def test_a_broken_rules_file_is_a_clear_error(tmp_path):
                 "rules:\n  - id: x\n    kind: ai-change-approval\n    approver_at_least: boss\n",
             )
         )
+    with pytest.raises(PolicyError, match="senior_at_least"):
+        load_policy(write(tmp_path, "senior_at_least: lead\nrules: []\n"))

@@ -6,9 +6,10 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from provenance_ledger.query.policy.definitions import Seniority
+from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.suspects.ranking import (
     Candidate,
-    ChangeFacts,
     IncidentFacts,
     Revert,
     contenders,
@@ -36,18 +37,21 @@ def action(event_id: str, minutes_before: float, **extra) -> Candidate:
     return deploy(event_id, minutes_before, kind="agent_action", **extra)
 
 
-def change(n: int, **extra) -> ChangeFacts:
+APPROVED_BY_SENIOR = {"reviewer": "sam@shop", "reviewer_level": "senior", "decision": "approved"}
+
+
+def change(n: int, **extra) -> CommitFacts:
     fields = {
         "repo": "shop/checkout",
         "commit": f"{n:040x}",
         "author": "dev@shop",
         "author_level": "mid",
         "known": True,
-        "lines": 20,
+        "lines_added": 20,
         "files": ("src/app.py",),
         **extra,
     }
-    return ChangeFacts(**fields)
+    return CommitFacts(**fields)
 
 
 def order(candidates: list[Candidate], incident: IncidentFacts = INCIDENT) -> list[str]:
@@ -107,10 +111,10 @@ def test_risky_shipment_beats_a_safe_one_at_a_similar_time():
         "risky",
         25,
         changes=(
-            change(1, ai=({"tool": "cursor", "mode": "agent"},), lines=900, files=("a",) * 1),
+            change(1, ai=({"tool": "cursor", "mode": "agent"},), lines_added=900, files=("a",) * 1),
         ),
     )
-    safe = deploy("safe", 20, changes=(change(2, senior_approved=True),))
+    safe = deploy("safe", 20, changes=(change(2, reviews=(APPROVED_BY_SENIOR,)),))
     assert order([safe, risky]) == ["risky", "safe"]
     assert {"ai_without_senior_approval", "agent_mode_ai", "large_change"} <= set(
         codes([risky], "risky")
@@ -118,8 +122,22 @@ def test_risky_shipment_beats_a_safe_one_at_a_similar_time():
 
 
 def test_senior_approval_removes_the_ai_risk():
-    approved = change(1, ai=({"tool": "copilot", "mode": "completion"},), senior_approved=True)
+    approved = change(
+        1, ai=({"tool": "copilot", "mode": "completion"},), reviews=(APPROVED_BY_SENIOR,)
+    )
     assert "ai_without_senior_approval" not in codes([deploy("d", 5, changes=(approved,))], "d")
+
+
+def test_what_counts_as_senior_follows_the_policy():
+    ai = ({"tool": "copilot", "mode": "completion"},)
+    by_senior = change(1, ai=ai, reviews=(APPROVED_BY_SENIOR,))
+    stricter = replace(by_senior, seniority=Seniority("principal"))
+    assert by_senior.senior_approved and not stricter.senior_approved
+    assert "ai_without_senior_approval" in codes([deploy("d", 5, changes=(stricter,))], "d")
+    destructive = action("drop", 5, destructive=True, authorized_level="senior")
+    assert "unauthorized_action" in codes([destructive], "drop")
+    authorized = replace(destructive, authorized_senior=True)
+    assert "unauthorized_action" not in codes([authorized], "drop")
 
 
 def test_partial_rollout_and_docs_only_matter_less():
@@ -191,7 +209,7 @@ def test_pruning_before_change_lookups_never_changes_the_top():
                     ai=({"tool": "cursor", "mode": rng.choice(["agent", "chat"])},)
                     if rng.random() < 0.5
                     else (),
-                    lines=rng.choice([5, 400, 2000]),
+                    lines_added=rng.choice([5, 400, 2000]),
                     files=(rng.choice(["README.md", "src/a.py"]),),
                 )
                 for k in range(rng.randint(0, 3))

@@ -13,6 +13,7 @@ from provenance_ledger.query.api.errors import ApiError
 from provenance_ledger.query.api.models import Change
 from provenance_ledger.query.api.state import AppState
 from provenance_ledger.query.durations import parse_duration
+from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK
 from provenance_ledger.query.readmodels.incidents import find_incident
 from provenance_ledger.query.suspects.finder import suspects_for
 
@@ -93,7 +94,9 @@ _SUSPECTS = TypeAdapter(Suspects)
 async def get_suspects(
     incident: IncidentId,
     state: State,
-    lookback: Annotated[str, Query(max_length=20, description="e.g. 30m, 24h, 7d")] = "24h",
+    lookback: Annotated[
+        str, Query(max_length=20, description="e.g. 30m, 24h, 7d")
+    ] = DEFAULT_LOOKBACK,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,13 +10,8 @@ from pydantic import BaseModel
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
 from provenance_ledger.query.policy.facts import action_facts, commit_facts, commit_known
-from provenance_ledger.query.policy.gate import (
-    Policy,
-    PolicyError,
-    evaluate,
-    load_policy,
-    policy_path,
-)
+from provenance_ledger.query.policy.gate import Policy, PolicyError, evaluate
+from provenance_ledger.query.policy.inforce import policy_in_force
 
 router = APIRouter(tags=["policy"])
 
@@ -34,18 +27,11 @@ class PolicyResult(BaseModel):
     checked: list[str]
 
 
-@lru_cache(maxsize=4)
-def _cached(path: Path | None, mtime: float) -> Policy:
-    return load_policy(path)
-
-
 def current_policy() -> Policy:
     """The rules file is re-read when it changes, so edits apply without a restart."""
-    path = policy_path()
     try:
-        mtime = path.stat().st_mtime if path is not None else 0.0
-        return _cached(path, mtime)
-    except (OSError, PolicyError) as exc:
+        return policy_in_force()
+    except PolicyError as exc:
         raise ApiError(500, f"policy rules unusable ({exc}); fix PROVLEDGER_POLICY") from exc
 
 
@@ -73,7 +59,7 @@ def policy_check(
                 f"unknown commit {repo}@{sha}: no change.authored or change.merged event names "
                 "it (emit one, e.g. with `provledger backfill git`)",
             )
-        changes, actions = commit_facts(cur, repo, sha)
+        changes, actions = commit_facts(cur, repo, sha, policy.seniority)
         verdict = evaluate(policy, changes, actions)
         checked = [f"change {c.repo}@{c.commit}" for c in changes]
         checked += [f"action {a.event_id}" for a in actions]
