@@ -23,7 +23,7 @@ from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord, validate_
 from tests.support.waiting import wait_until
 
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared/data/cdevents-v0.5.1/conformance"
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared/data/cdevents-v0.5.1/conformance"
 
 
 def sha(n: int) -> str:
