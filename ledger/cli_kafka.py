@@ -17,7 +17,7 @@ console = Console(stderr=True)
 
 
 def _data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
-    return value or ctx.find_object(Settings).local_kafka.data_dir
+    return value or ctx.ensure_object(Settings).local_kafka.data_dir
 
 
 data_dir_option = click.option(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import duckdb
 
+from provenance_ledger.ledger.rows import single_value
+
 _COPY = """
 INSERT INTO commit_facts BY NAME
 SELECT 'authored' AS fact, repo, commit, author_id AS person_id, author_name AS person_name,
@@ -40,7 +42,7 @@ def catch_up(cur: duckdb.DuckDBPyConnection, since: int | None = None) -> None:
     groups of each table.
     """
     if since is None:
-        since = cur.execute("SELECT coalesce(max(event_seq), -1) + 1 FROM commit_facts").fetchone()[
-            0
-        ]
+        since = single_value(
+            cur.execute("SELECT coalesce(max(event_seq), -1) + 1 FROM commit_facts")
+        )
     cur.execute(_COPY, {"since": since})

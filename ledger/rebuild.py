@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from provenance_ledger.ledger import fileshape
 from provenance_ledger.ledger.batch import decode_batch, relax_gc, to_record
+from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.query.cli.install import runnable
@@ -196,11 +197,13 @@ def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]
             ).fetchall()
         }
         diffs = [_diff(conn, table) for table in tables if table in old_tables]
-        heads = conn.execute(
-            "SELECT (SELECT root_hash FROM tree_heads ORDER BY tree_size DESC LIMIT 1), "
-            "(SELECT root_hash FROM old.tree_heads ORDER BY tree_size DESC LIMIT 1)"
-        ).fetchone()
-        old_events = conn.execute("SELECT count(*) FROM old.events").fetchone()[0]
+        heads = single_row(
+            conn.execute(
+                "SELECT (SELECT root_hash FROM tree_heads ORDER BY tree_size DESC LIMIT 1), "
+                "(SELECT root_hash FROM old.tree_heads ORDER BY tree_size DESC LIMIT 1)"
+            )
+        )
+        old_events = single_value(conn.execute("SELECT count(*) FROM old.events"))
         return diffs, heads[0] == heads[1], old_events
     finally:
         conn.close()
@@ -231,11 +234,13 @@ def _content(conn: duckdb.DuckDBPyConnection, db: str, table: str) -> str:
 
 
 def _diff(conn: duckdb.DuckDBPyConnection, table: str) -> TableDiff:
-    main = '"{}"'.format(conn.execute("SELECT current_database()").fetchone()[0])
+    main = '"{}"'.format(single_value(conn.execute("SELECT current_database()")))
     new, old = _content(conn, main, table), _content(conn, "old", table)
-    counts = conn.execute(
-        f"SELECT (SELECT count(*) FROM old.{table}), (SELECT count(*) FROM {main}.{table}), "
-        f"(SELECT count(*) FROM ({old} EXCEPT ALL {new})), "
-        f"(SELECT count(*) FROM ({new} EXCEPT ALL {old}))"
-    ).fetchone()
+    counts = single_row(
+        conn.execute(
+            f"SELECT (SELECT count(*) FROM old.{table}), (SELECT count(*) FROM {main}.{table}), "
+            f"(SELECT count(*) FROM ({old} EXCEPT ALL {new})), "
+            f"(SELECT count(*) FROM ({new} EXCEPT ALL {old}))"
+        )
+    )
     return TableDiff(table, *counts)

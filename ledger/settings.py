@@ -124,6 +124,7 @@ class Secrets:
     """
 
     __slots__ = ("_raw",)
+    _raw: tuple[str | None, str | None]
 
     def __init__(self, token: str | None = None, token_hashes: str | None = None) -> None:
         object.__setattr__(self, "_raw", (token or None, token_hashes or None))

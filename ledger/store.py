@@ -18,6 +18,7 @@ from provenance_ledger.ledger import identity, merkle
 from provenance_ledger.ledger import migrate as migration
 from provenance_ledger.ledger.batch import BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.keyindex import KeyIndex
+from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import MEMORY_SIZE
 from provenance_ledger.ledger.writer import write_rows
 from provenance_ledger.query.cli.install import runnable
@@ -97,7 +98,7 @@ class Ledger:
         self._tree = load_tree(cur)
         # Loaded on the first write: readers never need it.
         self._keys: KeyIndex | None = None
-        stored = cur.execute("SELECT coalesce(max(seq), -1) + 1 FROM events").fetchone()[0]
+        stored = single_value(cur.execute("SELECT coalesce(max(seq), -1) + 1 FROM events"))
         if not read_only and stored != self._tree.size:
             raise LedgerError(
                 f"{self.path}: the Merkle log covers {self._tree.size} events but the events "
@@ -141,10 +142,10 @@ class Ledger:
         return dict(rows)
 
     def counts(self) -> tuple[int, int]:
-        events, dead = (
-            self.cursor()
-            .execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters)")
-            .fetchone()
+        events, dead = single_row(
+            self.cursor().execute(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters)"
+            )
         )
         return events, dead
 
@@ -206,7 +207,7 @@ def _ledger_error(path: str, exc: BaseException) -> LedgerError:
 
 def load_tree(cur: duckdb.DuckDBPyConnection) -> merkle.CompactRange:
     """The frontier of the committed tree, from the latest head and the stored nodes."""
-    head = cur.execute("SELECT max(tree_size) FROM tree_heads").fetchone()[0] or 0
+    head = single_value(cur.execute("SELECT max(tree_size) FROM tree_heads")) or 0
     hashes = [stored_node(cur, level, index) for level, index in merkle.frontier_positions(head)]
     return merkle.CompactRange(head, hashes)
 

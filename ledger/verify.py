@@ -21,6 +21,7 @@ import duckdb
 
 from provenance_ledger.ledger import merkle
 from provenance_ledger.ledger.checkpoint import Checkpoint, origin_for
+from provenance_ledger.ledger.rows import single_value
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 
 # Events per read of the walk (a module constant so tests can build ledgers several chunks long).
@@ -196,7 +197,7 @@ def _event_chunks(cur: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[int, st
     """Every event row in seq order, in lists of at most ``CHUNK`` rows, each fetched in full
     (the caller queries the same cursor between chunks). A range with no rows skips ahead to
     the next stored seq, so a row forged far beyond the end costs one query, not a scan."""
-    low = cur.execute("SELECT least(min(seq), 0) FROM events").fetchone()[0]
+    low = single_value(cur.execute("SELECT least(min(seq), 0) FROM events"))
     while low is not None:
         batch = cur.execute(
             "SELECT seq, canonical, leaf_hash FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
@@ -206,7 +207,7 @@ def _event_chunks(cur: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[int, st
             yield batch
             low += CHUNK
         else:
-            low = cur.execute("SELECT min(seq) FROM events WHERE seq >= ?", [low]).fetchone()[0]
+            low = single_value(cur.execute("SELECT min(seq) FROM events WHERE seq >= ?", [low]))
 
 
 def _stored_nodes(
@@ -241,8 +242,10 @@ def _stored_nodes(
         return nodes
     where = " OR ".join("(level = ? AND idx >= ? AND idx < ?)" for _ in ranges)
     params = [value for level, (low, high) in ranges.items() for value in (level, low, high)]
-    rows = cur.execute(f"SELECT level, idx, hash FROM merkle_nodes WHERE {where}", params)
-    return {(level, idx): bytes(value) for level, idx, value in rows.fetchall()}
+    rows = cur.execute(
+        f"SELECT level, idx, hash FROM merkle_nodes WHERE {where}", params
+    ).fetchall()
+    return {(level, idx): bytes(value) for level, idx, value in rows}
 
 
 def _prove(report: Report, since: Checkpoint, captured: dict[tuple[int, int], bytes]) -> None:

@@ -107,7 +107,7 @@ def load_rules(extra: str | Path | None = None) -> RuleSet:
         doc = yaml.safe_load(Path(extra).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise RulesError(f"cannot read AI rules {extra}: {exc}") from exc
-    more = _parse(doc, extra)
+    more = _parse(doc, str(extra))
     return RuleSet(
         more.rules + base.rules,
         {**base.aliases, **more.aliases},

@@ -93,7 +93,9 @@ def _entity(item: Any, path: str, origin: str, catalog: Catalog) -> Entity:
     if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
         raise CatalogError(f"{origin}: not a Backstage entity (an object with a kind)")
     metadata = item.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(metadata, dict):
+        metadata = {}
+    name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise CatalogError(f"{origin}: a {item['kind']} without metadata.name")
     namespace = metadata.get("namespace")

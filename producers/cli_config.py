@@ -65,7 +65,11 @@ def _with_base(data: dict[str, Any], given: ToolInput, ctx: ci_context.CiContext
     target.update({name: value for name, value in explicit.items() if value})
     merged = {**given.base, **data, "target": target}
     if ctx is not None and given.terraform is not None:
-        defaults = {"repo": ctx.repo, "commit": ctx.commit, "change_ref": ctx.run_url}
+        defaults: dict[str, Any] = {
+            "repo": ctx.repo,
+            "commit": ctx.commit,
+            "change_ref": ctx.run_url,
+        }
         if ctx.actor:
             defaults["actor"] = {"id": ctx.actor, "kind": ctx.actor_kind}
         merged = {**{k: v for k, v in defaults.items() if v}, **merged}

@@ -212,11 +212,13 @@ def emit(
         from provenance_ledger.producers.cli_config import ToolInput, emit_tool_changes
 
         base = _read_data(data, positional_data) or {}
-        given = ToolInput(
+        tool_input = ToolInput(
             from_terraform, from_unleash, base, service, environment, source, event_time
         )
         send = lambda events: send_or_spool(settings, events, fmt, timeout_s, strict)  # noqa: E731
-        return emit_tool_changes(settings, short_type(full_type(event_type)), given, send, as_json)
+        return emit_tool_changes(
+            settings, short_type(full_type(event_type)), tool_input, send, as_json
+        )
     ctx = ci_context.detect()
     deployment = {"service": service, "environment": environment, "version": version}
     given = _read_data(data, positional_data)

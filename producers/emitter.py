@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -116,10 +117,10 @@ class Emitter(TypedHelpers):
 
         Waits about ``timeout_s`` in all, connecting included; never raises for Kafka errors.
         """
-        sends = [lambda d=decoded, f=form: self._send(d, f) for decoded, form in events]
+        sends = [partial(self._send, decoded, form) for decoded, form in events]
         return self._publish(sends)
 
-    def _publish(self, sends: list[Callable[[], Any]]) -> int:
+    def _publish(self, sends: Sequence[Callable[[], Any]]) -> int:
         deadline = time.monotonic() + self._timeout_s
         futures = []
         try:
@@ -144,9 +145,9 @@ class Emitter(TypedHelpers):
             if isinstance(decoded, DecodeError):
                 value = json.dumps(item.event).encode()
                 headers = [("content-type", STRUCTURED.encode())]
-                sends.append(lambda h=headers, v=value: self._send_raw(h, v, None))
+                sends.append(partial(self._send_raw, headers, value, None))
             else:
-                sends.append(lambda d=decoded, f=item.fmt: self._send(d, f))
+                sends.append(partial(self._send, decoded, item.fmt))
         return self._publish(sends)
 
     def flush(self) -> None:

@@ -46,7 +46,9 @@ def build_event(
 def partition_key(decoded: DecodedEvent) -> bytes | None:
     """The service (or else the repo) keeps one service's or repo's events in order."""
     data = decoded.event.data or {}
-    target = data.get("target") if isinstance(data.get("target"), dict) else {}
+    target = data.get("target")
+    if not isinstance(target, dict):
+        target = {}
     key = data.get("service") or target.get("service") or data.get("repo")
     if not key and isinstance(data.get("services"), list) and data["services"]:
         key = data["services"][0]

@@ -6,13 +6,22 @@ emitter's context manager flushes. ``event_id``, ``time`` and ``source`` pass th
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from provenance_ledger.schemas.codec import DecodedEvent
 
 
 class TypedHelpers:
-    def emit(self, event_type: str, data: dict[str, Any], **kw: Any) -> DecodedEvent:
+    def emit(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+        source: str | None = None,
+    ) -> DecodedEvent:
         raise NotImplementedError
 
     def person_registered(self, person: dict[str, Any], **kw: Any) -> DecodedEvent:

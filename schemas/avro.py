@@ -60,6 +60,8 @@ def writer_schema(raw: dict[str, Any], path: Path) -> WriterSchema:
     if not isinstance(event_type, str):
         raise ValueError(f"{path}: an event schema names its CloudEvents type in cloudevents_type")
     parsed = parse_schema(raw, named_schemas={})
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{path}: an event schema is an Avro record")
     return WriterSchema(event_type, fingerprint_of(raw), parsed, path)
 
 

@@ -246,24 +246,22 @@ class ConfigChanged(Fact):
         return self
 
 
-DATA_MODELS: dict[str, type[Fact]] = {
-    f"{PREFIX}{name}{SUFFIX}": model
-    for name, model in {
-        "person.registered": PersonRegistered,
-        "change.authored": ChangeAuthored,
-        "change.reviewed": ChangeReviewed,
-        "change.merged": ChangeMerged,
-        "artifact.built": ArtifactBuilt,
-        "service.deployed": ServiceDeployed,
-        "service.rolledback": ServiceRolledBack,
-        "agent.action": AgentActed,
-        "incident.opened": IncidentOpened,
-        "incident.resolved": IncidentResolved,
-        "incident.attributed": IncidentAttributed,
-        "service.registered": ServiceRegistered,
-        "config.changed": ConfigChanged,
-    }.items()
+_MODELS: dict[str, type[Fact]] = {
+    "person.registered": PersonRegistered,
+    "change.authored": ChangeAuthored,
+    "change.reviewed": ChangeReviewed,
+    "change.merged": ChangeMerged,
+    "artifact.built": ArtifactBuilt,
+    "service.deployed": ServiceDeployed,
+    "service.rolledback": ServiceRolledBack,
+    "agent.action": AgentActed,
+    "incident.opened": IncidentOpened,
+    "incident.resolved": IncidentResolved,
+    "incident.attributed": IncidentAttributed,
+    "service.registered": ServiceRegistered,
+    "config.changed": ConfigChanged,
 }
+DATA_MODELS = {f"{PREFIX}{name}{SUFFIX}": model for name, model in _MODELS.items()}
 
 
 def full_type(name: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import uvicorn
 
 from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.rows import single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.emitter import Emitter
@@ -122,7 +123,7 @@ def serve(
     use_policy_file(settings.api.policy_file)
     check_bind(host, tokens_configured=tokens.configured())
     ledger = Ledger.open(settings.db_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
-    memory_limit = ledger.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    memory_limit = single_value(ledger.cursor().execute("SELECT current_setting('memory_limit')"))
     # SREs' SQL shares this instance: no file, network or extension access from here on.
     lock_cursor = ledger.cursor()
     sql.lock_down(lock_cursor)

@@ -21,7 +21,7 @@ from provenance_ledger.schemas.errors import LocalFailure, UsageProblem
 
 def _tokens_file() -> Path:
     """The tokens file the settings name (PROVLEDGER_TOKENS_FILE)."""
-    return click.get_current_context().find_object(Settings).api.tokens_file
+    return click.get_current_context().ensure_object(Settings).api.tokens_file
 
 
 @click.group()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import duckdb
 
+from provenance_ledger.ledger.rows import single_row
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
 
 
@@ -61,10 +62,12 @@ REGISTRATIONS_KEPT_MAX = 200_000
 def all_levels(cur: duckdb.DuckDBPyConnection) -> Levels | None:
     """Everyone's levels, from this process's copy of ``people`` (re-read when it grew); None
     for an in-memory ledger or a very large people table: use ``load_levels`` then."""
-    path, count, last = cur.execute(
-        "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),"
-        " count(*), coalesce(max(event_seq), -1) FROM people"
-    ).fetchone()
+    path, count, last = single_row(
+        cur.execute(
+            "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),"
+            " count(*), coalesce(max(event_seq), -1) FROM people"
+        )
+    )
     if not path or count > REGISTRATIONS_KEPT_MAX:
         return None
     with _REGISTRATIONS_LOCK:

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 import duckdb
 
+from provenance_ledger.ledger.rows import single_value
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@overload
+def utc_from_micros(micros: int) -> datetime: ...
+@overload
+def utc_from_micros(micros: None) -> None: ...
 
 
 def utc_from_micros(micros: int | None) -> datetime | None:
@@ -79,9 +87,11 @@ def incident_opening(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str,
 
 
 def resolved_at_of(cur: duckdb.DuckDBPyConnection, incident: str) -> Any:
-    return cur.execute(
-        "SELECT min(resolved_at) FROM incident_resolutions WHERE incident = ?", [incident]
-    ).fetchone()[0]
+    return single_value(
+        cur.execute(
+            "SELECT min(resolved_at) FROM incident_resolutions WHERE incident = ?", [incident]
+        )
+    )
 
 
 def region_of(cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:

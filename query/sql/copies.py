@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from provenance_ledger.ledger import snapshot
+from provenance_ledger.ledger.rows import single_row
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.schemas.errors import Unreachable
 
@@ -118,10 +119,12 @@ class LedgerCopies:
     def _ledger_state(self) -> tuple[int, int, str]:
         cursor = self._ledger.cursor()
         try:
-            events, dead, definitions = cursor.execute(
-                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters), "
-                "(SELECT list(p) FROM policy_definitions p)::VARCHAR"
-            ).fetchone()
+            events, dead, definitions = single_row(
+                cursor.execute(
+                    "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters), "
+                    "(SELECT list(p) FROM policy_definitions p)::VARCHAR"
+                )
+            )
         finally:
             cursor.close()
         return events, dead, definitions

@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger.rows import single_value
 from provenance_ledger.query.sql.functions import ALLOWED_FUNCTIONS
 from provenance_ledger.query.sql.values import json_size, jsonable
 from provenance_ledger.schemas.errors import UsageProblem
@@ -138,7 +139,7 @@ def called_functions(cursor: duckdb.DuckDBPyConnection, query: str) -> set[str]:
     """The name of every function a SELECT calls, from DuckDB's own parse tree (however the
     name was spelled: quoted, back-quoted, schema-qualified, as a method or an operator)."""
     try:
-        tree = json.loads(cursor.execute("SELECT json_serialize_sql($1)", [query]).fetchone()[0])
+        tree = json.loads(single_value(cursor.execute("SELECT json_serialize_sql($1)", [query])))
     except (duckdb.Error, RecursionError, ValueError) as exc:
         raise SqlRefused(f"the SQL cannot be checked: {_first_line(exc)}") from exc
     if tree.get("error"):

@@ -57,7 +57,7 @@ def _address_space() -> int:
 
 class Worker:
     def __init__(self, duckdb_memory_limit: str, spill_dir: str, spill_bytes: int) -> None:
-        self.config = {
+        self.config: dict[str, str | bool | int | float | list[str]] = {
             "threads": str(DUCKDB_THREADS),
             "memory_limit": duckdb_memory_limit,
             "temp_directory": spill_dir,

@@ -18,7 +18,8 @@ def weeks(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
     monday = (since - timedelta(days=since.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
-    out, at = [], monday
+    out: list[tuple[datetime, datetime]] = []
+    at = monday
     while at < until and len(out) < MAX_WEEKS:
         out.append((max(at, since), min(at + timedelta(days=7), until)))
         at += timedelta(days=7)

@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger.rows import single_value
 from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK_SPAN
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts, rows_by_key
 from provenance_ledger.query.readmodels.metrics import change_failure_rate
@@ -159,7 +160,7 @@ def metrics_page(
     """Change-failure rate by AI tool and by review over [since, until), in total and per
     week, each number from ``change_failure_rate`` (what the API answers)."""
     if until is None:
-        latest = cur.execute("SELECT max(deployed_at) FROM deployments").fetchone()[0]
+        latest = single_value(cur.execute("SELECT max(deployed_at) FROM deployments"))
         until = _next_day(latest or datetime.now(UTC))
     if since is None:
         since = until - timedelta(weeks=12)

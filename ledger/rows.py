@@ -1,0 +1,21 @@
+"""The one row of a query that always answers one (an aggregate, a setting), typed as such:
+DuckDB's ``fetchone()`` is None when there is no row, which such a query never has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+
+def single_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row ``result`` (an executed query) answered; a missing one is a bug, so it raises."""
+    row = result.fetchone()
+    if row is None:
+        raise LookupError("a query that always answers one row answered none")
+    return row
+
+
+def single_value(result: duckdb.DuckDBPyConnection) -> Any:
+    """The first column of ``single_row``."""
+    return single_row(result)[0]
