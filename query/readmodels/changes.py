@@ -7,7 +7,6 @@ the relation rules are the same as the views in ledger/views/50_provenance.sql.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from typing import Any
 
 import duckdb
@@ -192,7 +191,7 @@ def _assemble(
         # The first change.authored in the repo the deployment names (any, when it names none).
         first = next((a for a in authored.get(commit, []) if _same_repo(a, repo_hint)), None)
         repo = repo_hint or (first["repo"] if first else None)
-        known = CommitFacts(
+        out[commit] = CommitFacts(
             repo,
             commit,
             ai=tuple(_strip(a) for a in assists.get(commit, []) if _same_repo(a, repo)),
@@ -200,23 +199,23 @@ def _assemble(
                 _review(r, levels) for r in reviews.get(commit, []) if _same_repo(r, repo)
             ),
             seniority=seniority,
+            **(_authored(first, levels) if first else {}),
         )
-        out[commit] = _with_author(known, first, levels) if first else known
     return out
 
 
-def _with_author(known: CommitFacts, authored: dict[str, Any], levels: Levels) -> CommitFacts:
-    return replace(
-        known,
-        author=authored["person_id"],
-        author_level=levels.at(authored["person_id"], authored["fact_at"]),
-        known=True,
-        author_name=authored["person_name"],
-        message=authored["message"],
-        lines_added=authored["lines_added"],
-        lines_deleted=authored["lines_deleted"],
-        files=tuple(authored["files"] or ()),
-    )
+def _authored(row: dict[str, Any], levels: Levels) -> dict[str, Any]:
+    """What a ``change.authored`` says of its commit, as ``CommitFacts`` fields."""
+    return {
+        "author": row["person_id"],
+        "author_level": levels.at(row["person_id"], row["fact_at"]),
+        "known": True,
+        "author_name": row["person_name"],
+        "message": row["message"],
+        "lines_added": row["lines_added"],
+        "lines_deleted": row["lines_deleted"],
+        "files": tuple(row["files"] or ()),
+    }
 
 
 def _review(row: dict[str, Any], levels: Levels) -> dict[str, Any]:
