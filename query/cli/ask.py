@@ -102,8 +102,8 @@ def _change_line(change: dict) -> str:
 
 
 @click.command(
-    epilog="Exit 0 compliant, 1 not compliant, 3 the API does not answer, 4 it answered an "
-    "error (e.g. 404: the ledger does not know the commit)."
+    epilog="Exit 0 compliant, 1 not compliant, 2 anything else: the ledger does not know the "
+    "commit, the API does not answer, a bad flag (the message says which)."
 )
 @click.option("--repo", required=True, help="Repository as org/name.")
 @click.option("--commit", "sha", required=True, help="The 40-hex commit (revision) to check.")
