@@ -1,7 +1,9 @@
 """Which AI tools helped write a commit, read from what the tools themselves write.
 
 The rules are data (``ai_rules.yaml`` beside this file, extended by ``PROVLEDGER_AI_RULES``).
-:func:`detect` is pure: commit text in, ``ai`` entries of CONTRACT §1 out.
+:func:`detect` is pure: commit text in, ``ai`` entries of CONTRACT §1 out. :func:`detect_sources`
+keeps apart what trailers state (``Co-authored-by``, ``Assisted-by``, ``Generated-by``) from what
+authors and message text suggest, for :mod:`producers.attribution` to rank them.
 
 Commit messages and agent commands are hostile input: trailers are split with string
 operations (no regex), every value a rule sees is capped in length, and each rule only ever
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -24,9 +27,17 @@ import yaml
 from provenance_ledger.schemas.errors import UsageProblem
 
 RULES_FILE = Path(__file__).with_name("ai_rules.yaml")
-PARTS = ("coauthor", "assisted_by", "author", "committer", "subject", "message")
+PARTS = ("coauthor", "assisted_by", "generated_by", "author", "committer", "subject", "message")
+TRAILER_PARTS = frozenset({"coauthor", "assisted_by", "generated_by"})
+"""Parts that state assistance; the others (author, committer, subject, message) suggest it."""
 _GROUP = re.compile(r"\(\?P<\w+>")
-TRAILERS = {"co-authored-by": "coauthor", "assisted-by": "assisted_by"}
+TRAILERS = {
+    "co-authored-by": "coauthor",
+    "assisted-by": "assisted_by",
+    "generated-by": "generated_by",
+}
+PERSONS = ("coauthor",)
+"""Where a rule's ``person`` may point: the agent worked for the first human co-author."""
 MAX_VALUE = 512
 """Longest trailer, author, committer or subject a rule sees (real ones are under 200)."""
 MAX_MESSAGE = 32_768
@@ -47,6 +58,7 @@ class Rule:
     tool: str
     model: str | None = None
     mode: str | None = None
+    person: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,11 +96,16 @@ def _parse(doc: dict[str, Any], where: str) -> RuleSet:
             raise RulesError(
                 f"{where}: rule {index} needs part ({'|'.join(PARTS)}), pattern and tool: {raw}"
             )
+        if raw.get("person") not in (None, *PERSONS):
+            raise RulesError(f"{where}: rule {index}: person can only be {' or '.join(PERSONS)}")
         try:
             pattern = re.compile(raw["pattern"], re.I | re.M)
         except re.error as exc:
             raise RulesError(f"{where}: rule {index} pattern: {exc}") from exc
-        rules.append(Rule(raw["part"], pattern, raw["tool"], raw.get("model"), raw.get("mode")))
+        rules.append(
+            Rule(raw["part"], pattern, raw["tool"], raw.get("model"), raw.get("mode"),
+                 raw.get("person"))
+        )  # fmt: skip
     commands = tuple(
         Destructive(item["action"], re.compile(item["pattern"], re.I))
         for item in doc.get("destructive_commands") or []
@@ -140,7 +157,7 @@ class CommitText:
     committer: str = ""
 
     def parts(self) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {"coauthor": [], "assisted_by": []}
+        found: dict[str, list[str]] = {"coauthor": [], "assisted_by": [], "generated_by": []}
         for line in self.message.split("\n"):
             if ":" not in line:
                 continue
@@ -174,9 +191,8 @@ def _fill(template: str | None, groups: dict[str, str | None], strict: bool) -> 
     return template.format(**{name: groups.get(name) or "" for name in fields})
 
 
-def detect(commit: CommitText, rules: RuleSet | None = None) -> list[dict[str, Any]]:
-    """``ai`` entries ({tool, model?, mode?}), one per tool and model, in rule order."""
-    ruleset = rules or default_rules()
+def _matches(commit: CommitText, ruleset: RuleSet) -> Iterator[tuple[Rule, dict[str, Any], str]]:
+    """(rule, its ``ai`` entry, the value it matched) per matching value, in rule order."""
     parts = commit.parts()
     # Each value on its own line, so anchored patterns screen as they match below.
     hits = {
@@ -184,7 +200,6 @@ def detect(commit: CommitText, rules: RuleSet | None = None) -> list[dict[str, A
         for part, screen in ruleset.screens.items()
         if parts[part] and screen.search("\n".join(parts[part]))
     }
-    found: dict[tuple[str, str | None], dict[str, Any]] = {}
     for rule in ruleset.rules:
         if rule.part not in hits:
             continue
@@ -196,16 +211,58 @@ def detect(commit: CommitText, rules: RuleSet | None = None) -> list[dict[str, A
             tool = normalise_tool(_fill(rule.tool, groups, False) or "", ruleset.aliases)
             if not tool:
                 continue
-            model = normalise_model(_fill(rule.model, groups, True))
             entry = {"tool": tool}
+            model = normalise_model(_fill(rule.model, groups, True))
             if model:
                 entry["model"] = model
             if rule.mode:
                 entry["mode"] = rule.mode
-            found.setdefault((tool, model), entry)
-    # A tool seen with a model makes its model-less sighting redundant.
+            yield rule, entry, value
+
+
+def _distinct(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per tool and model, first seen first; a tool seen with a model makes its
+    model-less sighting redundant."""
+    found: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for entry in entries:
+        found.setdefault((entry["tool"], entry.get("model")), entry)
     with_model = {tool for tool, model in found if model}
     return [entry for (tool, model), entry in found.items() if model or tool not in with_model]
+
+
+def detect(commit: CommitText, rules: RuleSet | None = None) -> list[dict[str, Any]]:
+    """``ai`` entries ({tool, model?, mode?}), one per tool and model, in rule order."""
+    return _distinct(entry for _, entry, _ in _matches(commit, rules or default_rules()))
+
+
+@dataclass(frozen=True)
+class Detection:
+    stated: list[dict[str, Any]]
+    """What trailers state: Co-authored-by, Assisted-by, Generated-by."""
+    suggested: list[dict[str, Any]]
+    """What the author, committer, subject or message text suggest."""
+    requester: str | None = None
+    """``Name <email>`` of the person an agent author worked for (its first human co-author)."""
+
+
+def detect_sources(commit: CommitText, rules: RuleSet | None = None) -> Detection:
+    """:func:`detect`'s entries split by how sure they are, and who an agent author served."""
+    ruleset = rules or default_rules()
+    matches = list(_matches(commit, ruleset))
+    stated = [entry for rule, entry, _ in matches if rule.part in TRAILER_PARTS]
+    suggested = [entry for rule, entry, _ in matches if rule.part not in TRAILER_PARTS]
+    requester = None
+    if any(rule.person == "coauthor" for rule, _, _ in matches):
+        tools = {value for rule, _, value in matches if rule.part == "coauthor"}
+        humans = (value for value in commit.parts()["coauthor"] if value not in tools)
+        requester = next((value for value in humans if "<" in value), None)
+    return Detection(_distinct(stated), _distinct(suggested), requester)
+
+
+def split_ident(value: str) -> tuple[str, str]:
+    """(name, email) of ``Name <email>``, split as git splits an identity."""
+    name, _, rest = value.partition("<")
+    return name.strip(), rest.partition(">")[0].strip()
 
 
 def destructive_action(command: str, rules: RuleSet | None = None) -> str | None:

@@ -1,4 +1,5 @@
-"""``change.authored`` for git history: one event per commit, AI assistance from trailers.
+"""``change.authored`` for git history: one event per commit, with the AI assistance its
+git-ai note, Agent Trace records, trailers and author show (:mod:`producers.attribution`).
 
 Event ids are derived from repo + commit, and the source is fixed per repo, so a second run
 sends the same (source, id) pairs with the same content: the ledger stores nothing new.
@@ -14,9 +15,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provenance_ledger.producers.ai_detect import CommitText, RuleSet, default_rules, detect
+from provenance_ledger.producers.ai_detect import (
+    CommitText,
+    RuleSet,
+    default_rules,
+    detect_sources,
+    split_ident,
+)
+from provenance_ledger.producers.attribution import AttributionReport, Sources, cap_lines, rank
 from provenance_ledger.producers.ci_context import repo_from_remote
-from provenance_ledger.producers.gitlog import Commit, GitError, Skipped, git, iter_commits
+from provenance_ledger.producers.gitlog import (
+    Commit,
+    GitError,
+    Skipped,
+    git,
+    iter_commits,
+    repo_info,
+)
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.events import ChangeAuthored, CloudEvent, full_type
 
@@ -56,8 +71,11 @@ def repo_name(path: Path | str) -> str:
     return f"local/{Path(root).name}"
 
 
-def change_data(commit: Commit, repo: str, rules: RuleSet) -> dict[str, Any]:
-    """The ``change.authored`` data of one commit (lines absent where unknown)."""
+def change_data(
+    commit: Commit, repo: str, rules: RuleSet, sources: Sources | None = None
+) -> dict[str, Any]:
+    """The ``change.authored`` data of one commit (lines absent where unknown). An agent
+    that commits for someone (Copilot's coding agent) leaves that person as the author."""
     author = f"{commit.author_name} <{commit.author_email}>"
     committer = f"{commit.committer_name} <{commit.committer_email}>"
     data: dict[str, Any] = {
@@ -71,7 +89,14 @@ def change_data(commit: Commit, repo: str, rules: RuleSet) -> dict[str, Any]:
     if commit.lines_added is not None and not commit.is_merge:
         data["lines_added"] = commit.lines_added
         data["lines_deleted"] = commit.lines_deleted
-    ai = detect(CommitText(author, commit.message, committer), rules)
+    found = detect_sources(CommitText(author, commit.message, committer), rules)
+    if found.requester:
+        name, email = split_ident(found.requester)
+        data["author"] = {"id": email or name, "name": name}
+    note, traced = (
+        sources.recorded(commit.sha, commit.parents, commit.files) if sources else ([], [])
+    )
+    ai = cap_lines(rank(note, traced, found.stated, found.suggested), data.get("lines_added"))
     if ai:
         data["ai"] = ai
     return data
@@ -83,6 +108,7 @@ class Report:
     ai_commits: int = 0
     tools: Counter[str] = field(default_factory=Counter)
     skipped: Skipped = field(default_factory=Skipped)
+    attribution: AttributionReport = field(default_factory=AttributionReport)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -97,7 +123,8 @@ class Report:
         tools = ", ".join(f"{tool} {count}" for tool, count in self.tools.most_common()) or "none"
         lines = [
             f"{self.commits} commits in {self.elapsed_s:.1f}s ({self.rate:,.0f} commits/s); "
-            f"{self.ai_commits} with AI assistance ({tools})"
+            f"{self.ai_commits} with AI assistance ({tools})",
+            *self.attribution.summary(),
         ]
         if self.skipped.shallow:
             lines.append(
@@ -134,10 +161,12 @@ def changes(
     """(event id, data, author time) per commit, newest first, counting into ``report``."""
     ruleset = rules or default_rules()
     stats = report if report is not None else Report()
-    for commit in iter_commits(path, revs=revs, since=since, skipped=stats.skipped):
-        data = change_data(commit, repo, ruleset)
-        stats.commits += 1
-        if data.get("ai"):
-            stats.ai_commits += 1
-            stats.tools.update({entry["tool"] for entry in data["ai"]})
-        yield event_id(repo, commit.sha), data, commit.author_time
+    root = repo_info(path).root
+    with Sources(root, ruleset.aliases, stats.attribution) as sources:
+        for commit in iter_commits(path, revs=revs, since=since, skipped=stats.skipped):
+            data = change_data(commit, repo, ruleset, sources)
+            stats.commits += 1
+            if data.get("ai"):
+                stats.ai_commits += 1
+                stats.tools.update({entry["tool"] for entry in data["ai"]})
+            yield event_id(repo, commit.sha), data, commit.author_time

@@ -10,8 +10,9 @@ import click
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers import journal
 from provenance_ledger.producers.ai_detect import RuleSet
+from provenance_ledger.producers.attribution import AttributionReport, Sources
 from provenance_ledger.producers.backfill import change_data, repo_name
-from provenance_ledger.producers.gitlog import GitError, git, iter_commits
+from provenance_ledger.producers.gitlog import GitError, git, iter_commits, repo_info
 from provenance_ledger.producers.gitproc import is_sha
 from provenance_ledger.schemas.errors import LocalFailure, ProvledgerError
 
@@ -22,12 +23,19 @@ MAX_PAGES = 100
 def change_from_git(
     path: Path, repo: str | None, rules: RuleSet, rev: str = "HEAD"
 ) -> dict[str, Any]:
-    """``change.authored`` data for ``rev``: files, lines, message, AI from its trailers."""
+    """``change.authored`` data for ``rev``: files, lines, message, and AI from its git-ai
+    note, the Agent Trace records made for it, its trailers and its author."""
+    report = AttributionReport()
     try:
         commit = next(iter_commits(path, revs=["--max-count=1", rev]))
-        return change_data(commit, repo or repo_name(path), rules)
+        root = repo_info(path).root
+        with Sources(root, rules.aliases, report, only=commit.sha) as sources:
+            data = change_data(commit, repo or repo_name(path), rules, sources)
     except (GitError, StopIteration) as exc:
         raise LocalFailure(f"cannot read {rev} from git in {path}: {exc}") from exc
+    for line in report.problems():
+        click.echo(f"warning: {line}", err=True)
+    return data
 
 
 def head_of(path: Path) -> dict[str, str]:

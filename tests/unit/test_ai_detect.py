@@ -21,7 +21,7 @@ CASES = [
      "Co-authored-by: Cursor Agent <cursoragent@cursor.com>",
      [("copilot", None), ("cursor", None)]),
     ("copilot bot author", "copilot-swe-agent[bot] <198982749+Copilot@users.noreply.github.com>",
-     "Initial plan", [("copilot", None)]),
+     "Initial plan", [("copilot-agent", None)]),
     ("devin bot author",
      "devin-ai-integration[bot] <158243242+devin-ai-integration[bot]@users.noreply.github.com>",
      "x", [("devin", None)]),
@@ -88,7 +88,11 @@ HOSTILE = {
     # The reported one: cubic in the spaces before the fix (1,000 took 2 s, 4,000 took 119 s).
     "claude then spaces": ("Fix\n\nCo-authored-by: claude" + " " * MB + "x", []),
     "aider then spaces": ("Fix\n\nCo-authored-by: aider" + " " * MB + "x", []),
-    "assisted-by words": ("Fix\n\nAssisted-by: a" + " a" * (MB // 2), [{"tool": "a"}]),
+    # A tool named in words is its first 64 characters.
+    "assisted-by words": (
+        "Fix\n\nAssisted-by: a" + " a" * (MB // 2),
+        [{"tool": "-".join("a" * 32)}],
+    ),
     "many trailers": ("Fix\n\n" + "Co-authored-by: claude code (\n" * (MB // 30), []),
     "trailer-like lines": (("claude" + " " * 50 + "\n") * (MB // 57), []),
 }
