@@ -9,9 +9,9 @@ Sources, most trusted first:
 3. what authors and message text suggest: a bot author or committer, an ``aider:`` subject,
    a "Generated with Claude Code" footer.
 
-A source adds the tools the sources above it do not name; for a tool they name, it only
-fills in a model or mode they left out (an entry of one session only into that session's).
-No entry claims more lines than the commit added.
+A source adds the tools the sources above it do not name, and sessions of a tool they name
+in other sessions; else it only fills in a model or mode they left out (an entry of one
+session only into that session's). No entry claims more lines than the commit added.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ def rank(*sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ``ai`` entries of ``sources`` (most trusted first), merged as the module says."""
     merged: list[dict[str, Any]] = []
     for source in sources:
-        named = {entry["tool"] for entry in merged}
+        above = list(merged)
         for entry in source:
-            if entry["tool"] not in named:
+            if _adds(entry, above):
                 merged.append(dict(entry))
                 continue
             for kept in merged:
@@ -43,6 +43,16 @@ def rank(*sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         if key not in kept and key in entry:
                             kept[key] = entry[key]
     return merged
+
+
+def _adds(entry: dict[str, Any], above: list[dict[str, Any]]) -> bool:
+    """Whether ``entry`` names a tool, or a session of it, that no entry ``above`` names."""
+    same_tool = [kept for kept in above if kept["tool"] == entry["tool"]]
+    session = entry.get("session")
+    return not same_tool or (
+        session is not None
+        and all(kept.get("session") not in (None, session) for kept in same_tool)
+    )
 
 
 def _same_session(kept: dict[str, Any], entry: dict[str, Any]) -> bool:

@@ -84,7 +84,8 @@ def backfill_git(
     as_json: bool,
 ) -> None:
     """One change.authored per commit of PATH (default: the current repository), with
-    author, files, lines, message and the AI assistance its trailers and authors show.
+    author, files, lines, message and the AI assistance its git-ai note (refs/notes/ai),
+    Agent Trace records (.agent-trace/traces.jsonl), trailers and authors show.
     Event ids come from repo + commit, so running it again stores nothing new.
 
     \b
@@ -156,4 +157,5 @@ def _report_document(name: str, report: Report, delivered: bool | None) -> dict[
             "missing_blobs": len(skipped.missing_blobs),
             "unreadable": len(skipped.unreadable),
         },
+        "attribution": report.attribution.document(),
     }

@@ -209,6 +209,8 @@ def test_recorded_sources_outrank_trailers_and_trailers_outrank_authors():
         {"tool": "cursor", "model": "claude-sonnet-4-5", "session": "s1", "lines": 12,
          "mode": "agent"},
         {"tool": "cursor", "session": "s2", "lines": 3, "model": "gpt-5", "mode": "agent"},
+        # another session of a named tool is added; a trailer (no session) only fills
+        {"tool": "cursor", "model": "gpt-4o", "session": "t1", "lines": 99, "mode": "agent"},
         {"tool": "unknown", "lines": 4},
         {"tool": "claude-code", "mode": "agent"},
         {"tool": "aider", "mode": "chat"},
