@@ -35,7 +35,7 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 # Look-ups of one request that do not depend on each other run at once, each on its own
 # cursor: DuckDB releases the GIL while it executes, so the request waits for the slowest
 # look-up instead of their sum. Calls run here never submit work themselves (no deadlock).
-_POOL = ThreadPoolExecutor(max_workers=5, thread_name_prefix="provledger-lookup")
+_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="provledger-lookup")
 
 
 def concurrently(

@@ -1,4 +1,5 @@
-"""Which deployments rollbacks reverted, computed for a given set of deployments.
+"""Which deployments rollbacks reverted, computed for a given set of deployments; and which
+configuration changes later ones put back (``config_reverts``).
 
 The rule of CONTRACT §1, as the ``rollback_reverts`` view states it for the whole ledger:
 a rollback reverts every deployment of its service+environment after the one that brought
@@ -103,3 +104,38 @@ def _latest(
         [*where, since, since, at, at, seq, seq],
     ).fetchone()
     return (row[0], row[1]) if row else None
+
+
+ConfigReverted = dict[int, list[tuple[dict[str, Any], int]]]
+
+
+def config_reverts(changes: list[dict[str, Any]]) -> ConfigReverted:
+    """Which configuration changes later ones put back (CONTRACT §5), among ``changes``
+    (``config_changes`` rows with values as canonical JSON text): per reverted change's seq,
+    (the change that reverted it, how many it reverted).
+
+    A change reverts every earlier change still in force on the same target (service,
+    environment, region, resource) and key whose ``from`` is its ``to``; a reverted change is
+    no longer in force, so a later change cannot revert it again. A change with no key, or
+    with no ``to``, reverts nothing.
+    """
+    in_force: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    out: ConfigReverted = {}
+    for row in sorted(changes, key=lambda r: (r["changed_at"], r["event_seq"])):
+        if row["key"] is None:
+            continue
+        where = (
+            row["target_service"],
+            row["target_environment"],
+            row["target_region"],
+            row["target_resource"],
+            row["key"],
+        )
+        earlier = in_force.get(where, [])
+        undone = [
+            c for c in earlier if row["to_value"] is not None and c["from_value"] == row["to_value"]
+        ]
+        for change in undone:
+            out.setdefault(change["event_seq"], []).append((row, len(undone)))
+        in_force[where] = [c for c in earlier if c not in undone] + [row]
+    return out

@@ -1,8 +1,9 @@
 """Gather suspect candidates for an incident from the ledger and rank them.
 
-The SQL here and in query/suspects/gather.py only collects facts (candidates, what they
-shipped, rollbacks, verdicts); query/suspects/ranking.py turns facts into scores and reasons.
-docs/ranking.md documents both.
+The SQL here and in query/suspects/gather.py only collects facts (the services the incident
+reaches, candidates, what they shipped, rollbacks and reverts, verdicts);
+query/suspects/candidates.py makes candidates of them and query/suspects/ranking.py turns
+those into scores and reasons. docs/ranking.md documents both.
 """
 
 from __future__ import annotations
@@ -28,22 +29,26 @@ from provenance_ledger.query.readmodels.incidents import (
     region_of,
     resolved_at_of,
 )
-from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
+from provenance_ledger.query.readmodels.rollbacks import Reverted, config_reverts, rollbacks_of
+from provenance_ledger.query.suspects.candidates import (
+    action_candidate,
+    as_api,
+    config_candidate,
+    deployment_candidate,
+)
 from provenance_ledger.query.suspects.gather import (
     actions_in_window,
+    config_ai,
+    config_changes_after,
+    config_changes_in_window,
     confirmed_actions,
     confirmed_deployments,
+    dependency_paths,
     deployments_in_window,
     verdicts_of,
 )
-from provenance_ledger.query.suspects.ranking import (
-    Candidate,
-    IncidentFacts,
-    Revert,
-    Scored,
-    contenders,
-    rank,
-)
+from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert
+from provenance_ledger.query.suspects.ranking import contenders, rank
 
 # At most this many candidates get their changes looked up (see ranking.contenders).
 DETAILED = 15
@@ -55,28 +60,31 @@ def suspects_for(
     """The incident (as ``find_incident`` gives it) and the API's suspects list for it; None
     if the ledger has no such incident.
 
-    Everything that needs only the incident's opening is read at once: its resolution and
-    region, the verdicts on it, and the deployments and agent actions in the window. Who is
-    senior is as the policy in force says.
+    The services the incident reaches (its own and their dependencies as registered at
+    impact start) are one query. Then everything that needs only those is read at once: the
+    incident's resolution and region, the verdicts on it, and the deployments, agent actions
+    and configuration changes in the window. Who is senior is as the policy in force says.
     """
     seniority = seniority_in_force()
     opening = incident_opening(cur, incident_id)
     if opening is None:
         return None
     where = _incident_facts({**opening, "resolved_at": None, "region": None})
+    where = replace(where, paths=dependency_paths(cur, where))
     start = where.impact - lookback
-    resolved_at, region, verdicts, deployments, actions, levels = concurrently(
+    resolved_at, region, verdicts, deployments, actions, configs, levels = concurrently(
         cur,
         lambda c: resolved_at_of(c, incident_id),
         lambda c: region_of(c, opening),
         lambda c: verdicts_of(c, incident_id),
         lambda c: deployments_in_window(c, where, start),
         lambda c: actions_in_window(c, where, start),
+        lambda c: config_changes_in_window(c, where, start),
         all_levels,
     )
     incident = {**opening, "resolved_at": resolved_at, "region": region}
-    facts = _incident_facts(incident)
-    found = Found(verdicts, deployments, actions, levels, seniority)
+    facts = replace(_incident_facts(incident), paths=where.paths)
+    found = Found(verdicts, deployments, actions, configs, levels, seniority)
     return incident, _ranked(cur, facts, start, found, limit)
 
 
@@ -87,6 +95,7 @@ class Found:
     verdicts: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
     actions: list[dict[str, Any]]
+    configs: list[dict[str, Any]]
     levels: Levels | None
     seniority: Seniority
 
@@ -104,25 +113,32 @@ def _ranked(
     # What deployments shipped matters before pruning only for verdicts on commits.
     by_commit = any(v["target_kind"] == "commit" for v in verdicts)
     shipped = shipped_by(cur, deployments) if by_commit else {}
-    reverts, levels = concurrently(
+    # Rollbacks after the incident resolved say nothing about it; nor do config changes.
+    keys = sorted({row["key"] for row in found.configs if row["key"] is not None})
+    rollbacks, later_configs, levels = concurrently(
         cur,
-        lambda c: _reverts(c, facts, deployments),
+        lambda c: rollbacks_of(c, deployments, until=facts.resolved_at),
+        lambda c: config_changes_after(c, facts, keys),
         lambda c: found.levels or load_levels(c, [a["authorized_by_id"] for a in actions]),
     )
+    reverts = _reverts(facts, rollbacks, found.configs, later_configs)
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
+    where = (facts, start)
     candidates = [
         replace(
-            _deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, start),
+            deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, where),
             redeploy_of=repeats.get(d["event_seq"]),
         )
         for d in deployments
     ]
-    candidates += [_action_candidate(a, levels, found.seniority, verdicts, start) for a in actions]
+    candidates += [action_candidate(a, levels, found.seniority, verdicts, where) for a in actions]
+    candidates += [config_candidate(row, reverts, verdicts, facts) for row in found.configs]
     # Change facts cost index look-ups: fetch them only for those who can still rank.
     candidates = contenders(candidates, facts, limit, most=max(DETAILED, limit + 5))
     candidates = _with_changes(cur, candidates, deployments, shipped if by_commit else None, found)
+    candidates = _with_config_details(cur, candidates, found)
     ranked = rank(candidates, facts, limit)
-    return [_as_api(rank_no, item) for rank_no, item in enumerate(ranked, start=1)]
+    return [as_api(rank_no, item) for rank_no, item in enumerate(ranked, start=1)]
 
 
 def _with_changes(
@@ -155,6 +171,33 @@ def _with_changes(
     ]
 
 
+def _with_config_details(
+    cur: duckdb.DuckDBPyConnection, candidates: list[Candidate], found: Found
+) -> list[Candidate]:
+    """The configuration change candidates with what is known of the commit each was applied
+    from, and the details of the AI tools that made it."""
+    configs = [c for c in candidates if c.config is not None]
+    pairs = [(c.config.repo, c.commits[0]) for c in configs if c.config and c.commits]
+    by_ai = [c.seq for c in configs if c.config and c.config.ai_tools]
+    if not pairs and not by_ai:
+        return candidates
+    details, tools = concurrently(
+        cur,
+        lambda c: change_details(c, pairs, found.seniority, found.levels),
+        lambda c: config_ai(c, by_ai),
+    )
+    return [
+        replace(
+            c,
+            changes=tuple(details[sha] for sha in c.commits if sha in details),
+            config=replace(c.config, ai=tuple(tools.get(c.seq, ()))),
+        )
+        if c.config is not None
+        else c
+        for c in candidates
+    ]
+
+
 def _incident_facts(incident: dict[str, Any]) -> IncidentFacts:
     return IncidentFacts(
         services=tuple(incident["services"]),
@@ -170,30 +213,41 @@ def _unique_by_seq(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _reverts(
-    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, deployments: list[dict[str, Any]]
+    facts: IncidentFacts,
+    rollbacks: tuple[list[dict[str, Any]], Reverted],
+    configs: list[dict[str, Any]],
+    later_configs: list[dict[str, Any]],
 ) -> dict[int, list[Revert]]:
-    """Rollbacks that reverted candidates; one followed by another before the incident
-    resolved did not fix it (``superseded``)."""
-    # Rollbacks after the incident resolved say nothing about it.
-    rollbacks, reverted = rollbacks_of(cur, deployments, until=facts.resolved_at)
+    """Per candidate seq: the rollbacks that reverted a deployment, and the configuration
+    changes that put back what a candidate change set. One followed by another (of either
+    kind) before the incident resolved did not fix it (``superseded``)."""
+    found, reverted = rollbacks
+    candidates = {row["event_seq"] for row in configs}
+    put_back = {
+        seq: hits
+        for seq, hits in config_reverts(configs + later_configs).items()
+        if seq in candidates
+    }
+    undos = [rb["rolled_back_at"] for rb in found]
+    undos += [row["changed_at"] for hits in put_back.values() for row, _ in hits]
     during = [
-        rb["rolled_back_at"]
-        for rb in rollbacks
-        if facts.impact <= rb["rolled_back_at"]
-        and (facts.resolved_at is None or rb["rolled_back_at"] <= facts.resolved_at)
+        at
+        for at in undos
+        if facts.impact <= at and (facts.resolved_at is None or at <= facts.resolved_at)
     ]
-    return {
-        seq: [
-            Revert(
-                rb["event_id"],
-                rb["rolled_back_at"],
-                count,
-                superseded=any(t > rb["rolled_back_at"] for t in during),
-            )
-            for rb, count in hits
-        ]
+
+    def revert(event_id: str, at: datetime, count: int, undo: str) -> Revert:
+        return Revert(event_id, at, count, any(t > at for t in during), undo)
+
+    out = {
+        seq: [revert(rb["event_id"], rb["rolled_back_at"], n, "rollback") for rb, n in hits]
         for seq, hits in reverted.items()
     }
+    for seq, changes in put_back.items():
+        out[seq] = [
+            revert(row["event_id"], row["changed_at"], n, "config change") for row, n in changes
+        ]
+    return out
 
 
 def _redeploys(
@@ -226,98 +280,3 @@ def _redeploys(
 
 def _share(d: dict[str, Any]) -> float:
     return 100.0 if d["fleet_percent"] is None else d["fleet_percent"]
-
-
-def _deployment_candidate(
-    d: dict[str, Any],
-    shipped: list[tuple[str | None, str]],
-    reverts: dict[int, list[Revert]],
-    verdicts: list[dict[str, Any]],
-    start: datetime,
-) -> Candidate:
-    commits = [commit for _, commit in shipped]
-    verdict = _target_verdict(verdicts, "deployment", "deployment_event_id", d["event_id"])
-    by_commit = [v for v in verdicts if v["target_kind"] == "commit" and v["commit"] in commits]
-    candidate = Candidate(
-        kind="deployment",
-        event_id=d["event_id"],
-        seq=d["event_seq"],
-        service=d["service"],
-        environment=d["environment"],
-        time=d["deployed_at"],
-        region=d["region"],
-        fleet_percent=d["fleet_percent"],
-        deployer_kind=d["deployer_kind"],
-        commits=tuple(commits),
-        reverts=tuple(reverts.get(d["event_seq"], ())),
-        confirmed_commits=tuple(v["commit"] for v in by_commit if v["verdict"] == "confirmed"),
-        rejected_commits=tuple(v["commit"] for v in by_commit if v["verdict"] == "rejected"),
-        in_window=d["deployed_at"] >= start,
-    )
-    return replace(candidate, **verdict) if verdict else candidate
-
-
-def _action_candidate(
-    a: dict[str, Any],
-    levels: Levels,
-    seniority: Seniority,
-    verdicts: list[dict[str, Any]],
-    start: datetime,
-) -> Candidate:
-    level = levels.at(a["authorized_by_id"], a["acted_at"])
-    candidate = Candidate(
-        kind="agent_action",
-        event_id=a["event_id"],
-        seq=a["event_seq"],
-        service=a["service"],
-        environment=a["environment"],
-        time=a["acted_at"],
-        action=a["action"],
-        agent_tool=a["tool"],
-        agent_session=a["session"],
-        destructive=a["destructive"],
-        authorized_by=a["authorized_by_id"],
-        authorized_level=level,
-        authorized_senior=seniority.is_senior(level),
-        in_window=a["acted_at"] >= start,
-    )
-    verdict = _target_verdict(verdicts, "action", "action_event_id", a["event_id"])
-    return replace(candidate, **verdict) if verdict else candidate
-
-
-def _target_verdict(
-    verdicts: list[dict[str, Any]], kind: str, column: str, event_id: str
-) -> dict[str, Any] | None:
-    for v in verdicts:
-        if v["target_kind"] == kind and v[column] == event_id:
-            return {"verdict": v["verdict"], "verdict_by": v["by_id"]}
-    return None
-
-
-def _as_api(rank_no: int, item: Scored) -> dict[str, Any]:
-    c = item.candidate
-    changes = [change.as_api() for change in c.changes]
-    suspect: dict[str, Any] = {
-        "rank": rank_no,
-        "score": item.score,
-        "kind": c.kind,
-        "event_id": c.event_id,
-        "service": c.service,
-        "environment": c.environment,
-        "time": c.time,
-        "changes": changes,
-        "reasons": item.reasons,
-    }
-    if c.kind == "agent_action":
-        suspect["action"] = {
-            "action": c.action,
-            "tool": c.agent_tool,
-            "session": c.agent_session,
-            "destructive": c.destructive,
-            "authorized_by": c.authorized_by,
-            "authorized_level": c.authorized_level,
-        }
-    else:
-        suspect["region"] = c.region
-        suspect["fleet_percent"] = c.fleet_percent
-    return suspect

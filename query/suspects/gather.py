@@ -1,6 +1,7 @@
-"""The SQL that collects an incident's suspect candidates: the standing verdicts on it, the
-deployments and agent actions in its window, and those outside it that a verdict confirms.
-query/suspects/finder.py ranks what this finds."""
+"""The SQL that collects an incident's suspect candidates: the services it reaches through
+registered dependencies, the standing verdicts on it, the deployments, agent actions and
+configuration changes in its window on those services, and deployments and actions outside
+it that a verdict confirms. query/suspects/finder.py ranks what this finds."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import duckdb
 
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts, rows_by_key
-from provenance_ledger.query.suspects.ranking import IncidentFacts
-from provenance_ledger.query.suspects.weights import PROD_NAMES
+from provenance_ledger.query.suspects.model import IncidentFacts
+from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS, PROD_NAMES
 
 DEPLOYMENT_COLUMNS = (
     "event_id, event_seq, service, environment, region, version, repo, commit, artifact, "
@@ -21,6 +22,46 @@ ACTION_COLUMNS = (
     "event_id, event_seq, tool, model, session, action, service, environment, resource, "
     "destructive, command, authorized_by_id, acted_at"
 )
+CONFIG_COLUMNS = (
+    "event_id, event_seq, kind, target_service, target_environment, target_region, "
+    "target_resource, key, from_value::VARCHAR AS from_value, to_value::VARCHAR AS to_value, "
+    "fleet_percent, actor_id, actor_name, actor_kind, repo, commit, ai_tools, change_ref, "
+    "action, changed_at"
+)
+
+# The registrations standing at impact start (the latest at or before it per service; at one
+# instant the later in the ledger, as service_registration_history says), their edges, and
+# the services reached from the incident's by the shortest chain of calls: the first in
+# alphabetical order among equally short ones, at most MAX_DEPENDENCY_HOPS away. USING KEY
+# keeps one row per service and a service reached is not expanded again, so cycles end.
+_DEPENDENCIES = """
+WITH RECURSIVE standing AS MATERIALIZED (
+    SELECT service, depends_on FROM service_registrations WHERE valid_from <= ?
+    QUALIFY row_number() OVER (PARTITION BY service ORDER BY valid_from DESC, event_seq DESC) = 1
+),
+edges AS MATERIALIZED (SELECT service, unnest(depends_on) AS depends_on FROM standing),
+tree(service, depth, path) USING KEY (service) AS (
+    SELECT DISTINCT name, 0, [name] FROM unnest(?::VARCHAR[]) AS incident(name)
+    UNION
+    SELECT e.depends_on, min(t.depth) + 1, min(list_append(t.path, e.depends_on))
+    FROM tree t JOIN edges e ON e.service = t.service
+    WHERE t.depth < ?
+      AND NOT EXISTS (SELECT 1 FROM recurring.tree r WHERE r.service = e.depends_on)
+    GROUP BY e.depends_on
+)
+SELECT service, path FROM tree
+"""
+
+
+def dependency_paths(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts
+) -> dict[str, tuple[str, ...]]:
+    """Per service the incident reaches at impact start: the path from one of its services
+    (a path of one for its own). One query, whatever the depth."""
+    rows = cur.execute(
+        _DEPENDENCIES, [facts.impact, list(facts.services), MAX_DEPENDENCY_HOPS]
+    ).fetchall()
+    return {service: tuple(path) for service, path in rows}
 
 
 def verdicts_of(cur: duckdb.DuckDBPyConnection, incident: str) -> list[dict[str, Any]]:
@@ -62,7 +103,7 @@ def deployments_in_window(
             WHERE deployed_at BETWEEN ? AND ? AND list_contains(?, service)
               AND (?::VARCHAR[] IS NULL OR list_contains(?, lower(environment)))
             """,
-            [start, facts.impact, list(facts.services), envs, envs],
+            [start, facts.impact, facts.reach, envs, envs],
         )
     )
 
@@ -73,7 +114,8 @@ def confirmed_deployments(
     envs = _environments(facts.environment)
     rows: list[dict[str, Any]] = []
     # Confirmed targets are listed even outside the window: a responder's word outranks it.
-    # A confirmed commit brings the deployments of the incident's services that shipped it.
+    # A confirmed commit brings the deployments of the incident's services (and their
+    # dependencies) that shipped it.
     confirmed = _confirmed_ids(verdicts, "deployment_event_id")
     if confirmed:
         rows += rows_by_key(cur, "deployments", "event_id", confirmed, DEPLOYMENT_COLUMNS)
@@ -82,7 +124,7 @@ def confirmed_deployments(
         rows += [
             row
             for row in _deployments_shipping(cur, commits)
-            if row["service"] in facts.services
+            if row["service"] in facts.reach
             and (envs is None or row["environment"].lower() in envs)
             and row["deployed_at"] <= facts.impact
         ]
@@ -138,9 +180,72 @@ def actions_in_window(
               AND (?::VARCHAR[] IS NULL OR environment IS NULL
                    OR list_contains(?, lower(environment)))
             """,
-            [start, facts.impact, list(facts.services), wide, envs, envs],
+            [start, facts.impact, facts.reach, wide, envs, envs],
         )
     )
+
+
+def config_changes_in_window(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
+) -> list[dict[str, Any]]:
+    """Configuration changes on the services the incident reaches (naming one as their
+    service or their resource), or with no service on its environment, in the window. As for
+    agent actions, an incident that names no environment is taken to be in production for
+    the environment-wide ones."""
+    envs = _environments(facts.environment)
+    wide = envs if envs is not None else sorted(PROD_NAMES)
+    reach = facts.reach
+    return rows_as_dicts(
+        cur.execute(
+            f"""
+            SELECT {CONFIG_COLUMNS} FROM config_changes
+            WHERE changed_at BETWEEN ? AND ?
+              AND (list_contains(?, target_service) OR list_contains(?, target_resource)
+                   OR (target_service IS NULL
+                       AND list_contains(?, lower(target_environment))))
+              AND (?::VARCHAR[] IS NULL OR target_environment IS NULL
+                   OR list_contains(?, lower(target_environment)))
+            """,
+            [start, facts.impact, reach, reach, wide, envs, envs],
+        )
+    )
+
+
+def config_changes_after(
+    cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, keys: list[str]
+) -> list[dict[str, Any]]:
+    """The configuration changes of these keys from impact start to resolution (or now):
+    those that may have put back what a candidate set (query/readmodels/rollbacks.py)."""
+    if not keys:
+        return []
+    return rows_as_dicts(
+        cur.execute(
+            f"""
+            SELECT {CONFIG_COLUMNS} FROM config_changes
+            WHERE changed_at > ? AND (?::TIMESTAMPTZ IS NULL OR changed_at <= ?)
+              AND list_contains(?, key)
+            """,
+            [facts.impact, facts.resolved_at, facts.resolved_at, keys],
+        )
+    )
+
+
+def config_ai(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per configuration change (event seq): the AI tools that made it, in event order."""
+    if not seqs:
+        return {}
+    # The range lets zone maps skip row groups: the table is written in seq order.
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT event_seq, tool, model, mode, lines, session FROM config_change_ai "
+            f"WHERE event_seq BETWEEN ? AND ? AND event_seq IN {in_list(seqs)} ORDER BY rowid",
+            [min(seqs), max(seqs), *seqs],
+        )
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row.pop("event_seq"), []).append(row)
+    return out
 
 
 def confirmed_actions(

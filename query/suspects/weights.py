@@ -42,7 +42,15 @@ WEIGHTS: dict[str, float] = {
     "partial_rollout": -2.0,  # times the share of the fleet NOT reached
     "redeploy": -2.5,  # the version already running there again: ships nothing new
     "rejected_commit": -1.0,  # some (not all) shipped commits were rejected as the cause
+    "dependency_hop": -1.0,  # per hop between the incident's service and the candidate's
+    "destructive_config_change": 3.5,  # a configuration change that deletes or replaces
+    "ai_config_change": 0.5,  # made by an AI tool or agent directly (inside the risk cap)
 }
+# How many hops of registered dependencies the incident's services are followed: beyond
+# six a change is days away in log-odds (6 hops = -6, as a change 6 h before impact).
+MAX_DEPENDENCY_HOPS = 6
+# A configuration change's action (Terraform's delete/replace, a schema drop) that removes.
+DESTRUCTIVE_CONFIG = re.compile(r"delete|destroy|replace|recreate|drop|truncate|wipe|purge")
 RISKY_ACTION = re.compile(r"delete|drop|destroy|recreate|migrat|truncate|wipe|purge|reset")
 DOC_FILE = re.compile(
     r"(^|/)(docs?/.*|readme[^/]*|changelog[^/]*|license[^/]*|[^/]*\.(md|rst|txt))$", re.I

@@ -20,7 +20,7 @@ _STEPS = [timedelta(minutes=m) for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 
 
 @dataclass(frozen=True)
 class Marker:
-    kind: str  # deployment | agent_action | rollback
+    kind: str  # deployment | agent_action | config_change | rollback
     lane: str
     time: datetime
     label: str  # what it is, in words (tooltip and accessible name)

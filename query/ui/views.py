@@ -104,13 +104,19 @@ def _lane(service: str | None, environment: str | None) -> str:
 
 def _marker(s: dict[str, Any]) -> Marker:
     when = f"{s['time']:%H:%M} UTC"
+    destructive = bool((s.get("action") or {}).get("destructive"))
     if s["kind"] == "agent_action":
         action = s.get("action") or {}
         what = f"agent action {action.get('action')} by {action.get('tool')}"
-        if action.get("destructive"):
-            what = "destructive " + what
+    elif s["kind"] == "config_change":
+        config = s.get("config") or {}
+        subject = config.get("key") or config.get("resource") or s["event_id"]
+        what = f"{config.get('kind', 'config')} change {subject}"
+        destructive = any(r["code"] == "destructive_config_change" for r in s["reasons"])
     else:
         what = f"deployment {s['event_id']}"
+    if destructive:
+        what = "destructive " + what
     return Marker(
         kind=s["kind"],
         lane=_lane(s["service"], s["environment"]),
@@ -118,7 +124,7 @@ def _marker(s: dict[str, Any]) -> Marker:
         label=f"#{s['rank']} {what}, {when}, score {s['score']:.2f}",
         event_id=s["event_id"],
         rank=s["rank"],
-        destructive=bool((s.get("action") or {}).get("destructive")),
+        destructive=destructive,
     )
 
 

@@ -106,6 +106,29 @@ class Story:
             data["authorized_by"] = person(authorized_by)
         return self.add("agent.action", data, event_id, minutes)
 
+    def register(
+        self, service: str, depends_on: list[str], minutes: float = -100_000, **extra: Any
+    ) -> str:
+        """A ``service.registered`` from the catalog (standing from ``minutes`` on)."""
+        data = {"service": service, "depends_on": depends_on, **extra}
+        return self.add("service.registered", data, f"reg-{service}-{minutes}", minutes)
+
+    def config(
+        self,
+        event_id: str,
+        minutes: float,
+        kind: str = "feature_flag",
+        service: str | None = "checkout",
+        env: str | None = "prod",
+        **extra: Any,
+    ) -> str:
+        """A ``config.changed``; ``extra`` holds key, from_ (``from``), to, actor, ai, …"""
+        target = {"service": service, "environment": env, **extra.pop("target", {})}
+        if "from_" in extra:
+            extra["from"] = extra.pop("from_")
+        data = {"kind": kind, "target": {k: v for k, v in target.items() if v is not None}}
+        return self.add("config.changed", {**data, **extra}, event_id, minutes)
+
     def incident(
         self,
         incident: str,

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provenance_ledger.query.api.deps import Cursor, State
 from provenance_ledger.query.api.errors import ApiError
-from provenance_ledger.query.api.models import Change
+from provenance_ledger.query.api.models import Change, ConfigSummary
 from provenance_ledger.query.api.state import AppState
 from provenance_ledger.query.durations import parse_duration
 from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK
@@ -52,8 +52,10 @@ class ActionSummary(BaseModel):
 class Suspect(BaseModel):
     rank: int
     score: float = Field(ge=0, le=1)
-    kind: Literal["deployment", "agent_action"]
-    event_id: str = Field(description="the id of the deployment or agent.action event")
+    kind: Literal["deployment", "agent_action", "config_change"]
+    event_id: str = Field(
+        description="the id of the deployment, agent.action or config.changed event"
+    )
     service: str | None
     environment: str | None
     time: datetime
@@ -62,6 +64,12 @@ class Suspect(BaseModel):
     region: str | None = None
     fleet_percent: float | None = None
     action: ActionSummary | None = None
+    config: ConfigSummary | None = None
+    path: list[str] | None = Field(
+        None,
+        description="for a change on a dependency: the chain of calls from the incident's "
+        "service to it, as registered at impact start (e.g. [checkout, payments])",
+    )
 
 
 class Suspects(BaseModel):
@@ -87,7 +95,8 @@ _SUSPECTS = TypeAdapter(Suspects)
 @router.get(
     "/v1/incidents/{incident}/suspects",
     response_model=Suspects,
-    description="The deployments and agent actions most likely to have caused the incident, "
+    description="The deployments, agent actions and configuration changes (on the incident's "
+    "services and their registered dependencies) most likely to have caused the incident, "
     "best first, each with what it shipped and why it is suspected (`reasons`). How each "
     "signal moves the score: docs/ranking.md.",
 )
