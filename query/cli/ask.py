@@ -27,7 +27,8 @@ from provenance_ledger.schemas.errors import Finding
 @json_option("Print the API's JSON.")
 @click.pass_obj
 def suspects(settings: Settings, incident: str, lookback: str, limit: int, as_json: bool) -> None:
-    """Rank the deployments and agent actions that most likely caused INCIDENT, with why.
+    """Rank the deployments, agent actions and configuration changes (on INCIDENT's services
+    and their registered dependencies) that most likely caused INCIDENT, with why.
 
     \b
     Example:
@@ -66,18 +67,26 @@ def suspects(settings: Settings, incident: str, lookback: str, limit: int, as_js
         )
     console.print(table)
     if not body["suspects"]:
-        console.print(f"no deployments or agent actions in the {lookback} before impact")
+        console.print(
+            f"no deployments, agent actions or config changes in the {lookback} before impact"
+        )
 
 
 def _what(suspect: dict) -> str:
     where = f"{suspect['service'] or '*'}/{suspect['environment'] or '*'}"
     action = suspect.get("action")
+    config = suspect.get("config")
     if suspect["kind"] == "agent_action" and action:
         destructive = "destructive " if action["destructive"] else ""
         head = f"{destructive}{action['action']} by {action.get('tool') or 'an agent'}"
+    elif suspect["kind"] == "config_change" and config:
+        subject = config.get("key") or config.get("resource")
+        parts = (config["kind"], subject, config.get("action") or "change")
+        head = " ".join(part for part in parts if part)
     else:
         head = "deployment"
-    return f"{head}\n{where}\n{suspect['event_id']}"
+    via = f"\nvia {' → '.join(suspect['path'])}" if suspect.get("path") else ""
+    return f"{head}\n{where}{via}\n{suspect['event_id']}"
 
 
 def _before(impact: datetime, when: datetime) -> str:
@@ -103,14 +112,22 @@ def _change_line(change: dict) -> str:
 
 @click.command(
     epilog="Exit 0 compliant, 1 not compliant, 2 anything else: the ledger does not know the "
-    "commit, the API does not answer, a bad flag (the message says which)."
+    "commit or change, the API does not answer, a bad flag (the message says which)."
 )
-@click.option("--repo", required=True, help="Repository as org/name.")
-@click.option("--commit", "sha", required=True, help="The 40-hex commit (revision) to check.")
+@click.option("--repo", help="Repository as org/name (with --commit).")
+@click.option("--commit", "sha", help="The 40-hex commit (revision) to check.")
+@click.option(
+    "--config-change",
+    metavar="EVENT_ID",
+    help="Check a configuration change instead: the id of its config.changed event.",
+)
 @json_option("Print the API's answer: compliant, violations, what was checked.")
 @click.pass_obj
-def check(settings: Settings, repo: str, sha: str, as_json: bool) -> None:
-    """Policy gate for CI: is this commit compliant with the policy rules?
+def check(
+    settings: Settings, repo: str | None, sha: str | None, config_change: str | None, as_json: bool
+) -> None:
+    """Policy gate for CI: is this commit (or configuration change) compliant with the
+    policy rules?
 
     Each violation is printed with what to do. The rules are the API's (PROVLEDGER_POLICY on
     the server, else the packaged defaults).
@@ -118,17 +135,24 @@ def check(settings: Settings, repo: str, sha: str, as_json: bool) -> None:
     \b
     Example:
       provledger check --repo acme/checkout --commit "$(git rev-parse HEAD)"
+      provledger check --config-change tf-apply-8812
     """
-    body = api_get(settings, "/v1/policy/check", {"repo": repo, "commit": sha})
+    if config_change is not None and not (repo or sha):
+        params, what = {"config_change": config_change}, f"configuration change {config_change}"
+    elif config_change is None and repo and sha:
+        params, what = {"repo": repo, "commit": sha}, f"{repo}@{sha}"
+    else:
+        raise click.UsageError("give --repo and --commit, or --config-change alone")
+    body = api_get(settings, "/v1/policy/check", params)
     if as_json:
         print_json(body)
     else:
         for item in body.get("checked", []):
             click.echo(f"checked {item}")
         if body["compliant"]:
-            click.echo(f"compliant: {repo}@{sha}")
+            click.echo(f"compliant: {what}")
         for violation in body["violations"]:
             click.echo(f"VIOLATION {violation['rule']}: {violation['detail']}", err=True)
     if not body["compliant"]:
         count = len(body["violations"])
-        raise Finding(f"{repo}@{sha} is not compliant ({count} violation{'s' * (count != 1)})")
+        raise Finding(f"{what} is not compliant ({count} violation{'s' * (count != 1)})")

@@ -3,7 +3,8 @@
 Checking a commit means: the change authored as that commit and, when it is a merge
 commit, the changes the merge brought in; plus the agent actions taken in the AI sessions
 that wrote those changes (an agent that wrote the code and also dropped a table in the same
-session is part of how the commit came to be). Checking an agent action means that action.
+session is part of how the commit came to be). Checking an agent action means that action;
+checking a configuration change means that change, with the commit it was applied from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import duckdb
 
 from provenance_ledger.query.policy.definitions import Seniority
-from provenance_ledger.query.policy.gate import ActionFacts
+from provenance_ledger.query.policy.gate import ActionFacts, ConfigFacts
 from provenance_ledger.query.policy.levels import load_levels
 from provenance_ledger.query.readmodels.changes import change_details
 from provenance_ledger.query.readmodels.commitfacts import CommitFacts
@@ -70,6 +71,46 @@ def _actions(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> l
             authorized_by=r["authorized_by_id"],
             authorized_level=levels.at(r["authorized_by_id"], r["acted_at"]),
             session=r["session"],
+        )
+        for r in rows
+    ]
+
+
+def config_change_facts(
+    cur: duckdb.DuckDBPyConnection, event_id: str, seniority: Seniority
+) -> list[ConfigFacts]:
+    """The ``config.changed`` events with this id (one, unless sources reuse ids).
+
+    Who authorized it is the event's ``authorized_by`` (a person, as on ``agent.action``):
+    the contract's ``config.changed`` has no such field, so it is read from the stored
+    event, where extra fields are kept."""
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT c.event_id, c.kind, c.key, c.target_environment, c.actor_id, c.actor_kind, "
+            "c.ai_tools, c.repo, c.commit, c.changed_at, "
+            "lower(e.data->>'$.authorized_by.id') AS authorized_by "
+            "FROM config_changes c JOIN events e ON e.seq = c.event_seq "
+            "WHERE c.event_id = ? ORDER BY c.changed_at, c.event_seq",
+            [event_id],
+        )
+    )
+    levels = load_levels(cur, [r[k] for r in rows for k in ("actor_id", "authorized_by")])
+    pairs = [(r["repo"], r["commit"]) for r in rows if r["commit"]]
+    applied = change_details(cur, pairs, seniority) if pairs else {}
+    return [
+        ConfigFacts(
+            event_id=r["event_id"],
+            kind=r["kind"],
+            changed_at=r["changed_at"],
+            key=r["key"],
+            environment=r["target_environment"],
+            actor=r["actor_id"],
+            actor_kind=r["actor_kind"],
+            actor_level=levels.at(r["actor_id"], r["changed_at"]),
+            ai_tools=tuple(r["ai_tools"] or ()),
+            authorized_by=r["authorized_by"],
+            authorized_level=levels.at(r["authorized_by"], r["changed_at"]),
+            applied_from=applied.get(r["commit"]) if r["commit"] else None,
         )
         for r in rows
     ]

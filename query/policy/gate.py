@@ -60,7 +60,20 @@ class AgentActionAuthorization(_Rule):
     destructive_only: bool = True
 
 
-Rule = Annotated[AiChangeApproval | AgentActionAuthorization, Field(discriminator="kind")]
+class ConfigChangeAuthorization(_Rule):
+    kind: Literal["config-change-authorization"]
+    # fnmatch patterns, case aside: on config.changed's kind, and on its target environment
+    # (a change that names no environment applies to every one, so it is always in scope).
+    kinds: list[str] = ["feature_flag", "infrastructure"]
+    environments: list[str] = ["prod", "production", "prd", "live"]
+    ai_only: bool = True  # only changes an AI made: actor kind ai_agent, or an ai entry
+    authorizer_at_least: Level | None = None  # None: the policy's senior_at_least
+
+
+Rule = Annotated[
+    AiChangeApproval | AgentActionAuthorization | ConfigChangeAuthorization,
+    Field(discriminator="kind"),
+]
 
 
 class Policy(BaseModel):
@@ -105,6 +118,29 @@ class ActionFacts:
 
 
 @dataclass(frozen=True)
+class ConfigFacts:
+    """A ``config.changed`` as the gate judges it; levels are at the time of the change.
+    ``applied_from``: the change behind its repo + commit, when it names one."""
+
+    event_id: str
+    kind: str
+    changed_at: datetime
+    key: str | None = None
+    environment: str | None = None
+    actor: str | None = None
+    actor_kind: str | None = None
+    actor_level: str | None = None
+    ai_tools: tuple[str, ...] = ()
+    authorized_by: str | None = None
+    authorized_level: str | None = None
+    applied_from: CommitFacts | None = None
+
+    @property
+    def made_by_ai(self) -> bool:
+        return bool(self.ai_tools) or self.actor_kind == "ai_agent"
+
+
+@dataclass(frozen=True)
 class Violation:
     rule: str
     detail: str
@@ -119,15 +155,24 @@ class Verdict:
         return not self.violations
 
 
-def evaluate(policy: Policy, changes: list[CommitFacts], actions: list[ActionFacts]) -> Verdict:
+def evaluate(
+    policy: Policy,
+    changes: list[CommitFacts],
+    actions: list[ActionFacts],
+    configs: list[ConfigFacts] | None = None,
+) -> Verdict:
     verdict = Verdict()
+    senior = policy.senior_at_least
     for rule in policy.rules:
         if isinstance(rule, AiChangeApproval):
             for change in changes:
-                verdict.violations += check_change(rule, change, policy.senior_at_least)
-        else:
+                verdict.violations += check_change(rule, change, senior)
+        elif isinstance(rule, AgentActionAuthorization):
             for action in actions:
-                verdict.violations += check_action(rule, action, policy.senior_at_least)
+                verdict.violations += check_action(rule, action, senior)
+        else:
+            for config in configs or []:
+                verdict.violations += check_config(rule, config, senior)
     return verdict
 
 
@@ -191,3 +236,55 @@ def check_action(
         f"{authorizer} or above; {who}"
     )
     return [Violation(rule.id, detail)]
+
+
+def check_config(
+    rule: ConfigChangeAuthorization, config: ConfigFacts, senior: str
+) -> list[Violation]:
+    """A change in the rule's scope needs someone at ``authorizer_at_least``: its
+    ``authorized_by``, the human who made it, or an approver of the commit it was applied
+    from (a reviewed Terraform change is authorized by its review)."""
+    if not _matches(config.kind, rule.kinds) or (
+        config.environment is not None and not _matches(config.environment, rule.environments)
+    ):
+        return []
+    if rule.ai_only and not config.made_by_ai:
+        return []
+    authorizer = rule.authorizer_at_least or senior
+    applied = config.applied_from
+    if (
+        meets(config.authorized_level, authorizer)
+        or (config.actor_kind == "human" and meets(config.actor_level, authorizer))
+        or (applied is not None and applied.approvers(authorizer))
+    ):
+        return []
+    by = f"AI ({', '.join(config.ai_tools)})" if config.ai_tools else "an AI agent"
+    made = f"made by {by if config.made_by_ai else config.actor or 'an unknown actor'}"
+    where = f" in {config.environment}" if config.environment else " (every environment)"
+    detail = (
+        f"{config.kind} change {config.key or ''} ({config.event_id}){where}, {made}, needs "
+        f"authorization by a person at level {authorizer} or above (authorized_by, or an "
+        f"approved review of the commit it applied); {_authorization_summary(config)}"
+    )
+    return [Violation(rule.id, " ".join(detail.split()))]
+
+
+def _matches(value: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in patterns)
+
+
+def _authorization_summary(config: ConfigFacts) -> str:
+    if config.authorized_by is not None:
+        level = config.authorized_level or "not registered"
+        said = f"it was authorized by {config.authorized_by} ({level} at the time)"
+    else:
+        said = "it has no authorized_by"
+    applied = config.applied_from
+    if applied is None:
+        return said + " and names no commit it was applied from"
+    approvers = sorted(
+        f"{r['reviewer']} ({r['reviewer_level'] or 'level unknown'} then)"
+        for r in applied.approvals_by_others
+    )
+    reviewed = f"approved by {', '.join(approvers)}" if approvers else "approved by no one else"
+    return f"{said}; commit {applied.repo}@{applied.commit[:12]} it applied was {reviewed}"

@@ -1,4 +1,5 @@
-"""``GET /v1/policy/check``: the senior-sign-off gate CI calls (``provledger check``)."""
+"""``GET /v1/policy/check``: the senior-sign-off gate CI calls (``provledger check``), for a
+commit, an agent action or a configuration change."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from pydantic import BaseModel
 
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
-from provenance_ledger.query.policy.facts import action_facts, commit_facts, commit_known
+from provenance_ledger.query.policy.facts import (
+    action_facts,
+    commit_facts,
+    commit_known,
+    config_change_facts,
+)
 from provenance_ledger.query.policy.gate import Policy, PolicyError, evaluate
 from provenance_ledger.query.policy.inforce import policy_in_force
 
@@ -43,6 +49,9 @@ def policy_check(
     action: Annotated[
         str | None, Query(max_length=300, description="agent.action event id")
     ] = None,
+    config_change: Annotated[
+        str | None, Query(max_length=300, description="config.changed event id")
+    ] = None,
 ) -> dict[str, Any]:
     policy = current_policy()
     if action is not None:
@@ -51,6 +60,12 @@ def policy_check(
             raise ApiError(404, f"unknown agent action {action!r}")
         verdict = evaluate(policy, [], actions)
         checked = [f"action {action}"]
+    elif config_change is not None:
+        configs = config_change_facts(cur, config_change, policy.seniority)
+        if not configs:
+            raise ApiError(404, f"unknown configuration change {config_change!r}")
+        verdict = evaluate(policy, [], [], configs)
+        checked = [f"config change {config_change}"]
     elif repo and commit:
         sha = commit.lower()
         if not commit_known(cur, repo, sha):
@@ -64,7 +79,7 @@ def policy_check(
         checked = [f"change {c.repo}@{c.commit}" for c in changes]
         checked += [f"action {a.event_id}" for a in actions]
     else:
-        raise ApiError(400, "give repo and commit (or action=EVENT_ID)")
+        raise ApiError(400, "give repo and commit (or action=EVENT_ID, or config_change=EVENT_ID)")
     return {
         "compliant": verdict.compliant,
         "violations": [{"rule": v.rule, "detail": v.detail} for v in verdict.violations],
