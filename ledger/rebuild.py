@@ -30,6 +30,9 @@ Progress = Callable[[int, int], None]
 VOLATILE = {"ingested_at", "received_at", "updated_at", "committed_at"}
 # Merkle bookkeeping: compared through the final head, not row by row (batch boundaries).
 TREE_TABLES = {"merkle_nodes", "tree_heads"}
+# What the file says about itself, not about the log: the schema it was migrated with, and
+# the policy definitions serve recorded. The rebuilt file keeps the old file's policy.
+NOT_FROM_THE_LOG = {"ledger_schema", "policy_definitions"}
 
 
 class RebuildError(RuntimeError, LocalFailure):
@@ -76,6 +79,7 @@ def rebuild(
         events = replay(settings, fresh, on_progress)
     finally:
         fresh.close()
+    _keep_policy_of(path, new_path)
     tables, same_root, old_events = compare(new_path, path)
     if old_events > events and not force:
         raise RebuildError(
@@ -90,6 +94,29 @@ def rebuild(
         os.link(path, backup)
     os.replace(new_path, path)
     return RebuildResult(events, tables, same_root, True, backup)
+
+
+def _keep_policy_of(old_path: Path, new_path: Path) -> None:
+    """The SQL views read the policy serve last recorded; a rebuild must not reset it to the
+    contract's defaults until serve starts again."""
+    if not old_path.exists():
+        return
+    conn = duckdb.connect(str(new_path))
+    try:
+        conn.execute(f"ATTACH '{old_path}' AS old (READ_ONLY)")
+        kept = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE database_name = 'old' AND table_name = 'policy_definitions'"
+        ).fetchone()
+        if kept and kept[0]:
+            conn.execute("BEGIN")
+            conn.execute("DELETE FROM policy_definitions")
+            conn.execute(
+                "INSERT INTO policy_definitions BY NAME SELECT * FROM old.policy_definitions"
+            )
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def _checkpoint_old(path: Path) -> None:
@@ -188,7 +215,7 @@ def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 " ORDER BY table_name"
             ).fetchall()
-            if name not in TREE_TABLES
+            if name not in TREE_TABLES | NOT_FROM_THE_LOG
         ]
         old_tables = {
             name

@@ -209,16 +209,9 @@ def emit(
           --environment prod
     """
     if from_terraform or from_unleash:
-        from provenance_ledger.producers.cli_config import ToolInput, emit_tool_changes
-
         base = _read_data(data, positional_data) or {}
-        tool_input = ToolInput(
-            from_terraform, from_unleash, base, service, environment, source, event_time
-        )
-        send = lambda events: send_or_spool(settings, events, fmt, timeout_s, strict)  # noqa: E731
-        return emit_tool_changes(
-            settings, short_type(full_type(event_type)), tool_input, send, as_json
-        )
+        tool = (from_terraform, from_unleash, base, service, environment, source, event_time)
+        return _emit_from_tool(settings, event_type, tool, (fmt, timeout_s, strict), as_json)
     ctx = ci_context.detect()
     deployment = {"service": service, "environment": environment, "version": version}
     given = _read_data(data, positional_data)
@@ -232,6 +225,26 @@ def emit(
         print_json(_where_it_went(settings, decoded, delivered))
     else:
         click.echo(decoded.event.id)
+
+
+def _emit_from_tool(
+    settings: Settings,
+    event_type: str,
+    tool: tuple,
+    delivery: tuple[str, float, bool],
+    as_json: bool,
+) -> None:
+    """config.changed events read from a tool's own output (Terraform, Unleash)."""
+    from provenance_ledger.producers.cli_config import ToolInput, emit_tool_changes
+
+    fmt, timeout_s, strict = delivery
+
+    def send(events: list) -> bool:
+        return send_or_spool(settings, events, fmt, timeout_s, strict)
+
+    return emit_tool_changes(
+        settings, short_type(full_type(event_type)), ToolInput(*tool), send, as_json
+    )
 
 
 def _build(

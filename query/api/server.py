@@ -122,12 +122,7 @@ def serve(
     limits = Limits.from_settings(settings)
     use_policy_file(settings.api.policy_file)
     check_bind(host, tokens_configured=tokens.configured())
-    ledger = Ledger.open(settings.db_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
-    memory_limit = single_value(ledger.cursor().execute("SELECT current_setting('memory_limit')"))
-    # SREs' SQL shares this instance: no file, network or extension access from here on.
-    lock_cursor = ledger.cursor()
-    sql.lock_down(lock_cursor)
-    lock_cursor.close()
+    ledger, memory_limit = _open_locked_down(settings)
     # The SQL views' "senior" follows the policy file; one that is not usable stops here.
     recorder = PolicyRecorder(ledger)
     consumer = LedgerConsumer(ledger, settings)
@@ -154,10 +149,7 @@ def serve(
     # A topic that would delete history or a group shared with another ledger stops `serve`
     # here. A broker that is away is waited for in the background (the API says degraded).
     if consumer.ready.wait(PREPARE_WAIT_S) and consumer.status.refused:
-        consumer.stop()
-        consumer_thread.join(timeout=15)
-        publisher.close()
-        ledger.close()
+        _stop(consumer, consumer_thread, publisher, ledger)
         raise ServeError(consumer.status.refused)
     warm_thread.start()
     recorder.start()
@@ -171,10 +163,27 @@ def serve(
         stop_warming.set()
         warm_thread.join(timeout=5)  # never close the ledger under a running query
         recorder.stop()
-        consumer.stop()
-        consumer_thread.join(timeout=15)
-        publisher.close()
-        ledger.close()
+        _stop(consumer, consumer_thread, publisher, ledger)
+
+
+def _stop(
+    consumer: LedgerConsumer, thread: threading.Thread, publisher: _Publisher, ledger: Ledger
+) -> None:
+    consumer.stop()
+    thread.join(timeout=15)
+    publisher.close()
+    ledger.close()
+
+
+def _open_locked_down(settings: Settings) -> tuple[Ledger, str]:
+    """The ledger, migrated, and the memory limit its DuckDB runs under."""
+    ledger = Ledger.open(settings.db_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
+    memory_limit = single_value(ledger.cursor().execute("SELECT current_setting('memory_limit')"))
+    # SREs' SQL shares this instance: no file, network or extension access from here on.
+    lock_cursor = ledger.cursor()
+    sql.lock_down(lock_cursor)
+    lock_cursor.close()
+    return ledger, memory_limit
 
 
 def _when_started(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from provenance_ledger.ledger.rebuild import compare
@@ -48,6 +49,10 @@ def test_rebuild_equals_the_original(
     _ingest(settings, 3_000)
     env = server_env(settings)
     before = cli(env, "verify").stdout
+    # What serve recorded of an edited policy file: not in the log, kept by the rebuild.
+    recorded = "UPDATE policy_definitions SET senior_at_least = 'principal', policy_file = 'p.yaml'"
+    with duckdb.connect(str(settings.db_path)) as conn:
+        conn.execute(recorded)
 
     result = cli(env, "rebuild")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -64,6 +69,8 @@ def test_rebuild_equals_the_original(
     try:
         assert rebuilt.counts() == (3_000, 1)
         assert duplicates(rebuilt) == 0
+        kept = "SELECT senior_at_least, policy_file FROM policy_definitions"
+        assert rebuilt.cursor().execute(kept).fetchall() == [("principal", "p.yaml")]
     finally:
         rebuilt.close()
     after = cli(env, "verify")
