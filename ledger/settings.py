@@ -30,6 +30,7 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 # A size as DuckDB's memory_limit takes it: 512MB, 1.5GB, 2GiB.
 MEMORY_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 HOOK_DELIVERIES = ("background", "spool")
+WEBHOOK_PROVIDERS = ("github", "gitlab", "pagerduty", "incident-io", "alertmanager")
 
 
 class SettingError(UsageProblem, ValueError):
@@ -83,6 +84,8 @@ class ApiSettings:
     forge_url: str = "https://github.com"
     policy_file: Path | None = None
     """None: the packaged query/policy/policy.yaml."""
+    webhook_mapping: Path | None = None
+    """The webhook mapping file (query/api/webhooks/mapping.py); None maps nothing."""
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,27 @@ class Secrets:
     """
 
     __slots__ = ("_raw",)
-    _raw: tuple[str | None, str | None]
+    _raw: tuple[str | None, ...]
 
-    def __init__(self, token: str | None = None, token_hashes: str | None = None) -> None:
-        object.__setattr__(self, "_raw", (token or None, token_hashes or None))
+    def __init__(
+        self,
+        token: str | None = None,
+        token_hashes: str | None = None,
+        webhook_github: str | None = None,
+        webhook_gitlab: str | None = None,
+        webhook_pagerduty: str | None = None,
+        webhook_incident_io: str | None = None,
+        webhook_alertmanager: str | None = None,
+    ) -> None:
+        webhooks = (
+            webhook_github,
+            webhook_gitlab,
+            webhook_pagerduty,
+            webhook_incident_io,
+            webhook_alertmanager,
+        )
+        raw = (token, token_hashes, *webhooks)
+        object.__setattr__(self, "_raw", tuple(value or None for value in raw))
 
     @property
     def token(self) -> SecretStr | None:
@@ -139,13 +159,18 @@ class Secrets:
         """``PROVLEDGER_TOKEN_HASHES``: ``scope:sha256hex`` pairs the API accepts."""
         return _secret(self._raw[1])
 
+    def webhook(self, provider: str) -> SecretStr | None:
+        """``PROVLEDGER_WEBHOOK_<PROVIDER>_SECRET``: what signs (or, for Alertmanager,
+        authorizes) that provider's webhook deliveries; None keeps its webhook off."""
+        return _secret(self._raw[2 + WEBHOOK_PROVIDERS.index(provider)])
+
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name: str) -> NoReturn:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
-    def __reduce__(self) -> tuple[type[Secrets], tuple[str | None, str | None]]:
+    def __reduce__(self) -> tuple[type[Secrets], tuple[str | None, ...]]:
         return (Secrets, self._raw)
 
     def __eq__(self, other: object) -> bool:
@@ -155,8 +180,14 @@ class Secrets:
         return hash(self._raw)
 
     def __repr__(self) -> str:
+        names = (
+            "token",
+            "token_hashes",
+            *(f"webhook_{p.replace('-', '_')}" for p in WEBHOOK_PROVIDERS),
+        )
         shown = ("'**********'" if value else "None" for value in self._raw)
-        return "Secrets(token={}, token_hashes={})".format(*shown)
+        pairs = (f"{name}={value}" for name, value in zip(names, shown, strict=True))
+        return f"Secrets({', '.join(pairs)})"
 
 
 def _secret(value: str | None) -> SecretStr | None:
@@ -272,6 +303,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROVLEDGER_CORS_ORIGINS": ("api.cors_origins", _origins),
     "PROVLEDGER_FORGE_URL": ("api.forge_url", _url),
     "PROVLEDGER_POLICY": ("api.policy_file", _path),
+    "PROVLEDGER_WEBHOOK_MAPPING": ("api.webhook_mapping", _path),
     "PROVLEDGER_SQL_TIMEOUT_S": ("sql.timeout_s", units.parse_seconds),
     "PROVLEDGER_SQL_MAX_ROWS": ("sql.max_rows", units.parse_count),
     "PROVLEDGER_SQL_MAX_BYTES": ("sql.max_bytes", units.parse_size),
@@ -290,6 +322,11 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROVLEDGER_CACHE_DIR": ("local_kafka.cache_dir", _path),
     "PROVLEDGER_TOKEN": ("secrets.token", _text),
     "PROVLEDGER_TOKEN_HASHES": ("secrets.token_hashes", _text),
+    "PROVLEDGER_WEBHOOK_GITHUB_SECRET": ("secrets.webhook_github", _text),
+    "PROVLEDGER_WEBHOOK_GITLAB_SECRET": ("secrets.webhook_gitlab", _text),
+    "PROVLEDGER_WEBHOOK_PAGERDUTY_SECRET": ("secrets.webhook_pagerduty", _text),
+    "PROVLEDGER_WEBHOOK_INCIDENT_IO_SECRET": ("secrets.webhook_incident_io", _text),
+    "PROVLEDGER_WEBHOOK_ALERTMANAGER_SECRET": ("secrets.webhook_alertmanager", _text),
 }
 SECTIONS = ("settings", "api", "sql", "producer", "local_kafka", "secrets")
 

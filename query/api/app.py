@@ -22,6 +22,7 @@ from provenance_ledger.query.api.routes import (
     policy,
     snapshot,
     sql,
+    webhooks,
 )
 from provenance_ledger.query.api.routes import ledger as ledger_routes
 from provenance_ledger.query.api.state import AppState
@@ -76,8 +77,10 @@ def create_app(state: AppState) -> FastAPI:
     ui.install(app)  # /ui/… pages (cookie login, see query/ui/session.py) and /docs
     # Auth is per router, by scope. /healthz, /openapi.json and /docs stay open; every other
     # router is `read` unless listed under a stricter scope (a route may add its own, e.g.
-    # Depends(require("admin"))). A new router goes in the `read` tuple at least.
+    # Depends(require("admin"))). A new router goes in the `read` tuple at least. The webhooks
+    # take no token: each delivery's signature is checked against the provider's secret.
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     app.include_router(events.router, dependencies=[Depends(require("ingest"))])
     app.include_router(snapshot.router, dependencies=[Depends(require("admin"))])
     for router in (
