@@ -21,14 +21,15 @@ MAX_ENTRIES = 32
 """``ai`` entries (sessions) one commit may carry; the ones with the most lines are kept."""
 MAX_TEXT = 200
 """Longest tool, model, session or path kept."""
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 
 Key = tuple[str, str | None, str | None]
 """(tool, model, session) of one ``ai`` entry."""
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str | None:
-    """A string field as it may travel in an event: capped, one line, valid UTF-8."""
+    """A string field as it may travel in an event: capped, one line without control
+    characters, valid UTF-8."""
     if not isinstance(value, str):
         return None
     cleaned = _SPACES.sub(" ", value[: limit * 4]).strip()[:limit]

@@ -6,4 +6,5 @@ COMMANDS = {
     "backfill": "provenance_ledger.producers.cli_backfill:backfill",
     "hook": "provenance_ledger.producers.cli_hook:hook",
     "catalog": "provenance_ledger.producers.cli_catalog:catalog_group",
+    "people": "provenance_ledger.producers.cli_people:people_group",
 }
