@@ -37,9 +37,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
 
 
 def line_number(value: Any) -> int | None:
-    """A 1-based line number from JSON (an int, not a bool) or from note text (digits)."""
-    if isinstance(value, str):
-        value = int(value) if value.isdigit() and len(value) <= 8 else None
+    """A 1-based line number from an integer (a JSON one: not a bool, not a string)."""
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value if 1 <= value <= MAX_LINE else None
@@ -69,6 +67,10 @@ class Tally:
     def entry(self, key: Key) -> None:
         """An entry that wrote no line here still shows the tool helped."""
         self.ranges.setdefault(key, {})
+
+    @property
+    def room(self) -> int:
+        return MAX_RANGES - self.count
 
     def add(self, key: Key, path: str, start: int, end: int) -> None:
         if self.count >= MAX_RANGES:

@@ -76,15 +76,28 @@ def _records(metadata: dict[str, Any], aliases: dict[str, str]) -> dict[str, Key
     return found
 
 
-def _ranges(spec: str) -> list[tuple[int, int]]:
-    """``1-4,9,12-20`` as inclusive ranges; a part that is not one is left out."""
+def _number(digits: str) -> int | None:
+    """A line number written in ASCII digits (``str.isdigit`` also takes ``²``)."""
+    if digits.isascii() and digits.isdigit() and len(digits) <= 8:
+        return line_number(int(digits))
+    return None
+
+
+def _ranges(spec: str, room: int) -> tuple[list[tuple[int, int]], int]:
+    """(the ranges of ``1-4,9,12-20``, the parts past the first ``room`` left unread); a part
+    that is not a range is left out."""
+    if room <= 0:
+        return [], spec.count(",") + 1
+    parts = spec.split(",", room)
+    unread = parts.pop().count(",") + 1 if len(parts) > room else 0
     found = []
-    for part in spec.split(","):
+    for part in parts:
         first, dash, last = part.partition("-")
-        start, end = line_number(first), line_number(last if dash else first)
-        if start is not None and end is not None and start <= end:
-            found.append((start, end))
-    return found
+        low = _number(first)
+        high = _number(last) if dash else low
+        if low is not None and high is not None and low <= high:
+            found.append((low, high))
+    return found, unread
 
 
 def parse_note(note: str, aliases: dict[str, str]) -> NoteAttribution:
@@ -112,8 +125,10 @@ def parse_note(note: str, aliases: dict[str, str]) -> NoteAttribution:
         key = records.get(name.split("::", 1)[0])  # h_ keys (humans) name no record here
         if key is None:
             continue
-        for start, end in _ranges(spec.strip()):
+        spans, unread = _ranges(spec.strip(), tally.room)
+        for start, end in spans:
             tally.add(key, path, start, end)
+        tally.dropped += unread
     return NoteAttribution(tally.entries(), tally.dropped)
 
 

@@ -70,7 +70,7 @@ def note_with(attestations: str, tool: object = "cursor") -> str:
 
 def test_bad_ranges_and_keys_are_left_out():
     note = note_with(
-        "src/a.py\n  s_1::t_1 0,5-2,abc,-3,99999999999,3-,7,1-2\n   s_1::t_2 40\n"
+        "src/a.py\n  s_1::t_1 0,5-2,abc,-3,99999999999,3-,²,٣,1-²,7,1-2\n   s_1::t_2 40\n"
         '  s_unknown::t_1 1-100\n  h_31dce776f88375 1-100\n"src/b c.py"\n  s_1::t_3 1-2,2-4'
     )
     assert parse_note(note, ALIASES).entries == [
@@ -89,8 +89,8 @@ def test_a_hundred_thousand_ranges_are_counted():
 @pytest.mark.timeout(10)
 def test_ranges_past_the_cap_are_dropped_and_said():
     spans = ",".join("1-1000" for _ in range(MAX_RANGES + 50))
-    found = parse_note(note_with(f"src/a.py\n  s_1::t_1 {spans}"), ALIASES)
-    assert found.entries[0]["lines"] == 1000 and found.dropped_ranges == 50
+    found = parse_note(note_with(f"src/a.py\n  s_1::t_1 {spans}\n  s_1::t_2 1,2"), ALIASES)
+    assert found.entries[0]["lines"] == 1000 and found.dropped_ranges == 50 + 2
 
 
 def test_distinct_lines_counts_each_line_once():
@@ -139,7 +139,7 @@ def test_hostile_trace_lines_are_skipped_and_reported(tmp_path):
     bad_ranges = json.loads(good)
     bad_ranges["files"][0]["conversations"][0]["ranges"] = [
         {"start_line": 9, "end_line": 3}, {"start_line": True, "end_line": 2},
-        {"start_line": "1", "end_line": 2}, {"start_line": 0, "end_line": 2}, "x",
+        {"start_line": "70", "end_line": 75}, {"start_line": 0, "end_line": 2}, "x",
         {"start_line": 60, "end_line": 61},
     ]  # fmt: skip
     lines = [
