@@ -10,7 +10,7 @@ import click
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers import journal
 from provenance_ledger.producers.ai_detect import RuleSet
-from provenance_ledger.producers.attribution import AttributionReport, Sources
+from provenance_ledger.producers.attribution import AttributionReport, Sources, rank
 from provenance_ledger.producers.backfill import change_data, repo_name
 from provenance_ledger.producers.gitlog import GitError, git, iter_commits, repo_info
 from provenance_ledger.producers.gitproc import is_sha
@@ -46,18 +46,11 @@ def head_of(path: Path) -> dict[str, str]:
         return {}
 
 
-def merge_ai(trailers: list[dict[str, Any]], folded: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Journal entries (with line counts) first; a trailer adds its model or a missing tool."""
-    merged = [dict(entry) for entry in folded]
-    for entry in trailers:
-        same = [item for item in merged if item["tool"] == entry["tool"]]
-        for item in same:
-            item.setdefault("model", entry.get("model"))
-            if item.get("model") is None:
-                item.pop("model")
-        if not same:
-            merged.append(entry)
-    return merged
+def merge_ai(found: list[dict[str, Any]], folded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hook journal's entries (with line counts) first, then what git shows (``found``:
+    notes, traces, trailers), ranked as :func:`attribution.rank` ranks sources: another
+    session of a journaled tool is added, a trailer only fills in a model or mode."""
+    return rank(folded, found)
 
 
 def fold_journal(path: Path, data: dict[str, Any]) -> dict[str, Any]:

@@ -245,3 +245,16 @@ def test_a_change_carries_the_recorded_entries_first():
     assert data["ai"] == [
         {"tool": "claude-code", "session": "conv_1", "lines": 40, "model": "claude-3-opus"}
     ]
+
+
+def test_the_hook_journal_keeps_the_sessions_a_note_adds():
+    from provenance_ledger.producers.emit_git import merge_ai
+
+    journal = [{"tool": "claude-code", "mode": "agent", "session": "j1", "lines": 12}]
+    found = [{"tool": "claude-code", "model": "claude-opus-4-5", "session": "conv_9", "lines": 30},
+             {"tool": "claude-code", "model": "claude-opus-4-5"}]  # fmt: skip
+    assert merge_ai(found, journal) == [
+        {"tool": "claude-code", "mode": "agent", "session": "j1", "lines": 12,
+         "model": "claude-opus-4-5"},
+        {"tool": "claude-code", "model": "claude-opus-4-5", "session": "conv_9", "lines": 30},
+    ]  # fmt: skip
