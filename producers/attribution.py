@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from provenance_ledger.producers.agent_trace import TRACE_FILE, TraceReport, Traces
+from provenance_ledger.producers.ai_lines import MAX_RANGES
 from provenance_ledger.producers.gitai import NoteReport, Notes
 
 FILLED = ("model", "mode")
@@ -86,9 +87,13 @@ class AttributionReport:
     def problems(self) -> list[str]:
         """What was found but not used, one line per source."""
         lines = []
-        if self.notes.problems:
-            sha, why = self.notes.problems[0]
-            lines.append(f"{len(self.notes.problems)} git-ai notes not used, e.g. {sha}: {why}")
+        notes = self.notes
+        if notes.not_used:
+            sha, why = notes.examples[0]
+            lines.append(f"{notes.not_used} git-ai notes not used, e.g. {sha}: {why}")
+        if notes.truncated:
+            lines.append(f"{notes.truncated} git-ai notes name more than {MAX_RANGES:,} line "
+                         "ranges: the rest were left out")  # fmt: skip
         traces = self.traces
         skipped = traces.bad_lines + traces.long_lines
         if skipped or traces.truncated:
@@ -99,7 +104,11 @@ class AttributionReport:
 
     def document(self) -> dict[str, Any]:
         return {
-            "git_ai_notes": {"read": self.notes.read, "not_used": len(self.notes.problems)},
+            "git_ai_notes": {
+                "read": self.notes.read,
+                "not_used": self.notes.not_used,
+                "truncated": self.notes.truncated,
+            },
             "agent_trace": {
                 "records": self.traces.records,
                 "skipped_lines": self.traces.bad_lines + self.traces.long_lines,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from provenance_ledger.producers.ai_lines import MAX_RANGES, Key, Tally, entry_key, line_number
+from provenance_ledger.producers.ai_lines import Key, Tally, entry_key, line_number
 from provenance_ledger.producers.gitproc import GIT_ENV, GitError, git, is_sha
 from provenance_ledger.schemas import jsonsafe
 
@@ -135,8 +135,16 @@ def parse_note(note: str, aliases: dict[str, str]) -> NoteAttribution:
 @dataclass
 class NoteReport:
     read: int = 0
-    problems: list[tuple[str, str]] = field(default_factory=list)
-    """(commit, why its note was not used)."""
+    not_used: int = 0
+    truncated: int = 0
+    """Notes read with more ranges than :data:`ai_lines.MAX_RANGES` (the rest left out)."""
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    """The first few (commit, why its note was not used)."""
+
+    def skip(self, sha: str, why: str) -> None:
+        self.not_used += 1
+        if len(self.examples) < 3:
+            self.examples.append((sha, why))
 
 
 class Notes:
@@ -158,13 +166,10 @@ class Notes:
             raw = self._read(blob)
             found = parse_note(raw.decode("utf-8", "replace"), self.aliases)
         except NoteError as exc:
-            self.report.problems.append((sha, str(exc)))
+            self.report.skip(sha, str(exc))
             return None
         self.report.read += 1
-        if found.dropped_ranges:
-            self.report.problems.append(
-                (sha, f"{found.dropped_ranges} line ranges past the first {MAX_RANGES:,} left out")
-            )
+        self.report.truncated += found.dropped_ranges > 0
         return found
 
     def _read(self, blob: str) -> bytes:

@@ -102,7 +102,7 @@ def test_recorded_attribution_reaches_the_ledger(settings, tmp_path):
     assert authors[shas["copilot"]] == "583231+octocat@users.noreply.github.com"
     report = json.loads(result.stdout)
     assert report["attribution"] == {
-        "git_ai_notes": {"read": 1, "not_used": 2},
+        "git_ai_notes": {"read": 1, "not_used": 2, "truncated": 0},
         "agent_trace": {"records": 3, "skipped_lines": 1, "truncated": False},
     }
     assert report["tools"]["claude-code"] == 4

@@ -258,3 +258,22 @@ def test_the_hook_journal_keeps_the_sessions_a_note_adds():
          "model": "claude-opus-4-5"},
         {"tool": "claude-code", "model": "claude-opus-4-5", "session": "conv_9", "lines": 30},
     ]  # fmt: skip
+
+
+def test_the_report_counts_what_was_not_used():
+    from provenance_ledger.producers.attribution import AttributionReport
+
+    report = AttributionReport()
+    assert report.summary() == []
+    report.notes.read, report.notes.truncated = 4, 1
+    for n in range(5):
+        report.notes.skip(f"{n}" * 40, "no --- line between attestations and metadata")
+    report.traces.records, report.traces.long_lines, report.traces.truncated = 7, 2, True
+    assert report.summary() == [
+        "read 4 git-ai notes (refs/notes/ai) and 7 Agent Trace records",
+        f"5 git-ai notes not used, e.g. {'0' * 40}: no --- line between attestations and metadata",
+        f"1 git-ai notes name more than {MAX_RANGES:,} line ranges: the rest were left out",
+        "2 lines of .agent-trace/traces.jsonl skipped, and the file was read up to its size "
+        "limit only (lines over the size limit)",
+    ]
+    assert len(report.notes.examples) == 3
