@@ -255,7 +255,7 @@ def detect_sources(commit: CommitText, rules: RuleSet | None = None) -> Detectio
     if any(rule.person == "coauthor" for rule, _, _ in matches):
         tools = {value for rule, _, value in matches if rule.part == "coauthor"}
         humans = (value for value in commit.parts()["coauthor"] if value not in tools)
-        requester = next((value for value in humans if "<" in value), None)
+        requester = next((value for value in humans if split_ident(value)[1]), None)
     return Detection(_distinct(stated), _distinct(suggested), requester)
 
 

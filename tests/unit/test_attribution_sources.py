@@ -20,6 +20,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "attribution"
 ALIASES = default_rules().aliases
 REVISION = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0"
 MB = 1 << 20
+AGENT = "Copilot <198982749+Copilot@users.noreply.github.com>"
 
 
 def sample(name: str) -> str:
@@ -196,6 +197,9 @@ def test_the_copilot_coding_agent_worked_for_its_co_author():
     assert data["ai"] == [{"tool": "copilot-agent", "mode": "agent"}]
     alone = commit_from("copilot-agent.txt", message="Add retries")[1]
     assert change_data(alone, "acme/shop", default_rules())["author"]["name"] == "Copilot"
+    # A co-author with no email is nobody to credit: the next one is taken.
+    odd = "x\n\nCo-authored-by: <>\nCo-authored-by: Bob\nCo-authored-by: Ann <ann@acme.example>"
+    assert detect_sources(CommitText(AGENT, odd)).requester == "Ann <ann@acme.example>"
 
 
 def test_recorded_sources_outrank_trailers_and_trailers_outrank_authors():
