@@ -42,6 +42,8 @@ class TraceReport:
     bad_lines: int = 0
     long_lines: int = 0
     truncated: bool = False
+    unreadable: str | None = None
+    """Why the file could not be read, if it could not."""
     examples: list[str] = field(default_factory=list)
     """The first few reasons a line was skipped, with its line number."""
 
@@ -94,7 +96,11 @@ class Traces:
         self.path, self.aliases, self.report = root / TRACE_FILE, aliases, report
         self.offsets: dict[str, list[int]] = {}
         if self.path.is_file():  # not a FIFO or a device someone put there
-            self._index()
+            try:
+                self._index()
+            except OSError as exc:
+                self.report.unreadable = exc.strerror or str(exc)
+                self.offsets = {}
 
     def _index(self) -> None:
         with self.path.open("rb") as handle:
@@ -116,14 +122,17 @@ class Traces:
             return []
         changed = set(files)
         tally = Tally()
-        with self.path.open("rb") as handle:
-            for offset in offsets:
-                handle.seek(offset)
-                try:
-                    record = _record(handle.readline(MAX_LINE_BYTES + 1))
-                except jsonsafe.JsonProblem:
-                    continue  # the file changed since it was indexed
-                tally_record(record, changed, tally, self.aliases)
+        try:
+            with self.path.open("rb") as handle:
+                for offset in offsets:
+                    handle.seek(offset)
+                    try:
+                        record = _record(handle.readline(MAX_LINE_BYTES + 1))
+                    except jsonsafe.JsonProblem:
+                        continue  # the file changed since it was indexed
+                    tally_record(record, changed, tally, self.aliases)
+        except OSError:
+            return []  # gone since it was indexed: its records are not this run's to place
         return tally.entries()
 
 

@@ -95,6 +95,8 @@ class AttributionReport:
             lines.append(f"{notes.truncated} git-ai notes name more than {MAX_RANGES:,} line "
                          "ranges: the rest were left out")  # fmt: skip
         traces = self.traces
+        if traces.unreadable:
+            lines.append(f"cannot read {TRACE_FILE}: {traces.unreadable}")
         skipped = traces.bad_lines + traces.long_lines
         if skipped or traces.truncated:
             detail = "; ".join(traces.examples) or "lines over the size limit"

@@ -281,3 +281,20 @@ def test_the_report_counts_what_was_not_used():
         "limit only (lines over the size limit)",
     ]
     assert len(report.notes.examples) == 3
+
+
+def test_a_trace_file_that_cannot_be_read_or_is_gone_is_no_record(tmp_path, monkeypatch):
+    from provenance_ledger.producers.attribution import AttributionReport
+
+    found, _ = traces(tmp_path, sample("traces.jsonl"))
+    (tmp_path / TRACE_FILE).unlink()  # removed after it was indexed
+    assert found.entries((REVISION,), SPEC_FILES) == []
+    traces(tmp_path, sample("traces.jsonl"))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    report = AttributionReport()
+    assert Traces(tmp_path, ALIASES, report.traces).offsets == {}
+    assert report.problems() == [f"cannot read {TRACE_FILE}: Permission denied"]
