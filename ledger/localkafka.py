@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provenance_ledger.ledger.localkafka_config import (
+    CLUSTER_BROKERS,
     DEFAULT_PORT,
     HOST,
     JVM_OPTS,
@@ -26,6 +27,7 @@ from provenance_ledger.ledger.localkafka_config import (
     check_port,
     configured_port,
     data_path,
+    is_cluster,
     last_lines,
     locked,
     log4j_opts,
@@ -89,7 +91,12 @@ def start(
     check_port(port)
     data.mkdir(parents=True, exist_ok=True)
     with locked(data / ".lock"):
-        pid = _running_pid(data)
+        if is_cluster(data):
+            raise BrokerError(
+                f"{data} holds a {CLUSTER_BROKERS}-broker cluster: start it with "
+                f"`provledger kafka start --brokers {CLUSTER_BROKERS}`, or use another --data-dir"
+            )
+        pid = running_pid(data)
         if pid is not None:
             running_port = configured_port(data)
             if running_port != port:
@@ -97,7 +104,7 @@ def start(
                     f"a broker for {data} is already running on port {running_port} "
                     f"(pid {pid}); stop it first to use port {port}"
                 )
-            if _answers(port):
+            if answers(port):
                 return _info(pid, port, data, already_running=True)
             say(f"waiting for the broker already starting on {HOST}:{port}…")
         else:
@@ -107,13 +114,13 @@ def start(
                 "(e.g. apt-get install openjdk-17-jre-headless)",
             )
             for busy in (port, port + 1):
-                if _accepts(busy):
+                if accepts(busy):
                     raise BrokerError(f"port {busy} on {HOST} is already in use by another process")
             lib = ensure_jars(say, cache_dir(cache_root))
             write_config(data, port)
             _ensure_formatted(java, lib, data, say)
             say(f"starting Kafka {KAFKA_VERSION} on {HOST}:{port}…")
-            pid = _launch(java, lib, data)
+            pid = launch(java, lib, data)
         try:
             _wait_ready(pid, port, data, timeout)
         except BaseException:  # failed or Ctrl-C: leave no half-started broker behind
@@ -130,7 +137,7 @@ def stop(data_dir: Path | str | None = None, timeout: float = 30) -> bool:
     if not data.is_dir():
         return False
     with locked(data / ".lock"):
-        pid = _running_pid(data)
+        pid = running_pid(data)
         if pid is not None:
             _terminate(pid, data, timeout)
         (data / "broker.pid").unlink(missing_ok=True)
@@ -139,7 +146,7 @@ def stop(data_dir: Path | str | None = None, timeout: float = 30) -> bool:
 
 def status(data_dir: Path | str | None = None) -> BrokerStatus:
     data = data_path(data_dir)
-    pid = _running_pid(data)
+    pid = running_pid(data)
     return BrokerStatus(
         running=pid is not None,
         pid=pid,
@@ -159,13 +166,13 @@ def _ensure_formatted(java: str, lib: Path, data: Path, say: Progress) -> None:
     say(f"formatting Kafka storage in {data}…")
     id_file = data / "cluster.id"
     if not id_file.exists():
-        id_file.write_text(_storage_tool(java, lib, data, "random-uuid").strip() + "\n")
+        id_file.write_text(storage_tool(java, lib, data, "random-uuid").strip() + "\n")
     cluster_id = id_file.read_text().strip()
-    _storage_tool(java, lib, data, "format", "--standalone", "-t", cluster_id,
+    storage_tool(java, lib, data, "format", "--standalone", "-t", cluster_id,
                   "-c", str(data / "server.properties"))  # fmt: skip
 
 
-def _storage_tool(java: str, lib: Path, data: Path, *args: str) -> str:
+def storage_tool(java: str, lib: Path, data: Path, *args: str) -> str:
     result = subprocess.run(
         [java, *log4j_opts(data), "-cp", f"{lib}/*", "kafka.tools.StorageTool", *args],
         capture_output=True, text=True, stdin=subprocess.DEVNULL,
@@ -176,7 +183,7 @@ def _storage_tool(java: str, lib: Path, data: Path, *args: str) -> str:
     return result.stdout
 
 
-def _launch(java: str, lib: Path, data: Path) -> int:
+def launch(java: str, lib: Path, data: Path) -> int:
     with (data / "broker.out").open("ab") as out:
         process = subprocess.Popen(
             [java, *JVM_OPTS, *log4j_opts(data), "-cp", f"{lib}/*", "kafka.Kafka",
@@ -194,18 +201,18 @@ def _launch(java: str, lib: Path, data: Path) -> int:
 
 def _wait_ready(pid: int, port: int, data: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not _answers(port):
-        if not _alive(pid, data):
-            raise BrokerError(f"the Kafka broker exited during start-up.\n{_log_tail(data)}")
+    while not answers(port):
+        if not alive(pid, data):
+            raise BrokerError(f"the Kafka broker exited during start-up.\n{log_tail(data)}")
         if time.monotonic() > deadline:
             raise BrokerError(
                 f"the Kafka broker did not answer on {HOST}:{port} within {timeout:g} s "
-                f"and was stopped.\n{_log_tail(data)}"
+                f"and was stopped.\n{log_tail(data)}"
             )
         time.sleep(0.2)
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=0.5):
             return True
@@ -213,10 +220,10 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def _answers(port: int) -> bool:
-    """True once the broker answers a metadata request."""
+def answers(port: int, brokers: int = 1) -> bool:
+    """True once the broker answers a metadata request that lists ``brokers`` brokers."""
     # Probe TCP first: kafka-python leaks its IO thread whenever bootstrap fails.
-    if not _accepts(port):
+    if not accepts(port):
         return False
     from kafka import KafkaAdminClient  # lazy: 0.2 s of imports the CLI rarely needs
     from kafka.errors import KafkaError
@@ -231,19 +238,19 @@ def _answers(port: int) -> bool:
     except KafkaError:
         return False
     try:
-        return bool(admin.describe_cluster()["brokers"])
+        return len(admin.describe_cluster()["brokers"]) >= brokers
     except KafkaError:
         return False
     finally:
         admin.close()
 
 
-def _running_pid(data: Path) -> int | None:
+def running_pid(data: Path) -> int | None:
     try:
         pid = int((data / "broker.pid").read_text())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid, data) else None
+    return pid if alive(pid, data) else None
 
 
 def is_our_broker(cmdline: bytes, data: Path) -> bool:
@@ -256,7 +263,7 @@ def is_our_broker(cmdline: bytes, data: Path) -> bool:
     return args[main + 1 : main + 2] == [os.fsencode(data / "server.properties")]
 
 
-def _alive(pid: int, data: Path) -> bool:
+def alive(pid: int, data: Path) -> bool:
     """True if `pid` is a live broker of `data` (not a zombie, not a recycled pid)."""
     if pid in _launched:
         try:
@@ -285,13 +292,13 @@ def _terminate(pid: int, data: Path, timeout: float) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(pid, data):
+            if not alive(pid, data):
                 return
             time.sleep(0.1)
     raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL")
 
 
-def _log_tail(data: Path) -> str:
+def log_tail(data: Path) -> str:
     parts = []
     for name in ("broker.out", "broker.log"):
         path = data / name

@@ -6,6 +6,8 @@ Layout: jars in the cache_dir setting (``$PROVLEDGER_CACHE_DIR``, default
 ``~/.cache/provledger``) under ``kafka-<version>/lib``; everything else in the data dir (default
 ``~/.local/share/provledger/kafka``): server.properties, log4j2.properties, cluster.id,
 broker.pid, broker.log (the broker's own log), broker.out (JVM stdout/stderr), kraft/ (topic data).
+A three-broker cluster keeps cluster.id in its data dir and one such layout per node in
+node-1/, node-2/ and node-3/.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 DEFAULT_PORT = 9092
 HOST = "127.0.0.1"
+# `kafka start --brokers 3`: a quorum of three voters survives one node down, and so do
+# writes with acks=all at two in-sync replicas.
+CLUSTER_BROKERS = 3
+CLUSTER_MIN_ISR = 2
 
 # Serial GC: a 512 MiB heap gains nothing from G1's concurrent threads on a 2-core box, and
 # fewer GC threads compete with the broker. Kafka is the log of record: on OOM, exit rather
@@ -62,33 +68,92 @@ def render_server_properties(port: int, log_dir: Path) -> str:
     and port+1 (controller)."""
     check_port(port)
     controller = f"{HOST}:{port + 1}"
-    settings = {
+    return _render(
+        _node_settings(1, ("controller.quorum.bootstrap.servers", controller), port, port + 1)
+        | {"log.dirs": str(log_dir)}
+        | _replication(1)
+        | _SHARED
+    )
+
+
+def cluster_ports(port: int, brokers: int = CLUSTER_BROKERS) -> tuple[list[int], list[int]]:
+    """Client ports port.. and controller ports right after them, one each per node."""
+    if not 1 <= port <= 65536 - 2 * brokers:
+        raise ValueError(
+            f"port must be in 1..{65536 - 2 * brokers} ({brokers} brokers use "
+            f"{2 * brokers} consecutive ports from it), got {port}"
+        )
+    clients = list(range(port, port + brokers))
+    return clients, [client + brokers for client in clients]
+
+
+def render_cluster_node_properties(node_id: int, port: int, log_dir: Path) -> str:
+    """server.properties for node ``node_id`` (1-based) of a static three-voter KRaft cluster
+    whose first client port is ``port`` (see cluster_ports)."""
+    clients, controllers = cluster_ports(port)
+    voters = ",".join(f"{n}@{HOST}:{p}" for n, p in enumerate(controllers, start=1))
+    node = _node_settings(
+        node_id,
+        ("controller.quorum.voters", voters),
+        clients[node_id - 1],
+        controllers[node_id - 1],
+    )
+    return _render(
+        node
+        | {"log.dirs": str(log_dir)}
+        | _replication(CLUSTER_BROKERS)
+        | {
+            # Every topic on all three nodes, and a write acknowledged (acks=all) only once
+            # two hold it: one node may die without losing an accepted event.
+            "default.replication.factor": str(CLUSTER_BROKERS),
+            "min.insync.replicas": str(CLUSTER_MIN_ISR),
+        }
+        | _SHARED
+    )
+
+
+def _node_settings(
+    node_id: int, quorum: tuple[str, str], port: int, controller_port: int
+) -> dict[str, str]:
+    return {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": controller,
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{controller}",
+        "node.id": str(node_id),
+        quorum[0]: quorum[1],
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(log_dir),
-        # One node: internal topics cannot have more than one replica.
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        # No 3 s wait for more group members that will never come.
-        "group.initial.rebalance.delay.ms": "0",
-        # The default 128 MiB cleaner buffer would take a quarter of the heap.
-        "log.cleaner.dedupe.buffer.size": "2097152",
-        "num.partitions": "1",
-        # The ledger creates its topic with the configs the log of record needs
-        # (ledger/topic.py); a producer must not create it first with the broker's defaults.
-        "auto.create.topics.enable": "false",
-        # Kafka is the log of record: never delete events.
-        "log.retention.ms": "-1",
     }
+
+
+def _replication(replicas: int) -> dict[str, str]:
+    """Internal topics on every node; one node may be down while their writes go on."""
+    min_isr = str(min(replicas, CLUSTER_MIN_ISR))
+    return {
+        "offsets.topic.replication.factor": str(replicas),
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": min_isr,
+    }
+
+
+_SHARED = {
+    # No 3 s wait for more group members that will never come.
+    "group.initial.rebalance.delay.ms": "0",
+    # The default 128 MiB cleaner buffer would take a quarter of the heap.
+    "log.cleaner.dedupe.buffer.size": "2097152",
+    "num.partitions": "1",
+    # The ledger creates its topic with the configs the log of record needs
+    # (ledger/topic.py); a producer must not create it first with the broker's defaults.
+    "auto.create.topics.enable": "false",
+    # Kafka is the log of record: never delete events.
+    "log.retention.ms": "-1",
+}
+
+
+def _render(settings: dict[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -110,6 +175,15 @@ appender.file.strategy.max = 3
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = file
 """
+
+
+def node_dir(data: Path, node_id: int) -> Path:
+    """A cluster node's own data dir (laid out as a single broker's) inside the cluster's."""
+    return data / f"node-{node_id}"
+
+
+def is_cluster(data: Path) -> bool:
+    return node_dir(data, 1).is_dir()
 
 
 def write_config(data: Path, port: int) -> None:

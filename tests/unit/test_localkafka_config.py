@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.ledger import localkafka, localkafka_config, localkafka_jars
+from provenance_ledger.ledger import (
+    localkafka,
+    localkafka_cluster,
+    localkafka_config,
+    localkafka_jars,
+)
 from provenance_ledger.ledger.settings import Settings
 
 
@@ -50,6 +55,80 @@ def test_server_properties_fit_one_small_node_and_keep_everything() -> None:
 def test_port_must_leave_room_for_the_controller(port: int) -> None:
     with pytest.raises(ValueError, match="65534"):
         localkafka_config.render_server_properties(port, Path("/d"))
+
+
+def test_cluster_nodes_share_three_voters_on_their_own_ports() -> None:
+    nodes = [
+        _parse(localkafka_config.render_cluster_node_properties(n, 29092, Path(f"/d/node-{n}")))
+        for n in (1, 2, 3)
+    ]
+    voters = "1@127.0.0.1:29095,2@127.0.0.1:29096,3@127.0.0.1:29097"
+    for n, props in enumerate(nodes, start=1):
+        assert props["node.id"] == str(n)
+        assert props["process.roles"] == "broker,controller"
+        assert props["controller.quorum.voters"] == voters
+        # A static quorum: the dynamic one's bootstrap key would make the format tool differ.
+        assert "controller.quorum.bootstrap.servers" not in props
+        assert props["log.dirs"] == f"/d/node-{n}"
+    assert [props["listeners"] for props in nodes] == [
+        f"PLAINTEXT://127.0.0.1:{29091 + n},CONTROLLER://127.0.0.1:{29094 + n}" for n in (1, 2, 3)
+    ]
+
+
+def test_cluster_replicates_everything_thrice_and_acks_at_two() -> None:
+    props = _parse(localkafka_config.render_cluster_node_properties(1, 29092, Path("/d")))
+    for key in (
+        "default.replication.factor",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "share.coordinator.state.topic.replication.factor",
+    ):
+        assert props[key] == "3", key
+    for key in (
+        "min.insync.replicas",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.min.isr",
+    ):
+        assert props[key] == "2", key
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["log.retention.ms"] == "-1"
+
+
+@pytest.mark.parametrize("port", [0, 65531, 70000])
+def test_cluster_ports_must_fit_six_consecutive(port: int) -> None:
+    with pytest.raises(ValueError, match="65530"):
+        localkafka_config.cluster_ports(port)
+
+
+def test_cluster_status_reports_each_node_down_despite_stale_pids(tmp_path: Path) -> None:
+    for n in (1, 2, 3):
+        home = localkafka_config.node_dir(tmp_path, n)
+        home.mkdir()
+        (home / "server.properties").write_text(
+            localkafka_config.render_cluster_node_properties(n, 29092, home / "kraft")
+        )
+        (home / "broker.pid").write_text("999999999\n")
+    st = localkafka_cluster.status(tmp_path)
+    assert not st.running
+    assert [(node.node, node.running, node.pid) for node in st.nodes] == [
+        (1, False, None),
+        (2, False, None),
+        (3, False, None),
+    ]
+    assert st.bootstrap == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
+
+
+def test_a_data_dir_holds_one_broker_or_one_cluster(tmp_path: Path) -> None:
+    single, cluster = tmp_path / "single", tmp_path / "cluster"
+    single.mkdir()
+    (single / "server.properties").write_text(
+        localkafka_config.render_server_properties(19092, single / "kraft")
+    )
+    localkafka_config.node_dir(cluster, 1).mkdir(parents=True)
+    with pytest.raises(localkafka.BrokerError, match="single broker"):
+        localkafka_cluster.start(29092, single)
+    with pytest.raises(localkafka.BrokerError, match="--brokers 3"):
+        localkafka.start(19092, cluster)
 
 
 def test_pom_pins_kafka_and_the_log4j_binding() -> None:
