@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from provenance_ledger.ledger import fileshape
+from provenance_ledger.ledger import fileshape, signednote
 from provenance_ledger.ledger.checkpoint import CheckpointError, parse
 from provenance_ledger.ledger.rebuild import RebuildResult, rebuild
 from provenance_ledger.ledger.settings import Settings
@@ -46,11 +46,17 @@ from provenance_ledger.schemas.errors import (
 
 
 @click.command(
-    epilog="Exit 0 verified, 1 tampered or not consistent, 2 the --since file is not a "
-    "checkpoint, 3 a server holds the file and its API does not answer, 4 the API refused "
+    epilog="Exit 0 verified, 1 tampered, not consistent, or the --since checkpoint's signature "
+    "does not verify with --key, 2 the --since file is not a checkpoint or the key is "
+    "malformed, 3 a server holds the file and its API does not answer, 4 the API refused "
     "(verifying through it needs the admin scope), 5 no ledger file or not a ledger."
 )
-@click.option("--checkpoint", is_flag=True, help="Print the verified head as a C2SP checkpoint.")
+@click.option(
+    "--checkpoint",
+    is_flag=True,
+    help="Print the verified head as a C2SP checkpoint, a signed note when the server (or "
+    "this command, with PROVLEDGER_SIGNING_KEY_FILE) has a signing key.",
+)
 @click.option(
     "--since",
     "since_file",
@@ -58,9 +64,22 @@ from provenance_ledger.schemas.errors import (
     help="A checkpoint kept earlier: prove with an RFC 6962 consistency proof that the ledger "
     "only grew since.",
 )
+@click.option(
+    "--key",
+    "verifier_key",
+    metavar="VERIFIER_KEY",
+    help="The log's verifier key (from `provledger keys create`; default "
+    "PROVLEDGER_VERIFIER_KEY): the --since checkpoint's signature is checked with it first.",
+)
 @json_option("Print the whole report (verdict, size, root, checkpoint, first bad row) as JSON.")
 @click.pass_obj
-def verify(settings: Settings, checkpoint: bool, since_file: Path | None, as_json: bool) -> None:
+def verify(
+    settings: Settings,
+    checkpoint: bool,
+    since_file: Path | None,
+    verifier_key: str | None,
+    as_json: bool,
+) -> None:
     """Recompute the ledger's RFC 6962 Merkle log from the stored events.
 
     Exit 0 and print the size and root if every row is as it was written; exit 1 and print
@@ -71,22 +90,49 @@ def verify(settings: Settings, checkpoint: bool, since_file: Path | None, as_jso
     \b
     Example:
       provledger verify --checkpoint > checkpoint-2026-11-26.txt
-      provledger verify --since checkpoint-2026-11-26.txt
+      provledger verify --since checkpoint-2026-11-26.txt --key "$VERIFIER_KEY"
     """
-    try:
-        since_text = since_file.read_text() if since_file else None
-        since = parse(since_text) if since_text is not None else None
-    except (OSError, UnicodeDecodeError, CheckpointError) as exc:
-        raise UsageProblem(f"{since_file}: not a checkpoint ({exc})") from exc
+    key_text = verifier_key or settings.verifier_key
+    key = signednote.parse_verifier_key(key_text) if key_text else None
+    since_text = _kept_checkpoint(since_file, key) if since_file else None
+    since = parse(since_text) if since_text is not None else None
     report = _local_report(settings, since)
     if report is None:
         report = _remote_report(settings, since_text)
+    report["since_signed_by"] = key.id if key and since_file else None
     if as_json:
         print_json(report)
     else:
         _print_report(report, checkpoint)
     if not report["ok"]:
         raise Finding(_verdict(report))
+
+
+def _kept_checkpoint(path: Path, key: signednote.VerifierKey | None) -> str:
+    """The kept checkpoint's body, its signature checked first when there is a key."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(signednote.MAX_NOTE_BYTES + 1)
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"{path}: not a checkpoint ({exc})") from exc
+    if key is not None:
+        try:
+            text = signednote.open_note(raw, key)
+        except signednote.NoteRejected as exc:
+            raise signednote.NoteRejected(
+                f"{path}: the checkpoint does not verify with key {key.id}: {exc}"
+            ) from None
+    elif "\n\n" in text:
+        click.echo(
+            f"{path}: its signature is not checked: pass --key or set PROVLEDGER_VERIFIER_KEY",
+            err=True,
+        )
+    try:
+        parse(text)
+    except CheckpointError as exc:
+        raise UsageProblem(f"{path}: not a checkpoint ({exc})") from exc
+    return text
 
 
 def _verdict(report: dict[str, Any]) -> str:
@@ -113,7 +159,13 @@ def _local_report(settings: Settings, since) -> dict[str, Any] | None:
         raise fileshape.open_failure(path, exc) from exc
     try:
         fileshape.check(conn, path)
-        return verify_ledger(conn.cursor(), settings.topic, since).to_json()
+        report = verify_ledger(conn.cursor(), settings.topic, since).to_json()
+        key_file = settings.api.signing_key_file
+        signer = signednote.load_signer_key(key_file) if key_file else None
+        report["signed_checkpoint"] = (
+            signednote.sign(report["checkpoint"], signer) if signer and report["ok"] else None
+        )
+        return report
     except duckdb.Error as exc:  # e.g. out of memory under PROVLEDGER_DUCKDB_MEMORY_LIMIT
         reason = str(exc).strip().splitlines()[0]
         raise LocalFailure(f"verify could not finish reading {path}: {reason}") from exc
@@ -160,7 +212,7 @@ def _print_report(report: dict[str, Any], checkpoint: bool) -> None:
     if not report["ok"]:
         return
     if checkpoint:
-        click.echo(report["checkpoint"], nl=False)
+        click.echo(report.get("signed_checkpoint") or report["checkpoint"], nl=False)
     else:
         click.echo(f"ok: {report['size']} events, RFC 6962 root {report['root']}")
 

@@ -5,4 +5,5 @@ COMMANDS = {
     "rebuild": "provenance_ledger.ledger.cli_ledger:rebuild_command",
     "snapshot": "provenance_ledger.ledger.cli_snapshot:snapshot",
     "kafka": "provenance_ledger.ledger.cli_kafka:kafka",
+    "keys": "provenance_ledger.ledger.cli_keys:keys",
 }

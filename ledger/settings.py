@@ -86,6 +86,8 @@ class ApiSettings:
     """None: the packaged query/policy/policy.yaml."""
     webhook_mapping: Path | None = None
     """The webhook mapping file (query/api/webhooks/mapping.py); None maps nothing."""
+    signing_key_file: Path | None = None
+    """The checkpoint signing key (``provledger keys create``); None: checkpoints unsigned."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ class Settings:
     """DuckDB's memory_limit for the ledger (``<bytes>B``); None keeps DuckDB's (80% of RAM)."""
     cdevents_schemas: Path | None = None
     """A folder of the official CDEvents JSON Schemas to check CDEvents against."""
+    verifier_key: str | None = None
+    """The log's verifier key that ``verify --since`` checks a kept checkpoint's signature with."""
     api: ApiSettings = field(default_factory=ApiSettings)
     sql: SqlSettings = field(default_factory=SqlSettings)
     producer: ProducerSettings = field(default_factory=ProducerSettings)
@@ -297,6 +301,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROVLEDGER_MAX_EVENT_BYTES": ("settings.max_event_bytes", units.parse_size),
     "PROVLEDGER_DUCKDB_MEMORY_LIMIT": ("settings.duckdb_memory_limit", _memory_limit),
     "PROVLEDGER_CDEVENTS_SCHEMAS": ("settings.cdevents_schemas", _path),
+    "PROVLEDGER_VERIFIER_KEY": ("settings.verifier_key", _text),
     "PROVLEDGER_TOKENS_FILE": ("api.tokens_file", _path),
     "PROVLEDGER_MAX_BODY_BYTES": ("api.max_body_bytes", units.parse_size),
     "PROVLEDGER_MAX_BATCH_EVENTS": ("api.max_batch_events", units.parse_count),
@@ -304,6 +309,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROVLEDGER_FORGE_URL": ("api.forge_url", _url),
     "PROVLEDGER_POLICY": ("api.policy_file", _path),
     "PROVLEDGER_WEBHOOK_MAPPING": ("api.webhook_mapping", _path),
+    "PROVLEDGER_SIGNING_KEY_FILE": ("api.signing_key_file", _path),
     "PROVLEDGER_SQL_TIMEOUT_S": ("sql.timeout_s", units.parse_seconds),
     "PROVLEDGER_SQL_MAX_ROWS": ("sql.max_rows", units.parse_count),
     "PROVLEDGER_SQL_MAX_BYTES": ("sql.max_bytes", units.parse_size),

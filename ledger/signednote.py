@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -194,3 +195,17 @@ def _b64decode(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+def load_signer_key(path: Path) -> SignerKey:
+    """The private key in the file ``provledger keys create`` wrote."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFormatError(f"{path}: cannot read the signing key ({exc})") from None
+    if len(text) > 1024:
+        raise KeyFormatError(f"{path}: not a private key (too long)")
+    try:
+        return parse_signer_key(text)
+    except KeyFormatError as exc:
+        raise KeyFormatError(f"{path}: {exc}") from None

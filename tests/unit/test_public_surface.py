@@ -19,7 +19,8 @@ OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 COMMAND_NAMES = {
     "backfill", "backfill git", "catalog", "catalog import", "check", "emit", "flush", "hook",
-    "kafka", "kafka start", "kafka status", "kafka stop", "people", "people import", "rebuild",
+    "kafka", "kafka start", "kafka status", "kafka stop", "keys", "keys create", "people",
+    "people import", "rebuild",
     "serve", "snapshot", "sql",
     "suspects", "token", "token create", "token list", "token revoke", "up", "verify",
 }  # fmt: skip

@@ -1,19 +1,27 @@
-"""``POST /v1/ledger/verify``: the Merkle log check for a ledger a running server holds open
-(DuckDB lets no other process read the file then). Admin scope: it reads every event."""
+"""The ledger's own routes: ``POST /v1/ledger/verify``, the Merkle log check for a ledger a
+running server holds open (DuckDB lets no other process read the file then; admin scope: it
+reads every event), and ``GET /v1/ledger/checkpoint``, the stored tree head as a signed note."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import duckdb
 from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from provenance_ledger.ledger.checkpoint import CheckpointError, parse
+from provenance_ledger.ledger import merkle, signednote
+from provenance_ledger.ledger.checkpoint import Checkpoint, CheckpointError, origin_for, parse
+from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.verify import verify
 from provenance_ledger.query.api.deps import Cursor, SettingsDep, require
 from provenance_ledger.query.api.errors import ApiError
 
 router = APIRouter(tags=["ledger"])
+log = logging.getLogger(__name__)
+NOTE_TYPE = "text/plain; charset=utf-8"
 
 
 class VerifyRequest(BaseModel):
@@ -30,9 +38,65 @@ class VerifyRequest(BaseModel):
 @router.post("/v1/ledger/verify", dependencies=[Depends(require("admin"))])
 def verify_ledger(body: VerifyRequest, cursor: Cursor, settings: SettingsDep) -> dict[str, Any]:
     """Recompute the RFC 6962 tree over the stored events: `ok`, the size, root and C2SP
-    checkpoint body, and the first changed, inserted or deleted row if any."""
+    checkpoint body (`signed_checkpoint`: that body as a signed note when the server has a
+    signing key and the ledger verified), and the first changed, inserted or deleted row."""
     try:
         since = parse(body.since) if body.since is not None else None
     except CheckpointError as exc:
         raise ApiError(422, str(exc)) from exc
-    return verify(cursor, settings.topic, since).to_json()
+    report = verify(cursor, settings.topic, since).to_json()
+    try:
+        signer = _signer(settings)
+    except ApiError:
+        signer = None  # a verdict does not depend on the signing key; the log says what is wrong
+    report["signed_checkpoint"] = (
+        signednote.sign(report["checkpoint"], signer) if signer and report["ok"] else None
+    )
+    return report
+
+
+@router.get(
+    "/v1/ledger/checkpoint",
+    dependencies=[Depends(require("read"))],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        503: {"description": "No signing key is configured (PROVLEDGER_SIGNING_KEY_FILE)."},
+    },
+)
+def checkpoint(cursor: Cursor, settings: SettingsDep) -> PlainTextResponse:
+    """The latest tree head the ledger stored, as a C2SP checkpoint (origin, size, base64 RFC
+    6962 root) in a C2SP signed note with the server's Ed25519 key. Keep it where the
+    ledger's operators cannot write; `provledger verify --since FILE --key VERIFIER_KEY`
+    later checks the signature and that the ledger only grew since."""
+    signer = _signer(settings)
+    if signer is None:
+        raise ApiError(
+            503, "checkpoints are not signed here: set PROVLEDGER_SIGNING_KEY_FILE on the server"
+        )
+    body = _stored_head(cursor, origin_for(settings.topic)).body()
+    return PlainTextResponse(signednote.sign(body, signer), media_type=NOTE_TYPE)
+
+
+def _stored_head(cursor: duckdb.DuckDBPyConnection, origin: str) -> Checkpoint:
+    row = cursor.execute(
+        "SELECT tree_size, root_hash FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return Checkpoint(origin, 0, merkle.EMPTY_ROOT)
+    return Checkpoint(origin, row[0], bytes(row[1]))
+
+
+def _signer(settings: Settings) -> signednote.SignerKey | None:
+    """The signing key, None when none is configured; read on each use (a file of under 100
+    bytes) so a replaced key takes effect at once. 503 when the file is unusable."""
+    path = settings.api.signing_key_file
+    if path is None:
+        return None
+    try:
+        return signednote.load_signer_key(path)
+    except signednote.KeyFormatError as exc:
+        log.error("the checkpoint signing key is unusable: %s", exc)
+        raise ApiError(
+            503, "the signing key (PROVLEDGER_SIGNING_KEY_FILE) is unusable; see the server log"
+        ) from exc
