@@ -86,7 +86,7 @@ def test_go_verifies_the_signed_checkpoints_and_their_consistency(
 ) -> None:
     key_file = tmp_path / "signing.key"
     running = start_server({"PROVLEDGER_SIGNING_KEY_FILE": str(key_file)})
-    # The key is read on each request: none yet is a 503, never an unsigned checkpoint.
+    # The key file is read on each request: an unreadable one is a 503, never an unsigned note.
     missing = running.get("/v1/ledger/checkpoint")
     assert missing.status_code == 503, missing.text
     verifier_key = running.cli("keys", "create", "--out", str(key_file)).stdout.strip()

@@ -61,7 +61,8 @@ def verify_ledger(body: VerifyRequest, cursor: Cursor, settings: SettingsDep) ->
     response_class=PlainTextResponse,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-        503: {"description": "No signing key is configured (PROVLEDGER_SIGNING_KEY_FILE)."},
+        404: {"description": "Off: no signing key is configured (PROVLEDGER_SIGNING_KEY_FILE)."},
+        503: {"description": "The signing key file cannot be read or is not a key."},
     },
 )
 def checkpoint(cursor: Cursor, settings: SettingsDep) -> PlainTextResponse:
@@ -70,9 +71,9 @@ def checkpoint(cursor: Cursor, settings: SettingsDep) -> PlainTextResponse:
     ledger's operators cannot write; `provledger verify --since FILE --key VERIFIER_KEY`
     later checks the signature and that the ledger only grew since."""
     signer = _signer(settings)
-    if signer is None:
+    if signer is None:  # off, as a webhook without its secret is: never an unsigned checkpoint
         raise ApiError(
-            503, "checkpoints are not signed here: set PROVLEDGER_SIGNING_KEY_FILE on the server"
+            404, "checkpoints are not signed here: set PROVLEDGER_SIGNING_KEY_FILE on the server"
         )
     body = _stored_head(cursor, origin_for(settings.topic)).body()
     return PlainTextResponse(signednote.sign(body, signer), media_type=NOTE_TYPE)
