@@ -1,0 +1,190 @@
+"""A real three-broker cluster (``provledger kafka start --brokers 3``) losing the leader of a
+partition to SIGKILL mid-stream: the Emitter's acks=all deliveries hold, and two ledger
+replicas (two ``provledger serve``, own files, own groups) ride through the leader changes to
+the same events, each stored once, and the same answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+from kafka import KafkaAdminClient
+
+from provenance_ledger.ledger import localkafka_cluster
+from provenance_ledger.ledger.localkafka_cluster import ClusterStatus
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.topic import ensure_topic
+from provenance_ledger.producers.emitter import Emitter
+from provenance_ledger.schemas.codec import DecodedEvent
+from tests.support.provstory import Story, sha
+from tests.support.servers import Running, Servers
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.kafka
+
+if shutil.which("java") is None and not os.environ.get("CI"):
+    pytest.skip("no Java: the local Kafka cluster cannot run here", allow_module_level=True)
+
+REPOS = ["shop/checkout", "shop/search", "shop/payments"]
+SERVICES = ["checkout", "search", "payments"]
+AI = {"tool": "claude-code", "model": "claude-sonnet-4-5", "mode": "agent"}
+CHANGES = 180
+BATCH = 6
+
+
+def _free_port_run() -> int:
+    """A port p from 29092 up with p..p+5 free (three clients, three controllers); below the
+    ephemeral range, where probing an unused port can connect a socket to itself."""
+    for port in range(29092, 29692, 6):
+        sockets = [socket.socket() for _ in range(6)]
+        try:
+            for offset, sock in enumerate(sockets):
+                sock.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return port
+    raise RuntimeError("no six free ports in 29092..29691")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStatus]:
+    data = tmp_path_factory.mktemp("cluster")
+    try:
+        yield localkafka_cluster.start(_free_port_run(), data, timeout=180)
+    finally:
+        localkafka_cluster.stop(data)  # never leave a JVM behind
+
+
+def story() -> list[DecodedEvent]:
+    """Changes on three repos (a third by an agent), reviews, deploys of three services (so
+    every partition gets traffic), an incident on checkout and its attribution."""
+    s = Story()
+    for who in ("dev@shop.example", "lead@shop.example"):
+        s.person(who, "senior")
+    for n in range(CHANGES):
+        extra = {"ai": [{**AI, "session": f"s-{n}"}]} if n % 3 == 0 else {}
+        s.change(n, "dev@shop.example", -900 + n, repo=REPOS[n % 3], **extra)
+        if n % 2 == 0:
+            s.review(n, "lead@shop.example", -880 + n, repo=REPOS[n % 3])
+        if n % 4 == 0:
+            service = SERVICES[n % 3]
+            s.deploy(f"dep-{n}", service, "prod", -400 + n, repo=REPOS[n % 3], commit=sha(n))
+    s.incident("INC-1", ["checkout"], resolved=40)
+    s.attribute("INC-1", "confirmed", 45, deployment="dep-168")
+    return s.events
+
+
+def publish(emitter: Emitter, events: list[DecodedEvent], delivered: list[DecodedEvent]) -> None:
+    """Send in small batches; what the broker did not acknowledge is sent again, as the spool
+    would, until it is (a batch the cluster refuses for 90 s fails the test)."""
+    for start in range(0, len(events), BATCH):
+        pending = events[start : start + BATCH]
+        deadline = time.monotonic() + 90
+        while pending:
+            acked = emitter.publish_batch([(decoded, "json") for decoded in pending])
+            delivered.extend(pending[:acked])
+            pending = pending[acked:]
+            assert time.monotonic() < deadline, f"{len(pending)} events never acknowledged"
+        time.sleep(0.02)  # a stream, not a burst: the kill lands while the ledgers consume
+
+
+def partition_0(admin: KafkaAdminClient, topic: str) -> dict:
+    (described,) = admin.describe_topics([topic])
+    return next(p for p in described["partitions"] if p["partition_index"] == 0)
+
+
+def stored_ids(db: Path) -> dict[tuple[str, str], int]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        rows = conn.execute("SELECT source, id, count(*) FROM events GROUP BY ALL").fetchall()
+    return {(source, event_id): count for source, event_id, count in rows}
+
+
+def answers(server: Running) -> dict[str, object]:
+    paths = [
+        "/v1/incidents/INC-1/suspects",
+        "/v1/incidents/INC-1",
+        "/v1/metrics/change-failure-rate",
+        "/v1/metrics/change-failure-rate?by=service",
+        *(f"/v1/commits/{sha(n)}" for n in (0, 1, 2, 100, 168, CHANGES - 1)),
+    ]
+    found = {}
+    for path in paths:
+        response = server.get(path)
+        assert response.status_code == 200, (path, response.text)
+        found[path] = response.json()
+    return found
+
+
+def test_a_leader_killed_mid_stream_loses_and_doubles_no_event(
+    cluster: ClusterStatus, tmp_path: Path
+) -> None:
+    topic = f"failover-{uuid.uuid4().hex}"
+    base = replace(
+        Settings(),
+        kafka_bootstrap=cluster.bootstrap,
+        topic=topic,
+        topic_partitions=3,
+        topic_replication=3,
+    )
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    servers: list[Servers] = []
+    try:
+        assert ensure_topic(admin, base)
+        assert len(partition_0(admin, topic)["replica_nodes"]) == 3
+        replicas = [
+            replace(base, db_path=tmp_path / f"ledger-{n}.duckdb", group_id=f"{topic}-{n}")
+            for n in (1, 2)
+        ]
+        servers = [Servers(settings) for settings in replicas]
+        ledgers = [srv.start({"PROVLEDGER_TOPIC_PARTITIONS": "3"}) for srv in servers]
+
+        events = story()
+        third = len(events) // 3
+        delivered: list[DecodedEvent] = []
+        with Emitter(cluster.bootstrap, topic, fmt="json", timeout_s=10) as emitter:
+            publish(emitter, events[:third], delivered)
+            victim = partition_0(admin, topic)["leader_id"]
+            assert localkafka_cluster.stop(cluster.data_dir, only=victim, kill=True)
+            assert [n.node for n in localkafka_cluster.status(cluster.data_dir).nodes
+                    if not n.running] == [victim]  # fmt: skip
+            publish(emitter, events[third : 2 * third], delivered)
+            # The ledgers' consumers and the emitter must find the partition's new leader.
+            wait_until(
+                lambda: partition_0(admin, topic)["leader_id"] not in (victim, -1),
+                30,
+                "a new leader of partition 0",
+            )
+            restarted = localkafka_cluster.start(
+                localkafka_cluster.first_port(cluster.data_dir), cluster.data_dir, only=victim
+            )
+            assert restarted.running
+            publish(emitter, events[2 * third :], delivered)
+
+        assert len(delivered) == len(events)
+        for ledger in ledgers:
+            health = ledger.wait_for_events(len(events), timeout_s=120)
+            assert health["events"] == len(events) and health["dead_letters"] == 0
+        first, second = (answers(ledger) for ledger in ledgers)
+        assert first["/v1/incidents/INC-1/suspects"]["suspects"]  # a real answer, not empty
+        assert first == second
+    finally:
+        for srv in servers:
+            srv.stop_all()
+        admin.close()
+
+    expected = {(d.event.source, d.event.id) for d in delivered}
+    for settings in replicas:
+        counts = stored_ids(settings.db_path)
+        assert set(counts) == expected, settings.db_path
+        assert [key for key, count in counts.items() if count != 1] == []
