@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic_core import PydanticCustomError
 
 PREFIX = "dev.provledger."
 SUFFIX = ".v1"
@@ -152,6 +153,24 @@ class IncidentOpened(Fact):
     services: Annotated[list[NonEmpty], Field(min_length=1)]
     environment: str | None = None
     impact_started_at: AwareTime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unmapped(cls, data: Any) -> Any:
+        """An incident webhook whose services the mapping file does not name sends them as
+        ``unmapped_services``: the dead letter says which, not just "no services"."""
+        if isinstance(data, dict) and data.get("services") == []:
+            unmapped = data.get("unmapped_services")
+            if isinstance(unmapped, list) and unmapped:
+                names = ", ".join(str(name)[:80] for name in unmapped[:5])
+                more = f" and {len(unmapped) - 5} more" if len(unmapped) > 5 else ""
+                raise PydanticCustomError(
+                    "unmapped_services",
+                    "no ledger service is mapped for the provider's services {names} (add them "
+                    "to the webhook mapping file, PROVLEDGER_WEBHOOK_MAPPING)",
+                    {"names": names + more},
+                )
+        return data
 
 
 class IncidentResolved(Fact):

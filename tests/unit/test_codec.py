@@ -202,3 +202,25 @@ def test_a_batch_keeps_going_past_bad_records() -> None:
     ]
     assert rejected[0].record.offset == 100 and rejected[0].record.partition == 2
     assert rejected[2].id == "x" and rejected[2].type == "dev.provledger.incident.opened.v1"
+
+
+def test_an_incident_on_unmapped_services_says_which() -> None:
+    event = {
+        "specversion": "1.0",
+        "id": "am-1",
+        "source": "webhook/alertmanager",
+        "type": "dev.provledger.incident.opened.v1",
+        "time": "2026-12-02T10:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {
+            "incident": "INC-1",
+            "severity": "sev2",
+            "services": [],
+            "unmapped_services": [f"svc-{n}" for n in range(7)],
+        },
+    }
+    error = reason(structured(event))
+    assert error.code == "invalid_field"
+    expected = "data: no ledger service is mapped for the provider's services svc-0, svc-1"
+    assert expected in error.detail
+    assert "and 2 more" in error.detail and "svc-5" not in error.detail

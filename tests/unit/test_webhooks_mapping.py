@@ -270,7 +270,9 @@ def test_an_unmapped_service_makes_an_event_the_ledger_dead_letters_naming_it():
     assert data["unmapped_services"] == ["pagerduty service PNEW123 (Fraud Checks)"]
     assert data["services"] == [] and next(iter(data)) == "unmapped_services"
     refused = validate_event(events[0])
-    assert isinstance(refused, DecodeError) and refused.detail.startswith("data.services")
+    assert isinstance(refused, DecodeError) and refused.detail.startswith(
+        "data: no ledger service is mapped for the provider's services pagerduty service PNEW123"
+    )
 
 
 def test_incident_io_declared_then_closed():
