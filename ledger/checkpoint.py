@@ -42,7 +42,8 @@ def parse(text: str) -> Checkpoint:
             "not a checkpoint: expected an origin line, a tree size and a base64 root hash"
         )
     origin, size_text, root_text = lines[0], lines[1].strip(), lines[2].strip()
-    if not size_text.isdigit():
+    # ASCII only: str.isdigit() also takes digits such as '²' that int() refuses.
+    if not (size_text.isascii() and size_text.isdigit()):
         raise CheckpointError(f"not a checkpoint: tree size {size_text!r} is not a number")
     try:
         root = base64.b64decode(root_text, validate=True)

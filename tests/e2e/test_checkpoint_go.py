@@ -104,6 +104,8 @@ def test_go_verifies_the_signed_checkpoints_and_their_consistency(
     assert verified["ok"] and verified["size"] == 12, verified
     # Ed25519 is deterministic: the verified head signs to the very note the route served.
     assert verified["signed_checkpoint"] == new.read_text()
+    # So does `verify --checkpoint`, which asks the server holding the file.
+    assert running.cli("verify", "--checkpoint").stdout == new.read_text()
     proof = tmp_path / "proof"
     proof.write_text("".join(f"{hash_}\n" for hash_ in verified["proof"]))
 

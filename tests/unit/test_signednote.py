@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from provenance_ledger.ledger import signednote
+from provenance_ledger.ledger.checkpoint import CheckpointError, parse
 from provenance_ledger.ledger.signednote import KeyFormatError, NoteRejected
 
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -152,3 +153,10 @@ def test_a_key_name_with_space_or_plus_is_refused(name):
 def test_the_seed_never_shows_in_a_repr():
     signer = signednote.parse_signer_key(PETER_SKEY)
     assert "seed" not in repr(signer)
+
+
+@pytest.mark.parametrize("size", ["\u00b2", "\u0663", "-1", "1e3", ""])
+def test_a_checkpoint_size_that_is_not_ascii_digits_is_not_a_checkpoint(size):
+    # A signed body is still parsed strictly: a digit int() refuses must not escape as a crash.
+    with pytest.raises(CheckpointError):
+        parse(f"provledger/t\n{size}\n{'A' * 43}=\n")
