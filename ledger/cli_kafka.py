@@ -122,26 +122,30 @@ def start(
 
         cache = settings.local_kafka.cache_dir
         if cluster:
-            info = localkafka_cluster.start(
+            started = localkafka_cluster.start(
                 port, data_dir, timeout, progress, cache_root=cache, only=node
             )
         else:
             info = localkafka.start(port, data_dir, timeout, progress, cache_root=cache)
     if as_json:
-        print_json(asdict(info))
-        return
-    state = "already running" if info.already_running else "started"
-    if not cluster:
+        print_json(asdict(started if cluster else info))
+    elif cluster:
+        _print_cluster_started(started, node)
+    else:
+        state = "already running" if info.already_running else "started"
         console.print(
             f"[green]✓[/] Kafka {info.version} {state} on {info.bootstrap} "
             f"(pid {info.pid}, data {info.data_dir})"
         )
-        return
+
+
+def _print_cluster_started(cluster: localkafka_cluster.ClusterStatus, node: int | None) -> None:
+    state = "already running" if cluster.already_running else "started"
     what = "cluster" if node is None else f"cluster node {node}"
-    console.print(f"[green]✓[/] Kafka {info.version} {what} {state} (data {info.data_dir})")
-    for line in _node_lines(info):
+    console.print(f"[green]✓[/] Kafka {cluster.version} {what} {state} (data {cluster.data_dir})")
+    for line in _node_lines(cluster):
         console.print(f"  {line}")
-    console.print(f"  bootstrap: {info.bootstrap}")
+    console.print(f"  bootstrap: {cluster.bootstrap}")
 
 
 def _node_lines(cluster: localkafka_cluster.ClusterStatus) -> list[str]:
