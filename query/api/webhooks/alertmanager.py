@@ -22,14 +22,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from provenance_ledger.query.api.webhooks.core import (
-    BadSignature,
     Context,
     Delivery,
     Outcome,
     Planned,
+    header,
     ignored,
     items,
-    same,
+    one_matches,
     text,
     when,
 )
@@ -41,12 +41,10 @@ PROVIDER = "alertmanager"
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:
     """``headers`` with lower-case names; raises BadSignature."""
-    given = headers.get("authorization")
-    if given is None:
-        raise BadSignature("no Authorization header (configure a bearer authorization)")
+    given = header(headers, "Authorization", " (configure a bearer authorization)")
     scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not same(token.strip(), secret):
-        raise BadSignature("the Authorization bearer token is not the configured secret")
+    bearer = [token.strip()] if scheme.lower() == "bearer" else []
+    one_matches(bearer, secret, "the Authorization bearer token is not the configured secret")
 
 
 def delivery(headers: Mapping[str, str], payload: Any) -> Delivery:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -116,6 +116,32 @@ def same(given: str | bytes, expected: str | bytes) -> bool:
     left = given.encode() if isinstance(given, str) else given
     right = expected.encode() if isinstance(expected, str) else expected
     return hmac.compare_digest(left, right)
+
+
+def header(headers: Mapping[str, str], name: str, hint: str = "") -> str:
+    """The header ``name`` (spelled as the provider documents it; ``headers`` has lower-case
+    names), or BadSignature: a delivery without it is not signed."""
+    found = headers.get(name.lower())
+    if found is None:
+        raise BadSignature(f"no {name} header{hint}")
+    return found
+
+
+def one_matches(candidates: Iterable[str], expected: str, refusal: str) -> None:
+    """BadSignature(``refusal``) unless a candidate is ``expected``. Every candidate is
+    compared, so the time taken does not tell which one matched."""
+    if not any([same(candidate, expected) for candidate in candidates]):
+        raise BadSignature(refusal)
+
+
+def hex_hmac(headers: Mapping[str, str], name: str, prefix: str, body: bytes, secret: str) -> None:
+    """The check of a header holding ``<prefix><hex HMAC-SHA256 of the body>``, several of
+    them comma-separated (as PagerDuty sends while a secret is rotated): one must match."""
+    given = header(headers, name)
+    expected = prefix + hmac_sha256(secret.encode(), body).hex()
+    candidates = [part.strip().lower() for part in given.split(",")]
+    version = prefix.rstrip("=")
+    one_matches(candidates, expected, f"no {version} signature in {name} matches the body")
 
 
 def dig(value: Any, *path: str | int) -> Any:

@@ -20,7 +20,6 @@ from typing import Any
 
 from provenance_ledger.producers.ai_detect import CommitText, detect
 from provenance_ledger.query.api.webhooks.core import (
-    BadSignature,
     Context,
     Delivery,
     Outcome,
@@ -29,18 +28,16 @@ from provenance_ledger.query.api.webhooks.core import (
     compact,
     delivery_id,
     dig,
-    hmac_sha256,
+    hex_hmac,
     ignored,
     items,
     person,
-    same,
     sha,
     text,
 )
 from provenance_ledger.query.api.webhooks.mapping import Forge
 
 PROVIDER = "github"
-SIGNATURE = "x-hub-signature-256"
 MERGE_COMMITTER = "web-flow"
 """The committer of the commits GitHub makes when a pull request is merged on github.com."""
 DECISIONS = ("approved", "changes_requested", "commented")
@@ -49,12 +46,7 @@ DEPLOYED_STATES = ("success", "failure")
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:
     """``headers`` with lower-case names; raises BadSignature."""
-    given = headers.get(SIGNATURE)
-    if given is None:
-        raise BadSignature("no X-Hub-Signature-256 header")
-    expected = "sha256=" + hmac_sha256(secret.encode(), body).hex()
-    if not same(given.strip().lower(), expected):
-        raise BadSignature("X-Hub-Signature-256 does not match the body")
+    hex_hmac(headers, "X-Hub-Signature-256", "sha256=", body, secret)
 
 
 def delivery(headers: Mapping[str, str], payload: Any) -> Delivery:

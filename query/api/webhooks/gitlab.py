@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from provenance_ledger.query.api.webhooks.core import (
-    BadSignature,
     Context,
     Delivery,
     Outcome,
@@ -28,9 +27,10 @@ from provenance_ledger.query.api.webhooks.core import (
     compact,
     delivery_id,
     dig,
+    header,
     ignored,
+    one_matches,
     person,
-    same,
     sha,
     text,
 )
@@ -43,11 +43,8 @@ DEPLOYED_STATES = ("success", "failed")
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:
     """``headers`` with lower-case names; raises BadSignature."""
-    given = headers.get("x-gitlab-token")
-    if given is None:
-        raise BadSignature("no X-Gitlab-Token header")
-    if not same(given, secret):
-        raise BadSignature("X-Gitlab-Token is not the configured secret")
+    given = header(headers, "X-Gitlab-Token")
+    one_matches([given], secret, "X-Gitlab-Token is not the configured secret")
 
 
 def delivery(headers: Mapping[str, str], payload: Any) -> Delivery:

@@ -34,10 +34,11 @@ from provenance_ledger.query.api.webhooks.core import (
     at,
     delivery_id,
     dig,
+    header,
     hmac_sha256,
     ignored,
     items,
-    same,
+    one_matches,
     text,
     when,
 )
@@ -55,18 +56,15 @@ NOT_REAL = ("test", "tutorial")
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:
     """``headers`` with lower-case names; raises BadSignature, or BadSecret."""
-    found = [headers.get(name) for name in ("webhook-id", "webhook-timestamp", "webhook-signature")]
-    message_id, timestamp, signatures = found
-    if message_id is None or timestamp is None or signatures is None:
-        raise BadSignature("needs the webhook-id, webhook-timestamp and webhook-signature headers")
+    signatures = header(headers, "webhook-signature")
+    message_id, timestamp = header(headers, "webhook-id"), header(headers, "webhook-timestamp")
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_SKEW_S:
         raise BadSignature(f"webhook-timestamp is not within {MAX_SKEW_S} s of this server's clock")
     signed = f"{message_id}.{timestamp}.".encode() + body
     expected = base64.b64encode(hmac_sha256(_key(secret), signed)).decode()
     given = [part.partition(",") for part in signatures.split()]
-    matches = [version == "v1" and same(value, expected) for version, _, value in given]
-    if not any(matches):
-        raise BadSignature("no v1 signature in webhook-signature matches the body")
+    v1 = [value for version, _, value in given if version == "v1"]
+    one_matches(v1, expected, "no v1 signature in webhook-signature matches the body")
 
 
 def _key(secret: str) -> bytes:
