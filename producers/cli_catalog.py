@@ -10,33 +10,20 @@ import click
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers import catalog
-from provenance_ledger.producers.cli_emit import DEFAULT_FORMAT, Rfc3339, send_or_spool
-from provenance_ledger.producers.emitter import FORMATS
+from provenance_ledger.producers.cli_emit import (
+    Rfc3339,
+    delivery_options,
+    format_option,
+    send_or_spool,
+)
 from provenance_ledger.producers.envelope import InvalidEvent, build_event
 from provenance_ledger.producers.gitproc import GitError, git
+from provenance_ledger.producers.inputfile import read_text
 from provenance_ledger.query.cli.output import json_option, print_json
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.errors import UsageProblem
 
 DEFAULT_SOURCE = "catalog/backstage"
-
-
-def read_bounded(path: Path) -> str:
-    """The file's text, refusing what no catalog file is: huge, binary, unreadable."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(catalog.MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise catalog.CatalogError(f"cannot read {path}: {exc.strerror}") from exc
-    if len(raw) > catalog.MAX_FILE_BYTES:
-        raise catalog.CatalogError(
-            f"{path} is larger than {catalog.MAX_FILE_BYTES // (1024 * 1024)} MiB; "
-            "split the catalog into several files"
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise catalog.CatalogError(f"{path} is not UTF-8 text") from exc
 
 
 def commit_time(path: Path) -> datetime | None:
@@ -110,16 +97,8 @@ def catalog_group() -> None:
 )
 @click.option("--source", default=DEFAULT_SOURCE, show_default=True, help="CloudEvents source.")
 @click.option("--dry-run", is_flag=True, help="Print the registrations; emit nothing.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=DEFAULT_FORMAT,
-    show_default=True,
-    help="avro: CloudEvents binary mode; json: structured mode.",
-)
-@click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait.")
-@click.option("--strict", is_flag=True, help="Exit 3 when the events had to be spooled.")
+@format_option
+@delivery_options("the events")
 @json_option("Print the registrations (and whether they were delivered) as JSON.")
 @click.pass_obj
 def import_catalog(
@@ -150,7 +129,10 @@ def import_catalog(
     """
     found = catalog.Catalog()
     for path in paths:
-        catalog.parse(read_bounded(path), str(path), found)
+        text = read_text(
+            path, catalog.MAX_FILE_BYTES, advice="; split the catalog into several files"
+        )
+        catalog.parse(text, str(path), found)
     registrations = catalog.registrations(found)
     times, unstable = _times(list(paths), as_of)
     for warning in found.warnings:

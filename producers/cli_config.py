@@ -4,7 +4,6 @@ configuration changes another tool reports, as ``config.changed`` events (one pe
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.producers import ci_context, flags, terraform
+from provenance_ledger.producers import ci_context, flags, inputfile, terraform
 from provenance_ledger.producers.envelope import InvalidEvent, build_event
 from provenance_ledger.query.cli.output import print_json
 from provenance_ledger.schemas.codec import DecodedEvent
@@ -38,16 +37,7 @@ class ToolInput:
 
 def load_json(name: str) -> Any:
     """A file's (or stdin's, for ``-``) JSON, bounded in size."""
-    try:
-        if name == "-":
-            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        else:
-            with open(name, "rb") as handle:
-                raw = handle.read(MAX_INPUT_BYTES + 1)
-    except OSError as exc:
-        raise UsageProblem(f"cannot read {name}: {exc.strerror}") from exc
-    if len(raw) > MAX_INPUT_BYTES:
-        raise UsageProblem(f"{name} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    raw = inputfile.read_bytes(name, MAX_INPUT_BYTES)
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:

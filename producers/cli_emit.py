@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,27 @@ from provenance_ledger.schemas import jsonsafe
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.errors import LocalFailure, Unreachable, UsageProblem
 from provenance_ledger.schemas.events import full_type, short_type
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+format_option: Decorator = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=DEFAULT_FORMAT,
+    show_default=True,
+    help="avro: CloudEvents binary mode; json: structured mode.",
+)
+"""``--format`` of every command that sends events to Kafka."""
+
+
+def delivery_options(what: str) -> Decorator:
+    """``--timeout`` and ``--strict`` of a command that sends ``what`` (``the events``)."""
+    timeout = click.option(
+        "--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait."
+    )
+    strict = click.option("--strict", is_flag=True, help=f"Exit 3 when {what} had to be spooled.")
+    return lambda command: timeout(strict(command))
 
 
 def _read_data(data: str | None, positional: str | None) -> dict[str, Any] | None:
@@ -135,14 +157,7 @@ def send_or_spool(
 @click.argument("event_type", metavar="TYPE")
 @click.argument("positional_data", metavar="[-]", required=False)
 @click.option("--data", help="The event's data: JSON, @file, or - for stdin.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=DEFAULT_FORMAT,
-    show_default=True,
-    help="avro: CloudEvents binary mode; json: structured mode.",
-)
+@format_option
 @click.option("--source", help="CloudEvents source (default: from CI, else cli/USER@HOST).")
 @click.option("--id", "event_id", help="Event id (default: a new UUID). Reuse it to retry safely.")
 @click.option("--time", "event_time", type=Rfc3339(), help="RFC 3339 with offset (default: now).")
@@ -162,8 +177,7 @@ def send_or_spool(
     help="config.changed: one per flag change of Unleash events (webhook body or events API).",
 )
 @click.option("--repo-path", default=".", show_default=True, help="The git work tree to read.")
-@click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait.")
-@click.option("--strict", is_flag=True, help="Exit 3 when the event had to be spooled.")
+@delivery_options("the event")
 @json_option("Print the event's id, type and source, and where it went, as JSON.")
 @click.pass_obj
 def emit(

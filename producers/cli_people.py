@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.producers import directory, people
-from provenance_ledger.producers.cli_emit import DEFAULT_FORMAT, send_or_spool
+from provenance_ledger.producers import directory, inputfile, people
+from provenance_ledger.producers.cli_emit import DEFAULT_FORMAT, delivery_options, send_or_spool
 from provenance_ledger.producers.envelope import InvalidEvent, build_event
 from provenance_ledger.query.cli.output import json_option, print_json
 from provenance_ledger.schemas.codec import DecodedEvent
@@ -35,23 +35,9 @@ READERS = {
 }
 
 
-class UnreadableFile(ValueError, UsageProblem):
-    """A file the import cannot read."""
-
-
 def read_text(path: Path, what: str) -> str:
     """The file's text, refusing what no export is: huge, binary, unreadable."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise UnreadableFile(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_FILE_BYTES:
-        raise UnreadableFile(f"the {what} {path} is larger than {MAX_FILE_BYTES >> 20} MiB")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"the {what} {path} is not UTF-8 text") from exc
+    return inputfile.read_text(path, MAX_FILE_BYTES, f"the {what} {path}")
 
 
 def current_levels(settings: Settings) -> people.Current:
@@ -128,8 +114,7 @@ def people_group() -> None:
     help="Register everyone listed, without asking the API what the ledger holds.",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be registered; emit nothing.")
-@click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait.")
-@click.option("--strict", is_flag=True, help="Exit 3 when the events had to be spooled.")
+@delivery_options("the events")
 @json_option("Print the registrations, the unchanged count and who has no level as JSON.")
 @click.pass_obj
 def import_people(
@@ -158,7 +143,7 @@ def import_people(
     try:
         listed = READERS[kind](read_text(path, f"{kind} file"), levels)
     except directory.DirectoryError as exc:
-        raise UnreadableFile(f"{path}: {exc}") from exc
+        raise inputfile.UnreadableFile(f"{path}: {exc}") from exc
     plan = people.plan(listed, levels, None if everyone else current_levels(settings))
     at = datetime.now(UTC)
     events = registration_events(plan, source or f"directory/{kind}", at)

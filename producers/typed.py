@@ -6,23 +6,15 @@ emitter's context manager flushes. ``event_id``, ``time`` and ``source`` pass th
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from provenance_ledger.schemas.codec import DecodedEvent
 
 
 class TypedHelpers:
-    def emit(
-        self,
-        event_type: str,
-        data: dict[str, Any],
-        *,
-        event_id: str | None = None,
-        time: datetime | None = None,
-        source: str | None = None,
-    ) -> DecodedEvent:
-        raise NotImplementedError
+    emit: Callable[..., DecodedEvent]
+    """:meth:`Emitter.emit <provenance_ledger.producers.emitter.Emitter.emit>`."""
 
     def person_registered(self, person: dict[str, Any], **kw: Any) -> DecodedEvent:
         return self.emit("person.registered", {"person": person}, **kw)
