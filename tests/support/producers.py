@@ -37,6 +37,21 @@ def cli_env(settings: Settings, spool: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def bare_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a command run in a fresh interpreter away from the developer's: the
+    system PATH only, ``home`` as its home, and the hook's spool and log in it (the hook
+    spools rather than waiting for Kafka)."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "PROVLEDGER_SPOOL_DIR": str(home / "spool"),
+        "PROVLEDGER_HOOK_LOG": str(home / "hooks.log"),
+        "PROVLEDGER_HOOK_DELIVERY": "spool",
+        **extra,
+    }
+
+
 def run(args: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path | None = None):
     return subprocess.run(
         [*provledger_command(), *args], env=env, input=stdin, capture_output=True, text=True,

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.producers import bare_env
+
 HEAVY = ("kafka", "pydantic", "fastavro", "duckdb", "fastapi", "uvicorn", "httpx", "rich")
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "hooks" / "claude-code-write.json"
 
@@ -27,14 +29,7 @@ def test_hook_imports_no_heavy_library(tmp_path: Path) -> None:
     (repo / "src").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     payload = FIXTURE.read_text().replace("{repo}", str(repo))
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "PROVLEDGER_SPOOL_DIR": str(tmp_path / "spool"),
-        "PROVLEDGER_HOOK_LOG": str(tmp_path / "hooks.log"),
-        "PROVLEDGER_HOOK_DELIVERY": "spool",
-    }
+    env = bare_env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(heavy=set(HEAVY))],
         input=payload,

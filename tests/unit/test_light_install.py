@@ -13,6 +13,7 @@ import pytest
 
 from provenance_ledger.query.cli.install import MISSING_EXTRA_EXIT, SERVER_MODULES
 from tests.support import git_repo
+from tests.support.producers import bare_env
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "hooks"
 HINT = "pip install 'provenance-ledger[server]'"
@@ -33,16 +34,8 @@ main()
 
 
 def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "PROVLEDGER_SPOOL_DIR": str(tmp_path / "spool"),
-        "PROVLEDGER_HOOK_LOG": str(tmp_path / "hooks.log"),
-        "PROVLEDGER_HOOK_DELIVERY": "spool",
-        # Nothing listens on port 1: an emit spools, as in a CI step whose Kafka is away.
-        "PROVLEDGER_KAFKA_BOOTSTRAP": "127.0.0.1:1",
-    }
+    # Nothing listens on port 1: an emit spools, as in a CI step whose Kafka is away.
+    env = bare_env(tmp_path, PROVLEDGER_KAFKA_BOOTSTRAP="127.0.0.1:1")
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, *args],
         input=stdin,
