@@ -21,22 +21,7 @@ from provenance_ledger.schemas.codec import (
     validate_event,
 )
 from provenance_ledger.schemas.events import DATA_MODELS, ChangeAuthored
-
-EXAMPLES = Path(avro.__file__).resolve().parent / "examples"
-
-
-def example(event_type: str) -> dict:
-    return json.loads((EXAMPLES / f"{event_type}.json").read_text())
-
-
-def decoded(obj: dict) -> DecodedEvent:
-    result = validate_event(obj)
-    assert isinstance(result, DecodedEvent), result
-    return result
-
-
-def record(headers: list[tuple[str, bytes]], value: bytes) -> KafkaRecord:
-    return KafkaRecord("provenance.events", 3, 42, b"key", value, tuple(headers))
+from tests.support.examples import decoded, example, record
 
 
 def test_fingerprint_matches_the_avro_spec_vector() -> None:

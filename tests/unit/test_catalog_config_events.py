@@ -4,30 +4,16 @@ bad one becomes a dead letter with."""
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 
 from provenance_ledger.schemas import avro
-from provenance_ledger.schemas.codec import (
-    DecodedEvent,
-    DecodeError,
-    KafkaRecord,
-    decode_record,
-    validate_event,
-)
+from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, decode_record, validate_event
 from provenance_ledger.schemas.events import ConfigChanged, ServiceRegistered
+from tests.support.examples import decoded, example, record
 
-EXAMPLES = Path(avro.__file__).resolve().parent / "examples"
 REGISTERED = "dev.provledger.service.registered.v1"
 CHANGED = "dev.provledger.config.changed.v1"
-
-
-def example(event_type: str, **data: object) -> dict:
-    obj = json.loads((EXAMPLES / f"{event_type}.json").read_text())
-    obj["data"] = {**obj["data"], **data}
-    return obj
 
 
 def refused(obj: dict) -> DecodeError:
@@ -37,9 +23,7 @@ def refused(obj: dict) -> DecodeError:
 
 
 def test_a_registration_needs_only_its_service() -> None:
-    result = validate_event({**example(REGISTERED), "data": {"service": "search"}})
-    assert isinstance(result, DecodedEvent), result
-    fact = result.fact
+    fact = decoded({**example(REGISTERED), "data": {"service": "search"}}).fact
     assert isinstance(fact, ServiceRegistered)
     assert (fact.depends_on, fact.repos, fact.tier, fact.owner) == ([], [], None, None)
 
@@ -69,19 +53,15 @@ def test_a_registration_without_service_is_a_missing_field() -> None:
 
 def test_a_config_change_keeps_any_json_as_from_and_to() -> None:
     values = {"from": {"rollout": 10, "segments": ["beta"]}, "to": [1, "two", None, False]}
-    result = validate_event(example(CHANGED, **values))
-    assert isinstance(result, DecodedEvent), result
-    fact = result.fact
+    fact = decoded(example(CHANGED, **values)).fact
     assert isinstance(fact, ConfigChanged)
     assert fact.from_value == values["from"]
     assert fact.to_value == values["to"]
 
 
 def test_from_and_to_survive_avro_and_hash_as_in_json() -> None:
-    original = validate_event(example(CHANGED, **{"from": {"a": [1, 2.5]}, "to": False}))
-    assert isinstance(original, DecodedEvent)
-    headers, value = avro.binary_message(original)
-    back = decode_record(KafkaRecord("t", 0, 0, None, value, tuple(headers)))
+    original = decoded(example(CHANGED, **{"from": {"a": [1, 2.5]}, "to": False}))
+    back = decode_record(record(*avro.binary_message(original)))
     assert isinstance(back, DecodedEvent), back
     assert back.fact.from_value == {"a": [1, 2.5]} and back.fact.to_value is False
     assert back.canonical == original.canonical

@@ -16,12 +16,11 @@ from provenance_ledger.schemas.codec import (
     DecodeError,
     KafkaRecord,
     decode_record,
-    validate_event,
 )
 from provenance_ledger.schemas.events import DATA_MODELS, ServiceDeployed
 from provenance_ledger.schemas.evolution import compatibility_problems
+from tests.support.examples import decoded, example, record
 
-EXAMPLES = Path(avro.__file__).resolve().parent / "examples"
 RELEASED = avro.AVRO_DIR / "released"
 DEPLOYED = "dev.provledger.service.deployed.v1"
 
@@ -59,12 +58,11 @@ def test_the_current_schema_is_released(event_type: str) -> None:
 
 @pytest.mark.parametrize("event_type", sorted(DATA_MODELS))
 def test_every_released_revision_decodes_into_the_current_model(event_type: str) -> None:
-    original = validate_event(json.loads((EXAMPLES / f"{event_type}.json").read_text()))
-    assert isinstance(original, DecodedEvent)
+    original = decoded(example(event_type))
     headers, _ = avro.binary_message(original)
     for path in revisions(event_type):
         value = avro.encode_with(avro.load_schema(path), original.event.data)
-        back = decode_record(KafkaRecord("t", 0, 0, None, value, tuple(headers)))
+        back = decode_record(record(headers, value))
         assert isinstance(back, DecodedEvent), (path, back)
         assert back.fact == original.fact
 
@@ -91,10 +89,8 @@ def registry_with(*extra: dict) -> avro.Registry:
 
 
 def binary_record(writer: avro.WriterSchema, data: dict) -> KafkaRecord:
-    original = validate_event(json.loads((EXAMPLES / f"{DEPLOYED}.json").read_text()))
-    assert isinstance(original, DecodedEvent)
-    headers, _ = avro.binary_message(original)
-    return KafkaRecord("t", 0, 0, None, avro.encode_with(writer, data), tuple(headers))
+    headers, _ = avro.binary_message(decoded(example(DEPLOYED)))
+    return record(headers, avro.encode_with(writer, data))
 
 
 def test_an_older_writer_decodes_into_the_current_model() -> None:
