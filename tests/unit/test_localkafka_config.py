@@ -14,6 +14,14 @@ from provenance_ledger.ledger import (
 )
 from provenance_ledger.ledger.settings import Settings
 
+# The broker's own topics, whose replication and in-sync minimum are set apart from the default.
+INTERNAL_REPLICATION = (
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "share.coordinator.state.topic.replication.factor",
+)
+INTERNAL_MIN_ISR = ("transaction.state.log.min.isr", "share.coordinator.state.topic.min.isr")
+
 
 def _parse(properties: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in properties.splitlines() if line and line[0] != "#")
@@ -34,18 +42,15 @@ def test_server_properties_single_combined_node_on_loopback() -> None:
 
 def test_server_properties_fit_one_small_node_and_keep_everything() -> None:
     props = _parse(localkafka_config.render_server_properties(9092, Path("/d")))
-    for key in (
-        "offsets.topic.replication.factor",
-        "transaction.state.log.replication.factor",
-        "transaction.state.log.min.isr",
-        "share.coordinator.state.topic.replication.factor",
-        "share.coordinator.state.topic.min.isr",
-        "offsets.topic.num.partitions",
-        "num.partitions",
-    ):
+    for key in (*INTERNAL_REPLICATION, *INTERNAL_MIN_ISR, "offsets.topic.num.partitions"):
         assert props[key] == "1", key
+    assert props["num.partitions"] == "1"
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["log.cleaner.dedupe.buffer.size"] == "2097152"
+    _keeps_everything(props)
+
+
+def _keeps_everything(props: dict[str, str]) -> None:
     # The ledger creates its topic with the configs it needs; producers must not.
     assert props["auto.create.topics.enable"] == "false"
     assert props["log.retention.ms"] == "-1"
@@ -77,21 +82,11 @@ def test_cluster_nodes_share_three_voters_on_their_own_ports() -> None:
 
 def test_cluster_replicates_everything_thrice_and_acks_at_two() -> None:
     props = _parse(localkafka_config.render_cluster_node_properties(1, 29092, Path("/d")))
-    for key in (
-        "default.replication.factor",
-        "offsets.topic.replication.factor",
-        "transaction.state.log.replication.factor",
-        "share.coordinator.state.topic.replication.factor",
-    ):
+    for key in ("default.replication.factor", *INTERNAL_REPLICATION):
         assert props[key] == "3", key
-    for key in (
-        "min.insync.replicas",
-        "transaction.state.log.min.isr",
-        "share.coordinator.state.topic.min.isr",
-    ):
+    for key in ("min.insync.replicas", *INTERNAL_MIN_ISR):
         assert props[key] == "2", key
-    assert props["auto.create.topics.enable"] == "false"
-    assert props["log.retention.ms"] == "-1"
+    _keeps_everything(props)
 
 
 @pytest.mark.parametrize("port", [0, 65531, 70000])
