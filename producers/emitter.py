@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from provenance_ledger.producers.envelope import build_event, partition_key
 from provenance_ledger.producers.formats import FORMATS
@@ -161,10 +161,18 @@ class Emitter(TypedHelpers):
 
     def abort(self) -> None:
         """Drop the connection without waiting (after a failed delivery that was spooled)."""
-        if self._producer is not None:
-            self._producer.close(timeout=0)
-            self._producer = None
+        producer, self._producer = self._producer, None
         self._pending = []
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=0)
+        except KafkaTimeoutError:
+            # kafka-python flushes before it force-closes, and a 0 s flush with records in
+            # flight raises. Their events are spooled: stop the sender, fail what it holds.
+            producer._sender.force_close()
+            producer._accumulator.abort_incomplete_batches()
+            producer.close(timeout=0)
 
     def close(self) -> None:
         if self._producer is not None:
