@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
-
 from tests.support.git_repo import commit, init
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -35,17 +33,6 @@ spec: {type: database, owner: team-data}
 """
 
 
-def sql(server, query: str) -> list[list]:
-    response = httpx.post(f"{server.url}/v1/sql", json={"sql": query}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["rows"]
-
-
-def stored(server) -> int:
-    health = server.get("/healthz").json()
-    return health["events"] + health["dead_letters"]
-
-
 def import_catalog(server, repo: Path) -> list[str]:
     result = server.cli(
         "catalog", "import", str(repo / "checkout.yaml"), str(repo / "payments.yaml"), "--json"
@@ -60,8 +47,8 @@ def test_a_catalog_import_registers_what_changed_only(start_server, tmp_path) ->
 
     first = import_catalog(server, repo)
     server.wait_for_events(3)
-    assert sql(server, "SELECT service, tier, depends_on, valid_from FROM service_registrations "
-                       "ORDER BY service") == [
+    assert server.sql("SELECT service, tier, depends_on, valid_from FROM service_registrations "
+                      "ORDER BY service") == [
         ["checkout", 1, ["payments", "orders-db"], "2026-01-01T10:00:01+00:00"],
         ["orders-db", None, [], "2026-01-01T10:00:01+00:00"],
         ["payments", None, ["fraud"], "2026-01-01T10:00:01+00:00"],
@@ -71,7 +58,7 @@ def test_a_catalog_import_registers_what_changed_only(start_server, tmp_path) ->
     assert import_catalog(server, repo) == first
     server.emit("incident.resolved", {"incident": "INC-MARK"})
     server.wait_for_events(4)
-    assert stored(server) == 4
+    assert server.stored() == 4
 
     # payments' file changes: its two entities register again, checkout's file does not.
     commit(repo, "payments calls ledger", {"payments.yaml": PAYMENTS.replace("fraud", "ledger")},
@@ -79,12 +66,12 @@ def test_a_catalog_import_registers_what_changed_only(start_server, tmp_path) ->
     third = import_catalog(server, repo)
     assert third[0] == first[0] and third[1:] != first[1:]
     server.wait_for_events(6)
-    graph = sql(server, "SELECT service, depends_on FROM service_registration_history "
-                        "WHERE valid_to IS NULL ORDER BY service")  # fmt: skip
+    graph = server.sql("SELECT service, depends_on FROM service_registration_history "
+                       "WHERE valid_to IS NULL ORDER BY service")  # fmt: skip
     assert graph == [["checkout", ["payments", "orders-db"]], ["orders-db", []],
                      ["payments", ["ledger"]]]  # fmt: skip
-    tree = sql(server, "SELECT service FROM dependency_tree WHERE root = 'checkout' "
-                       "ORDER BY depth, service")  # fmt: skip
+    tree = server.sql("SELECT service FROM dependency_tree WHERE root = 'checkout' "
+                      "ORDER BY depth, service")  # fmt: skip
     assert tree == [["checkout"], ["orders-db"], ["payments"], ["ledger"]]
 
 
@@ -103,9 +90,9 @@ def test_terraform_and_unleash_changes_reach_the_ledger(start_server, tmp_path) 
         "unleash-4120", "unleash-4118", "unleash-4117", "unleash-4107", "unleash-4101",
     ]  # fmt: skip
     server.wait_for_events(10)
-    infra = sql(server, "SELECT key, action, kind, target_service, target_environment, repo, "
-                        "commit, actor_id, change_ref FROM config_changes "
-                        "WHERE kind <> 'feature_flag' ORDER BY key")  # fmt: skip
+    infra = server.sql("SELECT key, action, kind, target_service, target_environment, repo, "
+                       "commit, actor_id, change_ref FROM config_changes "
+                       "WHERE kind <> 'feature_flag' ORDER BY key")  # fmt: skip
     run = "https://github.com/acme/infra/actions/runs/42"
     assert infra[0] == ["aws_lb_target_group.checkout", "replace", "infrastructure", "checkout",
                         "prod", "acme/infra", "c" * 40, "dora", run]  # fmt: skip
@@ -115,9 +102,9 @@ def test_terraform_and_unleash_changes_reach_the_ledger(start_server, tmp_path) 
         ("aws_security_group_rule.checkout_ingress", "create", "infrastructure"),
         ("module.db.aws_db_instance.orders", "update", "infrastructure"),
     ]
-    flags = sql(server, "SELECT key, target_service, target_environment, fleet_percent, "
-                        "from_value, to_value FROM config_changes WHERE key = 'new-pricing' "
-                        "ORDER BY changed_at")  # fmt: skip
+    flags = server.sql("SELECT key, target_service, target_environment, fleet_percent, "
+                       "from_value, to_value FROM config_changes WHERE key = 'new-pricing' "
+                       "ORDER BY changed_at")  # fmt: skip
     assert flags[0][:3] == ["new-pricing", "checkout", "production"]
     rollout = [json.loads(value)["parameters"]["rollout"] for value in flags[1][4:]]
     assert [row[3] for row in flags] == [None, 50.0, 0.0] and rollout == ["10", "50"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from tests.support.ledgerproc import cli
 from tests.support.provstory import Story, person, sha
 
@@ -33,17 +31,8 @@ def story() -> Story:
     return s
 
 
-def loaded(start_server):
-    server = start_server()
-    events = [d.event.model_dump(mode="json", exclude_none=True) for d in story().events]
-    posted = httpx.post(f"{server.url}/v1/events", json=events, timeout=30)
-    assert posted.status_code == 202, posted.text
-    server.wait_for_events(len(events))
-    return server
-
-
 def test_suspects_and_the_gate_for_config_changes(start_server) -> None:
-    server = loaded(start_server)
+    server = start_server().load(story().events)
 
     body = server.get("/v1/incidents/INC-DEP/suspects").json()
     ranked = [s["event_id"] for s in body["suspects"]]

@@ -9,14 +9,11 @@ import signal
 import socket
 from pathlib import Path
 
-import httpx
-
 from tests.support import git_repo
 from tests.support.ledgerproc import cli, run_sql
-from tests.support.provstory import Story, sha
+from tests.support.provstory import JO, MIA, PIA, SAM, TEAM, Story, sha
 
 REPO = "shop/checkout"
-MIA, SAM, PIA, JO = "mia@shop", "sam@shop", "pia@shop", "jo@shop"
 
 
 def closed_port() -> int:
@@ -30,10 +27,7 @@ def story() -> Story:
     """Commit 1 is AI-written and approved only by a junior (not compliant); commit 2 is
     compliant; the deployment of commit 1 precedes INC-9."""
     s = Story()
-    s.person(MIA, "mid")
-    s.person(SAM, "senior")
-    s.person(PIA, "principal")
-    s.person(JO, "junior")
+    s.people(TEAM)
     ai = [{"tool": "claude-code", "model": "claude-sonnet-4-5", "mode": "agent", "lines": 40}]
     s.change(1, MIA, -300, lines_added=50, files=["src/pay/retry.py"], ai=ai)
     s.review(1, JO, -240)
@@ -42,15 +36,6 @@ def story() -> Story:
     s.deploy("dep-1", "checkout", "prod", -40, version="v2", repo=REPO, commit=sha(1))
     s.incident("INC-9", ["checkout"], resolved=28, title="Checkout 500s")
     return s
-
-
-def loaded(start_server):
-    server = start_server()
-    events = [d.event.model_dump(mode="json", exclude_none=True) for d in story().events]
-    posted = httpx.post(f"{server.url}/v1/events", json=events, timeout=30)
-    assert posted.status_code == 202, posted.text
-    server.wait_for_events(len(events))
-    return server
 
 
 def run(env: dict[str, str], *args: str):
@@ -63,7 +48,7 @@ def as_json(result) -> dict | list:
 
 
 def test_check_verify_and_queries_follow_the_table(start_server, tmp_path: Path) -> None:
-    server = loaded(start_server)
+    server = start_server().load(story().events)
     env = server.env
 
     compliant = run(env, "check", "--repo", REPO, "--commit", sha(2), "--json")
@@ -115,7 +100,7 @@ def test_check_verify_and_queries_follow_the_table(start_server, tmp_path: Path)
 
 
 def test_rebuild_then_a_tampered_ledger_is_a_finding(start_server) -> None:
-    server = loaded(start_server)
+    server = start_server().load(story().events)
     stored = server.get("/healthz").json()["events"]
     server.process.send_signal(signal.SIGINT)
     server.process.wait(timeout=30)

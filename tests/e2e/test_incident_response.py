@@ -7,18 +7,14 @@ import json
 
 import httpx
 
-from tests.support.provstory import Story, sha
+from tests.support.provstory import JO, MIA, PIA, SAM, TEAM, Story, sha
 
 REPO = "shop/checkout"
-MIA, SAM, PIA, JO = "mia@shop", "sam@shop", "pia@shop", "jo@shop"
 
 
 def story() -> Story:
     s = Story()
-    s.person(MIA, "mid")
-    s.person(SAM, "senior")
-    s.person(PIA, "principal")
-    s.person(JO, "junior")
+    s.people(TEAM)
     ai = [{"tool": "claude-code", "model": "claude-sonnet-4-5", "mode": "agent", "lines": 180}]
     s.change(1, MIA, -300, lines_added=240, files=["src/pay/retry.py", "src/pay/client.py"], ai=ai)
     s.review(1, JO, -240, change="shop/checkout#481")  # approved, but by a junior

@@ -7,23 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
-
 from tests.support.producers import cli_env, run
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "people"
 LEVELS = str(SAMPLES / "levels.yaml")
-
-
-def sql(server, query: str) -> list[list]:
-    response = httpx.post(f"{server.url}/v1/sql", json={"sql": query}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["rows"]
-
-
-def stored(server) -> int:
-    health = server.get("/healthz").json()
-    return health["events"] + health["dead_letters"]
 
 
 def import_people(server, path: Path, kind: str = "csv") -> dict:
@@ -49,7 +36,7 @@ def test_an_import_registers_changed_levels_only(start_server, tmp_path) -> None
     ]  # fmt: skip
     assert first["unmapped"] == ["eve@acme.example"] and first["delivered"] is True
     server.wait_for_events(4)
-    assert sql(server, "SELECT person_id, level, team FROM people ORDER BY person_id") == [
+    assert server.sql("SELECT person_id, level, team FROM people ORDER BY person_id") == [
         ["ann@acme.example", "mid", "checkout"], ["bob@acme.example", "senior", "payments"],
         ["cat@acme.example", "principal", "platform"], ["dan@acme.example", "junior", "checkout"],
     ]  # fmt: skip
@@ -59,7 +46,7 @@ def test_an_import_registers_changed_levels_only(start_server, tmp_path) -> None
     assert (again["registered"], again["unchanged"]) == ([], 4)
     server.emit("incident.resolved", {"incident": "INC-MARK"})
     server.wait_for_events(5)
-    assert stored(server) == 5
+    assert server.stored() == 5
 
     # Bob's grade goes from L6 to L4: one registration, from the import's time on.
     staff.write_text(staff.read_text().replace(",L6,", ",L4,"))
@@ -67,13 +54,13 @@ def test_an_import_registers_changed_levels_only(start_server, tmp_path) -> None
     assert registered(third) == [("bob@acme.example", "mid", "senior")]
     assert third["unchanged"] == 3
     server.wait_for_events(6)
-    assert stored(server) == 6
-    history = sql(server, "SELECT level, valid_from FROM people "
-                          "WHERE person_id = 'bob@acme.example' ORDER BY valid_from")  # fmt: skip
+    assert server.stored() == 6
+    history = server.sql("SELECT level, valid_from FROM people "
+                         "WHERE person_id = 'bob@acme.example' ORDER BY valid_from")  # fmt: skip
     assert [level for level, _ in history] == ["senior", "mid"]
     assert history[1][1] == third["time"]
-    now = sql(server, "SELECT level FROM person_levels "
-                      "WHERE person_id = 'bob@acme.example' AND valid_to IS NULL")  # fmt: skip
+    now = server.sql("SELECT level FROM person_levels "
+                     "WHERE person_id = 'bob@acme.example' AND valid_to IS NULL")  # fmt: skip
     assert now == [["mid"]]
 
     # The other formats land the same way; their people are new here.
@@ -84,8 +71,8 @@ def test_an_import_registers_changed_levels_only(start_server, tmp_path) -> None
     assert registered(backstage) == [("jenny-doe@example.com", "senior", None),
                                      ("rob-smith@example.com", "mid", None)]  # fmt: skip
     server.wait_for_events(10)
-    teams = sql(server, "SELECT person_id, team FROM person_levels WHERE valid_to IS NULL "
-                        "AND person_id NOT LIKE '%acme.example' ORDER BY person_id")  # fmt: skip
+    teams = server.sql("SELECT person_id, team FROM person_levels WHERE valid_to IS NULL "
+                       "AND person_id NOT LIKE '%acme.example' ORDER BY person_id")  # fmt: skip
     assert teams == [
         ["bjensen@example.com", "Tour Operations"], ["jenny-doe@example.com", "team-b"],
         ["jsmith@example.com", None], ["rob-smith@example.com", "team-a"],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.servers import free_port, provledger_command, server_env
+from tests.support.servers import free_port, server_env, start_provledger
 from tests.support.waiting import OutputReader
 
 URL = re.compile(r"suspects: (http://127\.0\.0\.1:\d+/v1/incidents/INC-DEMO-1/suspects)")
@@ -24,13 +24,7 @@ def test_up_loads_the_demo_and_prints_its_suspects_url(settings):
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if d != venv_bin)
     env = {**server_env(settings, port), "PATH": path}
-    process = subprocess.Popen(
-        [*provledger_command(), "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_provledger(["up", "--port", str(port)], env)
     assert process.stdout is not None
     reader = OutputReader(process.stdout)
     try:

@@ -24,6 +24,9 @@ from tests.support.waiting import wait_until
 
 IMPACT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared/data/cdevents-v0.5.1/conformance"
+# The team of the e2e stories: an author, and reviewers senior, principal and junior.
+MIA, SAM, PIA, JO = "mia@shop", "sam@shop", "pia@shop", "jo@shop"
+TEAM = {MIA: "mid", SAM: "senior", PIA: "principal", JO: "junior"}
 
 
 def sha(n: int) -> str:
@@ -55,6 +58,11 @@ class Story:
             f"p-{pid}-{minutes}",
             minutes,
         )
+
+    def people(self, levels: dict[str, str]) -> None:
+        """Registers each person at their level (``TEAM``, say)."""
+        for pid, level in levels.items():
+            self.person(pid, level)
 
     def change(
         self, n: int, author: str, minutes: float, repo: str = "shop/checkout", **extra: Any

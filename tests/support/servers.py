@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.schemas.codec import DecodedEvent
 from tests.support.waiting import OutputReader, wait_until
 
 
@@ -30,6 +31,17 @@ def free_port() -> int:
 def provledger_command() -> list[str]:
     found = shutil.which("provledger", path=str(Path(sys.executable).parent))
     return [found] if found else [sys.executable, "-m", "provenance_ledger.query"]
+
+
+def start_provledger(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """A long-running ``provledger`` command (``serve``, ``up``), its output one text stream."""
+    return subprocess.Popen(
+        [*provledger_command(), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def server_env(settings: Settings, port: int | None = None) -> dict[str, str]:
@@ -79,6 +91,25 @@ class Running:
     def get(self, path: str, **params: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", params=params, timeout=10)
 
+    def sql(self, query: str) -> list[list]:
+        """The rows a read-only query answers through POST /v1/sql."""
+        response = httpx.post(f"{self.url}/v1/sql", json={"sql": query}, timeout=20)
+        assert response.status_code == 200, response.text
+        return response.json()["rows"]
+
+    def stored(self) -> int:
+        """How many events and dead letters the ledger holds."""
+        health = self.get("/healthz").json()
+        return health["events"] + health["dead_letters"]
+
+    def load(self, events: list[DecodedEvent]) -> Running:
+        """POST the events to /v1/events and wait until the ledger holds them."""
+        body = [decoded.event.model_dump(mode="json", exclude_none=True) for decoded in events]
+        posted = httpx.post(f"{self.url}/v1/events", json=body, timeout=30)
+        assert posted.status_code == 202, posted.text
+        self.wait_for_events(len(body))
+        return self
+
     def wait_for_events(self, count: int, timeout_s: float = 60) -> dict:
         """/healthz once the ledger holds ``count`` events and dead letters together."""
         last: dict = {}
@@ -106,13 +137,7 @@ def launch_serve(settings: Settings, extra_env: dict[str, str] | None = None) ->
     """``provledger serve`` on a free port, once /healthz answers."""
     port = free_port()
     env = {**server_env(settings, port), **(extra_env or {})}
-    process = subprocess.Popen(
-        [*provledger_command(), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_provledger(["serve", "--port", str(port)], env)
     running = Running(f"http://127.0.0.1:{port}", env, process)
 
     def answers() -> bool:
