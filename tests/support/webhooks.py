@@ -41,6 +41,65 @@ SECRETS_ENV = {
 # The recorded pull request's head (the reviewed revision) and GitHub's merge commit for it.
 PR_HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 PR_MERGE = "c4295bd74fb0f4fda03689c3df3f2803b658fd85"
+PUSHED_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+DEPLOYED_SHA = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+GITHUB_REPO = "Codertocat/Hello-World"
+CODERTOCAT = {"id": "codertocat@acme.com", "name": "Codertocat"}
+
+# What the recorded deliveries mean with mapping.yaml: the data of the event each one is, as
+# mapping them (unit) and storing them through a real server (e2e) must both find.
+GITHUB_REVIEWED = {
+    "repo": GITHUB_REPO,
+    "commit": PR_HEAD,
+    "change": "2",
+    "reviewer": CODERTOCAT,
+    "decision": "approved",
+}
+GITHUB_MERGED = {
+    "repo": GITHUB_REPO,
+    "commit": PR_MERGE,
+    "commits": [PR_HEAD],
+    "change": "2",
+    "target_branch": "master",
+    "merged_by": CODERTOCAT,
+}
+GITHUB_AUTHORED = {
+    "repo": GITHUB_REPO,
+    "commit": PUSHED_SHA,
+    "author": CODERTOCAT,
+    "files": ["README.md"],
+    "message": "Initial commit\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
+    "ai": [{"tool": "claude-code", "mode": "agent"}],
+}
+GITHUB_DEPLOYED = {
+    "service": "Hello-World",
+    "environment": "prod",
+    "version": DEPLOYED_SHA,
+    "repo": GITHUB_REPO,
+    "commit": DEPLOYED_SHA,
+    "deployer": {**CODERTOCAT, "kind": "human"},
+}
+PAGERDUTY_OPENED = {
+    "incident": "pagerduty:PGR0VU2",
+    "title": "Checkout error rate above 5%",
+    "severity": "sev1",
+    "services": ["checkout"],
+    "environment": "prod",
+    "impact_started_at": "2026-03-02T14:04:58+00:00",
+}
+PAGERDUTY_RESOLVED = {"incident": "pagerduty:PGR0VU2", "resolved_at": "2026-03-02T14:41:27+00:00"}
+INCIDENT_IO_OPENED = {
+    "incident": "INC-2042",
+    "title": "Search results empty for logged-in users",
+    "severity": "sev2",
+    "services": ["search"],
+    "environment": "prod",
+    "impact_started_at": "2026-03-04T16:02:00+00:00",
+}
+INCIDENT_IO_RESOLVED = {
+    "incident": "INC-2042",
+    "resolved_at": "2026-03-04T17:05:42.101000+00:00",
+}
 
 
 def github_dir() -> Path:

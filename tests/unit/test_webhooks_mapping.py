@@ -24,9 +24,7 @@ from provenance_ledger.schemas.codec import DecodeError, validate_event
 from tests.support import webhooks as samples
 
 CONTEXT = Context(load_mapping(samples.MAPPING))
-REPO = "Codertocat/Hello-World"
-SOURCE = f"webhook/github/{REPO}"
-CODERTOCAT = {"id": "codertocat@acme.com", "name": "Codertocat"}
+SOURCE = f"webhook/github/{samples.GITHUB_REPO}"
 # Every recorded GitHub payload: the event types it means, or why it is ignored.
 GITHUB_RECORDED = {
     "deployment/gh-pages.payload.json": "not one the ledger records",
@@ -98,65 +96,46 @@ def test_every_recorded_github_payload_means_what_the_table_says(name):
         assert all(stored(e) for e in events) and outcome.ignored is None
 
 
-def test_a_submitted_approval_is_a_review_of_the_reviewed_commit():
-    headers = samples.github_headers(b"", "pull_request_review", "rev-1")
-    events, _ = mapped(github, samples.github_variant("pull_request_review/approved"), headers)
-    data = {
-        "repo": REPO,
-        "commit": samples.PR_HEAD,
-        "change": "2",
-        "reviewer": CODERTOCAT,
-        "decision": "approved",
-    }
-    time = "2019-05-15T15:20:38+00:00"
-    assert events == [event("rev-1", SOURCE, "change.reviewed", time, data, "github")]
+# Each GitHub event the ledger records, from one delivery: (X-GitHub-Event, the payload, the
+# event type, its time, its data).
+GITHUB_MEANS = {
+    "a submitted approval is a review of the reviewed commit": (
+        "pull_request_review",
+        lambda: samples.github_variant("pull_request_review/approved"),
+        "change.reviewed",
+        "2019-05-15T15:20:38+00:00",
+        samples.GITHUB_REVIEWED,
+    ),
+    "a merged pull request links the merge commit to the reviewed head": (
+        "pull_request",
+        lambda: samples.github_variant("pull_request/merged"),
+        "change.merged",
+        "2019-05-15T15:21:18+00:00",
+        samples.GITHUB_MERGED,
+    ),
+    "a push to the default branch authors its commits but GitHub's merge commits": (
+        "push",
+        lambda: samples.github_variant("push/ai"),
+        "change.authored",
+        "2019-05-15T15:19:25+00:00",
+        samples.GITHUB_AUTHORED,
+    ),
+    "a successful deployment status is a deployment of its sha": (
+        "deployment_status",
+        lambda: samples.github_body("deployment_status/payload.json"),
+        "service.deployed",
+        "2019-05-15T15:20:55+00:00",
+        samples.GITHUB_DEPLOYED,
+    ),
+}
 
 
-def test_a_merged_pull_request_links_the_merge_commit_to_the_reviewed_head():
-    headers = samples.github_headers(b"", "pull_request", "merge-1")
-    events, _ = mapped(github, samples.github_variant("pull_request/merged"), headers)
-    data = {
-        "repo": REPO,
-        "commit": samples.PR_MERGE,
-        "commits": [samples.PR_HEAD],
-        "change": "2",
-        "target_branch": "master",
-        "merged_by": CODERTOCAT,
-    }
-    time = "2019-05-15T15:21:18+00:00"
-    assert events == [event("merge-1", SOURCE, "change.merged", time, data, "github")]
-
-
-def test_a_push_to_the_default_branch_authors_its_commits_but_githubs_merge_commits():
-    headers = samples.github_headers(b"", "push", "push-1")
-    events, _ = mapped(github, samples.github_variant("push/ai"), headers)
-    commit = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
-    data = {
-        "repo": REPO,
-        "commit": commit,
-        "author": {"id": "codertocat@acme.com", "name": "Codertocat"},
-        "files": ["README.md"],
-        "message": "Initial commit\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
-        "ai": [{"tool": "claude-code", "mode": "agent"}],
-    }
-    time = "2019-05-15T15:19:25+00:00"
-    assert events == [event("push-1", SOURCE, "change.authored", time, data, "github")]
-
-
-def test_a_successful_deployment_status_is_a_deployment_of_its_sha():
-    headers = samples.github_headers(b"", "deployment_status", "dep-1")
-    events, _ = mapped(github, samples.github_body("deployment_status/payload.json"), headers)
-    sha = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
-    data = {
-        "service": "Hello-World",
-        "environment": "prod",
-        "version": sha,
-        "repo": REPO,
-        "commit": sha,
-        "deployer": {**CODERTOCAT, "kind": "human"},
-    }
-    time = "2019-05-15T15:20:55+00:00"
-    assert events == [event("dep-1", SOURCE, "service.deployed", time, data, "github")]
+@pytest.mark.parametrize("case", GITHUB_MEANS)
+def test_a_github_delivery_means_its_event(case):
+    kind, body, event_type, time, data = GITHUB_MEANS[case]
+    headers = samples.github_headers(b"", kind, "d-1")
+    events, _ = mapped(github, body(), headers)
+    assert events == [event("d-1", SOURCE, event_type, time, data, "github")]
 
 
 def test_a_failed_deployment_is_recorded_with_its_status():
@@ -241,21 +220,12 @@ def test_pagerduty_triggered_and_resolved():
             "webhook/pagerduty",
             "incident.opened",
             "2026-03-02T14:05:10+00:00",
-            {
-                "incident": "pagerduty:PGR0VU2",
-                "title": "Checkout error rate above 5%",
-                "severity": "sev1",
-                "services": ["checkout"],
-                "environment": "prod",
-                "impact_started_at": "2026-03-02T14:04:58+00:00",
-            },
+            samples.PAGERDUTY_OPENED,
             "pagerduty",
         )
     ]
     resolved, _ = mapped(pagerduty, samples.fixture_body("pagerduty/incident.resolved.json"), {})
-    assert [e["data"] for e in resolved] == [
-        {"incident": "pagerduty:PGR0VU2", "resolved_at": "2026-03-02T14:41:27+00:00"}
-    ]
+    assert [e["data"] for e in resolved] == [samples.PAGERDUTY_RESOLVED]
     ack, outcome = mapped(
         pagerduty, samples.fixture_body("pagerduty/incident.acknowledged.json"), {}
     )
@@ -287,14 +257,7 @@ def test_incident_io_declared_then_closed():
             "webhook/incident-io",
             "incident.opened",
             "2026-03-04T16:20:11.512000+00:00",
-            {
-                "incident": "INC-2042",
-                "title": "Search results empty for logged-in users",
-                "severity": "sev2",
-                "services": ["search"],
-                "environment": "prod",
-                "impact_started_at": "2026-03-04T16:02:00+00:00",
-            },
+            samples.INCIDENT_IO_OPENED,
             "incident-io",
         )
     ]
@@ -303,9 +266,7 @@ def test_incident_io_declared_then_closed():
         samples.fixture_body("incident-io/incident_status_updated_v2.json"),
         {"webhook-id": "msg_b"},
     )
-    assert [(e["id"], e["data"]) for e in closed] == [
-        ("msg_b", {"incident": "INC-2042", "resolved_at": "2026-03-04T17:05:42.101000+00:00"})
-    ]
+    assert [(e["id"], e["data"]) for e in closed] == [("msg_b", samples.INCIDENT_IO_RESOLVED)]
 
 
 @pytest.mark.parametrize(
