@@ -9,6 +9,7 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
+from provenance_ledger.ledger.origin import KAFKA, OriginKey
 from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, KafkaRecord, decode_record
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ MAX_DETAIL_CHARS = 2000
 class Incoming:
     record: KafkaRecord
     decoded: DecodedEvent
+    origin: str = KAFKA
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Rejected:
     source: str | None = None
     id: str | None = None
     type: str | None = None
+    origin: str = KAFKA
 
 
 @dataclass
@@ -63,11 +66,14 @@ def to_record(message) -> KafkaRecord:
 
 
 def decode_batch(
-    records: list[KafkaRecord], max_event_bytes: int
+    records: list[KafkaRecord], max_event_bytes: int, origins: OriginKey | None = None
 ) -> tuple[list[Incoming], list[Rejected]]:
+    """The events and the dead letters of ``records``; with ``origins``, each gets the origin
+    its record proves (ledger/origin.py), else ``kafka``."""
     incoming: list[Incoming] = []
     rejected: list[Rejected] = []
     for record in records:
+        origin = origins.origin_of(record) if origins is not None else KAFKA
         try:
             decoded = decode_record(record, max_event_bytes)
         except Exception as exc:
@@ -84,10 +90,11 @@ def decode_batch(
                     record.header("ce_source"),
                     record.header("ce_id"),
                     record.header("ce_type"),
+                    origin,
                 )
             )
         else:
-            incoming.append(Incoming(record, decoded))
+            incoming.append(Incoming(record, decoded, origin))
     return incoming, rejected
 
 

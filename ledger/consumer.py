@@ -27,7 +27,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from provenance_ledger.ledger import identity
+from provenance_ledger.ledger import identity, origin
 from provenance_ledger.ledger.batch import (
     Incoming,
     Rejected,
@@ -124,6 +124,7 @@ class LedgerConsumer:
         self._rejoin = RejoinWatch()
         self.status = ConsumerStatus()
         self._lag = LagWatch(ledger, settings.topic, self.status)
+        self._origins = origin.load_key(settings)
 
     def drop_buffered(self, partitions: set[tuple[str, int]]) -> None:
         self._buffer = [r for r in self._buffer if (r.topic, r.partition) not in partitions]
@@ -329,7 +330,7 @@ class LedgerConsumer:
             done = self._in_flight is not None and self._in_flight.done()
             return accepted + (self.wait_for_writes() if done else 0)
         self.status.last_error = None
-        incoming, rejected = decode_batch(records, self._settings.max_event_bytes)
+        incoming, rejected = decode_batch(records, self._settings.max_event_bytes, self._origins)
         offsets = next_offsets(records)
         # One batch in flight: DuckDB inserts and commits without the GIL while this thread
         # fetches and decodes the next one. Batches still commit one at a time, in order.

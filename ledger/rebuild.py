@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
-from provenance_ledger.ledger import fileshape
+from provenance_ledger.ledger import fileshape, origin
 from provenance_ledger.ledger.batch import decode_batch, relax_gc, to_record
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
@@ -152,6 +152,7 @@ def _open_old(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 def replay(settings: Settings, ledger: Ledger, on_progress: Progress | None = None) -> int:
     """Read every partition from its beginning to the end offsets seen at the start."""
     relax_gc()  # as the consumer does: a replay is the same hot loop
+    origins = origin.load_key(settings)  # the same key, so the same origins as before
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
@@ -185,7 +186,7 @@ def replay(settings: Settings, ledger: Ledger, on_progress: Progress | None = No
                 if message.offset < ends[tp]
             ]
             if records:
-                incoming, rejected = decode_batch(records, settings.max_event_bytes)
+                incoming, rejected = decode_batch(records, settings.max_event_bytes, origins)
                 offsets: dict[tuple[str, int], int] = {}
                 for record in records:
                     offsets[(record.topic, record.partition)] = record.offset + 1

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS events (
     kafka_partition INTEGER,
     kafka_offset BIGINT,
     ingested_at TIMESTAMPTZ NOT NULL,
+    origin VARCHAR,
     UNIQUE (source, id)
 );
 
@@ -37,8 +38,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     topic VARCHAR,
     kafka_partition INTEGER,
     kafka_offset BIGINT,
-    received_at TIMESTAMPTZ NOT NULL
+    received_at TIMESTAMPTZ NOT NULL,
+    origin VARCHAR
 );
+
+-- How each event reached the ledger (ledger/origin.py). A file from before origins were
+-- recorded gets the column here; nothing vouched for its events, so their origin is kafka.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT 'kafka';
+ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT 'kafka';
 
 CREATE TABLE IF NOT EXISTS kafka_offsets (
     topic VARCHAR NOT NULL,

@@ -140,6 +140,7 @@ class Secrets:
         webhook_pagerduty: str | None = None,
         webhook_incident_io: str | None = None,
         webhook_alertmanager: str | None = None,
+        origin_key: str | None = None,
     ) -> None:
         webhooks = (
             webhook_github,
@@ -148,7 +149,7 @@ class Secrets:
             webhook_incident_io,
             webhook_alertmanager,
         )
-        raw = (token, token_hashes, *webhooks)
+        raw = (token, token_hashes, *webhooks, origin_key)
         object.__setattr__(self, "_raw", tuple(value or None for value in raw))
 
     @property
@@ -165,6 +166,12 @@ class Secrets:
         """``PROVLEDGER_WEBHOOK_<PROVIDER>_SECRET``: what signs (or, for Alertmanager,
         authorizes) that provider's webhook deliveries; None keeps its webhook off."""
         return _secret(self._raw[2 + WEBHOOK_PROVIDERS.index(provider)])
+
+    @property
+    def origin_key(self) -> SecretStr | None:
+        """``PROVLEDGER_ORIGIN_KEY``: what the API's origin headers are signed with and the
+        ledger checks them with (ledger/origin.py); None keeps a key file by the ledger."""
+        return _secret(self._raw[-1])
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -186,6 +193,7 @@ class Secrets:
             "token",
             "token_hashes",
             *(f"webhook_{p.replace('-', '_')}" for p in WEBHOOK_PROVIDERS),
+            "origin_key",
         )
         shown = ("'**********'" if value else "None" for value in self._raw)
         pairs = (f"{name}={value}" for name, value in zip(names, shown, strict=True))
@@ -333,6 +341,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROVLEDGER_WEBHOOK_PAGERDUTY_SECRET": ("secrets.webhook_pagerduty", _text),
     "PROVLEDGER_WEBHOOK_INCIDENT_IO_SECRET": ("secrets.webhook_incident_io", _text),
     "PROVLEDGER_WEBHOOK_ALERTMANAGER_SECRET": ("secrets.webhook_alertmanager", _text),
+    "PROVLEDGER_ORIGIN_KEY": ("secrets.origin_key", _text),
 }
 SECTIONS = ("settings", "api", "sql", "producer", "local_kafka", "secrets")
 

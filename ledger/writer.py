@@ -22,6 +22,7 @@ import pyarrow as pa
 from provenance_ledger.ledger import commit_facts, merkle
 from provenance_ledger.ledger.batch import MAX_DETAIL_CHARS, BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.keyindex import KeyIndex, key_hashes
+from provenance_ledger.ledger.origin import KAFKA
 from provenance_ledger.ledger.projection import (
     Accepted,
     Columns,
@@ -220,13 +221,16 @@ def event_columns(items: list[Incoming], accepted: list[Accepted], leaves: list[
         "topic": [record.topic for record in records],
         "kafka_partition": [record.partition for record in records],
         "kafka_offset": [record.offset for record in records],
+        "origin": [item.origin for item in items],
     }
 
 
 def _internal_error(item: Incoming, exc: Exception) -> Rejected:
     event = item.decoded.event
     detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
-    return Rejected(item.record, "internal_error", detail, event.source, event.id, event.type)
+    return Rejected(
+        item.record, "internal_error", detail, event.source, event.id, event.type, item.origin
+    )
 
 
 def _conflict(item: Incoming) -> Rejected:
@@ -238,6 +242,7 @@ def _conflict(item: Incoming) -> Rejected:
         event.source,
         event.id,
         event.type,
+        item.origin,
     )
 
 
@@ -248,14 +253,17 @@ def project_careful(
     break a type or NOT NULL stays in ``events`` (and the Merkle log) and its projection
     goes to the dead letters with the reason."""
     rows, failures = project_checked(accepted, _table_schemas(cur))
-    records = {id(item.decoded): item.record for item in incoming}
+    arrived = {id(item.decoded): item for item in incoming}
     refused = []
     for item, reason in failures:
         event = item.decoded.event
         detail = f"seq {item.seq} is stored but could not be projected: {reason}"
-        record = records.get(id(item.decoded))
+        found = arrived.get(id(item.decoded))
+        record, origin = (found.record, found.origin) if found else (None, KAFKA)
         refused.append(
-            Rejected(record, "projection_failed", detail, event.source, event.id, event.type)
+            Rejected(
+                record, "projection_failed", detail, event.source, event.id, event.type, origin
+            )
         )
     return rows, refused
 
@@ -348,4 +356,5 @@ def _dead_row(item: Rejected) -> Row:
         "topic": item.record.topic if item.record else None,
         "kafka_partition": item.record.partition if item.record else None,
         "kafka_offset": item.record.offset if item.record else None,
+        "origin": item.origin,
     }

@@ -34,6 +34,11 @@ class DeliveryError(RuntimeError, Unreachable):
     pass
 
 
+Headers = list[tuple[str, bytes]]
+Signer = Callable[[Headers, bytes], Headers]
+"""Adds headers that vouch for a record (its headers and value), e.g. the API's origin."""
+
+
 def structured_message(decoded: DecodedEvent) -> tuple[list[tuple[str, bytes]], bytes]:
     """CloudEvents Kafka structured mode: the whole event as JSON in the value."""
     body = decoded.event.model_dump(mode="json", exclude_none=True)
@@ -90,7 +95,7 @@ class Emitter(TypedHelpers):
     def timeout_s(self) -> float:
         return self._timeout_s
 
-    def _send(self, decoded: DecodedEvent, fmt: str) -> Any:
+    def _send(self, decoded: DecodedEvent, fmt: str, sign: Signer | None = None) -> Any:
         try:
             headers, value = encode_message(decoded, fmt)
         except Exception as exc:
@@ -99,14 +104,17 @@ class Emitter(TypedHelpers):
                 "event %s: %s encoding failed (%s); sending JSON", decoded.event.id, fmt, exc
             )
             headers, value = structured_message(decoded)
+        if sign is not None:
+            headers = sign(headers, value)
         return self._send_raw(headers, value, partition_key(decoded))
 
     def _send_raw(self, headers: list[tuple[str, bytes]], value: bytes, key: bytes | None) -> Any:
         return self._client().send(self._topic, value=value, key=key, headers=headers)
 
-    def send(self, decoded: DecodedEvent) -> None:
-        """Queue one event; :meth:`flush` (or leaving the context) waits for it."""
-        self._pending.append(self._send(decoded, self._fmt))
+    def send(self, decoded: DecodedEvent, sign: Signer | None = None) -> None:
+        """Queue one event (its record signed by ``sign``, if given); :meth:`flush` (or
+        leaving the context) waits for it."""
+        self._pending.append(self._send(decoded, self._fmt, sign))
 
     def publish(self, decoded: DecodedEvent) -> None:
         """Send one event and wait until the broker has it."""

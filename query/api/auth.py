@@ -171,11 +171,17 @@ class TokenStore:
 
     def scope_of(self, token: str) -> str | None:
         """The scope of ``token``, or None; compares with every stored hash in constant time."""
+        entry = self.entry_of(token)
+        return entry.scope if entry is not None else None
+
+    def entry_of(self, token: str) -> TokenEntry | None:
+        """The configured entry of ``token`` (its name and scope), or None; compares with
+        every stored hash in constant time."""
         digest = hash_token(token)
         found = None
         for entry in self.entries():
             if hmac.compare_digest(digest, entry.sha256) and found is None:
-                found = entry.scope
+                found = entry
         return found
 
 

@@ -97,13 +97,15 @@ def require(scope: str) -> Callable[..., Coroutine[None, None, None]]:
         if not TOKEN_SHAPE.fullmatch(token):
             raise _unauthorized("malformed Authorization header: expected 'Bearer <token>'")
         try:
-            granted = state.tokens.scope_of(token) if state.tokens is not None else None
+            entry = state.tokens.entry_of(token) if state.tokens is not None else None
         except TokensUnavailable as exc:  # fail closed, and say why
             raise ApiError(503, str(exc)) from exc
-        if granted is None:
+        if entry is None:
             raise _unauthorized("unknown or revoked token")
-        if not grants(granted, scope):
-            raise ApiError(403, f"this token has the {granted!r} scope; this needs {scope!r}")
+        if not grants(entry.scope, scope):
+            raise ApiError(403, f"this token has the {entry.scope!r} scope; this needs {scope!r}")
+        # What the API vouches for when it publishes this request's events (ledger/origin.py).
+        request.state.token_name = entry.name
 
     check_token.__name__ = f"require_{scope}"
     return check_token

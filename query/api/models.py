@@ -7,6 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+ORIGIN_DESCRIPTION = (
+    "how the fact's event reached the ledger and who vouched for it: webhook:<provider>, "
+    "api-token:<token name> or kafka (nobody)"
+)
+
 
 class AiAssist(BaseModel):
     tool: str
@@ -23,6 +28,7 @@ class Review(BaseModel):
     decision: str
     change: str | None = None
     reviewed_at: datetime
+    origin: str | None = Field(None, description=ORIGIN_DESCRIPTION)
 
 
 class Change(BaseModel):

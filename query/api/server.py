@@ -7,10 +7,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import uvicorn
 
 from provenance_ledger.ledger.consumer import LedgerConsumer
+from provenance_ledger.ledger.origin import OriginKey, load_key
 from provenance_ledger.ledger.rows import single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
@@ -53,16 +55,19 @@ def check_bind(host: str, tokens_configured: bool) -> None:
 
 
 class _Publisher:
-    """Produces API-submitted events to Kafka, the log of record, as JSON (as they came)."""
+    """Produces API-submitted events to Kafka, the log of record, as JSON (as they came),
+    each record signed with the origin the API vouches for (ledger/origin.py)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, key: OriginKey) -> None:
         self._emitter = Emitter(settings.kafka_bootstrap, settings.topic, fmt="json")
+        self._key = key
         self._lock = threading.Lock()
 
-    def __call__(self, events: list[DecodedEvent]) -> None:
+    def __call__(self, events: list[DecodedEvent], origin: str | None = None) -> None:
+        sign = partial(self._key.sign, origin) if origin is not None else None
         with self._lock:
             for decoded in events:
-                self._emitter.send(decoded)
+                self._emitter.send(decoded, sign)
             self._emitter.flush()
 
     def close(self) -> None:
@@ -126,7 +131,7 @@ def serve(
     # The SQL views' "senior" follows the policy file; one that is not usable stops here.
     recorder = PolicyRecorder(ledger)
     consumer = LedgerConsumer(ledger, settings)
-    publisher = _Publisher(settings)
+    publisher = _Publisher(settings, load_key(settings))
     consumer_thread = threading.Thread(target=consumer.run, name="ledger-consumer", daemon=True)
     stop_warming = threading.Event()
     warm_thread = threading.Thread(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import ApiSettings, Settings
@@ -11,6 +12,12 @@ from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.sql.readonly import SqlLimits, SqlServiceLimits
 from provenance_ledger.schemas.codec import DecodedEvent
+
+
+class Publish(Protocol):
+    def __call__(self, events: list[DecodedEvent], origin: str | None = None) -> None:
+        """Produce ``events`` to Kafka, signed with the origin the API vouches for
+        (ledger/origin.py); None vouches for nothing, so the ledger stores them as kafka."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class AppState:
     ledger: Ledger
     settings: Settings
     consumer_status: Callable[[], ConsumerStatus]
-    publish: Callable[[list[DecodedEvent]], None]
+    publish: Publish
     limits: Limits = field(default_factory=Limits)
     tokens: TokenStore | None = None
     # Listening beyond loopback: with no token configured, refuse every request.

@@ -149,6 +149,8 @@ def check(
     else:
         for item in body.get("checked", []):
             click.echo(f"checked {item}")
+        for item in body.get("ignored", []):
+            click.echo(f"ignored by {item['rule']}: {item['detail']}")
         if body["compliant"]:
             click.echo(f"compliant: {what}")
         for violation in body["violations"]:

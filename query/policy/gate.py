@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -52,6 +52,9 @@ class AiChangeApproval(_Rule):
     approver_at_least: Level | None = None  # the approver's level at review time
     approvals: int = Field(1, ge=1)
     repos: list[str] = ["*"]
+    # Origins (ledger/origin.py; "*" matches any text) whose reviews and person.registered
+    # levels this rule counts, e.g. ["webhook:*", "api-token:ci-reviews"]; None: every origin.
+    trusted_origins: list[str] | None = None
 
 
 class AgentActionAuthorization(_Rule):
@@ -149,6 +152,8 @@ class Violation:
 @dataclass
 class Verdict:
     violations: list[Violation] = field(default_factory=list)
+    # Approvals a rule did not count because of their origin (trusted_origins).
+    ignored: list[Violation] = field(default_factory=list)
 
     @property
     def compliant(self) -> bool:
@@ -166,7 +171,14 @@ def evaluate(
     for rule in policy.rules:
         if isinstance(rule, AiChangeApproval):
             for change in changes:
-                verdict.violations += check_change(rule, change, senior)
+                dropped: tuple[dict[str, Any], ...] = ()
+                if rule.trusted_origins is not None:
+                    change, dropped = change.trusting(rule.trusted_origins)
+                    verdict.ignored += ignored_approvals(rule, change, dropped)
+                verdict.violations += [
+                    Violation(v.rule, v.detail + _not_counted(dropped))
+                    for v in check_change(rule, change, senior)
+                ]
         elif isinstance(rule, AgentActionAuthorization):
             for action in actions:
                 verdict.violations += check_action(rule, action, senior)
@@ -195,6 +207,29 @@ def check_change(rule: AiChangeApproval, change: CommitFacts, senior: str) -> li
         f"{approver} or above at review time. {why}"
     )
     return [Violation(rule.id, detail)]
+
+
+def ignored_approvals(
+    rule: AiChangeApproval, change: CommitFacts, dropped: tuple[dict[str, Any], ...]
+) -> list[Violation]:
+    trusted = ", ".join(rule.trusted_origins or ())
+    return [
+        Violation(
+            rule.id,
+            f"ignored the approval of {change.repo}@{change.commit[:12]} by "
+            f"{review['reviewer']} ({review.get('event_id') or 'event id unknown'}): it came "
+            f"from origin {review.get('origin') or 'unknown'}, which the rule does not trust "
+            f"(trusted_origins: {trusted})",
+        )
+        for review in dropped
+    ]
+
+
+def _not_counted(dropped: tuple[dict[str, Any], ...]) -> str:
+    if not dropped:
+        return ""
+    who = "; ".join(f"{r['reviewer']} (origin {r.get('origin') or 'unknown'})" for r in dropped)
+    return f" Approvals not counted because their origin is not trusted: {who}."
 
 
 def _review_summary(change: CommitFacts, approver: str) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import duckdb
 
+from provenance_ledger.ledger.origin import trusted
 from provenance_ledger.ledger.rows import single_row
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
 
@@ -17,22 +18,27 @@ class Levels:
     """Registrations per person; a later one supersedes from its time on.
 
     Before someone's first registration their level is unknown (None): the ledger never
-    guesses a level backwards in time.
+    guesses a level backwards in time. Each registration keeps the origin of its event
+    (ledger/origin.py), so a rule can count only those from origins it trusts.
     """
 
-    def __init__(self, rows: Iterable[tuple[str, str, datetime, int]]) -> None:
-        self._by_person: dict[str, list[tuple[datetime, int, str]]] = defaultdict(list)
-        for person_id, level, valid_from, seq in rows:
-            self._by_person[person_id].append((valid_from, seq, level))
+    def __init__(self, rows: Iterable[tuple[str, str, datetime, int, str | None]]) -> None:
+        self._by_person: dict[str, list[tuple[datetime, int, str, str | None]]] = defaultdict(list)
+        for person_id, level, valid_from, seq, origin in rows:
+            self._by_person[person_id].append((valid_from, seq, level, origin))
         for entries in self._by_person.values():
             entries.sort()
 
-    def at(self, person_id: str | None, when: datetime) -> str | None:
+    def at(
+        self, person_id: str | None, when: datetime, trusted_origins: list[str] | None = None
+    ) -> str | None:
+        """The level at ``when``; with ``trusted_origins``, from those registrations only."""
         level = None
-        for valid_from, _, registered in self._by_person.get((person_id or "").lower(), ()):
+        for valid_from, _, registered, origin in self._by_person.get((person_id or "").lower(), ()):
             if valid_from > when:
                 break
-            level = registered
+            if trusted(origin, trusted_origins):
+                level = registered
         return level
 
 
@@ -42,11 +48,21 @@ def load_levels(cur: duckdb.DuckDBPyConnection, people: Iterable[str | None]) ->
         return Levels([])
     # people is small (one row per registration): a hash semi-join beats many index probes.
     rows = cur.execute(
-        "SELECT person_id, level, epoch_us(valid_from), event_seq FROM people "
-        "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))",
-        [ids],
+        f"{_REGISTRATION_ROWS} WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
     ).fetchall()
-    return Levels((pid, level, utc_from_micros(at), seq) for pid, level, at, seq in rows)
+    return _levels(rows)
+
+
+_REGISTRATION_ROWS = (
+    "SELECT person_id, level, epoch_us(valid_from), event_seq, "
+    "(SELECT origin FROM events WHERE seq = event_seq) FROM people"
+)
+
+
+def _levels(rows: list[tuple]) -> Levels:
+    return Levels(
+        (pid, level, utc_from_micros(at), seq, origin) for pid, level, at, seq, origin in rows
+    )
 
 
 # Everyone's registrations per ledger file, with the (row count, last event_seq) of people
@@ -74,10 +90,7 @@ def all_levels(cur: duckdb.DuckDBPyConnection) -> Levels | None:
         kept = _REGISTRATIONS.get(path)
     if kept is not None and kept[0] == (count, last):
         return kept[1]
-    rows = cur.execute(
-        "SELECT person_id, level, epoch_us(valid_from), event_seq FROM people"
-    ).fetchall()
-    levels = Levels((pid, level, utc_from_micros(at), seq) for pid, level, at, seq in rows)
+    levels = _levels(cur.execute(_REGISTRATION_ROWS).fetchall())
     # Keyed by what was counted before reading: rows written since only make it fuller,
     # and the next check reads them again.
     with _REGISTRATIONS_LOCK:

@@ -164,11 +164,22 @@ def change_details(
 
 
 def _facts_of(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict[str, Any]]:
-    """The ``commit_facts`` rows of these commits, in ledger order."""
+    """The ``commit_facts`` rows of these commits, in ledger order, with their events'
+    origins."""
     rows = rows_by_key(cur, "commit_facts", "commit", commits, _FACT_COLUMNS, wide=True)
+    events = _events(cur, sorted({row["event_seq"] for row in rows}))
     for row in rows:
         row["fact_at"] = utc_from_micros(row["fact_at"])
+        row["event_id"], row["origin"] = events.get(row["event_seq"], (None, None))
     return rows
+
+
+def _events(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, tuple[str, str | None]]:
+    """The id and origin (ledger/origin.py) of each of these events, by seq."""
+    if not seqs:
+        return {}
+    found = cur.execute(f"SELECT seq, id, origin FROM events WHERE seq IN {in_list(seqs)}", seqs)
+    return {seq: (event_id, origin) for seq, event_id, origin in found.fetchall()}
 
 
 def _assemble(
@@ -199,6 +210,7 @@ def _assemble(
                 _review(r, levels) for r in reviews.get(commit, []) if _same_repo(r, repo)
             ),
             seniority=seniority,
+            levels=levels,
             **(_authored(first, levels) if first else {}),
         )
     return out
@@ -215,6 +227,8 @@ def _authored(row: dict[str, Any], levels: Levels) -> dict[str, Any]:
         "lines_added": row["lines_added"],
         "lines_deleted": row["lines_deleted"],
         "files": tuple(row["files"] or ()),
+        "authored_at": row["fact_at"],
+        "origin": row["origin"],
     }
 
 
@@ -226,6 +240,8 @@ def _review(row: dict[str, Any], levels: Levels) -> dict[str, Any]:
         "decision": row["decision"],
         "change": row["change_ref"],
         "reviewed_at": row["fact_at"],
+        "event_id": row["event_id"],
+        "origin": row["origin"],
     }
 
 

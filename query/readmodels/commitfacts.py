@@ -3,10 +3,13 @@ the deployments list and the policy gate share (query/readmodels/changes.py buil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
+from provenance_ledger.ledger.origin import trusted
 from provenance_ledger.query.policy.definitions import CONTRACT_SENIORITY, Seniority, meets
+from provenance_ledger.query.policy.levels import Levels
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,8 @@ class CommitFacts:
     below apply.
 
     ``ai`` items: tool, model, mode, lines, session. ``reviews`` items, oldest first: reviewer,
-    reviewer_name, reviewer_level (at review time), decision, change, reviewed_at.
+    reviewer_name, reviewer_level (at review time), decision, change, reviewed_at, origin
+    (how the review reached the ledger, ledger/origin.py).
     """
 
     repo: str | None
@@ -32,6 +36,33 @@ class CommitFacts:
     lines_deleted: int | None = None
     files: tuple[str, ...] = ()
     seniority: Seniority = CONTRACT_SENIORITY
+    authored_at: datetime | None = None
+    origin: str | None = None  # of the change.authored event
+    # The registrations the levels above were read from, to re-read them for a rule that
+    # trusts only some origins (:meth:`trusting`).
+    levels: Levels | None = field(default=None, compare=False, repr=False)
+
+    def trusting(self, patterns: list[str]) -> tuple[CommitFacts, tuple[dict[str, Any], ...]]:
+        """These facts as a rule that trusts only ``patterns`` of origins sees them: reviews
+        from other origins dropped, and levels from trusted registrations only; plus the
+        approvals by others it dropped."""
+        kept, ignored = [], []
+        for review in self.reviews:
+            if trusted(review.get("origin"), patterns):
+                kept.append(review)
+            elif review["decision"] == "approved" and review["reviewer"] != self.author:
+                ignored.append(review)
+        levels = self.levels
+        author_level = self.author_level
+        if levels is not None:
+            kept = [
+                {**r, "reviewer_level": levels.at(r["reviewer"], r["reviewed_at"], patterns)}
+                for r in kept
+            ]
+            if self.authored_at is not None:
+                author_level = levels.at(self.author, self.authored_at, patterns)
+        view = replace(self, reviews=tuple(kept), author_level=author_level)
+        return view, tuple(ignored)
 
     @property
     def approvals_by_others(self) -> tuple[dict[str, Any], ...]:

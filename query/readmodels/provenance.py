@@ -14,6 +14,9 @@ from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
 
+# How the fact's event reached the ledger (ledger/origin.py), for a table with event_seq.
+ORIGIN = "(SELECT origin FROM events WHERE seq = event_seq) AS origin"
+
 
 def commit_provenance(
     cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None = None
@@ -68,16 +71,17 @@ def _commit_rows(
 
     authored = q(
         "SELECT repo, commit, author_id AS author, author_name, files, lines_added, "
-        "lines_deleted, message, authored_at, event_id FROM changes WHERE commit = ?"
+        f"lines_deleted, message, authored_at, event_id, {ORIGIN} FROM changes WHERE commit = ?"
     )
     ai = q("SELECT repo, tool, model, mode, lines, session FROM change_ai WHERE commit = ?")
     reviews = q(
         "SELECT repo, reviewer_id AS reviewer, reviewer_name, decision, change_ref AS change, "
-        "reviewed_at, event_id FROM reviews WHERE commit = ?",
+        f"reviewed_at, event_id, {ORIGIN} FROM reviews WHERE commit = ?",
         order="reviewed_at, event_seq",
     )
     artifacts = q(
-        "SELECT artifact, repo, pipeline_run, built_at, event_id FROM artifacts WHERE commit = ?"
+        f"SELECT artifact, repo, pipeline_run, built_at, event_id, {ORIGIN} FROM artifacts "
+        "WHERE commit = ?"
     )
     return authored, ai, reviews, artifacts
 
@@ -114,7 +118,7 @@ def _merges(cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None) -> list[
     return rows_as_dicts(
         cur.execute(
             "SELECT repo, commit AS merge_commit, merged_commit, change_ref AS change, "
-            "target_branch, merged_by_id AS merged_by, merged_at, event_id FROM merges "
+            f"target_branch, merged_by_id AS merged_by, merged_at, event_id, {ORIGIN} FROM merges "
             "WHERE (commit = ? OR merged_commit = ?) AND (?::VARCHAR IS NULL OR repo = ?) "
             "ORDER BY event_seq",
             [sha, sha, repo, repo],
@@ -152,8 +156,8 @@ def _shipping(cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None) -> lis
     seqs = sorted(via)
     rows = rows_as_dicts(
         cur.execute(
-            "SELECT event_id, event_seq, service, environment, region, version, deployed_at "
-            f"FROM deployments WHERE event_seq IN {in_list(seqs)} "
+            "SELECT event_id, event_seq, service, environment, region, version, deployed_at, "
+            f"{ORIGIN} FROM deployments WHERE event_seq IN {in_list(seqs)} "
             "ORDER BY deployed_at, event_seq",
             seqs,
         )

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from provenance_ledger.ledger import origin
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.durations import parse_duration
 from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK
@@ -191,7 +192,8 @@ async def post_verdict(request: Request, incident: str) -> Response:
     source = f"{SOURCE}/token/{who.token_name}" if who.token_name else SOURCE
     decoded = build_event("incident.attributed", data, source)
     try:
-        await run_in_threadpool(request.app.state.provledger.publish, [decoded])
+        vouched = origin.api_token(who.token_name) if who.token_name else None
+        await run_in_threadpool(request.app.state.provledger.publish, [decoded], vouched)
     except Exception as exc:
         return JSONResponse(_error(503, f"could not produce to Kafka: {exc}"), 503)
     if "application/json" in request.headers.get("accept", ""):

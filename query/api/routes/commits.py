@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
-from provenance_ledger.query.api.models import AiAssist, Review
+from provenance_ledger.query.api.models import ORIGIN_DESCRIPTION, AiAssist, Review
 from provenance_ledger.query.readmodels.provenance import commit_provenance
 
 router = APIRouter(tags=["commits"])
@@ -28,6 +28,7 @@ class Authored(BaseModel):
     message: str | None
     authored_at: datetime
     event_id: str
+    origin: str | None = Field(None, description=ORIGIN_DESCRIPTION)
 
 
 class RepoAiAssist(AiAssist):
@@ -48,6 +49,7 @@ class Merge(BaseModel):
     merged_by: str | None
     merged_at: datetime
     event_id: str
+    origin: str | None = Field(None, description=ORIGIN_DESCRIPTION)
 
 
 class Artifact(BaseModel):
@@ -56,6 +58,7 @@ class Artifact(BaseModel):
     pipeline_run: str | None
     built_at: datetime
     event_id: str
+    origin: str | None = Field(None, description=ORIGIN_DESCRIPTION)
 
 
 class ShippedBy(BaseModel):
@@ -66,6 +69,7 @@ class ShippedBy(BaseModel):
     version: str
     deployed_at: datetime
     via: str
+    origin: str | None = Field(None, description=ORIGIN_DESCRIPTION)
 
 
 class Reverted(BaseModel):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from provenance_ledger.ledger import origin
 from provenance_ledger.query.api.deps import State
 from provenance_ledger.query.api.errors import ApiError
 from provenance_ledger.query.api.state import AppState
@@ -44,7 +45,10 @@ async def post_events(state: State, request: Request) -> Accepted:
     if not _is_json(request.headers.get("content-type")):
         raise ApiError(415, "send the events as JSON (content-type application/json)")
     body = await request.body()
-    return await run_in_threadpool(_accept, state, body)
+    # Set by the auth dependency; absent while no token is configured: nobody vouches then.
+    token_name = getattr(request.state, "token_name", None)
+    vouched = origin.api_token(token_name) if token_name is not None else None
+    return await run_in_threadpool(_accept, state, body, vouched)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -58,7 +62,7 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _accept(state: AppState, body: bytes) -> Accepted:
+def _accept(state: AppState, body: bytes, vouched: str | None) -> Accepted:
     try:
         # One level more than an event may have: the body may be an array of events.
         parsed = jsonsafe.loads(body, "the request body", jsonsafe.MAX_DEPTH + 1)
@@ -83,7 +87,7 @@ def _accept(state: AppState, body: bytes) -> Accepted:
     if problems:
         raise ApiError(422, f"{len(problems)} of {len(items)} events are invalid", problems)
     try:
-        state.publish(decoded)
+        state.publish(decoded, vouched)
     except Exception as exc:
         raise ApiError(503, f"could not produce to Kafka: {exc}") from exc
     return Accepted(accepted=[item.event.id for item in decoded])

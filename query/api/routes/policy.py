@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from provenance_ledger.query.api.deps import Cursor
 from provenance_ledger.query.api.errors import ApiError
@@ -31,6 +31,10 @@ class PolicyResult(BaseModel):
     compliant: bool
     violations: list[Violation]
     checked: list[str]
+    ignored: list[Violation] = Field(
+        [],
+        description="approvals a rule did not count because of their origin (its trusted_origins)",
+    )
 
 
 def current_policy() -> Policy:
@@ -84,4 +88,5 @@ def policy_check(
         "compliant": verdict.compliant,
         "violations": [{"rule": v.rule, "detail": v.detail} for v in verdict.violations],
         "checked": checked,
+        "ignored": [{"rule": v.rule, "detail": v.detail} for v in verdict.ignored],
     }

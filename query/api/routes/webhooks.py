@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from provenance_ledger.ledger import origin
 from provenance_ledger.producers.ai_detect import RulesError, load_rules
 from provenance_ledger.query.api.deps import State
 from provenance_ledger.query.api.errors import ApiError
@@ -138,7 +139,7 @@ def _receive(
         log.info("%s webhook %s ignored: %s", provider, delivery.id, outcome.ignored)
         return WebhookAnswer(accepted=[], ignored=outcome.ignored)
     try:
-        state.publish([decoded for decoded, _ in built])
+        state.publish([decoded for decoded, _ in built], origin.webhook(provider))
     except Exception as exc:
         raise ApiError(503, f"could not produce to Kafka: {exc}") from exc
     dead = [DeadLettered(id=d.event.id, reason=why) for d, why in built if why is not None]

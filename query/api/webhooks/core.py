@@ -20,7 +20,8 @@ from provenance_ledger.producers.ai_detect import RuleSet
 from provenance_ledger.query.api.webhooks.mapping import WebhookMapping
 
 ORIGIN_EXTENSION = "provledgerorigin"
-"""CloudEvents extension naming how the event reached the ledger: ``webhook:<provider>``."""
+"""CloudEvents extension naming the webhook, ``webhook:<provider>``: informative only, as any
+producer could write it; the stored origin comes from the signed record (ledger/origin.py)."""
 DELIVERY_EXTENSION = "provledgerdelivery"
 """CloudEvents extension holding the provider's delivery id the event id derives from."""
 DELIVERY_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
