@@ -11,6 +11,7 @@ import duckdb
 from kafka import KafkaProducer
 
 from provenance_ledger.ledger import migrate, origin
+from provenance_ledger.ledger.rebuild import rebuild
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.producers.emitter import Emitter
@@ -86,6 +87,13 @@ def test_the_ledger_stores_the_origin_the_mac_proves_and_kafka_otherwise(setting
     }
     assert dead == [("malformed_json", "api-token:ci")]
     assert ("hook", "webhook:github") in reviews and ("forged", "kafka") in reviews
+    # A rebuild replays the topic with the same key: the same origins.
+    rebuild(settings)
+    conn = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        assert dict(conn.execute("SELECT id, origin FROM events").fetchall()) == stored
+    finally:
+        conn.close()
 
 
 def test_migrating_a_file_from_before_origins_gives_its_events_kafka(tmp_path: Path):
