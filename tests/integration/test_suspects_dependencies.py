@@ -4,6 +4,7 @@ services only" or "the latest change wins" gets wrong."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import timedelta
 from itertools import pairwise
@@ -13,6 +14,7 @@ import pytest
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.incidents import find_incident
+from provenance_ledger.query.suspects.dependencies import kept_catalog
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.suspects.gather import dependency_paths
 from provenance_ledger.query.suspects.model import IncidentFacts
@@ -265,3 +267,49 @@ def test_several_incident_services_take_the_shortest_path(ledger_of):
     assert "same_service" in reasons(by_id(ranked, "search-deploy"))
     # A change naming a dependency as its resource is on that dependency.
     assert by_id(ranked, "index-flag")["path"] == ["search", "index"]
+
+
+def random_catalog(seed: int) -> Story:
+    """Registrations of a few services over time: re-registrations, some at one instant,
+    cycles and self-calls, services only ever named as a dependency."""
+    rng = random.Random(seed)
+    s = Story()
+    names = [f"svc{n}" for n in range(rng.randint(3, 12))]
+    for n in range(rng.randint(4, 30)):
+        minutes = rng.choice([-500, -200, -60, -60, 0, 30])
+        calls = rng.sample([*names, "db", "queue"], rng.randint(0, 4))
+        s.add(
+            "service.registered",
+            {"service": rng.choice(names), "depends_on": calls},
+            f"reg-{seed}-{n}",
+            minutes,
+        )
+    return s
+
+
+def test_the_kept_catalog_walks_as_the_recursive_query_does(ledger_of):
+    for seed in range(30):
+        ledger = ledger_of(random_catalog(seed))
+        cur = ledger.cursor()
+        catalog = kept_catalog(cur)
+        assert catalog is not None
+        rng = random.Random(seed)
+        for minutes in (-300, -60, 0, 10, 60):
+            services = tuple(rng.sample([f"svc{n}" for n in range(3)], rng.randint(1, 2)))
+            facts = IncidentFacts(services, "prod", IMPACT + timedelta(minutes=minutes))
+            walked = catalog.paths(facts.services, facts.impact)
+            assert walked == dependency_paths(cur, facts), (seed, minutes, services)
+
+
+def test_the_kept_catalog_is_read_again_when_a_registration_is_added(ledger_of):
+    s = Story()
+    s.register("checkout", ["payments"])
+    ledger = ledger_of(s)
+    first = kept_catalog(ledger.cursor())
+    assert first is not None and kept_catalog(ledger.cursor()) is first
+    more = Story()
+    more.register("checkout", ["payments", "fraud"], -30)
+    write_direct(ledger, more.events)
+    again = kept_catalog(ledger.cursor())
+    assert again is not first and again is not None
+    assert again.depends_on("checkout", IMPACT) == ("payments", "fraud")
