@@ -4,9 +4,14 @@ Times ``suspects_for`` (what ``GET /v1/incidents/{id}/suspects`` runs) for many 
 then a smaller sample through real HTTP (uvicorn + httpx).
 
     python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100] [--warm-up]
+        [--compare /tmp/bench-ledger-deps.duckdb]
 
 ``--warm-up`` first runs the server's start-up warm-up (``query.server.warm_up``); the
 incidents it warmed are left out of the sample, so "cold" stays a first call.
+
+``--compare`` times the same suspects calls on a second ledger, made by bench/gen_ledger.py
+with the same scale plus ``--services`` and ``--config-changes`` (issue 17: the dependency
+graph and configuration changes), and prints the ratios of its percentiles to the first's.
 """
 
 from __future__ import annotations
@@ -29,12 +34,19 @@ from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.server import warm_up
 from provenance_ledger.query.api.state import AppState
+from provenance_ledger.query.suspects.dependencies import kept_catalog
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.ui import routes as ui_routes
 from provenance_ledger.query.ui import views as ui_views
 from provenance_ledger.query.ui.session import Viewer
 
 LOOKBACK = timedelta(hours=24)
+
+
+def _cuts(samples_ms: list[float]) -> tuple[float, float, float]:
+    """p50, p95 and p99."""
+    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -67,18 +79,55 @@ def _measure(cur, incidents: list[str]) -> tuple[list[float], list[float], list[
     return wall, cpu, returned
 
 
-def bench_function(ledger: Ledger, incidents: list[str]) -> None:
+def bench_function(ledger: Ledger, incidents: list[str]) -> dict[str, list[float]]:
     """Cold: the first call for each incident after opening the file (index nodes and data
     blocks read from disk). Warm: the same calls again, as a long-running server that has
     touched those parts of the ledger (recent deployments are always warm: the consumer
     just wrote them) answers them."""
     cur = ledger.cursor()
+    samples = {}
     for label in ("cold", "warm"):
         wall, cpu, returned = _measure(cur, incidents)
+        samples[f"{label}, wall"], samples[f"{label}, CPU"] = wall, cpu
         print(f"suspects (query function), {label}, wall: {percentiles(wall)}")
         print(f"suspects (query function), {label}, CPU:  {percentiles(cpu)}")
     print(f"  suspects returned per call: mean {statistics.mean(returned):.1f}")
     print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return samples
+
+
+def _reach(ledger: Ledger, incidents: list[str]) -> str:
+    """How many services the sampled incidents reach through the catalog at impact start
+    (their own included): what the dependency-aware suspects call looks at."""
+    cur = ledger.cursor()
+    catalog = kept_catalog(cur)
+    if catalog is None:
+        return "catalog too large to keep in memory"
+    rows = cur.execute(
+        "SELECT services, impact_started_at FROM incident_view WHERE list_contains(?, incident)",
+        [incidents],
+    ).fetchall()
+    sizes = [len(catalog.paths(tuple(services), at)) for services, at in rows]
+    return f"mean {statistics.mean(sizes):.0f}, max {max(sizes)} (n={len(sizes)})"
+
+
+def bench_compare(path: Path, incidents: list[str], base: dict[str, list[float]]) -> None:
+    """The suspects call for the same incidents (the generator names them alike) on the
+    ledger with the dependency graph and configuration changes, and its percentiles over the
+    first ledger's."""
+    ledger = Ledger.open(path, read_only=True)
+    print(f"\nledger {path}: {_counts(ledger)}")
+    print(f"  services reached per incident (6 hops at impact start): {_reach(ledger, incidents)}")
+    extended = bench_function(ledger, incidents)
+    for label in base:
+        ratios = "  ".join(
+            f"p{cut} {new / old:.2f}x"
+            for cut, new, old in zip(
+                (50, 95, 99), _cuts(extended[label]), _cuts(base[label]), strict=True
+            )
+        )
+        print(f"suspects (query function), {label}, with / without: {ratios}")
+    ledger.close()
 
 
 def bench_incident_page(ledger: Ledger, incidents: list[str]) -> None:
@@ -169,6 +218,23 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
     )
 
 
+def _counts(ledger: Ledger) -> str:
+    counts = (
+        ledger.cursor()
+        .execute(
+            "SELECT (SELECT count(*) FROM deployments), (SELECT count(*) FROM deployment_changes),"
+            " (SELECT count(*) FROM incidents), (SELECT count(DISTINCT service)"
+            " FROM service_registrations), (SELECT count(*) FROM config_changes)"
+        )
+        .fetchone()
+    )
+    assert counts is not None
+    return (
+        f"{counts[0]:,} deployments, {counts[1]:,} shipped changes, {counts[2]:,} incidents, "
+        f"{counts[3]:,} registered services, {counts[4]:,} configuration changes"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
@@ -178,22 +244,16 @@ def main() -> None:
     parser.add_argument(
         "--warm-up", action="store_true", help="run the server's start-up warm-up first"
     )
+    parser.add_argument(
+        "--compare", type=Path, help="a ledger with --services and --config-changes to compare"
+    )
     args = parser.parse_args()
     if not args.path.exists():
         raise SystemExit(f"{args.path} does not exist; make it with bench/gen_ledger.py")
+    if args.compare and not args.compare.exists():
+        raise SystemExit(f"{args.compare} does not exist; make it with bench/gen_ledger.py")
     ledger = Ledger.open(args.path, read_only=True)
-    counts = (
-        ledger.cursor()
-        .execute(
-            "SELECT (SELECT count(*) FROM deployments), (SELECT count(*) FROM deployment_changes),"
-            " (SELECT count(*) FROM incidents)"
-        )
-        .fetchone()
-    )
-    print(
-        f"ledger {args.path}: {counts[0]:,} deployments, {counts[1]:,} shipped changes, "
-        f"{counts[2]:,} incidents"
-    )
+    print(f"ledger {args.path}: {_counts(ledger)}")
     incidents = incidents_sample(ledger, args.calls)
     if args.warm_up:
         began = time.perf_counter()
@@ -203,7 +263,9 @@ def main() -> None:
             f"warm-up: {len(warmed)} latest incidents in {time.perf_counter() - began:.1f} s "
             f"(left out of the sample: {args.calls - len(incidents)})"
         )
-    bench_function(ledger, incidents)
+    base = bench_function(ledger, incidents)
+    if args.compare:
+        bench_compare(args.compare, incidents, base)
     bench_incident_page(ledger, incidents)
     bench_list_page(ledger, args.lists)
     if args.http:
