@@ -78,10 +78,12 @@ bench-install: $(STAMP) ## pip install time and site-packages size, base vs [ser
 	$(PY) bench/bench_install.py
 
 BENCH_LEDGER ?= /tmp/provledger-bench/ledger-1m.duckdb
-bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes (generates the 6.5 GB file once, ~2 min)
+BENCH_LEDGER_DEPS ?= /tmp/provledger-bench/ledger-1m-deps.duckdb
+bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes, without and with a 2,000-service graph and 1M config changes (makes two ~7 GB files once, minutes)
 	@mkdir -p $(dir $(BENCH_LEDGER))
 	test -f $(BENCH_LEDGER) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER)
-	$(PY) bench/bench_query.py $(BENCH_LEDGER)
+	test -f $(BENCH_LEDGER_DEPS) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER_DEPS) --services 2000 --config-changes 1000000
+	$(PY) bench/bench_query.py $(BENCH_LEDGER) --compare $(BENCH_LEDGER_DEPS)
 
 bench-backfill: $(STAMP) ## git backfill speed vs plain git log --numstat
 	$(PY) bench/bench_backfill.py
