@@ -176,3 +176,13 @@ def test_the_image_the_ledger_builds_copies_every_package():
     for package in ("producers", "ledger", "query", "schemas"):
         assert f"COPY {package} {package}" in dockerfile
     assert {services()[name]["build"] for name in LEDGERS} == {"."}
+
+
+def test_readme_says_how_to_make_the_files_compose_reads():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## High availability: replicas\n", 1)[1].split("\n## ", 1)[0]
+    compose = load()
+    assert services()[LEDGERS[0]]["env_file"] in section
+    assert compose["secrets"]["signing-key"]["file"] in section
+    for name in (*LEDGERS, "PROVLEDGER_TOKEN_HASHES", "PROVLEDGER_ORIGIN_KEY", "/healthz"):
+        assert name in section, name
