@@ -2,8 +2,9 @@
 
 The catalog (``service_registrations``: one row per ``service.registered``, never updated)
 changes rarely and is small, so each process keeps a copy per ledger file, re-read only when
-a registration was added: checking that is one small query, which runs alongside the
-incident's look-up, and the walk is then done here, without SQL. A catalog too large to
+a registration was added: checking that is one small query (under a millisecond; run
+alongside the incident's look-up in a thread of its own it costs more than it saves), and
+the walk is then done here, without SQL. A catalog too large to
 keep (or an in-memory ledger) is walked by one recursive query instead
 (``gather.dependency_paths``); both follow the same rule, which tests hold them to.
 """
@@ -94,8 +95,9 @@ def kept_catalog(cur: duckdb.DuckDBPyConnection) -> Catalog | None:
     return catalog
 
 
-def reach(cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, catalog: Catalog | None) -> Paths:
+def reach(cur: duckdb.DuckDBPyConnection, facts: IncidentFacts) -> Paths:
     """The services the incident reaches at impact start, each with its path."""
+    catalog = kept_catalog(cur)
     if catalog is None:
         return dependency_paths(cur, facts)
     return catalog.paths(facts.services, facts.impact)

@@ -36,7 +36,7 @@ from provenance_ledger.query.suspects.candidates import (
     config_candidate,
     deployment_candidate,
 )
-from provenance_ledger.query.suspects.dependencies import kept_catalog, reach
+from provenance_ledger.query.suspects.dependencies import reach
 from provenance_ledger.query.suspects.gather import (
     actions_in_window,
     config_ai,
@@ -60,18 +60,18 @@ def suspects_for(
     """The incident (as ``find_incident`` gives it) and the API's suspects list for it; None
     if the ledger has no such incident.
 
-    The incident's opening is read alongside the service catalog; the services it reaches
-    (its own and their dependencies as registered at impact start) follow from those two.
-    Then everything that needs only those is read at once: the incident's resolution and
-    region, the verdicts on it, and the deployments, agent actions and configuration changes
-    in the window. Who is senior is as the policy in force says.
+    After the incident's opening come the services it reaches (its own and their
+    dependencies as registered at impact start). Then everything that needs only those is
+    read at once: the incident's resolution and region, the verdicts on it, and the
+    deployments, agent actions and configuration changes in the window. Who is senior is as
+    the policy in force says.
     """
     seniority = seniority_in_force()
-    opening, catalog = concurrently(cur, lambda c: incident_opening(c, incident_id), kept_catalog)
+    opening = incident_opening(cur, incident_id)
     if opening is None:
         return None
     where = _incident_facts({**opening, "resolved_at": None, "region": None})
-    where = replace(where, paths=reach(cur, where, catalog))
+    where = replace(where, paths=reach(cur, where))
     start = where.impact - lookback
     resolved_at, region, verdicts, deployments, actions, configs, levels = concurrently(
         cur,
