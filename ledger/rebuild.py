@@ -22,7 +22,7 @@ from provenance_ledger.ledger.batch import decode_batch, relax_gc, to_record
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
-from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure
 
 Progress = Callable[[int, int], None]

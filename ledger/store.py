@@ -21,7 +21,7 @@ from provenance_ledger.ledger.keyindex import KeyIndex
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import MEMORY_SIZE
 from provenance_ledger.ledger.writer import write_rows
-from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure
 
 log = logging.getLogger(__name__)

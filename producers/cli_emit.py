@@ -28,10 +28,10 @@ from provenance_ledger.producers.emitter import FORMATS, Emitter, to_spooled
 from provenance_ledger.producers.envelope import InvalidEvent, build_event
 from provenance_ledger.producers.formats import DEFAULT_FORMAT
 from provenance_ledger.producers.spool import Spool
-from provenance_ledger.query.cli.install import runnable
 from provenance_ledger.query.cli.output import json_option, print_json
 from provenance_ledger.schemas import jsonsafe
 from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure, Unreachable, UsageProblem
 from provenance_ledger.schemas.events import full_type, short_type
 

@@ -20,13 +20,13 @@ from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.api.state import AppState, Limits
-from provenance_ledger.query.cli.install import runnable
 from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK_SPAN
 from provenance_ledger.query.policy.inforce import use_policy_file
 from provenance_ledger.query.policy.record import PolicyRecorder
 from provenance_ledger.query.sql import readonly as sql
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.schemas.codec import DecodedEvent
+from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import UsageProblem
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure, RemoteError, Unreachable, UsageProblem
 
 DEFAULT_TIMEOUT_S = 30.0

@@ -1,5 +1,5 @@
-"""How provledger is installed here: which commands this install can run, and how the user's
-shell reaches the running ``provledger`` (so every command the product prints runs as printed).
+"""How provledger is installed here: which commands this install can run, and the pip command
+that adds what is missing (schemas/commandline.py says how the shell reaches ``provledger``).
 
 The standard library and click only: the root group imports this for every command, the
 hook's included."""
@@ -21,32 +21,6 @@ SERVER_MODULES = frozenset(
 )
 # This install cannot run the command as asked: a usage problem (README, "Exit codes").
 MISSING_EXTRA_EXIT = UsageProblem.exit_code
-
-
-def runnable(args: str) -> str:
-    """``provledger ARGS`` as this shell can run it: the bare name when PATH finds the running
-    ``provledger``, else its absolute path (a venv that is not activated), else
-    ``python -m``."""
-    return f"{_provledger()} {args}"
-
-
-def _provledger() -> str:
-    running = _running_script()
-    if running is None:
-        return f"{shlex.quote(sys.executable)} -m provenance_ledger.query"
-    on_path = shutil.which("provledger")
-    if on_path and Path(on_path).resolve() == running.resolve():
-        return "provledger"
-    return shlex.quote(str(running))
-
-
-def _running_script() -> Path | None:
-    script = Path(sys.argv[0])
-    if script.name == "provledger" and script.is_file():
-        return script.absolute()
-    # Run as `python -m` or in-process: the script this interpreter's install put beside it.
-    beside = Path(sys.executable).parent / "provledger"
-    return beside if beside.is_file() else None
 
 
 def pip_install_server() -> str:

@@ -15,7 +15,7 @@ from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.query.api import server
 from provenance_ledger.query.cli.client import api_get
-from provenance_ledger.query.cli.install import runnable
+from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure, RemoteError, Unreachable
 
 console = Console(stderr=True, soft_wrap=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.query.cli.install import pip_install_server, runnable
+from provenance_ledger.query.cli.install import pip_install_server
+from provenance_ledger.schemas.commandline import runnable
 
 
 def install(root: Path) -> Path:
