@@ -47,10 +47,10 @@ from provenance_ledger.query.suspects.gather import (
     deployments_in_window,
     verdicts_of,
 )
-from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert
-from provenance_ledger.query.suspects.ranking import contenders, rank
+from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert, Scored
+from provenance_ledger.query.suspects.ranking import bounded, most_promising, pruned, rank
 
-# At most this many candidates get their changes looked up (see ranking.contenders).
+# How many candidates get their changes looked up at a time, most promising first.
 DETAILED = 15
 
 
@@ -134,11 +134,21 @@ def _ranked(
     ]
     candidates += [action_candidate(a, levels, found.seniority, verdicts, where) for a in actions]
     candidates += [config_candidate(row, reverts, verdicts, facts) for row in found.configs]
-    # Change facts cost index look-ups: fetch them only for those who can still rank.
-    candidates = contenders(candidates, facts, limit, most=max(DETAILED, limit + 5))
-    candidates = _with_changes(cur, candidates, deployments, shipped if by_commit else None, found)
-    candidates = _with_config_details(cur, candidates, found)
-    ranked = rank(candidates, facts, limit)
+    # Change facts cost index look-ups: fetch them only for those who can still rank, the
+    # most promising first, until the rest cannot reach the ``limit``-th scored in full.
+    remaining = pruned(bounded(candidates, facts), limit)
+    detailed: list[Candidate] = []
+    ranked: list[Scored] = []
+    while remaining:
+        batch, remaining = most_promising(remaining, max(DETAILED, limit + 5))
+        batch_candidates = [b.candidate for b in batch]
+        batch_candidates = _with_changes(
+            cur, batch_candidates, deployments, shipped if by_commit else None, found
+        )
+        detailed += _with_config_details(cur, batch_candidates, found)
+        ranked = rank(detailed, facts, limit)
+        if len(ranked) == limit:
+            remaining = [b for b in remaining if b.reaches(ranked[-1])]
     return [as_api(rank_no, item) for rank_no, item in enumerate(ranked, start=1)]
 
 

@@ -11,6 +11,7 @@ one scores 0 and ranks last. docs/ranking.md explains each signal.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import timedelta
 
 from provenance_ledger.query.suspects import signals
@@ -24,7 +25,19 @@ from provenance_ledger.query.suspects.model import (
 from provenance_ledger.query.suspects.signals import Add, count
 from provenance_ledger.query.suspects.weights import BIAS, PROD_NAMES, TEMPERATURE, WEIGHTS
 
-__all__ = ["Candidate", "ConfigChange", "IncidentFacts", "Revert", "Scored", "contenders", "rank"]
+__all__ = [
+    "Bounds",
+    "Candidate",
+    "ConfigChange",
+    "IncidentFacts",
+    "Revert",
+    "Scored",
+    "bounded",
+    "contenders",
+    "most_promising",
+    "pruned",
+    "rank",
+]
 
 
 def humanize(gap: timedelta) -> str:
@@ -44,36 +57,64 @@ def rank(candidates: list[Candidate], incident: IncidentFacts, limit: int) -> li
     return scored[:limit]
 
 
-def contenders(
-    candidates: list[Candidate], incident: IncidentFacts, limit: int, most: int | None = None
-) -> list[Candidate]:
-    """The candidates that can still reach the top ``limit`` once their changes are known.
+@dataclass(frozen=True)
+class Bounds:
+    """A candidate scored without its change facts: its tier and the least and most its
+    logit can be once they are known."""
 
-    Scored without change facts, a deployment's logit can later rise by at most the risk
+    tier: int
+    low: float
+    up: float
+    candidate: Candidate
+
+    def reaches(self, pivot: Scored) -> bool:
+        """Whether, at best, it ranks at or above ``pivot`` (ties kept: order breaks them)."""
+        return self.tier < pivot.tier or (self.tier == pivot.tier and self.up >= pivot.logit)
+
+
+def bounded(candidates: list[Candidate], incident: IncidentFacts) -> list[Bounds]:
+    """Scored without change facts, a deployment's logit can later rise by at most the risk
     cap and fall by at most the docs-only penalty; a configuration change applied from a
-    commit can only rise, by at most the risk cap. Whoever cannot beat the ``limit``-th best
-    lower bound is dropped before the (costly) change look-ups. ``most`` then caps how many
-    are looked at, best upper bound first: on a service that deploys every few minutes, the
-    twentieth deploy of the day is hours behind fifteen nearer ones.
-    """
-    bounds = []
+    commit can only rise, by at most the risk cap. Nothing else depends on them."""
+    out = []
     for candidate in candidates:
         base = score(candidate, incident)
-        # Their changes may not be known yet.
         deployment = candidate.kind == "deployment"
         spread = deployment or (candidate.kind == "config_change" and bool(candidate.commits))
         up = base.logit + (WEIGHTS["risk_cap"] if spread else 0.0)
         low = base.logit + (WEIGHTS["docs_only"] if deployment else 0.0)
-        bounds.append((base.tier, low, up, candidate))
-    kept = bounds
-    if len(bounds) > limit:
-        pivot_tier, pivot_low, _, _ = sorted(bounds, key=lambda b: (b[0], -b[1]))[limit - 1]
-        kept = [
-            b for b in bounds if b[0] < pivot_tier or (b[0] == pivot_tier and b[2] >= pivot_low)
-        ]
-    if most is not None and len(kept) > most:
-        kept = sorted(kept, key=lambda b: (b[0], -b[2], b[3].event_id))[:most]
-    return [b[3] for b in kept]
+        out.append(Bounds(base.tier, low, up, candidate))
+    return out
+
+
+def pruned(bounds: list[Bounds], limit: int) -> list[Bounds]:
+    """Those that can still reach the top ``limit``: whoever cannot beat the ``limit``-th
+    best lower bound is dropped."""
+    if len(bounds) <= limit:
+        return bounds
+    pivot = sorted(bounds, key=lambda b: (b.tier, -b.low))[limit - 1]
+    return [
+        b for b in bounds if b.tier < pivot.tier or (b.tier == pivot.tier and b.up >= pivot.low)
+    ]
+
+
+def most_promising(bounds: list[Bounds], most: int) -> tuple[list[Bounds], list[Bounds]]:
+    """The ``most`` with the best upper bounds, and the rest."""
+    ordered = sorted(bounds, key=lambda b: (b.tier, -b.up, b.candidate.event_id))
+    return ordered[:most], ordered[most:]
+
+
+def contenders(
+    candidates: list[Candidate], incident: IncidentFacts, limit: int, most: int | None = None
+) -> list[Candidate]:
+    """The candidates that can still reach the top ``limit`` once their changes are known
+    (``pruned``); with ``most``, only that many of them, best upper bound first: the first
+    batch to look up (query/suspects/finder.py then checks whether the rest can still rank).
+    """
+    kept = pruned(bounded(candidates, incident), limit)
+    if most is not None:
+        kept = most_promising(kept, most)[0]
+    return [b.candidate for b in kept]
 
 
 def _order(item: Scored) -> tuple:
