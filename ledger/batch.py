@@ -10,10 +10,23 @@ import logging
 from dataclasses import dataclass, field
 
 from provenance_ledger.ledger.origin import KAFKA, OriginKey
-from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, KafkaRecord, decode_record
+from provenance_ledger.schemas import jsonsafe
+from provenance_ledger.schemas.codec import (
+    ContentMode,
+    DecodedEvent,
+    DecodeError,
+    KafkaRecord,
+    content_mode,
+    decode_record,
+)
+from provenance_ledger.schemas.events import SECRET_VALUES_REFUSED
 
 log = logging.getLogger(__name__)
 MAX_DETAIL_CHARS = 2000
+# What a dead letter keeps of the source, id and type a bad record names for itself.
+MAX_ATTRIBUTE_CHARS = 512
+NAMED = ("source", "id", "type")
+NO_RAW_PREFIX = " (no raw_prefix kept: the record holds the secret's values)"
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class Rejected:
     id: str | None = None
     type: str | None = None
     origin: str = KAFKA
+    keep_raw_prefix: bool = True
 
 
 @dataclass
@@ -82,20 +96,46 @@ def decode_batch(
             detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
             decoded = DecodeError("internal_error", detail)
         if isinstance(decoded, DecodeError):
-            rejected.append(
-                Rejected(
-                    record,
-                    decoded.code,
-                    decoded.detail,
-                    record.header("ce_source"),
-                    record.header("ce_id"),
-                    record.header("ce_type"),
-                    origin,
-                )
-            )
+            rejected.append(_dead_letter(record, decoded, max_event_bytes, origin))
         else:
             incoming.append(Incoming(record, decoded, origin))
     return incoming, rejected
+
+
+def _dead_letter(
+    record: KafkaRecord, error: DecodeError, max_event_bytes: int, origin: str
+) -> Rejected:
+    source, id_, type_ = _named_attributes(record, max_event_bytes)
+    secret = error.code == "invalid_field" and SECRET_VALUES_REFUSED in error.detail
+    detail = f"{error.detail}{NO_RAW_PREFIX}" if secret else error.detail
+    return Rejected(record, error.code, detail, source, id_, type_, origin, not secret)
+
+
+def _named_attributes(
+    record: KafkaRecord, max_event_bytes: int
+) -> tuple[str | None, str | None, str | None]:
+    """The source, id and type a rejected record names: from its ``ce_*`` headers in binary
+    mode, from its value (when that is a JSON object within the size limit) in structured mode.
+    Never raises: the record is known to be bad."""
+    if content_mode(record) is not ContentMode.STRUCTURED:
+        return _attributes({name: record.header(f"ce_{name}") for name in NAMED})
+    value = record.value
+    if not value or len(value) > max_event_bytes:
+        return None, None, None
+    try:
+        parsed = jsonsafe.loads(value)
+    except (ValueError, RecursionError):
+        return None, None, None
+    return _attributes(parsed if isinstance(parsed, dict) else {})
+
+
+def _attributes(found: dict[str, object]) -> tuple[str | None, str | None, str | None]:
+    source, id_, type_ = (found.get(name) for name in NAMED)
+    return _bounded(source), _bounded(id_), _bounded(type_)
+
+
+def _bounded(value: object) -> str | None:
+    return value[:MAX_ATTRIBUTE_CHARS] if isinstance(value, str) else None
 
 
 def next_offsets(records: list[KafkaRecord]) -> dict[tuple[str, int], int]:

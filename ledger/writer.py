@@ -350,7 +350,7 @@ def _dead_row(item: Rejected) -> Row:
         "source": _storable(item.source),
         "id": _storable(item.id),
         "type": _storable(item.type),
-        "raw_prefix": raw[:RAW_PREFIX_BYTES],
+        "raw_prefix": raw[:RAW_PREFIX_BYTES] if item.keep_raw_prefix else None,
         "raw_size": len(raw),
         "raw_sha256": hashlib.sha256(raw).hexdigest(),
         "topic": item.record.topic if item.record else None,

@@ -225,6 +225,13 @@ class ConfigTarget(Fact):
         return self
 
 
+# A dead letter refused for this keeps no raw bytes (ledger/batch.py): they hold the values.
+SECRET_VALUES_REFUSED = (
+    "a secret's change never carries its values: leave out from and to "
+    "(name the secret in key, its version in change_ref)"
+)
+
+
 class ConfigChanged(Fact):
     """A flag, configuration, infrastructure, schema or secret change (CONTRACT §5).
 
@@ -258,10 +265,7 @@ class ConfigChanged(Fact):
         if self.kind.lower() == "secret" and (
             self.from_value is not None or self.to_value is not None
         ):
-            raise ValueError(
-                "a secret's change never carries its values: leave out from and to "
-                "(name the secret in key, its version in change_ref)"
-            )
+            raise ValueError(SECRET_VALUES_REFUSED)
         return self
 
 

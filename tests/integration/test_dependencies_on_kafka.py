@@ -169,11 +169,14 @@ def test_config_changes_keep_values_actor_and_ai(ledger: Ledger) -> None:
 
 
 def test_bad_ones_are_dead_letters_with_their_reason(ledger: Ledger) -> None:
-    found = rows(ledger, "SELECT raw_prefix, reason, detail FROM dead_letters")
-    dead = {json.loads(bytes(raw))["id"]: (reason, detail) for raw, reason, detail in found}
+    found = rows(ledger, "SELECT id, raw_prefix, reason, detail FROM dead_letters")
+    dead = {event_id: (reason, detail) for event_id, _, reason, detail in found}
     assert set(dead) == set(BAD)
     assert dead["leaked-secret"][0] == "invalid_field"
     assert "secret" in dead["leaked-secret"][1]
+    # The secret's refusal keeps no raw bytes (they hold its values); the others keep theirs.
+    kept = {event_id: raw is not None for event_id, raw, _, _ in found}
+    assert kept == {"leaked-secret": False, "no-target": True, "tier-seven": True}
     assert dead["no-target"][0] == "invalid_field"
     assert dead["no-target"][1].startswith("data.target:")
     assert dead["tier-seven"][1].startswith("data.tier:")
