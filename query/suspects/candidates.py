@@ -27,8 +27,10 @@ def deployment_candidate(
     reverts: dict[int, list[Revert]],
     verdicts: list[dict[str, Any]],
     where: tuple[IncidentFacts, datetime],
+    redeploy_of: str | None = None,
 ) -> Candidate:
-    """``where``: the incident and the start of the lookback window."""
+    """``where``: the incident and the start of the lookback window; ``redeploy_of``: the
+    version it repeats, if it does."""
     facts, start = where
     commits = [commit for _, commit in shipped]
     verdict = _target_verdict(verdicts, "deployment", "deployment_event_id", d["event_id"])
@@ -46,6 +48,7 @@ def deployment_candidate(
         reverts=tuple(reverts.get(d["event_seq"], ())),
         in_window=d["deployed_at"] >= start,
         path=facts.path_to(d["service"]),
+        redeploy_of=redeploy_of,
         **_commit_verdicts(verdicts, commits),
     )
     return replace(candidate, **verdict) if verdict else candidate

@@ -126,9 +126,13 @@ def _ranked(
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
     where = (facts, start)
     candidates = [
-        replace(
-            deployment_candidate(d, shipped.get(d["event_seq"], []), reverts, verdicts, where),
-            redeploy_of=repeats.get(d["event_seq"]),
+        deployment_candidate(
+            d,
+            shipped.get(d["event_seq"], []),
+            reverts,
+            verdicts,
+            where,
+            repeats.get(d["event_seq"]),
         )
         for d in deployments
     ]
