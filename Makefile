@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,7 +52,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -60,6 +60,11 @@ bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafka ceiling
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_ingest.py
+
+bench-peer: $(STAMP) ## provledger vs a hand-written consumer and Kafka Connect into PostgreSQL, 200k events (Java, PostgreSQL)
+	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
+	@$(PY) -c 'import psycopg' 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	$(PY) bench/bench_peer.py
 
 bench-idle: $(STAMP) ## an idle ledger's CPU (goal < 5 % of a core) and its first event's latency
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
