@@ -48,6 +48,7 @@ from provenance_ledger.query.suspects.gather import (
     verdicts_of,
 )
 from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert, Scored
+from provenance_ledger.query.suspects.prefilter import kept_rows
 from provenance_ledger.query.suspects.ranking import bounded, most_promising, pruned, rank
 
 # How many candidates get their changes looked up at a time, most promising first.
@@ -124,6 +125,11 @@ def _ranked(
     )
     reverts = _reverts(facts, rollbacks, found.configs, later_configs)
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
+    configs = found.configs
+    if not by_commit:
+        targets = {v["deployment_event_id"] for v in verdicts}
+        keep = {d["event_seq"] for d in deployments if d["event_id"] in targets} | set(reverts)
+        deployments, configs = kept_rows(facts, start, (deployments, configs), keep, repeats, limit)
     where = (facts, start)
     candidates = [
         deployment_candidate(
@@ -137,7 +143,7 @@ def _ranked(
         for d in deployments
     ]
     candidates += [action_candidate(a, levels, found.seniority, verdicts, where) for a in actions]
-    candidates += [config_candidate(row, reverts, verdicts, facts) for row in found.configs]
+    candidates += [config_candidate(row, reverts, verdicts, facts) for row in configs]
     # Change facts cost index look-ups: fetch them only for those who can still rank, the
     # most promising first, until the rest cannot reach the ``limit``-th scored in full.
     remaining = pruned(bounded(candidates, facts), limit)
