@@ -10,23 +10,29 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts, rows_by_key
+from provenance_ledger.query.readmodels.incidents import (
+    in_list,
+    rows_as_dicts,
+    rows_by_key,
+    utc_from_micros,
+)
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS, PROD_NAMES
 
+# Times are read as epoch_us and made datetimes by ``_timed`` (utc_from_micros says why).
 DEPLOYMENT_COLUMNS = (
     "event_id, event_seq, service, environment, region, version, repo, commit, artifact, "
-    "deployer_kind, fleet_percent, deployed_at"
+    "deployer_kind, fleet_percent, epoch_us(deployed_at) AS deployed_at"
 )
 ACTION_COLUMNS = (
     "event_id, event_seq, tool, model, session, action, service, environment, resource, "
-    "destructive, command, authorized_by_id, acted_at"
+    "destructive, command, authorized_by_id, epoch_us(acted_at) AS acted_at"
 )
 CONFIG_COLUMNS = (
     "event_id, event_seq, kind, target_service, target_environment, target_region, "
     "target_resource, key, from_value::VARCHAR AS from_value, to_value::VARCHAR AS to_value, "
     "fleet_percent, actor_id, actor_name, actor_kind, repo, commit, ai_tools, change_ref, "
-    "action, changed_at"
+    "action, epoch_us(changed_at) AS changed_at"
 )
 
 # The registrations standing at impact start (the latest at or before it per service; at one
@@ -96,7 +102,7 @@ def deployments_in_window(
     cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
 ) -> list[dict[str, Any]]:
     envs = _environments(facts.environment)
-    return rows_as_dicts(
+    return _timed(
         cur.execute(
             f"""
             SELECT {DEPLOYMENT_COLUMNS} FROM deployments
@@ -104,7 +110,8 @@ def deployments_in_window(
               AND (?::VARCHAR[] IS NULL OR list_contains(?, lower(environment)))
             """,
             [start, facts.impact, facts.reach, envs, envs],
-        )
+        ),
+        "deployed_at",
     )
 
 
@@ -118,7 +125,10 @@ def confirmed_deployments(
     # dependencies) that shipped it.
     confirmed = _confirmed_ids(verdicts, "deployment_event_id")
     if confirmed:
-        rows += rows_by_key(cur, "deployments", "event_id", confirmed, DEPLOYMENT_COLUMNS)
+        rows += _timed(
+            rows_by_key(cur, "deployments", "event_id", confirmed, DEPLOYMENT_COLUMNS),
+            "deployed_at",
+        )
     commits = _confirmed_ids(verdicts, "commit")
     if commits:
         rows += [
@@ -159,7 +169,7 @@ def _deployments_shipping(
     ]
     if artifacts:
         rows += rows_by_key(cur, "deployments", "artifact", artifacts, DEPLOYMENT_COLUMNS)
-    return rows
+    return _timed(rows, "deployed_at")
 
 
 def actions_in_window(
@@ -170,7 +180,7 @@ def actions_in_window(
     # incident that names no environment is taken to be in production for this.
     envs = _environments(facts.environment)
     wide = envs if envs is not None else sorted(PROD_NAMES)
-    return rows_as_dicts(
+    return _timed(
         cur.execute(
             f"""
             SELECT {ACTION_COLUMNS} FROM agent_actions
@@ -181,7 +191,8 @@ def actions_in_window(
                    OR list_contains(?, lower(environment)))
             """,
             [start, facts.impact, facts.reach, wide, envs, envs],
-        )
+        ),
+        "acted_at",
     )
 
 
@@ -195,7 +206,7 @@ def config_changes_in_window(
     envs = _environments(facts.environment)
     wide = envs if envs is not None else sorted(PROD_NAMES)
     reach = facts.reach
-    return rows_as_dicts(
+    return _timed(
         cur.execute(
             f"""
             SELECT {CONFIG_COLUMNS} FROM config_changes
@@ -207,7 +218,8 @@ def config_changes_in_window(
                    OR list_contains(?, lower(target_environment)))
             """,
             [start, facts.impact, reach, reach, wide, envs, envs],
-        )
+        ),
+        "changed_at",
     )
 
 
@@ -218,7 +230,7 @@ def config_changes_after(
     those that may have put back what a candidate set (query/readmodels/rollbacks.py)."""
     if not keys:
         return []
-    return rows_as_dicts(
+    return _timed(
         cur.execute(
             f"""
             SELECT {CONFIG_COLUMNS} FROM config_changes
@@ -226,7 +238,8 @@ def config_changes_after(
               AND list_contains(?, key)
             """,
             [facts.impact, facts.resolved_at, facts.resolved_at, keys],
-        )
+        ),
+        "changed_at",
     )
 
 
@@ -252,4 +265,17 @@ def confirmed_actions(
     cur: duckdb.DuckDBPyConnection, verdicts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     confirmed = _confirmed_ids(verdicts, "action_event_id")
-    return rows_by_key(cur, "agent_actions", "event_id", confirmed, ACTION_COLUMNS)
+    return _timed(
+        rows_by_key(cur, "agent_actions", "event_id", confirmed, ACTION_COLUMNS), "acted_at"
+    )
+
+
+def _timed(
+    rows: list[dict[str, Any]] | duckdb.DuckDBPyConnection, column: str
+) -> list[dict[str, Any]]:
+    """The rows (or the cursor's), with ``column`` (read as epoch_us) a datetime again."""
+    if not isinstance(rows, list):
+        rows = rows_as_dicts(rows)
+    for row in rows:
+        row[column] = utc_from_micros(row[column])
+    return rows
