@@ -62,6 +62,8 @@ class Run:
     cpu_us: dict[str, float]
     """CPU µs per event of each part of the pipeline"""
     broker_us: float | None
+    load: float
+    """the 1-min load average as it finished (the box is shared)"""
 
     @property
     def total_us(self) -> float:
@@ -82,7 +84,8 @@ class Peer:
 
 def provledger(messages: list, settings: Settings, partitions: int, folder: Path) -> Run:
     run = end_to_end(messages, settings, partitions, folder)
-    return Run("provledger serve", run.rate, {"serve": 1e6 / run.per_cpu_second}, run.broker_us)
+    serve_us = {"serve": 1e6 / run.per_cpu_second}
+    return Run("provledger serve", run.rate, serve_us, run.broker_us, os.getloadavg()[0])
 
 
 def peer(
@@ -153,7 +156,7 @@ def _measure(
     count = len(messages)
     spent = {part: (after[part] - before[part]) * 1e6 / count for part in after}
     broker_us = broker_cpu * 1e6 / count if broker_cpu is not None else None
-    return Run(spec.name, count / elapsed, spent, broker_us)
+    return Run(spec.name, count / elapsed, spent, broker_us, os.getloadavg()[0])
 
 
 def hand_written(bootstrap: str, folder: Path, pg: Postgres) -> Peer:
@@ -184,21 +187,31 @@ def kafka_connect(bootstrap: str, folder: Path, pg: Postgres, tasks: int) -> Pee
 
 
 def report(runs: list[Run], events: int, partitions: int) -> None:
-    load = os.getloadavg()[0]
     print(
-        f"\n{events:,} events, {partitions} partitions, JSON structured mode; "
-        f"1-min load average {load:.1f} on {os.cpu_count()} cores"
+        f"\n{events:,} events, {partitions} partitions, JSON structured mode, "
+        f"{os.cpu_count()} cores; CPU in µs per event, the broker's apart (shared)"
     )
-    print(f"{'pipeline':32} {'events/s':>9} {'CPU µs/event':>13}  {'of which':28} {'broker µs':>9}")
+    header = (
+        f"{'pipeline':30} {'events/s':>8} {'CPU':>5}  {'of which':27} {'broker':>6} {'+broker':>7}"
+    )
+    print(f"{header} {'load':>5}")
     for run in runs:
         parts = ", ".join(f"{part} {us:.0f}" for part, us in run.cpu_us.items())
-        broker = f"{run.broker_us:9.0f}" if run.broker_us is not None else f"{'-':>9}"
-        print(f"{run.name:32} {run.rate:9,.0f} {run.total_us:13.0f}  {parts:28} {broker}")
+        broker = f"{run.broker_us:6.0f}" if run.broker_us is not None else f"{'-':>6}"
+        print(
+            f"{run.name:30} {run.rate:8,.0f} {run.total_us:5.0f}  {parts:27} {broker} "
+            f"{run.total_us + (run.broker_us or 0):7.0f} {run.load:5.1f}"
+        )
+    print("(load: the 1-min load average as the pipeline finished)")
     ledger = runs[0]
     for other in runs[1:]:
+        with_broker = (ledger.total_us + (ledger.broker_us or 0)) / (
+            other.total_us + (other.broker_us or 0)
+        )
         print(
             f"provledger / {other.name}: events/s {ledger.rate / other.rate:.2f}x, "
-            f"CPU per event {ledger.total_us / other.total_us:.2f}x"
+            f"CPU per event {ledger.total_us / other.total_us:.2f}x "
+            f"({with_broker:.2f}x with the broker)"
         )
 
 
