@@ -1,8 +1,11 @@
 """C2SP tlog-checkpoint bodies (https://c2sp.org/tlog-checkpoint): what an auditor keeps.
 
-The body is three lines, each ending in a newline: the log's origin, the tree size in decimal
-and the base64 RFC 6962 root hash. Signatures (a signed note) follow a blank line; they are
-not written yet, and the parser ignores them so signed checkpoints keep parsing.
+The body is three lines, each ending in a newline: the log's origin, the log's size in
+decimal and the base64 root hash, then one extension line (which the spec allows)
+``partitions P:SIZE P:SIZE …`` naming how many records of each partition the head covers
+(ledger/recordlog.py): a consistency or inclusion proof needs it, and a ledger rebuilt since
+cannot guess it from the size alone. Signatures (a signed note) follow a blank line; the
+parser ignores them (ledger/signednote.py checks them).
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ import binascii
 from dataclasses import dataclass
 
 from provenance_ledger.ledger.merkle import HASH_SIZE
+from provenance_ledger.ledger.recordlog import Cut, CutError, format_cut, parse_cut
 from provenance_ledger.schemas.errors import UsageProblem
+
+PARTITIONS = "partitions "
 
 
 class CheckpointError(ValueError, UsageProblem):
@@ -29,9 +35,11 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    partitions: Cut = ()
 
     def body(self) -> str:
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        head = f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        return head + (f"{PARTITIONS}{format_cut(self.partitions)}\n" if self.partitions else "")
 
 
 def parse(text: str) -> Checkpoint:
@@ -51,4 +59,17 @@ def parse(text: str) -> Checkpoint:
         raise CheckpointError(f"not a checkpoint: root hash is not base64 ({exc})") from exc
     if len(root) != HASH_SIZE:
         raise CheckpointError(f"not a checkpoint: root hash is {len(root)} bytes, not 32")
-    return Checkpoint(origin, int(size_text), root)
+    partitions = _partitions(lines[3:])
+    if partitions and sum(size for _, size in partitions) != int(size_text):
+        raise CheckpointError("not a checkpoint: its partition sizes do not add up to its size")
+    return Checkpoint(origin, int(size_text), root, partitions)
+
+
+def _partitions(extension_lines: list[str]) -> Cut:
+    for line in extension_lines:
+        if line.startswith(PARTITIONS):
+            try:
+                return parse_cut(line[len(PARTITIONS) :])
+            except CutError as exc:
+                raise CheckpointError(f"not a checkpoint: bad partitions line ({exc})") from exc
+    return ()

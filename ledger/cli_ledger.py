@@ -138,7 +138,7 @@ def _kept_checkpoint(path: Path, key: signednote.VerifierKey | None) -> str:
 def _verdict(report: dict[str, Any]) -> str:
     problem = report["problem"]
     if problem:
-        return f"the ledger was tampered with: row seq {problem['seq']} was {problem['kind']}"
+        return f"the ledger was tampered with: {problem['where']} was {problem['kind']}"
     return f"the ledger is not consistent with the checkpoint: {report['consistency_detail']}"
 
 
@@ -196,7 +196,7 @@ def _remote_report(settings: Settings, since_text: str | None) -> dict[str, Any]
 def _print_report(report: dict[str, Any], checkpoint: bool) -> None:
     problem = report["problem"]
     if problem:
-        click.echo(f"TAMPERED: row seq {problem['seq']} was {problem['kind']}: {problem['detail']}")
+        click.echo(f"TAMPERED: {problem['where']} was {problem['kind']}: {problem['detail']}")
         if problem.get("row"):
             row = problem["row"]
             click.echo(
@@ -207,14 +207,20 @@ def _print_report(report: dict[str, Any], checkpoint: bool) -> None:
     if report["consistent"] is not None:
         verdict = "consistent" if report["consistent"] else "NOT CONSISTENT"
         click.echo(f"{verdict}: {report['consistency_detail']}", err=checkpoint)
-        if report["proof"]:
-            click.echo(f"  proof: {' '.join(report['proof'])}", err=checkpoint)
+        for part in report["proof"]:
+            click.echo(
+                f"  partition {part['partition']}: {part['old_size']} -> {part['new_size']} "
+                f"records, proof {' '.join(part['proof']) or '(none needed)'}",
+                err=checkpoint,
+            )
     if not report["ok"]:
         return
     if checkpoint:
         click.echo(report.get("signed_checkpoint") or report["checkpoint"], nl=False)
     else:
-        click.echo(f"ok: {report['size']} events, RFC 6962 root {report['root']}")
+        click.echo(
+            f"ok: {report['size']} records ({report['events']} events), root {report['root']}"
+        )
 
 
 class _Rate(ProgressColumn):
@@ -270,8 +276,13 @@ def rebuild_command(settings: Settings, force: bool, as_json: bool) -> None:
     for diff in result.tables:
         mark = "equal" if diff.equal else f"DIFFERS (-{diff.only_old} +{diff.only_new})"
         click.echo(f"{diff.table:<22} old {diff.old_rows:>9}  new {diff.new_rows:>9}  {mark}")
-    root = "the same" if result.same_root else "different (arrival order differs across partitions)"
-    click.echo(f"Merkle root: {root}")
+    root = (
+        "the same"
+        if result.same_root
+        else "different (the old file predates the log defined by the topic, or it and the "
+        "topic no longer hold the same records)"
+    )
+    click.echo(f"log root: {root}")
     click.echo(f"rebuilt {result.events} events into {settings.db_path}")
     if result.backup:
         click.echo(f"the previous file is kept as {result.backup}")

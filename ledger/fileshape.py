@@ -2,7 +2,7 @@
 names and check it first, so another file (a random one, an empty database, another app's)
 gets a clear refusal instead of a traceback, and ``rebuild`` never replaces it.
 
-A ledger is recognised by the tables its Merkle log lives in, with the columns and types the
+A ledger is recognised by its events and offsets tables, with the columns and types the
 ledger writes (taken from ``ledger/schema.sql``, so the check follows the schema). Projection
 tables are left out: older ledgers may lack newer ones, and rebuilding makes them anew.
 """
@@ -17,7 +17,9 @@ import duckdb
 
 from provenance_ledger.schemas.errors import LocalFailure
 
-CORE_TABLES = ("events", "merkle_nodes", "tree_heads")
+# Not the log's tables: a file from before the log was defined by the topic is still a
+# ledger (rebuild is its migration).
+CORE_TABLES = ("events", "kafka_offsets")
 _COLUMNS = (
     "SELECT table_name, column_name, data_type FROM duckdb_columns() "
     "WHERE database_name = current_database() AND schema_name = 'main' "

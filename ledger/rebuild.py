@@ -3,8 +3,9 @@ compare it with the old one table by table, and swap it in atomically.
 
 Kafka orders records within a partition only, so with several partitions a replay may
 interleave them differently: rows are compared on content, with every ``seq`` reference
-replaced by the (source, id) of the event it points to. The Merkle root depends on that
-order too; it matches exactly when the topic has one partition.
+replaced by the (source, id) of the event it points to. The log (ledger/recordlog.py) does not
+depend on that order: a replay of the same records has the same head, whatever the
+interleaving.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from provenance_ledger.schemas.errors import LocalFailure
 Progress = Callable[[int, int], None]
 # Columns that record when a row was written, not what it says.
 VOLATILE = {"ingested_at", "received_at", "updated_at", "committed_at"}
-# Merkle bookkeeping: compared through the final head, not row by row (batch boundaries).
-TREE_TABLES = {"merkle_nodes", "tree_heads"}
+# The log: compared through the final head, not row by row (batch boundaries, seq numbers).
+# merkle_nodes and tree_heads are the log of files from before it (rebuild migrates them).
+TREE_TABLES = {"log_records", "log_nodes", "log_heads", "merkle_nodes", "tree_heads"}
 # What the file says about itself, not about the log: the schema it was migrated with, and
 # the policy definitions serve recorded. The rebuilt file keeps the old file's policy.
 NOT_FROM_THE_LOG = {"ledger_schema", "policy_definitions"}
@@ -227,14 +229,27 @@ def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]
         diffs = [_diff(conn, table) for table in tables if table in old_tables]
         heads = single_row(
             conn.execute(
-                "SELECT (SELECT root_hash FROM tree_heads ORDER BY tree_size DESC LIMIT 1), "
-                "(SELECT root_hash FROM old.tree_heads ORDER BY tree_size DESC LIMIT 1)"
+                "SELECT (SELECT root_hash FROM log_heads ORDER BY log_size DESC LIMIT 1), "
+                f"({_old_root(conn)})"
             )
         )
         old_events = single_value(conn.execute("SELECT count(*) FROM old.events"))
         return diffs, heads[0] == heads[1], old_events
     finally:
         conn.close()
+
+
+def _old_root(conn: duckdb.DuckDBPyConnection) -> str:
+    """The old file's head root; NULL for a file from before the log (nothing to match)."""
+    has_log = single_value(
+        conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'old' "
+            "AND table_name = 'log_heads'"
+        )
+    )
+    if has_log:
+        return "SELECT root_hash FROM old.log_heads ORDER BY log_size DESC LIMIT 1"
+    return "SELECT NULL::BLOB"
 
 
 def _content(conn: duckdb.DuckDBPyConnection, db: str, table: str) -> str:

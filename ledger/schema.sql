@@ -55,17 +55,39 @@ CREATE TABLE IF NOT EXISTS kafka_offsets (
     PRIMARY KEY (topic, kafka_partition)
 );
 
-CREATE TABLE IF NOT EXISTS merkle_nodes (
-    level INTEGER NOT NULL,
+-- The log (ledger/recordlog.py): every record consumed, per partition in offset order, as
+-- the leaves of one RFC 6962 tree per partition. Files from before it have the tables
+-- merkle_nodes and tree_heads instead, until `provledger rebuild` makes them anew.
+CREATE TABLE IF NOT EXISTS log_records (
+    kafka_partition INTEGER NOT NULL,
     idx BIGINT NOT NULL,
-    hash BLOB NOT NULL,
-    PRIMARY KEY (level, idx)
+    kafka_offset BIGINT NOT NULL,
+    -- The leaf's bytes: partition, offset, key, headers and the SHA-256 of the value.
+    entry BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    -- accepted | duplicate | dead_letter
+    outcome VARCHAR NOT NULL,
+    event_seq BIGINT,
+    -- The value, kept only for an accepted event whose value is not its canonical JSON
+    -- (Avro, binary mode, JSON spelled otherwise), so that verify can tie the row to it.
+    value BLOB
 );
 
--- The Merkle tree head after each committed batch (RFC 6962 tree size and root).
-CREATE TABLE IF NOT EXISTS tree_heads (
-    tree_size BIGINT PRIMARY KEY,
+-- Perfect subtrees (level >= 1) of each partition's tree; leaves are log_records.leaf_hash.
+CREATE TABLE IF NOT EXISTS log_nodes (
+    kafka_partition INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    idx BIGINT NOT NULL,
+    hash BLOB NOT NULL
+);
+
+-- The log's head after each committed batch: records, root over the partition heads, the
+-- partitions' sizes ("p:size ..."), and how many events were accepted by then.
+CREATE TABLE IF NOT EXISTS log_heads (
+    log_size BIGINT NOT NULL,
     root_hash BLOB NOT NULL,
+    partitions VARCHAR NOT NULL,
+    events BIGINT NOT NULL,
     committed_at TIMESTAMPTZ NOT NULL
 );
 

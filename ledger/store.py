@@ -1,7 +1,7 @@
 """The DuckDB side of the ledger: one batch of records becomes one transaction.
 
-Rows, the Merkle nodes they complete and the Kafka offsets they came from are written
-together (ARCHITECTURE: offsets are data), so a crash at any instant loses nothing and
+Rows, the log's leaves and nodes (ledger/recordlog.py) and the Kafka offsets they came from
+are written together (ARCHITECTURE: offsets are data), so a crash at any instant loses nothing and
 projects nothing twice. The writer's steps are in ledger/writer.py; the schema and its
 migration in ledger/migrate.py.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from provenance_ledger.ledger import identity, merkle
+from provenance_ledger.ledger import identity, logstore, recordlog
 from provenance_ledger.ledger import migrate as migration
 from provenance_ledger.ledger.batch import BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.keyindex import KeyIndex
@@ -95,15 +95,29 @@ class Ledger:
         # Which ledger this file is (ledger/identity.py); readers do not need it.
         self.ledger_id = None if read_only else identity.stored_id(conn)
         cur = self.cursor()
-        self._tree = load_tree(cur)
-        # Loaded on the first write: readers never need it.
+        # Loaded on the first write: readers never need them.
         self._keys: KeyIndex | None = None
-        stored = single_value(cur.execute("SELECT coalesce(max(seq), -1) + 1 FROM events"))
-        if not read_only and stored != self._tree.size:
+        self._log: recordlog.RecordLog | None = None
+        head = logstore.latest_head(cur)
+        self._head = head.size, head.root
+        self._next_seq = single_value(cur.execute("SELECT coalesce(max(seq), -1) + 1 FROM events"))
+        if not read_only:
+            self._check_head(head)
+
+    def _check_head(self, head: logstore.Head) -> None:
+        if head.size == 0 and self._next_seq > 0:
             raise LedgerError(
-                f"{self.path}: the Merkle log covers {self._tree.size} events but the events "
-                f"table ends at seq {stored - 1}; the file was changed outside the ledger. "
-                f"Run `{runnable('verify')}` to find the row, then `{runnable('rebuild')}`."
+                f"{self.path} holds {self._next_seq} events but no log of the records they "
+                "came from: it was written before the log was defined by the topic. Migrate "
+                f"it with `{runnable('rebuild')}`, which replays the topic into a new file "
+                "(the topic must still hold every record)."
+            )
+        if head.events != self._next_seq:
+            raise LedgerError(
+                f"{self.path}: the log's head counts {head.events} events but the events "
+                f"table ends at seq {self._next_seq - 1}; the file was changed outside the "
+                f"ledger. Run `{runnable('verify')}` to find the row, then "
+                f"`{runnable('rebuild')}`."
             )
 
     def close(self) -> None:
@@ -121,15 +135,9 @@ class Ledger:
         """A cursor for one thread: the shared connection is not thread-safe."""
         return self._conn.cursor()
 
-    @property
-    def size(self) -> int:
-        """Events in the Merkle log (the next event's seq)."""
-        return self._tree.size
-
     def head(self) -> tuple[int, bytes]:
-        """The committed tree size and RFC 6962 root."""
-        tree = self._tree
-        return tree.size, tree.root()
+        """The committed log's size (records) and root (ledger/recordlog.py)."""
+        return self._head
 
     def committed_offsets(self, topic: str) -> dict[int, int]:
         rows = (
@@ -180,17 +188,24 @@ class Ledger:
         cur = self.cursor()
         if self._keys is None:
             self._keys = KeyIndex.load(cur)
+        if self._log is None:
+            try:
+                self._log = logstore.load(cur, logstore.latest_head(cur))
+            except logstore.MissingNode as exc:
+                raise LedgerError(f"{self.path}: {exc}; run `{runnable('verify')}`") from exc
         cur.begin()
-        tree = self._tree.copy()
+        log_state = self._log.copy()
         try:
             result, new_keys = write_rows(
-                cur, tree, self._keys, incoming, rejected, offsets, careful
+                cur, log_state, self._next_seq, self._keys, incoming, rejected, offsets, careful
             )
             cur.commit()
         except BaseException:
             cur.rollback()
             raise
-        self._tree = tree
+        self._log = log_state
+        self._head = log_state.size, log_state.root()
+        self._next_seq += result.accepted
         self._keys.add(new_keys)
         return result
 
@@ -203,23 +218,3 @@ def _ledger_error(path: str, exc: BaseException) -> LedgerError:
         f"could not write a batch to {path}: {exc}. Nothing of this batch was committed "
         f"(offsets included), so no event is lost.{hint}"
     )
-
-
-def load_tree(cur: duckdb.DuckDBPyConnection) -> merkle.CompactRange:
-    """The frontier of the committed tree, from the latest head and the stored nodes."""
-    head = single_value(cur.execute("SELECT max(tree_size) FROM tree_heads")) or 0
-    hashes = [stored_node(cur, level, index) for level, index in merkle.frontier_positions(head)]
-    return merkle.CompactRange(head, hashes)
-
-
-def stored_node(cur: duckdb.DuckDBPyConnection, level: int, index: int) -> bytes:
-    """A perfect subtree's hash: leaves from ``events.leaf_hash``, the rest from merkle_nodes."""
-    if level == 0:
-        row = cur.execute("SELECT leaf_hash FROM events WHERE seq = ?", [index]).fetchone()
-    else:
-        row = cur.execute(
-            "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", [level, index]
-        ).fetchone()
-    if row is None:
-        raise LedgerError(f"Merkle node (level {level}, index {index}) is missing from the ledger")
-    return bytes(row[0])

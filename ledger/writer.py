@@ -1,10 +1,11 @@
 """The writer's steps: one batch's rows, inside the transaction ledger/store.py opens.
 
 :func:`write_rows` runs them in order, each a function named for what it does: sort out the
-events (dedupe, and append the new ones to the Merkle tree), insert the events rows, the
-Merkle nodes and head, the projection rows, the commit facts, the dead letters, and move the
-offsets. In careful mode (the retry of a batch that failed) each event's own work is checked
-on its own, so a bad event becomes a dead letter instead of failing its neighbours.
+events (dedupe, number the new ones), append every record of the batch to the log
+(ledger/recordlog.py), insert the events rows, the log's rows and head, the projection rows,
+the commit facts, the dead letters, and move the offsets. In careful mode (the retry of a
+batch that failed) each event's own work is checked on its own, so a bad event becomes a
+dead letter instead of failing its neighbours.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from provenance_ledger.ledger import commit_facts, merkle
+from provenance_ledger.ledger import commit_facts, merkle, recordlog
 from provenance_ledger.ledger.batch import MAX_DETAIL_CHARS, BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.keyindex import KeyIndex, key_hashes
 from provenance_ledger.ledger.origin import KAFKA
@@ -48,14 +49,11 @@ EVENT_JSON_COLUMNS = (
 
 @dataclass
 class Sorted:
-    """The batch's events sorted out: those new to the ledger, with their seq and Merkle
-    leaf, and what became of the others."""
+    """The batch's events sorted out: those new to the ledger, with their seq, and what
+    became of the others."""
 
     new: list[Incoming] = field(default_factory=list)
     accepted: list[Accepted] = field(default_factory=list)
-    leaves: list[bytes] = field(default_factory=list)
-    # The Merkle nodes the new leaves complete.
-    nodes: list[merkle.Node] = field(default_factory=list)
     # Where the new events sit in the batch (to pick their key hashes).
     positions: list[int] = field(default_factory=list)
     duplicates: int = 0
@@ -63,9 +61,20 @@ class Sorted:
     dead: list[Rejected] = field(default_factory=list)
 
 
+@dataclass
+class LogRows:
+    """The batch's records appended to the log: their rows, the nodes they complete, and
+    each accepted event's leaf by seq (its ``events.leaf_hash``)."""
+
+    columns: Columns
+    nodes: Columns
+    leaf_of_seq: dict[int, bytes]
+
+
 def write_rows(
     cur: duckdb.DuckDBPyConnection,
-    tree: merkle.CompactRange,
+    log_state: recordlog.RecordLog,
+    next_seq: int,
     keys: KeyIndex,
     incoming: list[Incoming],
     rejected: list[Rejected],
@@ -73,14 +82,15 @@ def write_rows(
     careful: bool,
 ) -> tuple[BatchResult, np.ndarray]:
     """The batch's rows; what was written, and the key hashes of the accepted events (for
-    the key index, once the transaction commits). ``tree`` grows by the accepted events."""
+    the key index, once the transaction commits). ``log_state`` grows by every record."""
     now = datetime.now(UTC)
     known, key_hash = known_hashes(cur, keys, incoming)
-    batch = sort_out(cur, tree, incoming, known, careful)
+    batch = sort_out(cur, next_seq, incoming, known, careful)
     dead = [*rejected, *batch.dead]
+    log_rows = append_to_log(log_state, incoming, rejected, batch)
     if batch.accepted:
-        insert_events(cur, batch, now)
-        insert_merkle(cur, tree, batch.nodes, now)
+        insert_events(cur, batch, log_rows.leaf_of_seq, now)
+    insert_log(cur, log_state, log_rows, next_seq + len(batch.accepted), now)
     tables, unprojectable = insert_projection(cur, batch.accepted, incoming, careful)
     dead += unprojectable
     if batch.accepted:
@@ -93,21 +103,22 @@ def write_rows(
 
 def sort_out(
     cur: duckdb.DuckDBPyConnection,
-    tree: merkle.CompactRange,
+    next_seq: int,
     incoming: list[Incoming],
     known: dict[tuple[str, str], str],
     careful: bool,
 ) -> Sorted:
     """Dedupe by (source, id) against ``known`` (the stored content hashes) and the batch
     itself: a repeat with the same content is a duplicate, with other content a dead letter;
-    a new event gets the next seq and its leaf joins ``tree``."""
+    a new event gets the next seq."""
     batch = Sorted()
     # Careful: each event's own work (hash, leaf, its events row) is checked on its own.
     events_shape = table_shape(cur, "events") if careful else None
     for at, item in enumerate(incoming):
         decoded = item.decoded
+        seq = next_seq + len(batch.accepted)
         try:
-            leaf = _own_work(item, tree.size, events_shape)
+            _own_work(item, seq, events_shape)
         except Exception as exc:
             if events_shape is None:
                 raise
@@ -125,43 +136,105 @@ def sort_out(
         known[key] = decoded.content_hash
         batch.positions.append(at)
         batch.new.append(item)
-        batch.leaves.append(leaf)
-        batch.accepted.append(Accepted(tree.size, decoded))
-        batch.nodes.extend(tree.append(leaf))
+        batch.accepted.append(Accepted(seq, decoded))
     return batch
 
 
-def _own_work(item: Incoming, seq: int, events_shape: TableShape | None) -> bytes:
-    """The event's Merkle leaf (building its canonical bytes, hence its content hash); with
+def _own_work(item: Incoming, seq: int, events_shape: TableShape | None) -> None:
+    """Build the event's canonical bytes (hence its content hash) and log entry; with
     ``events_shape``, its events row is also checked against the table's real columns."""
     decoded = item.decoded
-    leaf = merkle.leaf_hash(decoded.canonical)
+    leaf = merkle.leaf_hash(recordlog.record_entry(item.record))
+    decoded.canonical  # noqa: B018 (built and cached on the event)
     if events_shape is not None:
-        row = event_columns([item], [Accepted(seq, decoded)], [leaf])
+        row = event_columns([item], [Accepted(seq, decoded)], {seq: leaf})
         events_shape.check([{name: column[0] for name, column in row.items()}])
-    return leaf
 
 
-def insert_events(cur: duckdb.DuckDBPyConnection, batch: Sorted, now: datetime) -> None:
+LOG_COLUMNS = (
+    "kafka_partition",
+    "idx",
+    "kafka_offset",
+    "entry",
+    "leaf_hash",
+    "outcome",
+    "event_seq",
+    "value",
+)
+
+
+def append_to_log(
+    log_state: recordlog.RecordLog,
+    incoming: list[Incoming],
+    rejected: list[Rejected],
+    batch: Sorted,
+) -> LogRows:
+    """Every record of the batch, in (partition, offset) order, as a leaf of its partition's
+    tree: accepted events, duplicates and dead letters alike, so that the log is the topic's."""
+    seq_of = {
+        id(item): accepted.seq for item, accepted in zip(batch.new, batch.accepted, strict=True)
+    }
+    refused = {id(item.record) for item in batch.dead}
+    records = [(item.record, seq_of.get(id(item)), item) for item in incoming]
+    records += [(item.record, None, None) for item in rejected if item.record is not None]
+    records.sort(key=lambda found: (found[0].partition, found[0].offset))
+    columns: Columns = {name: [] for name in LOG_COLUMNS}
+    nodes: list[tuple[int, int, int, bytes]] = []
+    leaf_of_seq = {}
+    for record, seq, item in records:
+        entry = recordlog.record_entry(record)
+        leaf = merkle.leaf_hash(entry)
+        index, completed = log_state.append(record.partition, leaf)
+        nodes.extend((record.partition, *node) for node in completed)
+        kept = None
+        if seq is not None:
+            leaf_of_seq[seq] = leaf
+            outcome = "accepted"
+            if item is not None and record.value != item.decoded.canonical:
+                kept = record.value
+        elif item is not None and id(record) not in refused:
+            outcome = "duplicate"
+        else:
+            outcome = "dead_letter"
+        row = (record.partition, index, record.offset, entry, leaf, outcome, seq, kept)
+        for name, value in zip(LOG_COLUMNS, row, strict=True):
+            columns[name].append(value)
+    node_columns = (
+        {
+            name: [node[at] for node in nodes]
+            for at, name in enumerate(("kafka_partition", "level", "idx", "hash"))
+        }
+        if nodes
+        else {}
+    )
+    return LogRows(columns, node_columns, leaf_of_seq)
+
+
+def insert_events(
+    cur: duckdb.DuckDBPyConnection, batch: Sorted, leaf_of_seq: dict[int, bytes], now: datetime
+) -> None:
     # data and extension attributes are cut from the canonical JSON inside DuckDB:
     # one vectorised pass instead of two json.dumps per event.
-    columns = event_columns(batch.new, batch.accepted, batch.leaves)
+    columns = event_columns(batch.new, batch.accepted, leaf_of_seq)
     _insert(cur, "events", columns, EVENT_JSON_COLUMNS, now)
 
 
-def insert_merkle(
+def insert_log(
     cur: duckdb.DuckDBPyConnection,
-    tree: merkle.CompactRange,
-    nodes: list[merkle.Node],
+    log_state: recordlog.RecordLog,
+    rows: LogRows,
+    events: int,
     now: datetime,
 ) -> None:
-    """The nodes the batch completed, and the tree head after it."""
-    if nodes:
-        levels, indexes, hashes = zip(*nodes, strict=True)
-        _insert(
-            cur, "merkle_nodes", {"level": list(levels), "idx": list(indexes), "hash": list(hashes)}
-        )
-    cur.execute("INSERT INTO tree_heads VALUES (?, ?, ?)", [tree.size, tree.root(), now])
+    """The batch's log rows, the nodes they completed, and the log's head after it."""
+    if rows.columns["idx"]:
+        _insert(cur, "log_records", rows.columns)
+    if rows.nodes:
+        _insert(cur, "log_nodes", rows.nodes)
+    cur.execute(
+        "INSERT INTO log_heads VALUES (?, ?, ?, ?, ?)",
+        [log_state.size, log_state.root(), recordlog.format_cut(log_state.cut()), events, now],
+    )
 
 
 def insert_projection(
@@ -204,7 +277,9 @@ def advance_offsets(
         )
 
 
-def event_columns(items: list[Incoming], accepted: list[Accepted], leaves: list[bytes]) -> Columns:
+def event_columns(
+    items: list[Incoming], accepted: list[Accepted], leaf_of_seq: dict[int, bytes]
+) -> Columns:
     """The ``events`` columns of the accepted records (``ingested_at`` is added in SQL)."""
     events = [item.decoded.event for item in accepted]
     records = [item.record for item in items]
@@ -217,7 +292,7 @@ def event_columns(items: list[Incoming], accepted: list[Accepted], leaves: list[
         "subject": [event.subject for event in events],
         "content_hash": [item.decoded.content_hash for item in accepted],
         "canonical": [item.decoded.canonical.decode() for item in accepted],
-        "leaf_hash": leaves,
+        "leaf_hash": [leaf_of_seq[item.seq] for item in accepted],
         "topic": [record.topic for record in records],
         "kafka_partition": [record.partition for record in records],
         "kafka_offset": [record.offset for record in records],

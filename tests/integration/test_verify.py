@@ -13,11 +13,12 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from provenance_ledger.ledger import merkle
+from provenance_ledger.ledger import merkle, recordlog
 from provenance_ledger.ledger.checkpoint import parse
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.cli.main import cli as cli_group
+from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
 from tests.support.ledgerproc import cli, fill, health, run_sql, start_serve
 from tests.support.servers import free_port, server_env
@@ -36,24 +37,31 @@ def ledger_file(tmp_path: Path) -> tuple[Settings, dict[str, str]]:
 
 
 def _leaves(path: Path) -> list[bytes]:
+    """The log's leaves as ledgerproc.fill's records make them (partition 0, value = the
+    canonical event), computed from the events table alone."""
     conn = duckdb.connect(str(path), read_only=True)
     try:
-        rows = conn.execute("SELECT canonical FROM events ORDER BY seq").fetchall()
+        rows = conn.execute("SELECT kafka_offset, canonical FROM events ORDER BY seq").fetchall()
     finally:
         conn.close()
-    return [merkle.leaf_hash(canonical.encode()) for (canonical,) in rows]
+    return [
+        merkle.leaf_hash(recordlog.record_entry(KafkaRecord("t", 0, offset, None, text.encode())))
+        for offset, text in rows
+    ]
+
+
+def _root_of(leaves: list[bytes]) -> bytes:
+    return recordlog.head_root([(0, len(leaves), merkle.root_from_leaves(leaves))])
 
 
 def test_an_untouched_ledger_verifies_and_its_checkpoint_is_c2sp(ledger_file) -> None:
     settings, env = ledger_file
     result = cli(env, "verify")
     assert result.returncode == 0, result.stdout + result.stderr
-    root = merkle.root_from_leaves(_leaves(settings.db_path))
-    assert (
-        result.stdout.strip() == f"ok: 300 events, RFC 6962 root {base64.b64encode(root).decode()}"
-    )
+    root = base64.b64encode(_root_of(_leaves(settings.db_path))).decode()
+    assert result.stdout.strip() == f"ok: 300 records (300 events), root {root}"
     body = cli(env, "verify", "--checkpoint").stdout
-    assert body == f"provledger/verify.test\n300\n{base64.b64encode(root).decode()}\n"
+    assert body == f"provledger/verify.test\n300\n{root}\npartitions 0:300\n"
 
 
 @pytest.mark.parametrize(
@@ -99,42 +107,71 @@ def test_an_inserted_row_is_caught(ledger_file) -> None:
     assert "forged-1" in result.stdout
 
 
-def test_a_row_rewritten_with_its_leaf_hash_is_caught_by_the_stored_tree(ledger_file) -> None:
+def test_a_row_rewritten_with_its_hashes_is_caught_by_its_record_in_the_log(ledger_file) -> None:
     settings, env = ledger_file
     forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
     run_sql(
         settings.db_path,
         f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil') "
         "WHERE seq = 137",
+        "UPDATE events SET content_hash = sha256(canonical) WHERE seq = 137",
     )
-    conn = duckdb.connect(str(settings.db_path))
-    canonical = conn.execute("SELECT canonical FROM events WHERE seq = 137").fetchone()[0]
-    conn.execute(
-        "UPDATE events SET leaf_hash = ?, content_hash = sha256(canonical) WHERE seq = 137",
-        [merkle.leaf_hash(canonical.encode())],
-    )
-    conn.close()
     result = cli(env, "verify")
     assert result.returncode == 1
-    assert result.stdout.startswith("TAMPERED: row seq 136 was changed")
-    assert "rows 136..137" in result.stdout
+    assert result.stdout.startswith("TAMPERED: row seq 137 was changed")
+    assert "not the value of the record the log holds" in result.stdout
+
+
+def test_a_record_entry_rewritten_is_caught_by_the_stored_tree(ledger_file) -> None:
+    settings, env = ledger_file
+    leaves = _leaves(settings.db_path)
+    forged = merkle.leaf_hash(b"forged entry")
+    with duckdb.connect(str(settings.db_path)) as conn:
+        conn.execute(
+            "UPDATE log_records SET entry = ?, leaf_hash = ? WHERE idx = 137",
+            [b"forged entry", forged],
+        )
+    assert leaves[137] != forged
+    result = cli(env, "verify")
+    assert result.returncode == 1
+    assert result.stdout.startswith("TAMPERED: partition 0 record 137 was changed")
 
 
 def _reseal(path: Path) -> None:
     """What a thorough attacker would do: recompute every hash so the file agrees with
-    itself. Only a checkpoint kept elsewhere can tell."""
+    itself (the log rebuilt from the events rows as they now are). Only a checkpoint kept
+    elsewhere can tell."""
     leaves = _leaves(path)
-    tree = merkle.CompactRange()
-    nodes = [node for leaf in leaves for node in tree.append(leaf)]
     conn = duckdb.connect(str(path))
     try:
+        entries = [
+            recordlog.record_entry(KafkaRecord("t", 0, offset, None, text.encode()))
+            for offset, text in conn.execute(
+                "SELECT kafka_offset, canonical FROM events ORDER BY seq"
+            ).fetchall()
+        ]
         conn.execute("UPDATE events SET content_hash = sha256(canonical)")
-        for seq, leaf in enumerate(leaves):
-            conn.execute("UPDATE events SET leaf_hash = ? WHERE seq = ?", [leaf, seq])
-        conn.execute("DELETE FROM merkle_nodes")
-        conn.executemany("INSERT INTO merkle_nodes VALUES (?, ?, ?)", nodes)
-        conn.execute("DELETE FROM tree_heads")
-        conn.execute("INSERT INTO tree_heads VALUES (?, ?, now())", [tree.size, tree.root()])
+        conn.execute("DELETE FROM log_records")
+        conn.executemany(
+            "INSERT INTO log_records VALUES (0, ?, ?, ?, ?, 'accepted', ?, NULL)",
+            [
+                [seq, recordlog.entry_position(entry)[1], entry, leaf, seq]
+                for seq, (entry, leaf) in enumerate(zip(entries, leaves, strict=True))
+            ],
+        )
+        conn.execute(
+            "UPDATE events SET leaf_hash = (SELECT leaf_hash FROM log_records r "
+            "WHERE r.event_seq = events.seq)"
+        )
+        tree = merkle.CompactRange()
+        nodes = [(0, *node) for leaf in leaves for node in tree.append(leaf)]
+        conn.execute("DELETE FROM log_nodes")
+        conn.executemany("INSERT INTO log_nodes VALUES (?, ?, ?, ?)", nodes)
+        conn.execute("DELETE FROM log_heads")
+        conn.execute(
+            "INSERT INTO log_heads VALUES (?, ?, ?, ?, now())",
+            [tree.size, _root_of(leaves), f"0:{tree.size}", tree.size],
+        )
     finally:
         conn.close()
 
@@ -151,7 +188,8 @@ def test_consistency_with_a_kept_checkpoint(ledger_file, tmp_path: Path) -> None
     grown = cli(env, "verify", "--since", str(kept))
     assert grown.returncode == 0, grown.stdout + grown.stderr
     assert "consistent: the ledger only grew since the checkpoint of size 300" in grown.stdout
-    assert grown.stdout.rstrip().endswith("ok: 377 events, RFC 6962 root " + _root(env))
+    assert "partition 0: 300 -> 377 records, proof " in grown.stdout
+    assert grown.stdout.rstrip().endswith("ok: 377 records (377 events), root " + _root(env))
 
     # Rewrite an old event and reseal every hash: the file agrees with itself again...
     run_sql(
@@ -164,7 +202,7 @@ def test_consistency_with_a_kept_checkpoint(ledger_file, tmp_path: Path) -> None
     # ...but not with what the auditor kept.
     rewritten = cli(env, "verify", "--since", str(kept))
     assert rewritten.returncode == 1
-    assert "NOT CONSISTENT: the first 300 events are not the ones" in rewritten.stdout
+    assert "NOT CONSISTENT: the first records of the checkpoint (size 300)" in rewritten.stdout
 
 
 def test_a_checkpoint_from_a_bigger_tree_means_the_ledger_shrank(ledger_file, tmp_path) -> None:
@@ -197,7 +235,7 @@ def test_verify_goes_through_the_server_that_holds_the_file(settings: Settings) 
             duckdb.connect(str(settings.db_path), read_only=True)
         result = cli(env, "verify")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.startswith("ok: 120 events, RFC 6962 root ")
+        assert result.stdout.startswith("ok: 120 records (120 events), root ")
         body = cli(env, "verify", "--checkpoint").stdout
         assert body.startswith(f"provledger/{settings.topic}\n120\n")
     finally:

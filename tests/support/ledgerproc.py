@@ -25,9 +25,10 @@ Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]
 def fill(ledger: Ledger, events: Iterable[DecodedEvent], batch: int = 500) -> None:
     """Write events as the consumer would (fake Kafka coordinates), in batches."""
     pending: list[Incoming] = []
-    offset = 0
+    offset = ledger.committed_offsets("t").get(0, 0)
     for decoded in events:
-        pending.append(Incoming(KafkaRecord("t", 0, offset, None, b"{}"), decoded))
+        record = KafkaRecord("t", 0, offset, None, decoded.canonical)
+        pending.append(Incoming(record, decoded))
         offset += 1
         if len(pending) == batch:
             ledger.write_batch(pending, [], {("t", 0): offset})

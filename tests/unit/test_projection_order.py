@@ -34,7 +34,8 @@ VOLATILE = {
     "kafka_offset",
 }
 # Tables whose content depends on batch boundaries or on seq by design, or names the file.
-ORDER_BOOKKEEPING = {"merkle_nodes", "tree_heads", "kafka_offsets", "ledger_identity"}
+# The log's records are the topic's, but which seq an accepted one got is arrival order.
+ORDER_BOOKKEEPING = {"log_records", "log_nodes", "log_heads", "kafka_offsets", "ledger_identity"}
 
 
 def _story() -> list[DecodedEvent]:

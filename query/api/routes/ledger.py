@@ -1,6 +1,7 @@
 """The ledger's own routes: ``POST /v1/ledger/verify``, the Merkle log check for a ledger a
 running server holds open (DuckDB lets no other process read the file then; admin scope: it
-reads every event), and ``GET /v1/ledger/checkpoint``, the stored tree head as a signed note."""
+reads every event), ``GET /v1/ledger/checkpoint``, the stored head as a signed note, and
+``GET /v1/ledger/proof``, one record's inclusion proof."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import logging
 from typing import Any
 
 import duckdb
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from provenance_ledger.ledger import merkle, signednote
+from provenance_ledger.ledger import logstore, proofs, signednote
 from provenance_ledger.ledger.checkpoint import Checkpoint, CheckpointError, origin_for, parse
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.verify import verify
@@ -79,13 +80,40 @@ def checkpoint(cursor: Cursor, settings: SettingsDep) -> PlainTextResponse:
     return PlainTextResponse(signednote.sign(body, signer), media_type=NOTE_TYPE)
 
 
+@router.get(
+    "/v1/ledger/proof",
+    dependencies=[Depends(require("read"))],
+    responses={404: {"description": "No record of the log is the one named."}},
+)
+def proof(
+    cursor: Cursor,
+    settings: SettingsDep,
+    source: str | None = Query(default=None, max_length=2048),
+    id: str | None = Query(default=None, max_length=2048),
+    partition: int | None = Query(default=None, ge=0, le=2**31 - 1),
+    offset: int | None = Query(default=None, ge=0, le=2**63 - 1),
+) -> dict[str, Any]:
+    """The inclusion proof of one record of the log: by `source` and `id` (the accepted
+    event, else the latest record refused under that name) or by `partition` and `offset`.
+    The record's entry and outcome (accepted, duplicate, dead letter with its reason), its
+    RFC 6962 audit path to its partition's root, that partition's path to the log's root, and
+    `checkpoint`: the head they lead to, as a signed note when the server has a signing key.
+    `provledger verify-proof` checks it offline."""
+    wanted = proofs.Wanted(source, id, partition, offset)
+    if not ((source and id) or (partition is not None and offset is not None)):
+        raise ApiError(422, "name the record: source and id, or partition and offset")
+    try:
+        document, head = proofs.prove(cursor, settings.topic, wanted)
+    except proofs.NotInLog as exc:
+        raise ApiError(404, str(exc)) from exc
+    signer = _signer(settings)
+    body = head.body()
+    return {**document, "checkpoint": signednote.sign(body, signer) if signer else body}
+
+
 def _stored_head(cursor: duckdb.DuckDBPyConnection, origin: str) -> Checkpoint:
-    row = cursor.execute(
-        "SELECT tree_size, root_hash FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
-        return Checkpoint(origin, 0, merkle.EMPTY_ROOT)
-    return Checkpoint(origin, row[0], bytes(row[1]))
+    head = logstore.latest_head(cursor)
+    return Checkpoint(origin, head.size, head.root, head.cut)
 
 
 def _signer(settings: Settings) -> signednote.SignerKey | None:

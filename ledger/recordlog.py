@@ -1,0 +1,143 @@
+"""The ledger's log, defined by the topic rather than by the ledger that read it.
+
+Each partition of the topic has its own RFC 6962 tree (ledger/merkle.py) over every record
+the ledger consumed from it, in offset order: accepted events, duplicates and dead letters
+alike. Kafka fixes that order, so every ledger that consumed the same records (a replica, a
+rebuild, a ledger that crashed and resumed) has the same partition trees whatever the
+interleaving of partitions it saw. The log's head is the RFC 6962 root over one *head leaf*
+per non-empty partition, in partition order; its size is the number of records.
+
+Encodings (integers big-endian; ``field(x)`` is ``u32 0xFFFFFFFF`` for null, else
+``u32 len(x) || x``):
+
+* record entry: ``u32 partition || u64 offset || field(key) || u32 header count ||
+  (field(name) || field(value)) per header || value digest``, where the value digest is
+  ``0x00`` for a null value and ``0x01 || SHA-256(value)`` otherwise. The digest, not the
+  value, so that a record refused for carrying a secret is in the log without the ledger
+  keeping its bytes. The leaf is ``SHA-256(0x00 || entry)``.
+* head leaf: ``u32 partition || u64 partition size || partition root``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+from collections.abc import Iterable
+
+from provenance_ledger.ledger import merkle
+from provenance_ledger.schemas.codec import KafkaRecord
+
+NULL_FIELD = struct.pack(">I", 0xFFFFFFFF)
+NO_VALUE = b"\x00"
+VALUE_DIGEST = b"\x01"
+DIGEST_SIZE = 32
+
+Cut = tuple[tuple[int, int], ...]
+"""(partition, size) of each non-empty partition, in partition order."""
+
+PartitionHead = tuple[int, int, bytes]
+"""(partition, size, root)."""
+
+
+class CutError(ValueError):
+    """A partitions line that is not ``p:size`` pairs in increasing partition order."""
+
+
+def _field(value: bytes | None) -> bytes:
+    if value is None:
+        return NULL_FIELD
+    return struct.pack(">I", len(value)) + value
+
+
+def record_entry(record: KafkaRecord) -> bytes:
+    """The bytes of a record's leaf (see the module docstring)."""
+    parts = [struct.pack(">IQ", record.partition, record.offset), _field(record.key)]
+    parts.append(struct.pack(">I", len(record.headers)))
+    for name, value in record.headers:
+        # kafka-python hands header names as str; surrogatepass keeps any of them encodable.
+        parts.append(_field(name.encode("utf-8", "surrogatepass")))
+        parts.append(_field(value))
+    if record.value is None:
+        parts.append(NO_VALUE)
+    else:
+        parts.append(VALUE_DIGEST + hashlib.sha256(record.value).digest())
+    return b"".join(parts)
+
+
+def value_digest(entry: bytes) -> bytes | None:
+    """The SHA-256 of the record's value an entry commits to (None for a null value)."""
+    if entry[-DIGEST_SIZE - 1 : -DIGEST_SIZE] == VALUE_DIGEST:
+        return entry[-DIGEST_SIZE:]
+    return None
+
+
+def entry_position(entry: bytes) -> tuple[int, int]:
+    """(partition, offset) an entry names."""
+    partition, offset = struct.unpack_from(">IQ", entry)
+    return partition, offset
+
+
+def head_leaf(partition: int, size: int, root: bytes) -> bytes:
+    return merkle.leaf_hash(struct.pack(">IQ", partition, size) + root)
+
+
+def head_root(heads: Iterable[PartitionHead]) -> bytes:
+    """The log's root: the RFC 6962 root over the head leaves of the non-empty partitions."""
+    ordered = sorted(head for head in heads if head[1] > 0)
+    return merkle.root_from_leaves([head_leaf(*head) for head in ordered])
+
+
+def format_cut(cut: Cut) -> str:
+    return " ".join(f"{partition}:{size}" for partition, size in cut)
+
+
+def parse_cut(text: str) -> Cut:
+    cut = []
+    for pair in text.split():
+        partition, _, size = pair.partition(":")
+        if not (partition.isascii() and partition.isdigit() and size.isascii() and size.isdigit()):
+            raise CutError(f"{pair!r} is not partition:size")
+        cut.append((int(partition), int(size)))
+    if any(a[0] >= b[0] for a, b in itertools.pairwise(cut)) or any(s == 0 for _, s in cut):
+        raise CutError("partitions must be listed once each, in increasing order, none empty")
+    return tuple(cut)
+
+
+class RecordLog:
+    """The frontier of every partition's tree: enough to keep appending and to name the head."""
+
+    __slots__ = ("_trees",)
+
+    def __init__(self, trees: dict[int, merkle.CompactRange] | None = None) -> None:
+        self._trees = trees or {}
+
+    def copy(self) -> RecordLog:
+        return RecordLog({partition: tree.copy() for partition, tree in self._trees.items()})
+
+    def append(self, partition: int, leaf: bytes) -> tuple[int, list[merkle.Node]]:
+        """Add a record's leaf to its partition: its index there, and the nodes it completes."""
+        tree = self._trees.get(partition)
+        if tree is None:
+            tree = self._trees[partition] = merkle.CompactRange()
+        index = tree.size
+        return index, tree.append(leaf)
+
+    @property
+    def size(self) -> int:
+        return sum(tree.size for tree in self._trees.values())
+
+    def cut(self) -> Cut:
+        return tuple(
+            (partition, tree.size) for partition, tree in sorted(self._trees.items()) if tree.size
+        )
+
+    def heads(self) -> list[PartitionHead]:
+        return [
+            (partition, tree.size, tree.root())
+            for partition, tree in sorted(self._trees.items())
+            if tree.size
+        ]
+
+    def root(self) -> bytes:
+        return head_root(self.heads())

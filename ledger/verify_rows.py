@@ -1,0 +1,112 @@
+"""Tie the ledger's rows to its log: each event row agrees with its canonical JSON and is the
+value of one accepted record; each dead letter names a record of the log with its digest.
+
+All in SQL over whole tables (one scan each): the value digest a record entry ends with is
+``0x01 || SHA-256(value)`` (ledger/recordlog.py), i.e. the last 66 hex digits of the entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from provenance_ledger.ledger.verify_log import Problem
+from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
+
+# A row whose columns disagree with the canonical event they were cut from was edited. A
+# canonical that is no longer JSON (or whose time no longer parses) was edited too: it reads
+# as NULL here, so the query reports it rather than failing.
+_COLUMNS_AGREE = f"""
+SELECT seq FROM (
+    SELECT seq, source, id, type, subject, time, data, attributes, content_hash, valid,
+           canonical->>'source' AS c_source, canonical->>'id' AS c_id,
+           canonical->>'type' AS c_type, canonical->>'subject' AS c_subject,
+           TRY_CAST(canonical->>'time' AS TIMESTAMPTZ) AS c_time,
+           sha256(raw) AS c_hash {EVENT_JSON_COLUMNS.replace(" AS ", " AS c_")}
+    FROM (
+        SELECT * REPLACE (CASE WHEN json_valid(canonical) THEN canonical END AS canonical),
+               canonical AS raw, json_valid(canonical) AS valid
+        FROM events
+    )
+)
+WHERE seq >= 0 AND seq < $events AND (
+      NOT valid OR source IS DISTINCT FROM c_source OR id IS DISTINCT FROM c_id
+   OR type IS DISTINCT FROM c_type OR subject IS DISTINCT FROM c_subject
+   OR time IS DISTINCT FROM c_time OR content_hash IS DISTINCT FROM c_hash
+   OR data::VARCHAR IS DISTINCT FROM c_data::VARCHAR
+   OR attributes::VARCHAR IS DISTINCT FROM c_attributes::VARCHAR)
+ORDER BY seq LIMIT 1
+"""
+
+# The record's value is the event's canonical JSON unless the ledger kept another value.
+_NOT_ITS_RECORD = """
+SELECT e.seq FROM events e
+LEFT JOIN log_records r ON r.outcome = 'accepted' AND r.event_seq = e.seq
+WHERE e.seq >= 0 AND e.seq < $events AND (r.event_seq IS NULL
+   OR right(hex(r.entry), 66) <> '01' || upper(sha256(coalesce(r.value, encode(e.canonical)))))
+ORDER BY e.seq LIMIT 1
+"""
+
+_WITHOUT_ROW = """
+SELECT r.event_seq FROM log_records r ANTI JOIN events e ON e.seq = r.event_seq
+WHERE r.outcome = 'accepted' ORDER BY r.event_seq LIMIT 1
+"""
+
+_BEYOND_HEAD = "SELECT min(seq) FROM events WHERE seq < 0 OR seq >= $events"
+
+_DEAD_LETTER_NOT_IN_LOG = """
+SELECT d.seq FROM dead_letters d
+LEFT JOIN log_records r
+    ON r.kafka_partition = d.kafka_partition AND r.kafka_offset = d.kafka_offset
+WHERE d.kafka_partition IS NOT NULL AND (r.idx IS NULL
+   OR (d.raw_size > 0 AND right(hex(r.entry), 64) IS DISTINCT FROM upper(d.raw_sha256)))
+ORDER BY d.seq LIMIT 1
+"""
+
+
+def _first(cur: duckdb.DuckDBPyConnection, query: str, events: int | None = None) -> Any:
+    """The first column of the query's first row, or None (the result read to its end)."""
+    rows = cur.execute(query, {} if events is None else {"events": events}).fetchall()
+    return rows[0][0] if rows else None
+
+
+def first_bad_row(cur: duckdb.DuckDBPyConnection, events: int) -> Problem | None:
+    """The first event row (by seq) that is edited, inserted or deleted, else the first dead
+    letter that names no record of the log."""
+    found = []
+    beyond = _first(cur, _BEYOND_HEAD, events)
+    if beyond is not None:
+        found.append((beyond, "inserted", f"not in the log (its head counts {events} events)"))
+    for query, detail in (
+        (_COLUMNS_AGREE, "its columns no longer match the event it was stored as"),
+        (_NOT_ITS_RECORD, "it is not the value of the record the log holds for it"),
+    ):
+        seq = _first(cur, query, events)
+        if seq is not None:
+            found.append((seq, "changed", detail))
+    deleted = _first(cur, _WITHOUT_ROW)
+    if deleted is not None:
+        found.append((deleted, "deleted", "the log holds its record but the row is missing"))
+    if found:
+        seq, kind, detail = min(found, key=lambda problem: problem[0])
+        return Problem(f"row seq {seq}", kind, detail, seq, _event_row(cur, seq))
+    dead = _first(cur, _DEAD_LETTER_NOT_IN_LOG)
+    if dead is not None:
+        return Problem(
+            f"dead letter seq {dead}", "changed", "it names no record of the log with its value"
+        )
+    return None
+
+
+def _event_row(cur: duckdb.DuckDBPyConnection, seq: int) -> dict[str, Any] | None:
+    rows = cur.execute(
+        "SELECT seq, source, id, type, time::VARCHAR, kafka_partition, kafka_offset, "
+        "canonical FROM events WHERE seq = ?",
+        [seq],
+    ).fetchall()
+    if not rows:
+        return None
+    found = rows[0]
+    names = ("seq", "source", "id", "type", "time", "kafka_partition", "kafka_offset", "canonical")
+    return dict(zip(names, found, strict=True))
