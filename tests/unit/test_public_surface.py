@@ -20,9 +20,10 @@ OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 COMMAND_NAMES = {
     "backfill", "backfill git", "catalog", "catalog import", "check", "emit", "flush", "hook",
     "kafka", "kafka start", "kafka status", "kafka stop", "keys", "keys create", "people",
-    "people import", "rebuild",
+    "people import", "prove", "rebuild",
     "serve", "snapshot", "sql",
     "suspects", "token", "token create", "token list", "token revoke", "up", "verify",
+    "verify-proof",
 }  # fmt: skip
 
 
