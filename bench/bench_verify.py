@@ -2,9 +2,9 @@
 
 The ledger is written straight into DuckDB (writing 1M events through the consumer takes the
 better part of an hour on a 2-core box): copies of events (tests/support/eventmix.py) under
-fresh ids, their columns cut from the canonical event by the same SQL the ledger uses, leaf
-hashes and Merkle nodes from ledger/merkle.py. `provledger verify` then runs as a user runs it,
-in its own process.
+fresh ids, their columns cut from the canonical event by the same SQL the ledger uses, as
+records of three partitions with their log rows from ledger/recordlog.py. `provledger verify`
+then runs as a user runs it, in its own process.
 
     python bench/bench_verify.py [--events 1000000] [--path /tmp/provledger-bench-verify.duckdb]
 """
@@ -23,12 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 import pyarrow as pa
 
-from provenance_ledger.ledger import merkle, verify
+from provenance_ledger.ledger import merkle, recordlog, verify_log
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
+from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
 
 TEMPLATES = 400
+PARTITIONS = 3
 BATCH = 100_000
 
 
@@ -42,24 +44,41 @@ def _canonicals(count: int) -> list[str]:
 
 
 def build(path: Path, count: int) -> None:
+    """Events spread over PARTITIONS partitions as a topic would hold them: record i is at
+    partition i % PARTITIONS, offset i // PARTITIONS, its value the canonical event."""
     for stale in (path, Path(f"{path}.wal")):
         stale.unlink(missing_ok=True)
     Ledger.open(path, migrate=True).close()  # the real schema, indexes and views
     canonicals = _canonicals(count)
-    tree = merkle.CompactRange()
-    nodes: list[merkle.Node] = []
+    log_state = recordlog.RecordLog()
     conn = duckdb.connect(str(path))
     try:
         for start in range(0, count, BATCH):
             chunk = canonicals[start : start + BATCH]
-            leaves = [merkle.leaf_hash(c.encode()) for c in chunk]
-            for leaf in leaves:
-                nodes.extend(tree.append(leaf))
+            records = [
+                KafkaRecord("bench", seq % PARTITIONS, seq // PARTITIONS, None, text.encode())
+                for seq, text in enumerate(chunk, start)
+            ]
+            entries = [recordlog.record_entry(record) for record in records]
+            leaves = [merkle.leaf_hash(entry) for entry in entries]
+            rows: dict[str, list] = {name: [] for name in ("p", "idx", "level", "hash")}
+            indexes = []
+            for record, leaf in zip(records, leaves, strict=True):
+                index, completed = log_state.append(record.partition, leaf)
+                indexes.append(index)
+                for level, node_index, value in completed:
+                    node = (record.partition, node_index, level, value)
+                    for name, item in zip(rows, node, strict=True):
+                        rows[name].append(item)
             staged = pa.table(
                 {
                     "seq": pa.array(range(start, start + len(chunk)), pa.int64()),
                     "canonical": chunk,
                     "leaf_hash": pa.array(leaves, pa.binary()),
+                    "entry": pa.array(entries, pa.binary()),
+                    "part": [record.partition for record in records],
+                    "off": [record.offset for record in records],
+                    "idx": indexes,
                 }
             )
             conn.register("staged", staged)
@@ -69,16 +88,20 @@ def build(path: Path, count: int) -> None:
                 "CAST(canonical->>'time' AS TIMESTAMPTZ) AS time, "
                 f"canonical->>'subject' AS subject {EVENT_JSON_COLUMNS}, "
                 "sha256(canonical) AS content_hash, canonical, leaf_hash, 'bench' AS topic, "
-                "0 AS kafka_partition, seq AS kafka_offset, now() AS ingested_at FROM staged"
+                "part AS kafka_partition, off AS kafka_offset, now() AS ingested_at FROM staged"
+            )
+            conn.execute(
+                "INSERT INTO log_records SELECT part, idx, off, entry, leaf_hash, 'accepted', "
+                "seq, NULL FROM staged"
             )
             conn.unregister("staged")
-        levels, indexes, hashes = zip(*nodes, strict=True)
-        conn.register(
-            "staged",
-            pa.table({"level": levels, "idx": indexes, "hash": pa.array(hashes, pa.binary())}),
+            conn.register("nodes", pa.table({**rows, "hash": pa.array(rows["hash"], pa.binary())}))
+            conn.execute("INSERT INTO log_nodes SELECT p, level, idx, hash FROM nodes")
+            conn.unregister("nodes")
+        conn.execute(
+            "INSERT INTO log_heads VALUES (?, ?, ?, ?, now())",
+            [log_state.size, log_state.root(), recordlog.format_cut(log_state.cut()), count],
         )
-        conn.execute("INSERT INTO merkle_nodes SELECT * FROM staged")
-        conn.execute("INSERT INTO tree_heads VALUES (?, ?, now())", [tree.size, tree.root()])
         conn.execute("CHECKPOINT")
     finally:
         conn.close()
@@ -130,7 +153,7 @@ def main() -> None:
     print(
         f"verify: {args.events:,} events ({size_mb:,.0f} MB file) in {wall:.1f} s wall, "
         f"{usage.ru_utime + usage.ru_stime:.1f} s CPU, {args.events / wall:,.0f} events/s; "
-        f"peak RSS {usage.ru_maxrss / 1024:.0f} MB (reads {verify.CHUNK} events at a time)"
+        f"peak RSS {usage.ru_maxrss / 1024:.0f} MB (reads {verify_log.CHUNK} records at a time)"
     )
 
 
