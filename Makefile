@@ -60,6 +60,7 @@ bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafka ceiling
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_log.py
 
 bench-peer: $(STAMP) ## provledger vs a hand-written consumer and Kafka Connect into PostgreSQL, 200k events (Java, PostgreSQL)
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
