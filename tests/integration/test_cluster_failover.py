@@ -1,7 +1,7 @@
 """A real three-broker cluster (``provledger kafka start --brokers 3``) losing the leader of a
 partition to SIGKILL mid-stream: the Emitter's acks=all deliveries hold, and two ledger
 replicas (two ``provledger serve``, own files, own groups) ride through the leader changes to
-the same events, each stored once, and the same answers."""
+the same events, each stored once, the same signed log head and the same answers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from provenance_ledger.ledger import localkafka_cluster
+from provenance_ledger.ledger.checkpoint import origin_for, parse
 from provenance_ledger.ledger.localkafka_cluster import ClusterStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.topic import ensure_topic
@@ -27,6 +28,12 @@ from provenance_ledger.producers.spool import Spool
 from provenance_ledger.schemas.codec import DecodedEvent
 from tests.support.provstory import Story, sha
 from tests.support.servers import Running, Servers
+from tests.support.signedheads import (
+    create_signing_key,
+    records_per_partition,
+    signed_head,
+    verify,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -130,11 +137,23 @@ def stored_ids(db: Path) -> dict[tuple[str, str], int]:
     return {(source, event_id): count for source, event_id, count in rows}
 
 
+def log_outcomes(db: Path) -> list[tuple]:
+    """Each record of the log with what the ledger made of it (accepted, duplicate, dead
+    letter): the leaf does not say, so equal heads alone do not prove the same outcomes."""
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute(
+            "SELECT kafka_partition, idx, kafka_offset, leaf_hash, outcome FROM log_records "
+            "ORDER BY kafka_partition, idx"
+        ).fetchall()
+
+
 def answers(server: Running) -> dict[str, object]:
     paths = [
-        "/v1/incidents/INC-1/suspects",
+        "/v1/incidents/INC-1/suspects?limit=100&lookback=7d",
         "/v1/incidents/INC-1",
+        "/v1/deployments?limit=1000",
         "/v1/metrics/change-failure-rate",
+        "/v1/metrics/change-failure-rate?by=review",
         "/v1/metrics/change-failure-rate?by=service",
         *(f"/v1/commits/{sha(n)}" for n in (0, 1, 2, 100, 168, CHANGES - 1)),
     ]
@@ -166,8 +185,11 @@ def test_a_leader_killed_mid_stream_loses_and_doubles_no_event(
             replace(base, db_path=tmp_path / f"ledger-{n}.duckdb", group_id=f"{topic}-{n}")
             for n in (1, 2)
         ]
+        key_file = tmp_path / "signing.key"
+        verifier_key = create_signing_key(replicas[0], key_file)
         servers = [Servers(settings) for settings in replicas]
-        ledgers = [srv.start({"PROVLEDGER_TOPIC_PARTITIONS": "3"}) for srv in servers]
+        env = {"PROVLEDGER_TOPIC_PARTITIONS": "3", "PROVLEDGER_SIGNING_KEY_FILE": str(key_file)}
+        ledgers = [srv.start(env) for srv in servers]
 
         events = story()
         third = len(events) // 3
@@ -196,11 +218,27 @@ def test_a_leader_killed_mid_stream_loses_and_doubles_no_event(
 
         # Every event acknowledged once: none lost, none counted twice.
         assert stream.acknowledged == len(events), (stream.acknowledged, stream.spooled)
+        # Both replicas consumed every record of the topic (duplicates a retry left included):
+        # the same signed note, byte for byte (Ed25519 signatures are deterministic).
+        cut = records_per_partition(cluster.bootstrap, topic)
+        assert [partition for partition, _ in cut] == [0, 1, 2]
+        notes = [signed_head(ledger, cut, timeout_s=120) for ledger in ledgers]
+        assert notes[0] == notes[1], notes
+        head = parse(notes[0])
+        assert (head.origin, head.size) == (origin_for(topic), sum(n for _, n in cut))
         for ledger in ledgers:
-            health = ledger.wait_for_events(len(events), timeout_s=120)
+            health = ledger.wait_for_events(len(events), timeout_s=30)
             assert health["events"] == len(events) and health["dead_letters"] == 0
+        # Each verifies, its recomputed head being the other's signed one.
+        kept = [tmp_path / f"checkpoint-{n}.txt" for n in (1, 2)]
+        for path, note in zip(kept, notes, strict=True):
+            path.write_text(note)
+        for ledger, since in zip(ledgers, reversed(kept), strict=True):
+            report = verify(ledger, since, verifier_key)
+            assert report["ok"] and report["consistent"], report
+            assert report["signed_checkpoint"] == notes[0]
         first, second = (answers(ledger) for ledger in ledgers)
-        assert first["/v1/incidents/INC-1/suspects"]["suspects"]  # a real answer, not empty
+        assert first["/v1/incidents/INC-1/suspects?limit=100&lookback=7d"]["suspects"]
         assert first == second
     finally:
         for srv in servers:
@@ -212,3 +250,4 @@ def test_a_leader_killed_mid_stream_loses_and_doubles_no_event(
         counts = stored_ids(settings.db_path)
         assert set(counts) == expected, settings.db_path
         assert [key for key, count in counts.items() if count != 1] == []
+    assert log_outcomes(replicas[0].db_path) == log_outcomes(replicas[1].db_path)
