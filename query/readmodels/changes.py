@@ -47,15 +47,29 @@ def shipped_with_details(
     """``shipped_by`` and ``change_details`` at once: one look-up of the commits deployments
     name gives their merges and their authors, assistants and reviews; only commits those
     merges brought in need a second one."""
+    shipped, details, _ = shipped_and_applied(cur, deployments, [], seniority, levels)
+    return shipped, details
+
+
+def shipped_and_applied(
+    cur: duckdb.DuckDBPyConnection,
+    deployments: list[dict[str, Any]],
+    applied: list[Pair],
+    seniority: Seniority,
+    levels: Levels | None = None,
+) -> tuple[dict[int, list[Pair]], dict[str, CommitFacts], dict[str, CommitFacts]]:
+    """``shipped_with_details``, and ``change_details`` of ``applied`` (the commits
+    configuration changes were applied from), with the commits of both in one look-up."""
     direct = _shipped_direct(cur, deployments)
-    heads = _commits(direct)
-    facts = _facts_of(cur, heads)
+    looked_up = {*_commits(direct), *(commit for _, commit in applied)}
+    facts = _facts_of(cur, sorted(looked_up))
     merges = [f for f in facts if f["fact"] == "merged" and f["merged_commit"] != f["commit"]]
     shipped = _with_merged(direct, merges)
-    brought_in = sorted(set(_commits(shipped)) - set(heads))
+    brought_in = sorted(set(_commits(shipped)) - looked_up)
     facts += _facts_of(cur, brought_in)
     pairs = [pair for pairs in shipped.values() for pair in pairs]
-    return shipped, _assemble(cur, pairs, facts, seniority, levels)
+    details = _assemble(cur, pairs, facts, seniority, levels)
+    return shipped, details, _assemble(cur, applied, facts, seniority, levels) if applied else {}
 
 
 def _commits(shipped: dict[int, list[Pair]]) -> list[str]:

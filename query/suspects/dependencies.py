@@ -21,7 +21,7 @@ import duckdb
 
 from provenance_ledger.ledger.rows import single_row
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
-from provenance_ledger.query.suspects.gather import dependency_paths
+from provenance_ledger.query.suspects.gather import CATALOG_VERSION, dependency_paths
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS
 
@@ -67,15 +67,17 @@ _CATALOGS: dict[str, tuple[tuple[int, int], Catalog]] = {}
 _CATALOGS_LOCK = threading.Lock()
 
 
-def kept_catalog(cur: duckdb.DuckDBPyConnection) -> Catalog | None:
+def kept_catalog(
+    cur: duckdb.DuckDBPyConnection, version: tuple[str | None, int, int] | None = None
+) -> Catalog | None:
     """This process's copy of the ledger's catalog (re-read when a registration was added);
-    None for an in-memory ledger or a catalog too large to keep."""
-    path, count, last = single_row(
-        cur.execute(
-            "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()),"
-            " count(*), coalesce(max(event_seq), -1) FROM service_registrations"
-        )
-    )
+    None for an in-memory ledger or a catalog too large to keep. ``version``: the file's
+    path, count of registrations and last seq (``gather.CATALOG_VERSION``) when already read.
+    """
+    if version is None:
+        path, (count, last) = single_row(cur.execute(f"SELECT {CATALOG_VERSION}"))
+    else:
+        path, count, last = version
     if not path or count > CATALOG_KEPT_MAX:
         return None
     with _CATALOGS_LOCK:
@@ -95,9 +97,14 @@ def kept_catalog(cur: duckdb.DuckDBPyConnection) -> Catalog | None:
     return catalog
 
 
-def reach(cur: duckdb.DuckDBPyConnection, facts: IncidentFacts) -> Paths:
-    """The services the incident reaches at impact start, each with its path."""
-    catalog = kept_catalog(cur)
+def reach(
+    cur: duckdb.DuckDBPyConnection,
+    facts: IncidentFacts,
+    version: tuple[str | None, int, int] | None = None,
+) -> Paths:
+    """The services the incident reaches at impact start, each with its path (``version``:
+    as for ``kept_catalog``)."""
+    catalog = kept_catalog(cur, version)
     if catalog is None:
         return dependency_paths(cur, facts)
     return catalog.paths(facts.services, facts.impact)

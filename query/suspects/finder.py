@@ -20,15 +20,10 @@ from provenance_ledger.query.policy.levels import Levels, all_levels, load_level
 from provenance_ledger.query.readmodels.changes import (
     Pair,
     change_details,
+    shipped_and_applied,
     shipped_by,
-    shipped_with_details,
 )
-from provenance_ledger.query.readmodels.incidents import (
-    concurrently,
-    incident_opening,
-    region_of,
-    resolved_at_of,
-)
+from provenance_ledger.query.readmodels.incidents import concurrently, region_of
 from provenance_ledger.query.readmodels.rollbacks import Reverted, config_reverts, rollbacks_of
 from provenance_ledger.query.suspects.candidates import (
     action_candidate,
@@ -45,7 +40,7 @@ from provenance_ledger.query.suspects.gather import (
     confirmed_actions,
     confirmed_deployments,
     deployments_in_window,
-    verdicts_of,
+    incident_read,
 )
 from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert, Scored
 from provenance_ledger.query.suspects.prefilter import kept_rows
@@ -61,24 +56,23 @@ def suspects_for(
     """The incident (as ``find_incident`` gives it) and the API's suspects list for it; None
     if the ledger has no such incident.
 
-    After the incident's opening come the services it reaches (its own and their
-    dependencies as registered at impact start). Then everything that needs only those is
-    read at once: the incident's resolution and region, the verdicts on it, and the
-    deployments, agent actions and configuration changes in the window. Who is senior is as
-    the policy in force says.
+    The incident's opening, resolution and verdicts come in one query; then the services it
+    reaches (its own and their dependencies as registered at impact start). Then everything
+    that needs only those is read at once: the incident's region and the deployments, agent
+    actions and configuration changes in the window. Who is senior is as the policy in force
+    says.
     """
     seniority = seniority_in_force()
-    opening = incident_opening(cur, incident_id)
+    read = incident_read(cur, incident_id)
+    opening, resolved_at, verdicts = read.opening, read.resolved_at, read.verdicts
     if opening is None:
         return None
     where = _incident_facts({**opening, "resolved_at": None, "region": None})
-    where = replace(where, paths=reach(cur, where))
+    where = replace(where, paths=reach(cur, where, read.catalog_version))
     start = where.impact - lookback
-    resolved_at, region, verdicts, deployments, actions, configs, levels = concurrently(
+    region, deployments, actions, configs, levels = concurrently(
         cur,
-        lambda c: resolved_at_of(c, incident_id),
         lambda c: region_of(c, opening),
-        lambda c: verdicts_of(c, incident_id),
         lambda c: deployments_in_window(c, where, start),
         lambda c: actions_in_window(c, where, start),
         lambda c: config_changes_in_window(c, where, start),
@@ -152,17 +146,16 @@ def _ranked(
     while remaining:
         batch, remaining = most_promising(remaining, max(DETAILED, limit + 5))
         batch_candidates = [b.candidate for b in batch]
-        batch_candidates = _with_changes(
+        detailed += _with_details(
             cur, batch_candidates, deployments, shipped if by_commit else None, found
         )
-        detailed += _with_config_details(cur, batch_candidates, found)
         ranked = rank(detailed, facts, limit)
         if len(ranked) == limit:
             remaining = [b for b in remaining if b.reaches(ranked[-1])]
     return [as_api(rank_no, item) for rank_no, item in enumerate(ranked, start=1)]
 
 
-def _with_changes(
+def _with_details(
     cur: duckdb.DuckDBPyConnection,
     candidates: list[Candidate],
     deployments: list[dict[str, Any]],
@@ -170,16 +163,33 @@ def _with_changes(
     found: Found,
 ) -> list[Candidate]:
     """The deployment candidates with the commits they shipped (``shipped`` when already
-    known) and what the ledger knows of each."""
+    known) and what the ledger knows of each; the configuration changes with what is known of
+    the commit each was applied from, and the details of the AI tools that made them. The
+    commits of both are looked up at once."""
+    configs = [c.config for c in candidates if c.config is not None]
+    applied = [(config.repo, config.commit) for config in configs if config.commit]
+    by_ai = [c.seq for c in candidates if c.config is not None and c.config.ai_tools]
     wanted = {c.seq for c in candidates}
     if shipped is not None:
         pairs = [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
-        details = change_details(cur, pairs, found.seniority, found.levels)
+
+        def look_up(c: duckdb.DuckDBPyConnection) -> tuple:
+            details = change_details(c, pairs, found.seniority, found.levels)
+            return shipped, details, change_details(c, applied, found.seniority, found.levels)
     else:
         wanted_deployments = [d for d in deployments if d["event_seq"] in wanted]
-        shipped, details = shipped_with_details(
-            cur, wanted_deployments, found.seniority, found.levels
+
+        def look_up(c: duckdb.DuckDBPyConnection) -> tuple:
+            return shipped_and_applied(
+                c, wanted_deployments, applied, found.seniority, found.levels
+            )
+
+    if by_ai:
+        (shipped, details, applied_details), tools = concurrently(
+            cur, look_up, lambda c: config_ai(c, by_ai)
         )
+    else:
+        (shipped, details, applied_details), tools = look_up(cur), {}
     return [
         replace(
             c,
@@ -187,30 +197,9 @@ def _with_changes(
             changes=tuple(details[sha] for _, sha in shipped.get(c.seq, []) if sha in details),
         )
         if c.kind == "deployment"
-        else c
-        for c in candidates
-    ]
-
-
-def _with_config_details(
-    cur: duckdb.DuckDBPyConnection, candidates: list[Candidate], found: Found
-) -> list[Candidate]:
-    """The configuration change candidates with what is known of the commit each was applied
-    from, and the details of the AI tools that made it."""
-    configs = [c for c in candidates if c.config is not None]
-    pairs = [(c.config.repo, c.commits[0]) for c in configs if c.config and c.commits]
-    by_ai = [c.seq for c in configs if c.config and c.config.ai_tools]
-    if not pairs and not by_ai:
-        return candidates
-    details, tools = concurrently(
-        cur,
-        lambda c: change_details(c, pairs, found.seniority, found.levels),
-        lambda c: config_ai(c, by_ai),
-    )
-    return [
-        replace(
+        else replace(
             c,
-            changes=tuple(details[sha] for sha in c.commits if sha in details),
+            changes=tuple(applied_details[sha] for sha in c.commits if sha in applied_details),
             config=replace(c.config, ai=tuple(tools.get(c.seq, ()))),
         )
         if c.config is not None

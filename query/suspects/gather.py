@@ -5,11 +5,13 @@ it that a verdict confirms. query/suspects/finder.py ranks what this finds."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger.rows import single_row
 from provenance_ledger.query.readmodels.incidents import (
     in_list,
     rows_as_dicts,
@@ -59,6 +61,50 @@ SELECT service, path FROM tree
 """
 
 
+# What kept_catalog checks its copy of the catalog against: the file and the registrations.
+CATALOG_VERSION = (
+    "(SELECT path FROM duckdb_databases() WHERE database_name = current_database()) AS path, "
+    "(SELECT [count(*), coalesce(max(event_seq), -1)] FROM service_registrations) AS catalog"
+)
+
+# Everything a suspects call reads by the incident's key, in one query: each subquery is an
+# index look-up, and one query costs less than five (DuckDB's cost per query is ~0.3 ms).
+# The verdicts are the standing one per target: the latest attribution wins.
+_INCIDENT = f"""
+SELECT
+  (SELECT list(struct_pack(incident, title, severity, services, environment,
+                           impact_started_at, opened_at, event_id, event_seq))
+   FROM incidents WHERE incident = $incident) AS openings,
+  (SELECT min(resolved_at) FROM incident_resolutions WHERE incident = $incident) AS resolved_at,
+  (SELECT list(struct_pack(verdict, by_id, target_kind, deployment_event_id, action_event_id,
+                           repo, commit))
+   FROM (SELECT * FROM attributions WHERE incident = $incident
+         QUALIFY row_number() OVER (
+             PARTITION BY target_kind, deployment_event_id, action_event_id, repo, commit
+             ORDER BY attributed_at DESC, event_seq DESC) = 1)) AS verdicts,
+  {CATALOG_VERSION}
+"""
+
+
+@dataclass(frozen=True)
+class IncidentRead:
+    """The incident's first opening (as ``incident_opening`` picks it; None if there is no
+    such incident), its earliest resolution, the verdicts on it, and the catalog's version."""
+
+    opening: dict[str, Any] | None
+    resolved_at: datetime | None
+    verdicts: list[dict[str, Any]]
+    catalog_version: tuple[str | None, int, int]
+
+
+def incident_read(cur: duckdb.DuckDBPyConnection, incident: str) -> IncidentRead:
+    openings, resolved_at, verdicts, path, (count, last) = single_row(
+        cur.execute(_INCIDENT, {"incident": incident})
+    )
+    opening = min(openings or [], key=lambda row: (row["opened_at"], row["event_id"]), default=None)
+    return IncidentRead(opening, resolved_at, verdicts or [], (path, count, last))
+
+
 def dependency_paths(
     cur: duckdb.DuckDBPyConnection, facts: IncidentFacts
 ) -> dict[str, tuple[str, ...]]:
@@ -68,22 +114,6 @@ def dependency_paths(
         _DEPENDENCIES, [facts.impact, list(facts.services), MAX_DEPENDENCY_HOPS]
     ).fetchall()
     return {service: tuple(path) for service, path in rows}
-
-
-def verdicts_of(cur: duckdb.DuckDBPyConnection, incident: str) -> list[dict[str, Any]]:
-    """The standing verdict per target of this incident: the latest attribution wins."""
-    return rows_as_dicts(
-        cur.execute(
-            """
-            SELECT verdict, by_id, target_kind, deployment_event_id, action_event_id, repo, commit
-            FROM attributions WHERE incident = ?
-            QUALIFY row_number() OVER (
-                PARTITION BY target_kind, deployment_event_id, action_event_id, repo, commit
-                ORDER BY attributed_at DESC, event_seq DESC) = 1
-            """,
-            [incident],
-        )
-    )
 
 
 def _confirmed_ids(verdicts: list[dict[str, Any]], column: str) -> list[str]:
