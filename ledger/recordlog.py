@@ -78,6 +78,35 @@ def entry_position(entry: bytes) -> tuple[int, int]:
     return partition, offset
 
 
+def parse_entry(entry: bytes, value: bytes | None) -> KafkaRecord:
+    """The record an entry was made from, given its value (whose digest the caller checks);
+    the topic is not in the entry. Raises ValueError for bytes that are not an entry."""
+    try:
+        partition, offset = struct.unpack_from(">IQ", entry)
+        at = 12
+        key, at = _read_field(entry, at)
+        (count,) = struct.unpack_from(">I", entry, at)
+        at += 4
+        headers = []
+        for _ in range(count):
+            name, at = _read_field(entry, at)
+            header_value, at = _read_field(entry, at)
+            headers.append(((name or b"").decode("utf-8", "surrogatepass"), header_value))
+    except struct.error as exc:
+        raise ValueError(f"not a record entry: {exc}") from exc
+    return KafkaRecord("", partition, offset, key, value, tuple(headers))
+
+
+def _read_field(entry: bytes, at: int) -> tuple[bytes | None, int]:
+    (length,) = struct.unpack_from(">I", entry, at)
+    at += 4
+    if length == 0xFFFFFFFF:
+        return None, at
+    if at + length > len(entry):
+        raise ValueError("not a record entry: a field runs past its end")
+    return entry[at : at + length], at + length
+
+
 def head_leaf(partition: int, size: int, root: bytes) -> bytes:
     return merkle.leaf_hash(struct.pack(">IQ", partition, size) + root)
 

@@ -11,8 +11,12 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger import recordlog
 from provenance_ledger.ledger.verify_log import Problem
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
+from provenance_ledger.schemas.codec import DecodeError, decode_record
+
+DECODE_CHUNK = 2048
 
 # A row whose columns disagree with the canonical event they were cut from was edited. A
 # canonical that is no longer JSON (or whose time no longer parses) was edited too: it reads
@@ -88,6 +92,9 @@ def first_bad_row(cur: duckdb.DuckDBPyConnection, events: int) -> Problem | None
     deleted = _first(cur, _WITHOUT_ROW)
     if deleted is not None:
         found.append((deleted, "deleted", "the log holds its record but the row is missing"))
+    undecoded = _first_not_decoded(cur)
+    if undecoded is not None:
+        found.append((undecoded, "changed", "it is not what the value the log holds decodes to"))
     if found:
         seq, kind, detail = min(found, key=lambda problem: problem[0])
         return Problem(f"row seq {seq}", kind, detail, seq, _event_row(cur, seq))
@@ -97,6 +104,31 @@ def first_bad_row(cur: duckdb.DuckDBPyConnection, events: int) -> Problem | None
             f"dead letter seq {dead}", "changed", "it names no record of the log with its value"
         )
     return None
+
+
+def _first_not_decoded(cur: duckdb.DuckDBPyConnection) -> int | None:
+    """The first event (by seq) whose record's kept value (Avro, binary mode, JSON spelled
+    otherwise) does not decode to its canonical JSON: the digest ties the value to the log,
+    decoding ties the row to the value. The loop issues no query while the result streams."""
+    result = cur.execute(
+        "SELECT e.seq, e.canonical, r.entry, r.value FROM log_records r "
+        "JOIN events e ON e.seq = r.event_seq WHERE r.value IS NOT NULL ORDER BY e.seq"
+    )
+    while rows := result.fetchmany(DECODE_CHUNK):
+        for seq, canonical, entry, value in rows:
+            if not _decodes_to(bytes(entry), bytes(value), canonical):
+                result.fetchall()  # end the stream: the cursor takes more queries after
+                return seq
+    return None
+
+
+def _decodes_to(entry: bytes, value: bytes, canonical: str) -> bool:
+    try:
+        record = recordlog.parse_entry(entry, value)
+    except ValueError:
+        return False
+    decoded = decode_record(record)
+    return not isinstance(decoded, DecodeError) and decoded.canonical == canonical.encode()
 
 
 def _event_row(cur: duckdb.DuckDBPyConnection, seq: int) -> dict[str, Any] | None:

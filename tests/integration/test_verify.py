@@ -14,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from provenance_ledger.ledger import merkle, recordlog
+from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.checkpoint import parse
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.cli.main import cli as cli_group
+from provenance_ledger.schemas import avro
 from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
 from tests.support.ledgerproc import cli, fill, health, run_sql, start_serve
@@ -295,3 +297,34 @@ def test_a_since_file_that_is_not_a_checkpoint_is_a_usage_error(ledger_file, tmp
     result = CliRunner().invoke(cli_group, ["verify", "--since", str(binary)], env=env)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"provledger: {binary}: not a checkpoint")
+
+
+def test_a_binary_mode_event_is_tied_to_its_avro_value(tmp_path: Path) -> None:
+    """An event sent in binary mode (Avro data, ce_* headers) is not stored as its value:
+    verify decodes the value the log kept and compares it with the row."""
+    settings = replace(
+        Settings(), db_path=tmp_path / "avro.duckdb", topic="verify.test", group_id="verify-avro"
+    )
+    ledger = Ledger.open(settings.db_path, migrate=True)
+    pending = []
+    for offset, decoded in enumerate(eventmix.events(40, seed=8)):
+        headers, value = avro.binary_message(decoded)
+        record = KafkaRecord("t", 0, offset, None, value, tuple(headers))
+        pending.append(Incoming(record, decoded))
+    ledger.write_batch(pending, [], {("t", 0): len(pending)})
+    ledger.close()
+    env = server_env(settings)
+    with duckdb.connect(str(settings.db_path), read_only=True) as conn:
+        kept = conn.execute("SELECT count(*) FROM log_records WHERE value IS NOT NULL").fetchone()
+    assert kept == (40,)
+    assert cli(env, "verify").returncode == 0
+    run_sql(
+        settings.db_path,
+        "UPDATE events SET canonical = replace(canonical, '\"ci/acme', '\"ci/evil'), "
+        "source = replace(source, 'ci/acme', 'ci/evil') WHERE seq = 17",
+        "UPDATE events SET content_hash = sha256(canonical) WHERE seq = 17",
+    )
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith("TAMPERED: row seq 17 was changed")
+    assert "decodes to" in result.stdout
