@@ -80,7 +80,7 @@ def verify(
     verifier_key: str | None,
     as_json: bool,
 ) -> None:
-    """Recompute the ledger's RFC 6962 Merkle log from the stored events.
+    """Recompute the ledger's log (an RFC 6962 tree per partition) from the stored records.
 
     Exit 0 and print the size and root if every row is as it was written; exit 1 and print
     the first row that was changed, inserted or deleted otherwise. Keep the output of
@@ -235,7 +235,7 @@ class _Rate(ProgressColumn):
     "the replay found fewer events (without --force).",
 )
 @click.option("--force", is_flag=True, help="Swap even if the replay found fewer events.")
-@json_option("Print the comparison (events, tables, Merkle root, backup) as JSON.")
+@json_option("Print the comparison (events, tables, log root, backup) as JSON.")
 @click.pass_obj
 def rebuild_command(settings: Settings, force: bool, as_json: bool) -> None:
     """Rebuild the DuckDB projection by replaying the topic from the beginning.

@@ -1,10 +1,10 @@
-"""RFC 6962 Merkle tree over the ledger's events, in ledger order (the structure of
-Certificate Transparency and Sigstore's Rekor, so standard tools can check it).
+"""RFC 6962 Merkle trees (the structure of Certificate Transparency and Sigstore's Rekor, so
+standard tools can check them): the ledger's log has one per partition (ledger/recordlog.py).
 
 Leaf hash = SHA-256(0x00 || entry), node hash = SHA-256(0x01 || left || right). Proofs are
 built per RFC 6962 §2.1 and verified per RFC 9162 §2.1.3.2 / §2.1.4.2. Proof builders take a
 ``NodeFn`` giving the hash of any *perfect* subtree (level, index), so the same code serves an
-in-memory list of leaves and the stored ``merkle_nodes`` table.
+in-memory list of leaves and the stored ``log_nodes`` table (ledger/logstore.py).
 """
 
 from __future__ import annotations
