@@ -1,9 +1,9 @@
 """Ledgers several of verify's read chunks long: verify finds nothing on an honest one and the
-right row on a tampered one far past the first chunk; a snapshot copies every row.
+right row or record on a tampered one far past the first chunk; a snapshot copies every row.
 
-(verify used to stream the events with ``fetchmany`` on the cursor that also looked up the
-Merkle nodes; the look-ups ended the stream after one chunk, and an honest ledger longer than
-that was reported TAMPERED.)
+(verify used to stream with ``fetchmany`` on the cursor that also looked up the Merkle nodes;
+the look-ups ended the stream after one chunk, and an honest ledger longer than that was
+reported TAMPERED. The log's walk now reads each partition in chunks of ``verify_log.CHUNK``.)
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provenance_ledger.ledger import merkle, snapshot, verify
+from provenance_ledger.ledger import merkle, recordlog, snapshot, verify_log
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix, longledger
 from tests.support.ledgerproc import cli, fill, health, produce, run_sql, start_serve
 from tests.support.servers import free_port, server_env
 from tests.support.waiting import wait_until
 
-SIZE = int(3.5 * verify.CHUNK)
+CHUNK = verify_log.CHUNK
+SIZE = int(3.5 * CHUNK)
 
 
 @pytest.fixture(scope="module")
@@ -58,66 +60,91 @@ def test_an_honest_ledger_several_chunks_long_verifies(ledger) -> None:
     path, env = ledger
     result = cli(env, "verify")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == f"ok: {SIZE} events, RFC 6962 root {_head_root(path)}"
+    assert result.stdout.strip() == f"ok: {SIZE} records ({SIZE} events), root {_head_root(path)}"
 
 
 def test_a_row_rewritten_with_its_hashes_far_past_the_first_chunk_is_found(ledger) -> None:
-    """Only the walk over the stored tree can see this one (the columns agree with the row)."""
+    """The columns agree with the rewritten canonical: only its record in the log tells."""
     path, env = ledger
-    seq = 3 * verify.CHUNK + 18
+    seq = 3 * CHUNK + 18
     forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
     run_sql(
         path,
-        f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil'),"
-        f" content_hash = sha256({forged}) WHERE seq = {seq}",
+        f"UPDATE events SET canonical = {forged}, source = replace(source, 'ci/acme', 'ci/evil')"
+        f" WHERE seq = {seq}",
+        f"UPDATE events SET content_hash = sha256(canonical) WHERE seq = {seq}",
     )
-    conn = duckdb.connect(str(path))
-    canonical = conn.execute(f"SELECT canonical FROM events WHERE seq = {seq}").fetchone()[0]
-    assert '"ci/evil' in canonical
-    conn.execute(
-        f"UPDATE events SET leaf_hash = ? WHERE seq = {seq}", [merkle.leaf_hash(canonical.encode())]
-    )
-    conn.close()
     result = cli(env, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith(f"TAMPERED: row seq {seq} was changed")
-    assert f"rows {seq}..{seq + 1}" in result.stdout
+    assert "not the value of the record the log holds" in result.stdout
+    assert "ci/evil" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("tamper", "first"),
-    [
-        # one row, in the last chunk
-        (f"DELETE FROM events WHERE seq = {3 * verify.CHUNK + 5}", 3 * verify.CHUNK + 5),
-        # every row of the second chunk: its range reads nothing at all
-        (
-            f"DELETE FROM events WHERE seq >= {verify.CHUNK} AND seq < {2 * verify.CHUNK}",
-            verify.CHUNK,
-        ),
-        # the tail
-        (f"DELETE FROM events WHERE seq >= {SIZE - 10}", SIZE - 10),
-    ],
-    ids=["one-row", "a-whole-chunk", "the-tail"],
-)
-def test_deleted_rows_past_the_first_chunk_are_found(ledger, tamper: str, first: int) -> None:
+def test_a_record_rewritten_with_its_leaf_far_past_the_first_chunk_is_found(ledger) -> None:
+    """The entry makes its stored leaf again: only the walk over the stored tree can see it,
+    by the node over the record and its neighbour."""
     path, env = ledger
-    run_sql(path, tamper)
+    index = 3 * CHUNK + 18
+    conn = duckdb.connect(str(path))
+    try:
+        (offset,) = conn.execute(
+            "SELECT kafka_offset FROM log_records WHERE kafka_partition = 0 AND idx = ?", [index]
+        ).fetchone()
+        entry = recordlog.record_entry(KafkaRecord("t", 0, offset, None, b'{"forged": true}'))
+        conn.execute(
+            "UPDATE log_records SET entry = ?, leaf_hash = ? WHERE kafka_partition = 0 AND idx = ?",
+            [entry, merkle.leaf_hash(entry), index],
+        )
+    finally:
+        conn.close()
     result = cli(env, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout.startswith(f"TAMPERED: row seq {first} was deleted")
+    assert result.stdout.startswith(f"TAMPERED: partition 0 record {index} was changed")
+    assert f"records {index}..{index + 1}" in result.stdout
 
 
-@pytest.mark.parametrize("seq", [SIZE, 10**12, -7], ids=["next", "far-beyond", "negative"])
-def test_an_inserted_row_is_found_wherever_its_seq(ledger, seq: int) -> None:
+# (table, where its rows are numbered, how verify names one)
+EVENT_ROWS = ("events", "seq", "row seq")
+LOG_RECORDS = ("log_records", "idx", "partition 0 record")
+PAST_THE_FIRST_CHUNK = [
+    # one row, in the last chunk
+    (3 * CHUNK + 5, 3 * CHUNK + 6),
+    # every row of the second chunk: its range reads nothing at all
+    (CHUNK, 2 * CHUNK),
+    # the tail
+    (SIZE - 10, SIZE),
+]
+
+
+@pytest.mark.parametrize("table", [EVENT_ROWS, LOG_RECORDS], ids=["events", "log-records"])
+@pytest.mark.parametrize(
+    ("first", "end"), PAST_THE_FIRST_CHUNK, ids=["one-row", "a-whole-chunk", "the-tail"]
+)
+def test_deleted_rows_past_the_first_chunk_are_found(ledger, table, first: int, end: int) -> None:
     path, env = ledger
+    name, number, where = table
+    run_sql(path, f"DELETE FROM {name} WHERE {number} >= {first} AND {number} < {end}")
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"TAMPERED: {where} {first} was deleted")
+
+
+@pytest.mark.parametrize("table", [EVENT_ROWS, LOG_RECORDS], ids=["events", "log-records"])
+@pytest.mark.parametrize("number", [SIZE, 10**12, -7], ids=["next", "far-beyond", "negative"])
+def test_an_inserted_row_is_found_wherever_its_number(ledger, table, number: int) -> None:
+    path, env = ledger
+    name, column, where = table
+    # (source, id) is unique among the events: the forged row needs its own id.
+    forged_id = ", 'forged-1' AS id" if name == "events" else ""
     run_sql(
         path,
-        f"INSERT INTO events SELECT * REPLACE ({seq} AS seq, 'forged-1' AS id) "
-        f"FROM events WHERE seq = {verify.CHUNK + 3}",
+        f"INSERT INTO {name} SELECT * REPLACE ({number} AS {column}{forged_id}) "
+        f"FROM {name} WHERE {column} = {CHUNK + 3}",
     )
     result = cli(env, "verify")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout.startswith(f"TAMPERED: row seq {seq} was inserted")
+    assert result.stdout.startswith(f"TAMPERED: {where} {number} was inserted")
 
 
 def test_growth_of_a_long_ledger_is_proven_from_a_kept_checkpoint(ledger, tmp_path) -> None:
@@ -131,7 +158,7 @@ def test_growth_of_a_long_ledger_is_proven_from_a_kept_checkpoint(ledger, tmp_pa
     result = cli(env, "verify", "--since", str(kept))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"consistent: the ledger only grew since the checkpoint of size {SIZE}" in result.stdout
-    assert f"ok: {SIZE + 300} events" in result.stdout
+    assert f"ok: {SIZE + 300} records ({SIZE + 300} events)" in result.stdout
 
 
 def test_a_snapshot_of_a_long_ledger_has_every_row(ledger, tmp_path, monkeypatch) -> None:
@@ -187,7 +214,7 @@ def test_a_long_ledger_ingested_across_kills_verifies_snapshots_and_rebuilds(
         wait_until(lambda: (health(port) or {}).get("events") == SIZE, 180, "every event")
         served = cli(env, "verify")
         assert served.returncode == 0, served.stdout + served.stderr + log.read_text()[-2000:]
-        assert served.stdout.startswith(f"ok: {SIZE} events, RFC 6962 root ")
+        assert served.stdout.startswith(f"ok: {SIZE} records ({SIZE} events), root ")
         snap = tmp_path / "snap.duckdb"
         taken = cli(env, "snapshot", str(snap))
         assert taken.returncode == 0, taken.stderr
@@ -205,5 +232,5 @@ def test_a_long_ledger_ingested_across_kills_verifies_snapshots_and_rebuilds(
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert "DIFFERS" not in rebuilt.stdout
     assert f"rebuilt {SIZE} events" in rebuilt.stdout
-    assert "Merkle root: the same" in rebuilt.stdout
+    assert "log root: the same" in rebuilt.stdout
     assert cli(env, "verify").stdout == served.stdout
