@@ -1,112 +1,105 @@
-// Command verifynote checks a provledger checkpoint with code provledger did not write:
-// golang.org/x/mod/sumdb/note for the C2SP signed note and golang.org/x/mod/sumdb/tlog for
-// the tree head and an RFC 6962 consistency proof between two checkpoints.
+// Command verifynote checks provledger's signed checkpoints and proofs with code provledger
+// did not write: golang.org/x/mod/sumdb/note for the C2SP signed note and
+// golang.org/x/mod/sumdb/tlog for every hash (leaves, trees, audit and consistency paths).
 //
-//	verifynote -key VERIFIER_KEY -origin ORIGIN NOTE_FILE
-//	verifynote -key VERIFIER_KEY -origin ORIGIN -old OLD_NOTE_FILE -proof PROOF_FILE NOTE_FILE
+//	verifynote checkpoint  -key VKEY -origin ORIGIN NOTE
+//	verifynote consistency -key VKEY -origin ORIGIN -old OLD_NOTE -proof PROOF_JSON NOTE
+//	verifynote inclusion   -key VKEY -origin ORIGIN -proof PROOF_JSON NOTE
 //
-// PROOF_FILE holds one base64 hash per line (the "proof" of POST /v1/ledger/verify with the
-// old checkpoint as "since"). It prints the size and root and exits 0, or says why not and
-// exits 1.
+// checkpoint opens NOTE with the verifier key and prints its size, root and partitions.
+//
+// consistency opens OLD_NOTE and NOTE and checks that the log only grew from one to the
+// other. PROOF_JSON is the "proof" of POST /v1/ledger/verify with OLD_NOTE as "since": one
+// {partition, old_size, new_size, old_root, new_root, proof} per partition. The old roots
+// must give OLD_NOTE's root and the new roots NOTE's root (the RFC 6962 tree over the head
+// leaves), and each partition's new tree must extend its old one (tlog.CheckTree).
+//
+// inclusion checks that the record of PROOF_JSON (from `provledger prove` or
+// GET /v1/ledger/proof) is in the log NOTE signs: its entry, its audit path to its
+// partition's root, and that partition's head leaf's path to NOTE's root, at the size and
+// place NOTE's partitions line gives.
+//
+// Each prints what it verified and exits 0, or prints why not to stderr and exits 1; a
+// wrong command line exits 2.
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"strings"
-
-	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
-// tlog.ParseTree reads the tree note of Go's checksum database, whose first line is this
-// fixed origin; a C2SP tlog-checkpoint is the same text with the log's own origin there.
-const goSumOrigin = "go.sum database tree"
+const usage = `usage:
+  verifynote checkpoint  -key VKEY -origin ORIGIN NOTE
+  verifynote consistency -key VKEY -origin ORIGIN -old OLD_NOTE -proof PROOF_JSON NOTE
+  verifynote inclusion   -key VKEY -origin ORIGIN -proof PROOF_JSON NOTE
+`
+
+type options struct {
+	key, origin, old, proof, note string
+}
 
 func main() {
-	key := flag.String("key", "", "the log's verifier key")
-	origin := flag.String("origin", "", "the origin line the checkpoint must have")
-	oldNote := flag.String("old", "", "an older signed checkpoint of the same log")
-	proofFile := flag.String("proof", "", "the consistency proof from -old to NOTE_FILE")
-	flag.Parse()
-	if *key == "" || *origin == "" || flag.NArg() != 1 || (*oldNote == "") != (*proofFile == "") {
-		fmt.Fprintln(os.Stderr, "usage: verifynote -key VKEY -origin ORIGIN [-old FILE -proof FILE] NOTE_FILE")
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	if err := run(*key, *origin, flag.Arg(0), *oldNote, *proofFile); err != nil {
+	command := os.Args[1]
+	opts, ok := parseOptions(command, os.Args[2:])
+	if !ok {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := run(command, opts, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "verifynote:", err)
 		os.Exit(1)
 	}
 }
 
-func run(vkey, origin, notePath, oldPath, proofPath string) error {
-	verifier, err := note.NewVerifier(vkey)
-	if err != nil {
-		return fmt.Errorf("verifier key: %w", err)
+// parseOptions reads the flags of one subcommand; false when they are not the ones it needs.
+func parseOptions(command string, args []string) (options, bool) {
+	var opts options
+	flags := flag.NewFlagSet(command, flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	flags.StringVar(&opts.key, "key", "", "the log's verifier key")
+	flags.StringVar(&opts.origin, "origin", "", "the origin line the checkpoints must have")
+	flags.StringVar(&opts.old, "old", "", "an older signed checkpoint of the same log")
+	flags.StringVar(&opts.proof, "proof", "", "the proof, as JSON")
+	if flags.Parse(args) != nil || flags.NArg() != 1 || opts.key == "" || opts.origin == "" {
+		return opts, false
 	}
-	tree, err := openCheckpoint(notePath, verifier, origin)
-	if err != nil {
-		return err
+	opts.note = flags.Arg(0)
+	switch command {
+	case "checkpoint":
+		return opts, opts.old == "" && opts.proof == ""
+	case "consistency":
+		return opts, opts.old != "" && opts.proof != ""
+	case "inclusion":
+		return opts, opts.old == "" && opts.proof != ""
 	}
-	fmt.Printf("size %d\nroot %s\n", tree.N, tree.Hash)
-	if oldPath == "" {
-		return nil
-	}
-	old, err := openCheckpoint(oldPath, verifier, origin)
-	if err != nil {
-		return err
-	}
-	proof, err := readProof(proofPath)
-	if err != nil {
-		return err
-	}
-	if err := tlog.CheckTree(proof, tree.N, tree.Hash, old.N, old.Hash); err != nil {
-		return fmt.Errorf("consistency from %d to %d: %w", old.N, tree.N, err)
-	}
-	fmt.Printf("consistent from %d to %d\n", old.N, tree.N)
-	return nil
+	return opts, false
 }
 
-func openCheckpoint(path string, verifier note.Verifier, origin string) (tlog.Tree, error) {
-	msg, err := os.ReadFile(path)
+func run(command string, opts options, out io.Writer) error {
+	opener, err := newOpener(opts.key, opts.origin)
 	if err != nil {
-		return tlog.Tree{}, err
+		return err
 	}
-	opened, err := note.Open(msg, note.VerifierList(verifier))
+	head, err := opener.open(opts.note)
 	if err != nil {
-		return tlog.Tree{}, fmt.Errorf("%s: %w", path, err)
+		return err
 	}
-	first, rest, found := strings.Cut(opened.Text, "\n")
-	if !found || first != origin {
-		return tlog.Tree{}, fmt.Errorf("%s: origin %q, want %q", path, first, origin)
-	}
-	tree, err := tlog.ParseTree([]byte(goSumOrigin + "\n" + rest))
-	if err != nil {
-		return tlog.Tree{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return tree, nil
-}
-
-func readProof(path string) (tlog.TreeProof, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var proof tlog.TreeProof
-	lines := bufio.NewScanner(bytes.NewReader(data))
-	for lines.Scan() {
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(lines.Text()))
-		if err != nil || len(raw) != tlog.HashSize {
-			return nil, errors.New("proof: a line is not a base64 SHA-256 hash")
+	switch command {
+	case "consistency":
+		old, err := opener.open(opts.old)
+		if err != nil {
+			return err
 		}
-		var hash tlog.Hash
-		copy(hash[:], raw)
-		proof = append(proof, hash)
+		return checkConsistency(old, head, opts.proof, out)
+	case "inclusion":
+		return checkInclusion(head, opts.proof, out)
 	}
-	return proof, lines.Err()
+	fmt.Fprintf(out, "size %d\nroot %s\npartitions %s\n", head.tree.N, head.tree.Hash, head.cut)
+	return nil
 }
