@@ -109,7 +109,8 @@ def peer(
             group = admin.describe_groups([spec.group])[spec.group]
             return group["group_state"] == "Stable" and len(group["members"]) == spec.members
 
-        wait_for(joined, f"{spec.name} to join its consumer group", timeout=180, interval=0.5)
+        what = f"{spec.name} to join its consumer group"
+        wait_for(joined, what, timeout=180, interval=0.5, explain=lambda: _tail(str(spec.log)))
         return _measure(spec, process, alive, messages, bootstrap, topic, folder, pg)
     finally:
         process.terminate()
@@ -150,7 +151,8 @@ def _measure(
             broker_before = _cpu_s(broker) if broker else 0.0
             started, before = time.perf_counter(), cpu()
             send()
-        wait_for(done, f"{len(messages)} rows from {spec.name}", timeout=1800, interval=0.1)
+        what, log = f"{len(messages)} rows from {spec.name}", str(spec.log)
+        wait_for(done, what, timeout=1800, interval=0.1, explain=lambda: _tail(log))
         elapsed, after = time.perf_counter() - started, cpu()
         broker_cpu = _cpu_s(broker) - broker_before if broker else None
     count = len(messages)

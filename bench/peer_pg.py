@@ -143,9 +143,17 @@ def _all_stats() -> Iterator[tuple[int, list[str]]]:
                 yield int(entry.name), text.rsplit(")", 1)[1].split()
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float, interval: float) -> None:
+def wait_for(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    interval: float,
+    explain: Callable[[], str] = lambda: "",
+) -> None:
+    """Until ``check()``; past ``timeout`` seconds, exit naming ``what`` and ``explain()``
+    (a log's tail: a Connect task that failed leaves its worker running)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}\n{explain()}")
         time.sleep(interval)
