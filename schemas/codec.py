@@ -22,13 +22,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
 
 from provenance_ledger.schemas import avro, cdevents, jsonsafe
-from provenance_ledger.schemas.decoded import REASONS, DecodedEvent, DecodeError, canonical_bytes
+from provenance_ledger.schemas.decoded import (
+    REASONS,
+    DecodedEvent,
+    DecodeError,
+    TooDeep,
+    canonical_bytes,
+    canonical_of_body,
+    normal_body,
+    once,
+)
 from provenance_ledger.schemas.events import DATA_MODELS, CloudEvent
 from provenance_ledger.schemas.limits import DEFAULT_MAX_EVENT_BYTES
 
@@ -68,7 +76,7 @@ class KafkaRecord:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
 
-    @cached_property
+    @once
     def header_map(self) -> dict[str, str]:
         """Headers by lower-case name (the first of repeated ones), decoded once per record."""
         found: dict[str, str] = {}
@@ -99,8 +107,9 @@ def decode_record(
 
 
 def content_mode(record: KafkaRecord) -> ContentMode | DecodeError:
-    content_type = (record.header("content-type") or "").split(";")[0].strip().lower()
-    binary = record.header("ce_specversion") is not None or record.header("ce_type") is not None
+    headers = record.header_map
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    binary = "ce_specversion" in headers or "ce_type" in headers
     if content_type == STRUCTURED or (not binary and content_type in ("", "application/json")):
         return ContentMode.STRUCTURED
     if content_type == avro.AVRO:
@@ -149,11 +158,33 @@ def validate_event(obj: Any) -> DecodedEvent | DecodeError:
     """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare)."""
     if not isinstance(obj, dict):
         return DecodeError("wrong_type", f"an event is a JSON object, not {type(obj).__name__}")
-    unfit = jsonsafe.depth_problem(obj)
-    if unfit is not None:
-        return DecodeError(unfit.code, unfit.detail)
+    try:
+        # The walk that bounds the nesting also readies the canonical form.
+        body: dict[str, Any] | None = normal_body(obj)
+    except TooDeep as exc:
+        return DecodeError("too_deep", str(exc))
+    except OverflowError:
+        # Reported once the event is otherwise valid, as before; the walk stopped early, so
+        # the nesting is bounded here.
+        unfit = jsonsafe.depth_problem(obj)
+        if unfit is not None:
+            return DecodeError(unfit.code, unfit.detail)
+        body = None
     decoded = _validated(obj)
-    return decoded if isinstance(decoded, DecodeError) else _with_canonical(decoded, obj)
+    if isinstance(decoded, DecodeError):
+        return decoded
+    if body is not None and not cdevents.is_bare(obj):
+        decoded = _fast_canonical(decoded, body)
+    return _with_canonical(decoded, obj)
+
+
+def _fast_canonical(decoded: DecodedEvent, body: dict[str, Any]) -> DecodedEvent:
+    """The canonical bytes from the walked body; left to :func:`_with_canonical` to build
+    (and report) when the body has none (NaN, a lone surrogate)."""
+    try:
+        return decoded.with_canonical(canonical_of_body(body, decoded.event))
+    except (ValueError, TypeError):
+        return decoded
 
 
 def _validated(obj: dict[str, Any]) -> DecodedEvent | DecodeError:
