@@ -19,6 +19,7 @@ import duckdb
 
 from provenance_ledger.ledger import logstore, merkle, recordlog
 from provenance_ledger.ledger.checkpoint import Checkpoint, origin_for
+from provenance_ledger.schemas.codec import DecodeError, decode_record
 from provenance_ledger.schemas.errors import Finding, UsageProblem
 
 FORMAT = "provledger-inclusion-proof/v1"
@@ -214,16 +215,35 @@ def _check(proof: dict, checkpoint: Checkpoint) -> str:
 
 
 def _what(record: dict[str, Any], checkpoint: Checkpoint) -> str:
+    """What the proof shows: the event only as far as the value the entry commits to carries
+    it; the outcome and a dead letter's reason are the ledger's word, and said so."""
     where = f"partition {record['partition']} offset {record['offset']}"
-    if record["event"]:
-        event = record["event"]
-        what = f"event {event['source']} {event['id']} ({event['type']}), {record['outcome']}"
-    elif record["dead_letter"]:
+    said = f"the ledger says: {record['outcome']}"
+    if record["dead_letter"]:
         dead = record["dead_letter"]
-        what = f"a record refused as a dead letter ({dead['reason']}: {dead['detail']})"
+        said += f", refused ({dead['reason']}: {dead['detail']})"
+    if record.get("value") is not None:
+        event = _carried_event(record)
+        what = f"event {event.source} {event.id} ({event.type}) from its value"
     else:
-        what = f"a record ({record['outcome']})"
-    return f"{where} is in the log of {checkpoint.size} records: {what}"
+        what = "a record whose value the ledger did not keep"
+    return f"{where} is in the log of {checkpoint.size} records: {what}; {said}"
+
+
+def _carried_event(record: dict[str, Any]) -> Any:
+    """The event the record's value decodes to, which must be the one the proof names."""
+    decoded = decode_record(recordlog.parse_entry(_unb64(record["entry"]), _unb64(record["value"])))
+    if isinstance(decoded, DecodeError):
+        raise ProofRejected(f"the record's value is not an event ({decoded.detail})")
+    event = decoded.event
+    named = record.get("event") or {}
+    if (named.get("source"), named.get("id"), named.get("type")) != (
+        event.source,
+        event.id,
+        event.type,
+    ):
+        raise ProofRejected("the event the proof names is not the one the record carries")
+    return event
 
 
 def _unb64(text: Any) -> bytes:

@@ -66,10 +66,10 @@ def record_entry(record: KafkaRecord) -> bytes:
 
 
 def value_digest(entry: bytes) -> bytes | None:
-    """The SHA-256 of the record's value an entry commits to (None for a null value)."""
-    if entry[-DIGEST_SIZE - 1 : -DIGEST_SIZE] == VALUE_DIGEST:
-        return entry[-DIGEST_SIZE:]
-    return None
+    """The SHA-256 of the record's value an entry commits to (None for a null value), read by
+    walking the entry's fields: its last bytes alone could be a header's. Raises ValueError
+    for bytes that are not an entry."""
+    return _fields(entry)[4]
 
 
 def entry_position(entry: bytes) -> tuple[int, int]:
@@ -81,10 +81,16 @@ def entry_position(entry: bytes) -> tuple[int, int]:
 def parse_entry(entry: bytes, value: bytes | None) -> KafkaRecord:
     """The record an entry was made from, given its value (whose digest the caller checks);
     the topic is not in the entry. Raises ValueError for bytes that are not an entry."""
+    partition, offset, key, headers, _ = _fields(entry)
+    return KafkaRecord("", partition, offset, key, value, headers)
+
+
+def _fields(
+    entry: bytes,
+) -> tuple[int, int, bytes | None, tuple[tuple[str, bytes | None], ...], bytes | None]:
     try:
         partition, offset = struct.unpack_from(">IQ", entry)
-        at = 12
-        key, at = _read_field(entry, at)
+        key, at = _read_field(entry, 12)
         (count,) = struct.unpack_from(">I", entry, at)
         at += 4
         headers = []
@@ -94,7 +100,12 @@ def parse_entry(entry: bytes, value: bytes | None) -> KafkaRecord:
             headers.append(((name or b"").decode("utf-8", "surrogatepass"), header_value))
     except struct.error as exc:
         raise ValueError(f"not a record entry: {exc}") from exc
-    return KafkaRecord("", partition, offset, key, value, tuple(headers))
+    tail = entry[at:]
+    if tail == NO_VALUE:
+        return partition, offset, key, tuple(headers), None
+    if len(tail) == 1 + DIGEST_SIZE and tail[:1] == VALUE_DIGEST:
+        return partition, offset, key, tuple(headers), tail[1:]
+    raise ValueError("not a record entry: it does not end with its value digest")
 
 
 def _read_field(entry: bytes, at: int) -> tuple[bytes | None, int]:

@@ -115,9 +115,12 @@ def _prove(
     detail = _incomparable(report, since)
     if detail is None:
         try:
+            # Every partition of the log now, those empty at the checkpoint from size 0: a
+            # verifier rebuilds both roots from these parts alone.
+            kept = dict(since.partitions)
             report.proof = [
-                _partition_proof(cur, partition, size, dict(report.partitions), roots)
-                for partition, size in since.partitions
+                _partition_proof(cur, partition, kept.get(partition, 0), size, roots)
+                for partition, size in report.partitions
             ]
         except logstore.MissingNode as exc:
             detail = f"a node the proof needs is missing from the ledger ({exc})"
@@ -158,11 +161,10 @@ def _partition_proof(
     cur: duckdb.DuckDBPyConnection,
     partition: int,
     old_size: int,
-    sizes: dict[int, int],
+    new_size: int,
     roots: dict[int, bytes],
 ) -> PartitionProof:
     tree = logstore.PartitionTree(cur, partition)
-    new_size = sizes[partition]
     return PartitionProof(
         partition,
         old_size,

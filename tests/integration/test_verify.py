@@ -5,6 +5,7 @@ honest growth."""
 from __future__ import annotations
 
 import base64
+import json
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -328,3 +329,41 @@ def test_a_binary_mode_event_is_tied_to_its_avro_value(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith("TAMPERED: row seq 17 was changed")
     assert "decodes to" in result.stdout
+
+
+def test_a_partition_empty_at_the_checkpoint_is_in_the_proof_from_size_0(tmp_path: Path) -> None:
+    """A verifier rebuilds the new root from the proof's parts alone, so a partition that
+    had no record when the checkpoint was kept has its part too."""
+    settings = replace(
+        Settings(), db_path=tmp_path / "grow.duckdb", topic="verify.test", group_id="verify-grow"
+    )
+    events = list(eventmix.events(30, seed=11))
+
+    def write(partition: int, decoded_events: list) -> None:
+        ledger = Ledger.open(settings.db_path, migrate=True)
+        start = ledger.committed_offsets("t").get(partition, 0)
+        batch = [
+            Incoming(KafkaRecord("t", partition, start + at, None, decoded.canonical), decoded)
+            for at, decoded in enumerate(decoded_events)
+        ]
+        ledger.write_batch(batch, [], {("t", partition): start + len(batch)})
+        ledger.close()
+
+    write(0, events[:10])
+    write(1, events[10:20])
+    env = server_env(settings)
+    kept = tmp_path / "kept.txt"
+    kept.write_text(cli(env, "verify", "--checkpoint").stdout)
+    assert kept.read_text().endswith("partitions 0:10 1:10\n")
+    write(2, events[20:])
+    result = cli(env, "verify", "--since", str(kept), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["consistent"] is True
+    parts = {part["partition"]: part for part in report["proof"]}
+    assert sorted(parts) == [0, 1, 2]
+    assert (parts[2]["old_size"], parts[2]["new_size"], parts[2]["proof"]) == (0, 10, [])
+    new_heads = [
+        (p, part["new_size"], base64.b64decode(part["new_root"])) for p, part in parts.items()
+    ]
+    assert base64.b64encode(recordlog.head_root(new_heads)).decode() == report["root"]

@@ -46,6 +46,17 @@ def test_any_difference_in_the_record_changes_the_entry(other: KafkaRecord) -> N
     assert recordlog.record_entry(other) != recordlog.record_entry(_record(2, 41, b"the value"))
 
 
+def test_a_header_that_looks_like_a_digest_is_not_taken_for_one() -> None:
+    """A null value's entry ends with a header of the producer's choosing: its last 33 bytes
+    can be 0x01 and a hash, and must not be read as the value's digest."""
+    forged_tail = b"\x01" + hashlib.sha256(b"x").digest()[:31]
+    record = KafkaRecord("t", 0, 0, None, None, (("h", forged_tail),))
+    entry = recordlog.record_entry(record)
+    assert recordlog.value_digest(entry) is None
+    with pytest.raises(ValueError, match="value digest"):
+        recordlog.value_digest(entry + b"\x00")
+
+
 def test_a_null_value_has_no_digest_and_a_truncated_entry_is_refused() -> None:
     entry = recordlog.record_entry(_record(0, 0, None))
     assert recordlog.value_digest(entry) is None
