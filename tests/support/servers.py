@@ -89,7 +89,8 @@ class Running:
         return self.cli("emit", event_type, "--data", json.dumps(data), *extra).stdout.strip()
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", params=params, timeout=10)
+        # httpx drops a query string written into the path when params is given, even empty.
+        return httpx.get(f"{self.url}{path}", params=params or None, timeout=10)
 
     def sql(self, query: str) -> list[list]:
         """The rows a read-only query answers through POST /v1/sql."""
