@@ -44,6 +44,8 @@ from provenance_ledger.schemas.errors import (
     UsageProblem,
 )
 
+VERIFY_MEMORY_LIMIT = "256MB"
+
 
 @click.command(
     epilog="Exit 0 verified, 1 tampered, not consistent, or the --since checkpoint's signature "
@@ -146,9 +148,9 @@ def _local_report(settings: Settings, since) -> dict[str, Any] | None:
     path = Path(settings.db_path)
     if not path.exists():
         raise LocalFailure(f"no ledger at {path} (set PROVLEDGER_DB)")
-    # The same cap as serve and rebuild: DuckDB otherwise keeps the blocks it read, up to 80%
-    # of RAM, while verify reads the whole file.
-    limit = settings.duckdb_memory_limit
+    # The same cap as serve and rebuild, or VERIFY_MEMORY_LIMIT: DuckDB otherwise keeps the
+    # blocks it read, up to 80% of RAM, while verify reads the whole file (its joins spill).
+    limit = settings.duckdb_memory_limit or VERIFY_MEMORY_LIMIT
     try:
         conn = duckdb.connect(
             str(path), read_only=True, config={"memory_limit": limit} if limit else {}
