@@ -62,7 +62,7 @@ def test_migrating_a_file_from_before_migrations_adds_what_it_lacks(tmp_path: Pa
         assert ledger.ledger_id is not None
     finally:
         ledger.close()
-    assert {"ledger_schema", "ledger_identity", "commit_facts", "merkle_nodes"} <= tables(path)
+    assert {"ledger_schema", "ledger_identity", "commit_facts", "log_records"} <= tables(path)
 
 
 def test_a_failed_migration_leaves_no_half_made_schema(
