@@ -33,6 +33,7 @@ from provenance_ledger.ledger.projection import (
     project_checked,
     project_columns,
 )
+from provenance_ledger.schemas.codec import KafkaRecord
 
 log = logging.getLogger(__name__)
 RAW_PREFIX_BYTES = 4096
@@ -175,7 +176,9 @@ def append_to_log(
         id(item): accepted.seq for item, accepted in zip(batch.new, batch.accepted, strict=True)
     }
     refused = {id(item.record) for item in batch.dead}
-    records = [(item.record, seq_of.get(id(item)), item) for item in incoming]
+    records: list[tuple[KafkaRecord, int | None, Incoming | None]] = [
+        (item.record, seq_of.get(id(item)), item) for item in incoming
+    ]
     records += [(item.record, None, None) for item in rejected if item.record is not None]
     records.sort(key=lambda found: (found[0].partition, found[0].offset))
     columns: Columns = {name: [] for name in LOG_COLUMNS}

@@ -26,7 +26,7 @@ def test_an_entry_names_partition_offset_key_headers_and_the_value_digest() -> N
         2,
         41,
         b"key",
-        (("h", b"1"), ("h", None)),
+        (("h", b"1"), ("h", b"")),
         b"the value",
     )
 
