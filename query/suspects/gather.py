@@ -69,7 +69,8 @@ CATALOG_VERSION = (
 
 # Everything a suspects call reads by the incident's key, in one query: each subquery is an
 # index look-up, and one query costs less than five (DuckDB's cost per query is ~0.3 ms).
-# The verdicts are the standing one per target: the latest attribution wins.
+# Every attribution comes; ``_standing`` keeps the latest per target (a window function in
+# SQL would cost more than the query).
 _INCIDENT = f"""
 SELECT
   (SELECT list(struct_pack(incident, title, severity, services, environment,
@@ -77,13 +78,11 @@ SELECT
    FROM incidents WHERE incident = $incident) AS openings,
   (SELECT min(resolved_at) FROM incident_resolutions WHERE incident = $incident) AS resolved_at,
   (SELECT list(struct_pack(verdict, by_id, target_kind, deployment_event_id, action_event_id,
-                           repo, commit))
-   FROM (SELECT * FROM attributions WHERE incident = $incident
-         QUALIFY row_number() OVER (
-             PARTITION BY target_kind, deployment_event_id, action_event_id, repo, commit
-             ORDER BY attributed_at DESC, event_seq DESC) = 1)) AS verdicts,
+                           repo, commit, attributed_at, event_seq))
+   FROM attributions WHERE incident = $incident) AS attributions,
   {CATALOG_VERSION}
 """
+_TARGET = ("target_kind", "deployment_event_id", "action_event_id", "repo", "commit")
 
 
 @dataclass(frozen=True)
@@ -98,11 +97,29 @@ class IncidentRead:
 
 
 def incident_read(cur: duckdb.DuckDBPyConnection, incident: str) -> IncidentRead:
-    openings, resolved_at, verdicts, path, (count, last) = single_row(
+    openings, resolved_at, attributions, path, (count, last) = single_row(
         cur.execute(_INCIDENT, {"incident": incident})
     )
     opening = min(openings or [], key=lambda row: (row["opened_at"], row["event_id"]), default=None)
-    return IncidentRead(opening, resolved_at, verdicts or [], (path, count, last))
+    return IncidentRead(opening, resolved_at, _standing(attributions or []), (path, count, last))
+
+
+def _standing(attributions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The standing verdict per target: the latest attribution (then the later in the
+    ledger) wins."""
+    latest: dict[tuple, dict[str, Any]] = {}
+    for row in attributions:
+        target = tuple(row[column] for column in _TARGET)
+        kept = latest.get(target)
+        if kept is None or (row["attributed_at"], row["event_seq"]) > (
+            kept["attributed_at"],
+            kept["event_seq"],
+        ):
+            latest[target] = row
+    return [
+        {k: v for k, v in row.items() if k not in ("attributed_at", "event_seq")}
+        for row in latest.values()
+    ]
 
 
 def dependency_paths(
