@@ -13,6 +13,7 @@ from pathlib import Path
 from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
+from provenance_ledger.ledger.verify import verify
 from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
 from provenance_ledger.schemas.events import CloudEvent
 from tests.support import eventmix, hostile_events
@@ -72,8 +73,21 @@ def test_hostile_records_among_valid_ones_never_stop_ingestion(settings: Setting
         assert duplicates(ledger) == 0
         assert sorted(reason for reason, _ in _dead_letters(ledger)) == sorted(2 * expected_reasons)
         assert ledger.committed_offsets(settings.topic) == {0: len(first) + len(second)}
+        # Every record is in the log, each hostile one as a dead letter, and it verifies.
+        report = verify(ledger.cursor(), settings.topic)
+        assert report.ok, report.problem
+        assert report.size == len(first) + len(second)
+        assert _outcomes(ledger) == {
+            "accepted": 2 * VALID_PER_ROUND,
+            "dead_letter": 2 * len(hostile),
+        }
     finally:
         ledger.close()
+
+
+def _outcomes(ledger: Ledger) -> dict[str, int]:
+    rows = ledger.cursor().execute("SELECT outcome, count(*) FROM log_records GROUP BY ALL")
+    return dict(rows.fetchall())
 
 
 def _unhashable(event_id: str) -> DecodedEvent:
@@ -95,9 +109,14 @@ def test_a_record_failing_inside_the_writer_is_isolated(tmp_path: Path) -> None:
     good = list(eventmix.events(20, seed=23))
     bad = _unhashable("bad-1")
     offsets = itertools.count()
+    # The bad event has no canonical bytes to carry; the good ones carry theirs, as JSON would.
     incoming = [
-        Incoming(KafkaRecord("t", 0, next(offsets), None, b"{}"), decoded)
-        for decoded in [*good[:10], bad, *good[10:]]
+        Incoming(KafkaRecord("t", 0, next(offsets), None, value), decoded)
+        for decoded, value in [
+            *((decoded, decoded.canonical) for decoded in good[:10]),
+            (bad, b"{}"),
+            *((decoded, decoded.canonical) for decoded in good[10:]),
+        ]
     ]
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
@@ -112,6 +131,12 @@ def test_a_record_failing_inside_the_writer_is_isolated(tmp_path: Path) -> None:
         assert (reason, source, kafka_offset) == ("internal_error", "test/writer", 10)
         assert "UnicodeEncodeError" in detail and "surrogates not allowed" in detail
         assert ledger.committed_offsets("t") == {0: 21}
+        # The failed record is in the log all the same, in its place, and the log verifies.
+        assert _outcomes(ledger) == {"accepted": 20, "dead_letter": 1}
+        failed = "SELECT idx, outcome FROM log_records WHERE kafka_offset = 10"
+        assert ledger.cursor().execute(failed).fetchall() == [(10, "dead_letter")]
+        report = verify(ledger.cursor(), "t")
+        assert report.ok, report.problem
     finally:
         ledger.close()
 

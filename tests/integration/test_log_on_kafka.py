@@ -269,3 +269,24 @@ def test_a_file_from_before_the_log_is_refused_by_serve_and_migrated_by_rebuild(
         assert httpx.get(f"{running.url}/healthz", timeout=10).json()["events"] == 400
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("fmt", ["json", "avro"])
+def test_a_row_rewritten_with_its_hashes_is_caught_whatever_the_record_carried(
+    settings: Settings, fmt: str
+) -> None:
+    """The ledger keeps the value of a record that is not its event's canonical JSON (every
+    Avro record, and JSON as producers spell it): the row must still be tied to that value."""
+    _ingest(settings, list(eventmix.messages(40, fmt, seed=45)))
+    env = server_env(settings)
+    assert cli(env, "verify").returncode == 0
+    forged = "replace(canonical, '\"ci/acme', '\"ci/evil')"
+    with duckdb.connect(str(settings.db_path)) as conn:
+        conn.execute(
+            f"UPDATE events SET canonical = {forged}, "
+            "source = replace(source, 'ci/acme', 'ci/evil') WHERE seq = 17"
+        )
+        conn.execute("UPDATE events SET content_hash = sha256(canonical) WHERE seq = 17")
+    result = cli(env, "verify")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith("TAMPERED: row seq 17 was changed")
