@@ -146,21 +146,12 @@ def _verdict(report: dict[str, Any]) -> str:
 
 def _local_report(settings: Settings, since) -> dict[str, Any] | None:
     path = Path(settings.db_path)
-    if not path.exists():
-        raise LocalFailure(f"no ledger at {path} (set PROVLEDGER_DB)")
     # The same cap as serve and rebuild, or VERIFY_MEMORY_LIMIT: DuckDB otherwise keeps the
     # blocks it read, up to 80% of RAM, while verify reads the whole file (its joins spill).
-    limit = settings.duckdb_memory_limit or VERIFY_MEMORY_LIMIT
+    conn = fileshape.open_for_reading(path, settings.duckdb_memory_limit or VERIFY_MEMORY_LIMIT)
+    if conn is None:
+        return None  # a server holds the file: ask it
     try:
-        conn = duckdb.connect(
-            str(path), read_only=True, config={"memory_limit": limit} if limit else {}
-        )
-    except duckdb.Error as exc:
-        if fileshape.is_lock_error(exc):
-            return None  # a server holds the file: ask it
-        raise fileshape.open_failure(path, exc) from exc
-    try:
-        fileshape.check(conn, path)
         report = verify_ledger(conn.cursor(), settings.topic, since).to_json()
         key_file = settings.api.signing_key_file
         signer = signednote.load_signer_key(key_file) if key_file else None

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import duckdb
 
 from provenance_ledger.ledger import fileshape, proofs, signednote
 from provenance_ledger.ledger.checkpoint import CheckpointError, parse
 from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.producers.inputfile import read_bytes
 from provenance_ledger.query.cli.client import api_get
-from provenance_ledger.schemas.errors import LocalFailure, UsageProblem
+from provenance_ledger.schemas.errors import UsageProblem
 
 
 @click.command(
@@ -71,17 +71,10 @@ def prove(
 
 
 def _local_proof(settings: Settings, wanted: proofs.Wanted) -> dict[str, Any] | None:
-    path = Path(settings.db_path)
-    if not path.exists():
-        raise LocalFailure(f"no ledger at {path} (set PROVLEDGER_DB)")
+    conn = fileshape.open_for_reading(Path(settings.db_path))
+    if conn is None:
+        return None  # a server holds the file: ask it
     try:
-        conn = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        if fileshape.is_lock_error(exc):
-            return None  # a server holds the file: ask it
-        raise fileshape.open_failure(path, exc) from exc
-    try:
-        fileshape.check(conn, path)
         proof, checkpoint = proofs.prove(conn.cursor(), settings.topic, wanted)
     finally:
         conn.close()
@@ -122,7 +115,7 @@ def verify_proof(
     if not key_text:
         raise UsageProblem("pass --key VERIFIER_KEY (or set PROVLEDGER_VERIFIER_KEY)")
     key = signednote.parse_verifier_key(key_text)
-    note = _read(checkpoint_file, signednote.MAX_NOTE_BYTES)
+    note = read_bytes(checkpoint_file, signednote.MAX_NOTE_BYTES)
     try:
         body = signednote.open_note(note, key)
     except signednote.NoteRejected as exc:
@@ -133,16 +126,5 @@ def verify_proof(
         checkpoint = parse(body)
     except CheckpointError as exc:
         raise UsageProblem(f"{checkpoint_file}: {exc}") from exc
-    proof = proofs.load(_read(proof_file, proofs.MAX_PROOF_BYTES))
+    proof = proofs.load(read_bytes(proof_file, proofs.MAX_PROOF_BYTES))
     click.echo(f"ok: {proofs.check(proof, checkpoint)} (signed by {key.id})")
-
-
-def _read(path: Path, limit: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(limit + 1)
-    except OSError as exc:
-        raise UsageProblem(f"{path}: {exc}") from exc
-    if len(raw) > limit:
-        raise UsageProblem(f"{path}: over {limit} bytes")
-    return raw

@@ -76,3 +76,26 @@ def open_failure(path: str | Path, exc: duckdb.Error) -> NotALedger:
     DuckDB database, a directory, unreadable. One line, DuckDB's reason included."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return NotALedger(f"{path} is not a provledger ledger: DuckDB cannot open it ({reason})")
+
+
+def open_for_reading(
+    path: Path, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection | None:
+    """The ledger file, opened read-only and checked to be a ledger; None when another
+    process (a server) holds it, whom the caller asks instead."""
+    if not path.exists():
+        raise NotALedger(f"no ledger at {path} (set PROVLEDGER_DB)")
+    try:
+        conn = duckdb.connect(
+            str(path), read_only=True, config={"memory_limit": memory_limit} if memory_limit else {}
+        )
+    except duckdb.Error as exc:
+        if is_lock_error(exc):
+            return None
+        raise open_failure(path, exc) from exc
+    try:
+        check(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
