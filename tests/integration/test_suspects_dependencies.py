@@ -19,7 +19,7 @@ from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.suspects.gather import dependency_paths
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS
-from tests.support.provstory import IMPACT, Story, ingest, sha, write_direct
+from tests.support.provstory import IMPACT, Story, ingest, sha, story_ledgers, write_direct
 
 DEV, SENIOR, JUNIOR = "dev@shop", "sam@shop", "jo@shop"
 AGENT = {"id": "ops-agent@shop", "name": "Ops agent", "kind": "ai_agent"}
@@ -34,17 +34,8 @@ def people(s: Story) -> None:
 
 @pytest.fixture
 def ledger_of(tmp_path: Path) -> Iterator:
-    opened: list[Ledger] = []
-
-    def write(story: Story) -> Ledger:
-        ledger = Ledger.open(tmp_path / f"deps-{len(opened)}.duckdb", migrate=True)
-        opened.append(ledger)
-        write_direct(ledger, story.events)
-        return ledger
-
-    yield write
-    for ledger in opened:
-        ledger.close()
+    with story_ledgers(tmp_path) as write:
+        yield write
 
 
 def ranked_in(ledger: Ledger, incident: str, limit: int = 20) -> list[dict]:

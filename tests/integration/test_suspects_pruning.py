@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.suspects.finder import suspects_for
-from tests.support.provstory import Story, sha, write_direct
+from tests.support.provstory import Story, sha, story_ledgers
 
 PEOPLE = {"dev@shop": "mid", "sam@shop": "senior", "jo@shop": "junior"}
 SERVICES = ["checkout", "payments", "cart", "fraud", "search", "ledger", "auth"]
@@ -25,17 +24,8 @@ AGENT = {"id": "ops-agent@shop", "name": "Ops agent", "kind": "ai_agent"}
 
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Iterator:
-    opened: list[Ledger] = []
-
-    def write(story: Story) -> Ledger:
-        ledger = Ledger.open(tmp_path / f"prune-{len(opened)}.duckdb", migrate=True)
-        opened.append(ledger)
-        write_direct(ledger, story.events)
-        return ledger
-
-    yield write
-    for ledger in opened:
-        ledger.close()
+    with story_ledgers(tmp_path) as write:
+        yield write
 
 
 def _commit(s: Story, rng: random.Random, n: int) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -183,11 +185,33 @@ class Story:
 
 
 def write_direct(ledger: Ledger, events: list[DecodedEvent]) -> None:
+    """Write events as the consumer would, as records of one partition whose value is the
+    canonical event, continuing from the offset the ledger has stored."""
+    start = ledger.committed_offsets("direct").get(0, 0)
     incoming = [
-        Incoming(KafkaRecord("direct", 0, offset, None, None), decoded)
-        for offset, decoded in enumerate(events)
+        Incoming(KafkaRecord("direct", 0, start + at, None, decoded.canonical), decoded)
+        for at, decoded in enumerate(events)
     ]
-    ledger.write_batch(incoming, [], {})
+    ledger.write_batch(incoming, [], {("direct", 0): start + len(incoming)})
+
+
+@contextmanager
+def story_ledgers(folder: Path) -> Iterator[Callable[[Story], Ledger]]:
+    """A function writing each story it is given into a ledger file of its own (directly,
+    without Kafka); every ledger it opened is closed on exit."""
+    opened: list[Ledger] = []
+
+    def write(story: Story) -> Ledger:
+        ledger = Ledger.open(folder / f"story-{len(opened)}.duckdb", migrate=True)
+        opened.append(ledger)
+        write_direct(ledger, story.events)
+        return ledger
+
+    try:
+        yield write
+    finally:
+        for ledger in opened:
+            ledger.close()
 
 
 def ingest(settings: Settings, events: list[DecodedEvent], timeout_s: float = 60) -> Ledger:
