@@ -50,6 +50,8 @@ def request_for(method: str, path: str) -> dict:
         "/v1/sql": {"sql": "SELECT 1"},
     }
     params = {"repo": "shop/checkout", "commit": SHA, "by": "ai_tool"}
+    if path == "/v1/ledger/proof":
+        params = {"source": "test/auth", "id": "auth-1"}
     return {
         "method": method,
         "url": url,
@@ -93,6 +95,7 @@ def test_every_endpoint_times_every_caller(secured):
         if method in ("get", "post", "put", "patch", "delete")
     ]
     assert ("POST", "/v1/sql") in operations and ("GET", "/v1/snapshot") in operations
+    assert ("GET", "/v1/ledger/proof") in operations
     checked = 0
     with httpx.Client(base_url=running.url, timeout=30) as client:
         for method, path in operations:

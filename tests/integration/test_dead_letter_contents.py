@@ -1,5 +1,6 @@
 """What a dead letter keeps of a bad record, on the real broker and DuckDB file: the source, id
-and type it names in either CloudEvents mode, and never a secret's values."""
+and type it names in either CloudEvents mode, and never a secret's values (the log holds a
+refused record by the digest of its value)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.verify import verify
 from provenance_ledger.schemas.codec import STRUCTURED
 from tests.support.ledgerproc import ConsumerThread, produce
 from tests.support.waiting import wait_until
@@ -106,6 +108,11 @@ def test_a_refused_secret_change_leaves_its_values_nowhere_in_the_ledger(
         events = ledger.cursor().execute("SELECT count(*) FROM events").fetchone()
         assert events == (0,)
         assert OLD_SECRET not in stored and NEW_SECRET not in stored
+        # In the log all the same, by the digest of their values: it verifies.
+        outcomes = ledger.cursor().execute("SELECT outcome FROM log_records").fetchall()
+        assert outcomes == [("dead_letter",)] * 3
+        report = verify(ledger.cursor(), settings.topic)
+        assert report.ok, report.problem
     finally:
         ledger.close()
     file_bytes = settings.db_path.read_bytes()
