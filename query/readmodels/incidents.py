@@ -136,7 +136,7 @@ def rows_by_key(
 # about as much as fetching ~16 rows singly). Facts written together (one release's changes
 # and reviews) sit in one or two groups; when the hits are scattered the plain fetch wins.
 _MANY_KEYS = 20
-_ROW_GROUP = 122_880
+ROW_GROUP = 122_880
 _ROWS_PER_GROUP_READ = 16
 _NONE = object()
 
@@ -155,7 +155,7 @@ def _by_row_ids(
     ]
     if not row_ids:
         return _NONE
-    groups = len({row_id // _ROW_GROUP for row_id in row_ids})
+    groups = len({row_id // ROW_GROUP for row_id in row_ids})
     if groups > max(1, len(row_ids) // _ROWS_PER_GROUP_READ):
         return None
     return cur.execute(
