@@ -276,6 +276,10 @@ def rebuild_command(settings: Settings, force: bool, as_json: bool) -> None:
         "topic no longer hold the same records)"
     )
     click.echo(f"log root: {root}")
+    click.echo(
+        f"replayed {result.events} events in {result.replay_s:.1f} s "
+        f"({result.events_per_s:,.0f} events/s)"
+    )
     click.echo(f"rebuilt {result.events} events into {settings.db_path}")
     if result.backup:
         click.echo(f"the previous file is kept as {result.backup}")
@@ -284,6 +288,8 @@ def rebuild_command(settings: Settings, force: bool, as_json: bool) -> None:
 def _rebuilt(settings: Settings, result: RebuildResult) -> dict[str, Any]:
     return {
         "events": result.events,
+        "replay_s": round(result.replay_s, 3),
+        "events_per_s": round(result.events_per_s),
         "path": str(settings.db_path),
         "backup": str(result.backup) if result.backup else None,
         "same_root": result.same_root,

@@ -11,6 +11,7 @@ interleaving.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,12 @@ class RebuildResult:
     same_root: bool
     swapped: bool
     backup: Path | None
+    replay_s: float
+    """wall seconds reading the topic into the new file (not the comparison)"""
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.replay_s if self.replay_s > 0 else 0.0
 
     @property
     def equal(self) -> bool:
@@ -78,7 +85,9 @@ def rebuild(
     fresh = Ledger.open(new_path, migrate=True, memory_limit=settings.duckdb_memory_limit)
     try:
         fresh.adopt_identity_of(path)
+        started = time.perf_counter()
         events = replay(settings, fresh, on_progress)
+        replay_s = time.perf_counter() - started
     finally:
         fresh.close()
     _keep_policy_of(path, new_path)
@@ -95,7 +104,7 @@ def rebuild(
         backup.unlink(missing_ok=True)
         os.link(path, backup)
     os.replace(new_path, path)
-    return RebuildResult(events, tables, same_root, True, backup)
+    return RebuildResult(events, tables, same_root, True, backup, replay_s)
 
 
 def _keep_policy_of(old_path: Path, new_path: Path) -> None:

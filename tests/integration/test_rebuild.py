@@ -3,6 +3,7 @@ table, and swaps it in atomically."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -59,6 +60,8 @@ def test_rebuild_equals_the_original(
     assert "DIFFERS" not in result.stdout
     assert "events                 old      3000  new      3000  equal" in result.stdout
     assert "rebuilt 3000 events" in result.stdout
+    # The rate of the replay itself, as the progress bar showed it.
+    assert re.search(r"^replayed 3000 events in [\d.]+ s \([\d,]+ events/s\)$", result.stdout, re.M)
     assert "replaying" in result.stderr  # the progress bar
 
     backup = settings.db_path.with_name(settings.db_path.name + ".before-rebuild")
