@@ -54,7 +54,9 @@ def test_a_kept_signed_checkpoint_verifies_then_proves_growth(signed, tmp_path) 
     settings, env, verifier_key = signed
     note = cli(env, "verify", "--checkpoint").stdout
     key = signednote.parse_verifier_key(verifier_key)
-    assert signednote.open_note(note, key).startswith(f"{ORIGIN}\n120\n")
+    body = signednote.open_note(note, key)
+    # The partitions line is signed with the rest: a proof needs it.
+    assert body.startswith(f"{ORIGIN}\n120\n") and body.endswith("\npartitions 0:120\n")
     kept = tmp_path / "kept.note"
     kept.write_text(note)
 
@@ -73,8 +75,11 @@ def test_a_tampered_or_foreign_note_exits_1_before_any_proof(signed, tmp_path) -
     _, env, verifier_key = signed
     note = cli(env, "verify", "--checkpoint").stdout
     forged = tmp_path / "forged.note"
-    # A smaller size would still be a "consistent" prefix: only the signature tells.
-    forged.write_text(note.replace("\n120\n", "\n119\n", 1))
+    # A smaller size (and its partition's) would still be a "consistent" prefix: only the
+    # signature tells.
+    forged.write_text(
+        note.replace("\n120\n", "\n119\n", 1).replace("partitions 0:120", "partitions 0:119")
+    )
     result = cli(env, "verify", "--since", str(forged), "--key", verifier_key)
     assert result.returncode == 1
     assert "invalid signature for key provledger/signed.test+" in result.stderr
