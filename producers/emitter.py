@@ -40,9 +40,10 @@ Signer = Callable[[Headers, bytes], Headers]
 
 
 def structured_message(decoded: DecodedEvent) -> tuple[list[tuple[str, bytes]], bytes]:
-    """CloudEvents Kafka structured mode: the whole event as JSON in the value."""
-    body = decoded.event.model_dump(mode="json", exclude_none=True)
-    return [("content-type", STRUCTURED.encode())], json.dumps(body).encode()
+    """CloudEvents Kafka structured mode: the whole event as JSON in the value, spelled as its
+    canonical bytes (sorted keys, compact), which the ledger then need not keep twice: its log
+    ties the event to a value equal to it (ledger/recordlog.py)."""
+    return [("content-type", STRUCTURED.encode())], decoded.canonical
 
 
 def encode_message(decoded: DecodedEvent, fmt: str) -> tuple[list[tuple[str, bytes]], bytes]:
