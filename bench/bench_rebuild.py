@@ -97,6 +97,7 @@ def live(messages: list, env: dict[str, str], partitions: int, folder: Path) -> 
         client.close()
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
+        log.close()
 
 
 def rebuild_command(env: dict[str, str]) -> tuple[dict, Rate]:
