@@ -32,6 +32,8 @@ VOLATILE = {
     "topic",
     "kafka_partition",
     "kafka_offset",
+    # The leaf of the record an event came from names the record's offset.
+    "leaf_hash",
 }
 # Tables whose content depends on batch boundaries or on seq by design, or names the file.
 # The log's records are the topic's, but which seq an accepted one got is arrival order.
@@ -155,7 +157,8 @@ def _ledger_state(batches: list[list[DecodedEvent]]) -> dict[str, list]:
         for batch in batches:
             incoming = []
             for decoded in batch:
-                incoming.append(Incoming(KafkaRecord("t", 0, offset, None, b"{}"), decoded))
+                record = KafkaRecord("t", 0, offset, None, decoded.canonical)
+                incoming.append(Incoming(record, decoded))
                 offset += 1
             ledger.write_batch(incoming, [], {("t", 0): offset})
         cur = ledger.cursor()
