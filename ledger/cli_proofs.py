@@ -110,6 +110,10 @@ def verify_proof(
     """Check an inclusion proof offline, with no access to the ledger: the checkpoint's
     signature with the verifier key, then the record's entry, its audit path to its
     partition's root, and that partition's head to the checkpoint's root.
+
+    \b
+    Example:
+      provledger verify-proof proof.json --checkpoint note.txt --key "$VERIFIER_KEY"
     """
     key_text = verifier_key or settings.verifier_key
     if not key_text:
