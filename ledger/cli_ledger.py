@@ -119,12 +119,7 @@ def _kept_checkpoint(path: Path, key: signednote.VerifierKey | None) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"{path}: not a checkpoint ({exc})") from exc
     if key is not None:
-        try:
-            text = signednote.open_note(raw, key)
-        except signednote.NoteRejected as exc:
-            raise signednote.NoteRejected(
-                f"{path}: the checkpoint does not verify with key {key.id}: {exc}"
-            ) from None
+        text = signednote.open_kept(raw, key, path)
     elif "\n\n" in text:
         click.echo(
             f"{path}: its signature is not checked: pass --key or set PROVLEDGER_VERIFIER_KEY",

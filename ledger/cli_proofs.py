@@ -120,12 +120,7 @@ def verify_proof(
         raise UsageProblem("pass --key VERIFIER_KEY (or set PROVLEDGER_VERIFIER_KEY)")
     key = signednote.parse_verifier_key(key_text)
     note = read_bytes(checkpoint_file, signednote.MAX_NOTE_BYTES)
-    try:
-        body = signednote.open_note(note, key)
-    except signednote.NoteRejected as exc:
-        raise signednote.NoteRejected(
-            f"{checkpoint_file}: the checkpoint does not verify with key {key.id}: {exc}"
-        ) from None
+    body = signednote.open_kept(note, key, checkpoint_file)
     try:
         checkpoint = parse(body)
     except CheckpointError as exc:

@@ -166,6 +166,16 @@ def open_note(note: str | bytes, key: VerifierKey) -> str:
     raise NoteRejected(f"the note has no signature by key {key.id}")
 
 
+def open_kept(note: bytes, key: VerifierKey, where: object) -> str:
+    """:func:`open_note` on a note kept in ``where`` (a file), whose refusal names it."""
+    try:
+        return open_note(note, key)
+    except NoteRejected as exc:
+        raise NoteRejected(
+            f"{where}: the checkpoint does not verify with key {key.id}: {exc}"
+        ) from None
+
+
 def _signature(line: str) -> tuple[str, int, bytes]:
     if not line.startswith(SIGNATURE_PREFIX):
         raise NoteRejected("malformed note: a line after the blank line is not a signature")
