@@ -30,6 +30,7 @@ from tests.support.servers import (
     server_env,
     start_provledger,
 )
+from tests.support.signedheads import create_signing_key
 from tests.support.waiting import wait_until
 
 POISON = (None, [], b"\xff not an event")
@@ -44,10 +45,9 @@ def three_partitions(
     settings = replace(settings, topic=topic_factory(partitions=3))
     env = server_env(settings)
     key_file = tmp_path / "keys" / "signing.key"
-    created = cli(env, "keys", "create", "--out", str(key_file))
-    assert created.returncode == 0, created.stderr
+    verifier_key = create_signing_key(settings, key_file)
     env["PROVLEDGER_SIGNING_KEY_FILE"] = str(key_file)
-    return settings, env, created.stdout.strip()
+    return settings, env, verifier_key
 
 
 def _serve(settings: Settings, env: dict[str, str]) -> Running:

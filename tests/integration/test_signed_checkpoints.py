@@ -17,6 +17,7 @@ from provenance_ledger.ledger.store import Ledger
 from tests.support import eventmix
 from tests.support.ledgerproc import cli, fill
 from tests.support.servers import server_env
+from tests.support.signedheads import create_signing_key
 
 ORIGIN = "provledger/signed.test"
 
@@ -31,10 +32,9 @@ def signed(tmp_path: Path) -> tuple[Settings, dict[str, str], str]:
     ledger.close()
     env = server_env(settings)
     key_file = tmp_path / "keys" / "signing.key"
-    created = cli(env, "keys", "create", "--out", str(key_file))
-    assert created.returncode == 0, created.stderr
+    verifier_key = create_signing_key(settings, key_file)
     env["PROVLEDGER_SIGNING_KEY_FILE"] = str(key_file)
-    return settings, env, created.stdout.strip()
+    return settings, env, verifier_key
 
 
 def test_keys_create_writes_an_owner_only_key_and_prints_its_verifier(signed, tmp_path) -> None:
