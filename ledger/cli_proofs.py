@@ -56,11 +56,6 @@ def prove(
       provledger verify-proof proof.json --checkpoint note.txt --key "$VERIFIER_KEY"
     """
     wanted = proofs.Wanted(source, event_id, partition, offset)
-    if not (
-        (source is not None and event_id is not None)
-        or (partition is not None and offset is not None)
-    ):
-        raise UsageProblem("name the record: --source and --id, or --partition and --offset")
     document = _local_proof(settings, wanted)
     if document is None:
         params = {k: v for k, v in vars(wanted).items() if v is not None}

@@ -47,6 +47,12 @@ class Wanted:
     partition: int | None = None
     offset: int | None = None
 
+    def __post_init__(self) -> None:
+        if not (
+            (self.source and self.id) or (self.partition is not None and self.offset is not None)
+        ):
+            raise UsageProblem("name the record: source and id, or partition and offset")
+
 
 def prove(cur: duckdb.DuckDBPyConnection, topic: str, wanted: Wanted) -> tuple[dict, Checkpoint]:
     """The proof of the record ``wanted`` names against the latest head, and that head."""
@@ -56,11 +62,10 @@ def prove(cur: duckdb.DuckDBPyConnection, topic: str, wanted: Wanted) -> tuple[d
         found = _record(cur, wanted, head)
         partition, index = found["partition"], found["index"]
         sizes = dict(head.cut)
-        tree = logstore.PartitionTree(cur, partition)
-        partition_root = tree.root(sizes[partition])
-        path = tree.inclusion(index, sizes[partition])
+        path = logstore.PartitionTree(cur, partition).inclusion(index, sizes[partition])
         position = [p for p, _ in head.cut].index(partition)
         heads = [(p, size, logstore.PartitionTree(cur, p).root(size)) for p, size in head.cut]
+        partition_root = heads[position][2]
         head_leaves = [recordlog.head_leaf(*h) for h in heads]
         head_path = merkle.inclusion_proof(
             position, len(head_leaves), merkle.nodes_from_leaves(head_leaves)
@@ -128,8 +133,6 @@ def _place(cur: duckdb.DuckDBPyConnection, wanted: Wanted) -> tuple[int, int]:
     under that name."""
     if wanted.partition is not None and wanted.offset is not None:
         return wanted.partition, wanted.offset
-    if wanted.source is None or wanted.id is None:
-        raise UsageProblem("name the record by source and id, or by partition and offset")
     for query in (
         "SELECT kafka_partition, kafka_offset FROM events WHERE source = ? AND id = ?",
         "SELECT kafka_partition, kafka_offset FROM dead_letters WHERE source = ? AND id = ? "

@@ -142,12 +142,13 @@ def sort_out(
 
 
 def _own_work(item: Incoming, seq: int, events_shape: TableShape | None) -> None:
-    """Build the event's canonical bytes (hence its content hash) and log entry; with
-    ``events_shape``, its events row is also checked against the table's real columns."""
+    """Build the event's canonical bytes (hence its content hash); with ``events_shape``, its
+    log leaf and events row are also checked against the table's real columns (otherwise
+    append_to_log makes the leaf, once)."""
     decoded = item.decoded
-    leaf = merkle.leaf_hash(recordlog.record_entry(item.record))
     decoded.canonical  # noqa: B018 (built and cached on the event)
     if events_shape is not None:
+        leaf = merkle.leaf_hash(recordlog.record_entry(item.record))
         row = event_columns([item], [Accepted(seq, decoded)], {seq: leaf})
         events_shape.check([{name: column[0] for name, column in row.items()}])
 

@@ -19,6 +19,7 @@ from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.verify import verify
 from provenance_ledger.query.api.deps import Cursor, SettingsDep, require
 from provenance_ledger.query.api.errors import ApiError
+from provenance_ledger.schemas.errors import UsageProblem
 
 router = APIRouter(tags=["ledger"])
 log = logging.getLogger(__name__)
@@ -99,9 +100,10 @@ def proof(
     RFC 6962 audit path to its partition's root, that partition's path to the log's root, and
     `checkpoint`: the head they lead to, as a signed note when the server has a signing key.
     `provledger verify-proof` checks it offline."""
-    wanted = proofs.Wanted(source, id, partition, offset)
-    if not ((source and id) or (partition is not None and offset is not None)):
-        raise ApiError(422, "name the record: source and id, or partition and offset")
+    try:
+        wanted = proofs.Wanted(source, id, partition, offset)
+    except UsageProblem as exc:
+        raise ApiError(422, str(exc)) from exc
     try:
         document, head = proofs.prove(cursor, settings.topic, wanted)
     except proofs.NotInLog as exc:
