@@ -24,6 +24,9 @@ figure that carries over between machines) and its peak RSS.
    whose JVM is still compiling: run it twice). kafka-python, fastavro and
    pydantic hold the GIL, so their sum must fit in the one core Python code gets.
 
+The ledgers the end-to-end run and the ceiling built are checked with `provledger verify`
+(every row against the Merkle log of the records): a run whose ledger does not verify fails.
+
     python bench/bench_ingest.py [--events 60000] [--partitions 3] [--format json|avro|both]
 
 Needs a broker: PROVLEDGER_KAFKA_BOOTSTRAP, else 127.0.0.1:9092 (`provledger kafka start`).
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -88,6 +92,8 @@ class Ceiling:
     """CPU per event in ``Ledger.write_batch``"""
     duckdb_us: float
     """the part of ``write_us`` spent inside DuckDB calls (insert, index upkeep, commit)"""
+    verified: str
+    """what `provledger verify` says of the ledger it built"""
 
 
 def ceiling(messages: list, settings: Settings, folder: Path) -> Ceiling:
@@ -122,6 +128,28 @@ def ceiling(messages: list, settings: Settings, folder: Path) -> Ceiling:
         decode_cpu * per_event_us,
         write_cpu * per_event_us,
         in_duckdb[0] * per_event_us,
+        verified(folder / "ceiling.duckdb", "bench", len(records)),
+    )
+
+
+def verified(path: Path, topic: str, events: int) -> str:
+    """`provledger verify --json` on a ledger a bench built: raises SystemExit unless it
+    verifies and holds ``events`` events; says what it verified."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLEDGER_")}
+    env.update(PROVLEDGER_DB=str(path), PROVLEDGER_TOPIC=topic)
+    done = subprocess.run(
+        [*provledger_command(), "verify", "--json"], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"provledger verify refused {path} (exit {done.returncode}):\n"
+            f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    report = json.loads(done.stdout)
+    if report["events"] != events:
+        raise SystemExit(f"{path} verifies but holds {report['events']} of {events} events")
+    return (
+        f"verified: {report['size']:,} records, {report['events']:,} events, root {report['root']}"
     )
 
 
@@ -195,6 +223,8 @@ class EndToEnd:
     """the local broker's CPU per event during the run (None: not a broker this bench runs)"""
     kafka_alone_us: float
     """kafka-python's CPU per record fetching the same topic, nothing else done"""
+    verified: str
+    """what `provledger verify` says of the ledger serve built"""
 
 
 def end_to_end(messages: list, settings: Settings, partitions: int, folder: Path) -> EndToEnd:
@@ -256,12 +286,13 @@ def end_to_end(messages: list, settings: Settings, partitions: int, folder: Path
             server.wait(timeout=30)
         # The serve has stopped: kafka-python alone reads the topic on a quiet box.
         kafka_us = kafka_alone(bootstrap, topic, len(messages))
+        checked = verified(folder / "e2e.duckdb", topic, len(messages))
     finally:
         admin.delete_topics([topic])
         admin.close()
     count = len(messages)
     broker_us = broker_cpu * 1e6 / count if broker_cpu is not None else None
-    return EndToEnd(count / elapsed, count / cpu, rss, broker_us, kafka_us)
+    return EndToEnd(count / elapsed, count / cpu, rss, broker_us, kafka_us, checked)
 
 
 def kafka_alone(bootstrap: str, topic: str, count: int) -> float:
@@ -441,6 +472,8 @@ def _bench_format(fmt: str, args: argparse.Namespace, settings: Settings, first:
         f"{top.write_us:.0f} µs, of which inside DuckDB calls {top.duckdb_us:.0f} µs"
     )
     print(f"end-to-end / ceiling:  {e2e / ceil:6.1%}   (target >= 50%)")
+    print(f"end-to-end ledger {run.verified}")
+    print(f"ceiling ledger    {top.verified}")
     if rows is not None:
         print(f"ceiling / row-by-row:  {ceil / rows:6.1f}x")
     print(f"consumer peak RSS: {run.peak_rss_kib / 1024:.0f} MB (target < 500 MB)")

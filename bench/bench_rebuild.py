@@ -5,7 +5,8 @@ topic with bench_ingest's producer (the Kafka Java client when at hand) while a 
 `provledger serve` subprocess consumes them; serve stops; `provledger rebuild --json` replays
 the same topic into a new file and swaps it in. Printed, for both: events/s and the CPU µs per
 event (user + system, all threads, from /proc or rusage: the figure that carries over between
-machines), then the ratio rebuild / live.
+machines), then the ratio rebuild / live. The rebuilt ledger and the replay loop's are checked
+with `provledger verify`: a run whose ledger does not verify fails.
 
 Three rebuild figures: the replay's own rate as `provledger rebuild` reports it; the whole
 command's CPU (start-up, checkpoint, the replay, the table-by-table comparison); and the replay
@@ -35,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from bench_ingest import _cpu_s, _peak_rss_kib, _producer, _tail
+from bench_ingest import _cpu_s, _peak_rss_kib, _producer, _tail, verified
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from provenance_ledger.ledger.rebuild import replay
@@ -159,10 +160,18 @@ def main() -> None:
             alone = replay_alone(
                 replace(settings, topic=topic, db_path=folder / "ledger.duckdb"), folder
             )
+            checks = [
+                f"{name} {verified(folder / file, topic, args.events)}"
+                for name, file in (
+                    ("rebuilt ledger", "ledger.duckdb"),
+                    ("replay loop's", "replay.duckdb"),
+                )
+            ]
     finally:
         admin.delete_topics([topic])
         admin.close()
     _report(args, ingest, report, command, alone)
+    print("\n".join(checks))
 
 
 def _report(
