@@ -21,8 +21,10 @@ CLAIM_PREFIX = "provledger-ledger:"
 
 def stored_id(conn: duckdb.DuckDBPyConnection) -> str | None:
     """The file's ledger id; None before the file's first migration made one."""
-    row = conn.execute("SELECT ledger_id FROM ledger_identity LIMIT 1").fetchone()
-    return row[0] if row is not None else None
+    # fetchall: a result left open keeps its transaction open on the ledger's connection,
+    # and DuckDB never checkpoints while one is (the WAL grows with every batch).
+    rows = conn.execute("SELECT ledger_id FROM ledger_identity LIMIT 1").fetchall()
+    return rows[0][0] if rows else None
 
 
 def ensure_id(conn: duckdb.DuckDBPyConnection) -> str:

@@ -75,15 +75,16 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
 def require_current(conn: duckdb.DuckDBPyConnection, path: str) -> None:
     """Raise :class:`NotMigrated` unless the file was migrated with this schema."""
     try:
-        row = conn.execute("SELECT digest FROM ledger_schema LIMIT 1").fetchone()
+        # fetchall: an open result would keep a transaction open (see identity.stored_id).
+        rows = conn.execute("SELECT digest FROM ledger_schema LIMIT 1").fetchall()
     except duckdb.CatalogException:
-        row = None
-    if row is None:
+        rows = []
+    if not rows:
         raise NotMigrated(
             f"{path} has no ledger schema yet (a new file, or one from before migrations): "
             "open it with Ledger.open(path, migrate=True), as `provledger serve` does"
         )
-    if row[0] != schema_digest():
+    if rows[0][0] != schema_digest():
         raise NotMigrated(
             f"{path} was migrated with another schema than this provledger's (an older "
             "version?): open it with Ledger.open(path, migrate=True), as `provledger serve` "

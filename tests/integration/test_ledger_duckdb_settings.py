@@ -17,6 +17,7 @@ import pytest
 
 from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
 from tests.support import eventmix
+from tests.support.provstory import write_direct
 
 
 def test_the_writer_checkpoints_at_the_ledgers_threshold_not_duckdbs(tmp_path):
@@ -31,6 +32,21 @@ def test_the_writer_checkpoints_at_the_ledgers_threshold_not_duckdbs(tmp_path):
     plain.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     assert ours == plain.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
     assert ours != default
+
+
+def test_the_writers_commits_checkpoint_the_wal(tmp_path):
+    # A result left open on the ledger's connection (a fetchone) keeps a transaction open, and
+    # DuckDB checkpoints no more: the WAL, and the rows DuckDB holds for it, grew without end.
+    path = tmp_path / "ledger.duckdb"
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        ledger.cursor().execute("SET checkpoint_threshold = '1MB'")
+        for seed in range(3):  # ~2.5 MB of WAL a batch
+            write_direct(ledger, list(eventmix.events(3000, seed=seed)))
+        wal = path.with_name("ledger.duckdb.wal")
+        assert not wal.exists() or wal.stat().st_size < 1_000_000
+    finally:
+        ledger.close()
 
 
 def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path):
