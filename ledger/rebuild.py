@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
-from provenance_ledger.ledger import fileshape, origin
+from provenance_ledger.ledger import fileshape, memorylimit, origin
 from provenance_ledger.ledger.batch import decode_batch, next_offsets, relax_gc, to_record
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
@@ -81,6 +81,9 @@ def rebuild(
     path = Path(settings.db_path)
     new_path = path.with_name(path.name + ".rebuild")
     _checkpoint_old(path)
+    if settings.duckdb_memory_limit is not None and path.exists():
+        # The replay grows the new file to the old one's size, indexes included.
+        memorylimit.refuse_below_need_of_file(path, settings.duckdb_memory_limit)
     for leftover in (new_path, Path(f"{new_path}.wal")):
         leftover.unlink(missing_ok=True)
     fresh = Ledger.open(new_path, migrate=True, memory_limit=settings.duckdb_memory_limit)

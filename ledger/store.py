@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from provenance_ledger.ledger import identity, logstore, recordlog
+from provenance_ledger.ledger import identity, logstore, memorylimit, recordlog
 from provenance_ledger.ledger import migrate as migration
 from provenance_ledger.ledger.batch import BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.keyindex import KeyIndex
@@ -82,6 +82,9 @@ class Ledger:
         try:
             if migrate:
                 migration.migrate(conn)
+            if memory_limit is not None and not read_only:
+                with conn.cursor() as cur:
+                    memorylimit.refuse_below_need(cur, str(path), memory_limit)
             return cls(conn, str(path), read_only=read_only)
         except BaseException:
             conn.close()
@@ -176,7 +179,8 @@ class Ledger:
             try:
                 return self._transaction(incoming, rejected, offsets, careful=True)
             except Exception as exc:
-                raise _ledger_error(self.path, exc) from exc
+                hint = memorylimit.out_of_memory_hint(self.cursor(), exc)
+                raise _ledger_error(self.path, exc, hint) from exc
 
     def _transaction(
         self,
@@ -210,11 +214,13 @@ class Ledger:
         return result
 
 
-def _ledger_error(path: str, exc: BaseException) -> LedgerError:
-    hint = ""
+def _ledger_error(path: str, exc: BaseException, hint: str = "") -> LedgerError:
+    reason = str(exc)
+    if hint:  # the hint replaces DuckDB's own advice (threads, insertion order)
+        reason = reason.splitlines()[0]
     if "No space left" in str(exc) or "disk is full" in str(exc).lower():
         hint = " The disk is full: free space, then restart; ingestion resumes from the last batch."
     return LedgerError(
-        f"could not write a batch to {path}: {exc}. Nothing of this batch was committed "
+        f"could not write a batch to {path}: {reason}. Nothing of this batch was committed "
         f"(offsets included), so no event is lost.{hint}"
     )
