@@ -107,57 +107,25 @@ def rows_by_key(
     key: str,
     values: Sequence[Any],
     columns: str,
-    wide: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows of ``table`` whose ``key`` is one of ``values``, in ledger order (``event_seq``).
 
     One ``IN (?, …)`` query, which DuckDB answers through the key's ART index; sorting here
-    rather than in SQL keeps the plan a plain index scan. ``wide``: many keys and columns
-    that are costly to fetch row by row (see ``_by_row_ids``). Callers pass trusted table
-    and column names; only the values are parameters.
+    rather than in SQL keeps the plan a plain index scan. Callers pass trusted table and
+    column names; only the values are parameters.
     """
     if not values:
         return []
-    sql = f"SELECT {columns}, event_seq FROM {table} WHERE {key} IN {in_list(values)}"
-    cursor = _by_row_ids(cur, table, key, values, f"{columns}, event_seq") if wide else None
-    if cursor is None:
-        cursor = cur.execute(sql, list(values))
-    elif cursor is _NONE:
-        return []
-    rows = rows_as_dicts(cursor)
+    rows = rows_as_dicts(
+        cur.execute(
+            f"SELECT {columns}, event_seq FROM {table} WHERE {key} IN {in_list(values)}",
+            list(values),
+        )
+    )
     rows.sort(key=lambda row: row["event_seq"])
     return rows
 
 
-# DuckDB answers an ``IN (?, …)`` on an indexed key with ART look-ups, then fetches each hit
-# row column by column (~10 µs a value for timestamps and strings). For many keys it is
-# cheaper to take only row ids from the index and read the rows with a scan that the row-id
-# filter confines to the row groups holding them (122,880 rows a group; reading one costs
-# about as much as fetching ~16 rows singly). Facts written together (one release's changes
-# and reviews) sit in one or two groups; when the hits are scattered the plain fetch wins.
-_MANY_KEYS = 20
+# Rows per row group of a DuckDB table: tables written in seq order (events) hold a seq
+# range per group.
 ROW_GROUP = 122_880
-_ROWS_PER_GROUP_READ = 16
-_NONE = object()
-
-
-def _by_row_ids(
-    cur: duckdb.DuckDBPyConnection, table: str, key: str, values: Sequence[Any], columns: str
-) -> Any:
-    """A cursor over the rows, ``_NONE`` when there are none, or None: fetch them by key."""
-    if len(values) < _MANY_KEYS:
-        return None
-    row_ids = [
-        row_id
-        for (row_id,) in cur.execute(
-            f"SELECT rowid FROM {table} WHERE {key} IN {in_list(values)}", list(values)
-        ).fetchall()
-    ]
-    if not row_ids:
-        return _NONE
-    groups = len({row_id // ROW_GROUP for row_id in row_ids})
-    if groups > max(1, len(row_ids) // _ROWS_PER_GROUP_READ):
-        return None
-    return cur.execute(
-        f"SELECT {columns} FROM {table} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [row_ids]
-    )

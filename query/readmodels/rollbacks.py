@@ -95,15 +95,15 @@ def _latest(
             and (deployed_at < at or (deployed_at == at and (seq is None or event_seq < seq)))
         ]
         return max(found, default=None)
-    row = cur.execute(
+    latest = cur.execute(
         "SELECT deployed_at, event_seq FROM deployments "
         "WHERE service = ? AND environment = ? "
         "AND (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?) "
         "AND (deployed_at < ? OR (deployed_at = ? AND (?::BIGINT IS NULL OR event_seq < ?))) "
         "ORDER BY deployed_at DESC, event_seq DESC LIMIT 1",
         [*where, since, since, at, at, seq, seq],
-    ).fetchone()
-    return (row[0], row[1]) if row else None
+    ).fetchall()
+    return (latest[0][0], latest[0][1]) if latest else None
 
 
 ConfigReverted = dict[int, list[tuple[dict[str, Any], int]]]

@@ -16,14 +16,15 @@ import duckdb
 
 from provenance_ledger.query.policy.definitions import Seniority
 from provenance_ledger.query.policy.inforce import seniority_in_force
-from provenance_ledger.query.policy.levels import Levels, all_levels, load_levels
+from provenance_ledger.query.policy.levels import Levels, load_levels
 from provenance_ledger.query.readmodels.changes import (
+    FactsOf,
     Pair,
     change_details,
     shipped_and_applied,
     shipped_by,
 )
-from provenance_ledger.query.readmodels.incidents import concurrently, region_of
+from provenance_ledger.query.readmodels.incidents import region_of
 from provenance_ledger.query.readmodels.rollbacks import Reverted, config_reverts, rollbacks_of
 from provenance_ledger.query.suspects.candidates import (
     action_candidate,
@@ -42,7 +43,9 @@ from provenance_ledger.query.suspects.gather import (
     deployments_in_window,
     incident_read,
 )
+from provenance_ledger.query.suspects.keptfacts import kept_facts
 from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert, Scored
+from provenance_ledger.query.suspects.people import kept_levels
 from provenance_ledger.query.suspects.prefilter import kept_rows
 from provenance_ledger.query.suspects.ranking import bounded, most_promising, pruned, rank
 
@@ -57,10 +60,13 @@ def suspects_for(
     if the ledger has no such incident.
 
     The incident's opening, resolution and verdicts come in one query; then the services it
-    reaches (its own and their dependencies as registered at impact start). Then everything
-    that needs only those is read at once: the incident's region and the deployments, agent
-    actions and configuration changes in the window. Who is senior is as the policy in force
-    says.
+    reaches (its own and their dependencies as registered at impact start); then the
+    incident's region and the deployments, agent actions and configuration changes in the
+    window. Who is senior is as the policy in force says.
+
+    The look-ups run one after another on ``cur``: on threads of their own (DuckDB releases
+    the GIL) they overlapped, but each costs ~1 ms, mostly planning under the GIL, and the
+    threads' hand-offs cost more CPU than the overlap saved on the bench ledger.
     """
     seniority = seniority_in_force()
     read = incident_read(cur, incident_id)
@@ -70,23 +76,24 @@ def suspects_for(
     where = _incident_facts({**opening, "resolved_at": None, "region": None})
     where = replace(where, paths=reach(cur, where, read.catalog_version))
     start = where.impact - lookback
-    region, deployments, actions, configs, levels = concurrently(
-        cur,
-        lambda c: region_of(c, opening),
-        lambda c: deployments_in_window(c, where, start),
-        lambda c: actions_in_window(c, where, start),
-        lambda c: config_changes_in_window(c, where, start),
-        all_levels,
-    )
+    region = region_of(cur, opening)
+    deployments = deployments_in_window(cur, where, start)
+    actions = actions_in_window(cur, where, start)
+    configs = config_changes_in_window(cur, where, start)
+    levels = kept_levels(cur, read.catalog_version[0], read.people_version)
+    kept = kept_facts(cur, read.catalog_version[0], read.ledger_id)
     incident = {**opening, "resolved_at": resolved_at, "region": region}
     facts = replace(_incident_facts(incident), paths=where.paths)
-    found = Found(verdicts, deployments, actions, configs, levels, seniority)
+    found = Found(
+        verdicts, deployments, actions, configs, levels, seniority, kept.fetch if kept else None
+    )
     return incident, _ranked(cur, facts, start, found, limit)
 
 
 @dataclass(frozen=True)
 class Found:
-    """What the first round of look-ups found; ``levels`` is None when not kept in memory."""
+    """What the first round of look-ups found; ``levels`` is None when not kept in memory;
+    ``facts_of`` reads commit facts (from memory when kept, ``fetch_facts`` when None)."""
 
     verdicts: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
@@ -94,6 +101,7 @@ class Found:
     configs: list[dict[str, Any]]
     levels: Levels | None
     seniority: Seniority
+    facts_of: FactsOf | None = None
 
 
 def _ranked(
@@ -111,12 +119,9 @@ def _ranked(
     shipped = shipped_by(cur, deployments) if by_commit else {}
     # Rollbacks after the incident resolved say nothing about it; nor do config changes.
     keys = sorted({row["key"] for row in found.configs if row["key"] is not None})
-    rollbacks, later_configs, levels = concurrently(
-        cur,
-        lambda c: rollbacks_of(c, deployments, until=facts.resolved_at),
-        lambda c: config_changes_after(c, facts, keys),
-        lambda c: found.levels or load_levels(c, [a["authorized_by_id"] for a in actions]),
-    )
+    rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
+    later_configs = config_changes_after(cur, facts, keys)
+    levels = found.levels or load_levels(cur, [a["authorized_by_id"] for a in actions])
     reverts = _reverts(facts, rollbacks, found.configs, later_configs)
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
     configs = found.configs
@@ -172,24 +177,16 @@ def _with_details(
     wanted = {c.seq for c in candidates}
     if shipped is not None:
         pairs = [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
-
-        def look_up(c: duckdb.DuckDBPyConnection) -> tuple:
-            details = change_details(c, pairs, found.seniority, found.levels)
-            return shipped, details, change_details(c, applied, found.seniority, found.levels)
-    else:
-        wanted_deployments = [d for d in deployments if d["event_seq"] in wanted]
-
-        def look_up(c: duckdb.DuckDBPyConnection) -> tuple:
-            return shipped_and_applied(
-                c, wanted_deployments, applied, found.seniority, found.levels
-            )
-
-    if by_ai:
-        (shipped, details, applied_details), tools = concurrently(
-            cur, look_up, lambda c: config_ai(c, by_ai)
+        details = change_details(cur, pairs, found.seniority, found.levels, found.facts_of)
+        applied_details = change_details(
+            cur, applied, found.seniority, found.levels, found.facts_of
         )
     else:
-        (shipped, details, applied_details), tools = look_up(cur), {}
+        wanted_deployments = [d for d in deployments if d["event_seq"] in wanted]
+        shipped, details, applied_details = shipped_and_applied(
+            cur, wanted_deployments, applied, found.seniority, found.levels, found.facts_of
+        )
+    tools = config_ai(cur, by_ai)
     return [
         replace(
             c,

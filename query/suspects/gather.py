@@ -22,19 +22,27 @@ from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS, PROD_NAMES
 
 # Times are read as epoch_us and made datetimes by ``_timed`` (utc_from_micros says why).
+# Only what candidates, pruning, rollbacks and what they shipped read: each value fetched
+# costs (~5 µs a string on the bench ledger, a window holds hundreds of rows).
 DEPLOYMENT_COLUMNS = (
-    "event_id, event_seq, service, environment, region, version, repo, commit, artifact, "
+    "event_id, event_seq, service, environment, region, version, commit, artifact, "
     "deployer_kind, fleet_percent, epoch_us(deployed_at) AS deployed_at"
 )
 ACTION_COLUMNS = (
-    "event_id, event_seq, tool, model, session, action, service, environment, resource, "
-    "destructive, command, authorized_by_id, epoch_us(acted_at) AS acted_at"
+    "event_id, event_seq, tool, session, action, service, environment, destructive, "
+    "authorized_by_id, epoch_us(acted_at) AS acted_at"
 )
 CONFIG_COLUMNS = (
     "event_id, event_seq, kind, target_service, target_environment, target_region, "
     "target_resource, key, from_value::VARCHAR AS from_value, to_value::VARCHAR AS to_value, "
     "fleet_percent, actor_id, actor_name, actor_kind, repo, commit, ai_tools, change_ref, "
     "action, epoch_us(changed_at) AS changed_at"
+)
+# What a later change needs to be found putting a value back (rollbacks.config_reverts).
+LATER_CONFIG_COLUMNS = (
+    "event_id, event_seq, target_service, target_environment, target_region, target_resource, "
+    "key, from_value::VARCHAR AS from_value, to_value::VARCHAR AS to_value, "
+    "epoch_us(changed_at) AS changed_at"
 )
 
 # The registrations standing at impact start (the latest at or before it per service; at one
@@ -80,7 +88,9 @@ SELECT
   (SELECT list(struct_pack(verdict, by_id, target_kind, deployment_event_id, action_event_id,
                            repo, commit, attributed_at, event_seq))
    FROM attributions WHERE incident = $incident) AS attributions,
-  {CATALOG_VERSION}
+  {CATALOG_VERSION},
+  (SELECT [count(*), coalesce(max(event_seq), -1)] FROM people) AS people,
+  (SELECT min(ledger_id) FROM ledger_identity) AS ledger_id
 """
 _TARGET = ("target_kind", "deployment_event_id", "action_event_id", "repo", "commit")
 
@@ -88,20 +98,31 @@ _TARGET = ("target_kind", "deployment_event_id", "action_event_id", "repo", "com
 @dataclass(frozen=True)
 class IncidentRead:
     """The incident's first opening (as ``incident_opening`` picks it; None if there is no
-    such incident), its earliest resolution, the verdicts on it, and the catalog's version."""
+    such incident), its earliest resolution, the verdicts on it, the catalog's version and
+    the people table's (``kept_levels``): its row count and last seq; and which ledger the
+    file holds (``ledger_identity``; None in a file written without one)."""
 
     opening: dict[str, Any] | None
     resolved_at: datetime | None
     verdicts: list[dict[str, Any]]
     catalog_version: tuple[str | None, int, int]
+    people_version: tuple[int, int]
+    ledger_id: str | None
 
 
 def incident_read(cur: duckdb.DuckDBPyConnection, incident: str) -> IncidentRead:
-    openings, resolved_at, attributions, path, (count, last) = single_row(
+    openings, resolved_at, attributions, path, (count, last), people, ledger_id = single_row(
         cur.execute(_INCIDENT, {"incident": incident})
     )
     opening = min(openings or [], key=lambda row: (row["opened_at"], row["event_id"]), default=None)
-    return IncidentRead(opening, resolved_at, _standing(attributions or []), (path, count, last))
+    return IncidentRead(
+        opening,
+        resolved_at,
+        _standing(attributions or []),
+        (path, count, last),
+        (people[0], people[1]),
+        ledger_id,
+    )
 
 
 def _standing(attributions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -286,7 +307,7 @@ def config_changes_after(
     return _timed(
         cur.execute(
             f"""
-            SELECT {CONFIG_COLUMNS} FROM config_changes
+            SELECT {LATER_CONFIG_COLUMNS} FROM config_changes
             WHERE changed_at > ? AND (?::TIMESTAMPTZ IS NULL OR changed_at <= ?)
               AND list_contains(?, key)
             """,

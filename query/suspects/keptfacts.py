@@ -1,0 +1,101 @@
+"""The commit facts suspects calls read, kept in memory per ledger file and per process.
+
+``commit_facts`` only grows, in seq order (ledger/commit_facts.py), so what the ledger
+knows of a commit changes only by rows with a seq above the last one seen. Each call first
+reads the commits such rows name (zone maps confine that to the newest row group) and
+forgets those; every other commit's rows, once read, are served from memory. On the bench
+ledger the look-up this saves is most of a warm call: ~46 commits, a hundred-odd rows
+fetched one by one through the index and their events' origins, ~12 ms of ~38 ms.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import duckdb
+
+from provenance_ledger.query.readmodels.changes import fetch_facts
+
+# Commits kept per ledger file, least recently used dropped first: a suspects call reads
+# 50 to 150, so this holds the facts of a few hundred incidents' calls (~2.4 rows a commit).
+KEPT_COMMITS_MAX = 20_000
+
+Rows = list[dict[str, Any]]
+
+
+class KeptFacts:
+    """One ledger file's kept commit facts: per commit its ``commit_facts`` rows as
+    ``fetch_facts`` gives them, all rows up to seq ``last`` taken into account."""
+
+    def __init__(self, last: int) -> None:
+        self._last = last
+        self._rows: OrderedDict[str, Rows] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def catch_up(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Forget the commits that rows written since the last call name."""
+        with self._lock:
+            last = self._last
+        newer = cur.execute(
+            "SELECT commit, event_seq FROM commit_facts WHERE event_seq > ?", [last]
+        ).fetchall()
+        if not newer:
+            return
+        with self._lock:
+            for commit, _ in newer:
+                self._rows.pop(commit, None)
+            self._last = max(self._last, max(seq for _, seq in newer))
+
+    def fetch(self, cur: duckdb.DuckDBPyConnection, commits: list[str]) -> Rows:
+        """``fetch_facts(cur, commits)``, reading only the commits not kept."""
+        with self._lock:
+            last = self._last
+            kept = {c: self._rows[c] for c in commits if c in self._rows}
+            for commit in kept:
+                self._rows.move_to_end(commit)
+        missing = [c for c in commits if c not in kept]
+        found: dict[str, Rows] = {commit: [] for commit in missing}
+        for row in fetch_facts(cur, missing) if missing else []:
+            found[row["commit"]].append(row)
+        with self._lock:
+            # Read while another call caught up: what was read may predate rows that call
+            # forgot, so it is not kept (this call still uses it).
+            if self._last == last:
+                self._rows.update(found)
+                while len(self._rows) > KEPT_COMMITS_MAX:
+                    self._rows.popitem(last=False)
+        rows = [row for commit in commits for row in kept.get(commit, found.get(commit, []))]
+        # In ledger order, as fetch_facts gives them (the first authored fact wins).
+        rows.sort(key=lambda row: row["event_seq"])
+        return rows
+
+
+# Per ledger file and the ledger it holds: a file replaced by another ledger's at the same
+# path starts afresh (a rebuild keeps the ledger's id and replays the same rows).
+_KEPT: dict[tuple[str, str | None], KeptFacts] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def kept_facts(
+    cur: duckdb.DuckDBPyConnection, path: str | None, ledger_id: str | None
+) -> KeptFacts | None:
+    """The kept facts of the ledger file at ``path`` holding ledger ``ledger_id``, caught up
+    with its newest rows; None for an in-memory ledger (no path): read them with
+    ``fetch_facts``."""
+    if not path:
+        return None
+    key = (path, ledger_id)
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    if kept is None:
+        # Everything written so far is yet to be read, so nothing needs forgetting: start
+        # after the last row (DuckDB answers max from the row groups' statistics).
+        last = cur.execute("SELECT coalesce(max(event_seq), -1) FROM commit_facts").fetchall()
+        kept = KeptFacts(last[0][0])
+        with _KEPT_LOCK:
+            kept = _KEPT.setdefault(key, kept)
+        return kept
+    kept.catch_up(cur)
+    return kept
