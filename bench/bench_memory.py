@@ -3,7 +3,8 @@ docs/benchmarks.md (section "Memory"), and the suspects call's latency meanwhile
 
 A ledger of N events is built without Kafka (bench/ledger_builder.py; ``--fill projected``,
 the default, fills every projection table and index as the consumer does) or reused from
-``--path``, then copied, and a real `provledger serve` runs on the copy against the broker.
+``--path``, then copied; `provledger verify` checks the copy, and a real `provledger serve`
+runs on it against the broker.
 Once it has its partitions, ``--more`` events (the mix of tests/support/eventmix.py, another
 seed) go through a fresh 3-partition topic, sent by bench_ingest's producer, while a client
 calls the suspects API and the other read endpoints in a loop; the reads go on ``--settle``
@@ -169,6 +170,10 @@ def run(args: argparse.Namespace, source: Path, folder: Path) -> tuple[Samples, 
     settings = Settings.from_env()
     copy = folder / "ledger.duckdb"
     shutil.copyfile(source, copy)
+    checked = _verify(copy)
+    print(f"provledger verify on the ledger before the run: {checked}", flush=True)
+    if not checked.startswith("ok"):
+        raise SystemExit("the ledger does not verify")
     more = list(eventmix.events(args.more, MORE_SEED))
     messages = [(partition_key(d), *encode_message(d, "avro")) for d in more]
     targets = _targets(copy, more)
@@ -244,6 +249,19 @@ def run(args: argparse.Namespace, source: Path, folder: Path) -> tuple[Samples, 
         admin.delete_topics([topic])
         admin.close()
     return samples, figures
+
+
+def _verify(path: Path) -> str:
+    """`provledger verify` on the ledger at ``path``: its first line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLEDGER_")}
+    done = subprocess.run(
+        [*provledger_command(), "verify"],
+        env={**env, "PROVLEDGER_DB": str(path)},
+        capture_output=True,
+        text=True,
+    )
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0] if lines else f"exit {done.returncode}"
 
 
 def _announced_limit(log_path: str) -> str:
