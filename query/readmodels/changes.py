@@ -26,6 +26,9 @@ Pair = tuple[str | None, str]
 # Gives the ``commit_facts`` rows of commits, in ledger order (``fetch_facts``, or a copy
 # kept in memory: query/suspects/keptfacts.py).
 FactsOf = Callable[[duckdb.DuckDBPyConnection, list[str]], list[dict[str, Any]]]
+# Gives (deployment seq, repo, commit) for the commits deployments name (``fetch_named``, or
+# a copy kept in memory).
+NamedBy = Callable[[duckdb.DuckDBPyConnection, list[int]], list[tuple[int, str | None, str]]]
 # The facts whose event's id and origin CommitFacts shows (the author's and reviews').
 _WITH_ORIGIN = ("authored", "reviewed")
 # A row group's scan costs about as much as this many look-ups by key.
@@ -42,7 +45,7 @@ def shipped_by(
     cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
 ) -> dict[int, list[Pair]]:
     """Per deployment seq: commits it names, its artifact's commit, commits merges brought in."""
-    direct = _shipped_direct(cur, deployments)
+    direct = _shipped_direct(cur, deployments, fetch_named)
     return _with_merged(direct, _merges_of(cur, _commits(direct)))
 
 
@@ -66,12 +69,13 @@ def shipped_and_applied(
     seniority: Seniority,
     levels: Levels | None = None,
     facts_of: FactsOf | None = None,
+    named_by: NamedBy | None = None,
 ) -> tuple[dict[int, list[Pair]], dict[str, CommitFacts], dict[str, CommitFacts]]:
     """``shipped_with_details``, and ``change_details`` of ``applied`` (the commits
     configuration changes were applied from), with the commits of both in one look-up
-    (``facts_of``: ``fetch_facts`` unless given)."""
+    (``facts_of`` and ``named_by``: ``fetch_facts`` and ``fetch_named`` unless given)."""
     facts_of = facts_of or fetch_facts
-    direct = _shipped_direct(cur, deployments)
+    direct = _shipped_direct(cur, deployments, named_by or fetch_named)
     looked_up = {*_commits(direct), *(commit for _, commit in applied)}
     facts = facts_of(cur, sorted(looked_up))
     merges = [f for f in facts if f["fact"] == "merged" and f["merged_commit"] != f["commit"]]
@@ -87,8 +91,20 @@ def _commits(shipped: dict[int, list[Pair]]) -> list[str]:
     return sorted({commit for pairs in shipped.values() for _, commit in pairs})
 
 
+def fetch_named(
+    cur: duckdb.DuckDBPyConnection, seqs: list[int]
+) -> list[tuple[int, str | None, str]]:
+    """(deployment seq, repo, commit) of the commits these deployments name, as
+    ``deployment_changes`` holds them."""
+    return cur.execute(
+        "SELECT deployment_seq, repo, commit FROM deployment_changes "
+        f"WHERE deployment_seq IN {in_list(seqs)}",
+        seqs,
+    ).fetchall()
+
+
 def _shipped_direct(
-    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
+    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]], named_by: NamedBy
 ) -> dict[int, list[Pair]]:
     """Per deployment seq: the commits it names and those its artifact was built from."""
     seqs = [d["event_seq"] for d in deployments]
@@ -96,11 +112,7 @@ def _shipped_direct(
     if not seqs:
         return shipped
     names = sorted({d["artifact"] for d in deployments if d.get("artifact")})
-    rows = cur.execute(
-        "SELECT deployment_seq, repo, commit FROM deployment_changes "
-        f"WHERE deployment_seq IN {in_list(seqs)}",
-        seqs,
-    ).fetchall()
+    rows = named_by(cur, seqs)
     built = _built_from(cur, names)
     for seq, repo, commit in rows:
         shipped[seq].append((repo, commit))

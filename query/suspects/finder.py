@@ -18,7 +18,6 @@ from provenance_ledger.query.policy.definitions import Seniority
 from provenance_ledger.query.policy.inforce import seniority_in_force
 from provenance_ledger.query.policy.levels import Levels, load_levels
 from provenance_ledger.query.readmodels.changes import (
-    FactsOf,
     Pair,
     change_details,
     shipped_and_applied,
@@ -43,7 +42,7 @@ from provenance_ledger.query.suspects.gather import (
     deployments_in_window,
     incident_read,
 )
-from provenance_ledger.query.suspects.keptfacts import kept_facts
+from provenance_ledger.query.suspects.keptfacts import KeptFacts, kept_facts
 from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert, Scored
 from provenance_ledger.query.suspects.people import kept_levels
 from provenance_ledger.query.suspects.prefilter import kept_rows
@@ -84,16 +83,14 @@ def suspects_for(
     kept = kept_facts(cur, read.catalog_version[0], read.ledger_id)
     incident = {**opening, "resolved_at": resolved_at, "region": region}
     facts = replace(_incident_facts(incident), paths=where.paths)
-    found = Found(
-        verdicts, deployments, actions, configs, levels, seniority, kept.fetch if kept else None
-    )
+    found = Found(verdicts, deployments, actions, configs, levels, seniority, kept)
     return incident, _ranked(cur, facts, start, found, limit)
 
 
 @dataclass(frozen=True)
 class Found:
     """What the first round of look-ups found; ``levels`` is None when not kept in memory;
-    ``facts_of`` reads commit facts (from memory when kept, ``fetch_facts`` when None)."""
+    so is ``kept`` (commit facts and what deployments named: read from the ledger then)."""
 
     verdicts: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
@@ -101,7 +98,7 @@ class Found:
     configs: list[dict[str, Any]]
     levels: Levels | None
     seniority: Seniority
-    facts_of: FactsOf | None = None
+    kept: KeptFacts | None = None
 
 
 def _ranked(
@@ -175,16 +172,21 @@ def _with_details(
     applied = [(config.repo, config.commit) for config in configs if config.commit]
     by_ai = [c.seq for c in candidates if c.config is not None and c.config.ai_tools]
     wanted = {c.seq for c in candidates}
+    facts_of = found.kept.fetch if found.kept else None
     if shipped is not None:
         pairs = [pair for seq, pairs in shipped.items() if seq in wanted for pair in pairs]
-        details = change_details(cur, pairs, found.seniority, found.levels, found.facts_of)
-        applied_details = change_details(
-            cur, applied, found.seniority, found.levels, found.facts_of
-        )
+        details = change_details(cur, pairs, found.seniority, found.levels, facts_of)
+        applied_details = change_details(cur, applied, found.seniority, found.levels, facts_of)
     else:
         wanted_deployments = [d for d in deployments if d["event_seq"] in wanted]
         shipped, details, applied_details = shipped_and_applied(
-            cur, wanted_deployments, applied, found.seniority, found.levels, found.facts_of
+            cur,
+            wanted_deployments,
+            applied,
+            found.seniority,
+            found.levels,
+            facts_of,
+            found.kept.named if found.kept else None,
         )
     tools = config_ai(cur, by_ai)
     return [

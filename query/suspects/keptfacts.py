@@ -1,4 +1,5 @@
-"""The commit facts suspects calls read, kept in memory per ledger file and per process.
+"""The commit facts suspects calls read, and the commits deployments named, kept in memory
+per ledger file and per process.
 
 ``commit_facts`` only grows, in seq order (ledger/commit_facts.py), so what the ledger
 knows of a commit changes only by rows with a seq above the last one seen. Each call first
@@ -6,6 +7,9 @@ reads the commits such rows name (zone maps confine that to the newest row group
 forgets those; every other commit's rows, once read, are served from memory. On the bench
 ledger the look-up this saves is most of a warm call: ~46 commits, a hundred-odd rows
 fetched one by one through the index and their events' origins, ~12 ms of ~38 ms.
+
+What a deployment named (``deployment_changes``) is written with the deployment and never
+after, so it is kept without any check (~3 ms a call on the bench ledger).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.readmodels.changes import fetch_facts
+from provenance_ledger.query.readmodels.changes import fetch_facts, fetch_named
 
 # Commits kept per ledger file, least recently used dropped first: a suspects call reads
 # 50 to 150, so this holds the facts of a few hundred incidents' calls (~2.4 rows a commit).
 KEPT_COMMITS_MAX = 20_000
+# Deployments whose named commits are kept per ledger file (a call reads 15 to 100).
+KEPT_DEPLOYMENTS_MAX = 20_000
 
 Rows = list[dict[str, Any]]
 
@@ -32,6 +38,7 @@ class KeptFacts:
     def __init__(self, last: int) -> None:
         self._last = last
         self._rows: OrderedDict[str, Rows] = OrderedDict()
+        self._named: OrderedDict[int, list[tuple[str | None, str]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection) -> None:
@@ -71,9 +78,31 @@ class KeptFacts:
         rows.sort(key=lambda row: row["event_seq"])
         return rows
 
+    # Per ledger file and the ledger it holds: a file replaced by another ledger's at the same
+    # path starts afresh (a rebuild keeps the ledger's id and replays the same rows).
+    def named(
+        self, cur: duckdb.DuckDBPyConnection, seqs: list[int]
+    ) -> list[tuple[int, str | None, str]]:
+        """``fetch_named(cur, seqs)``, reading only the deployments not kept."""
+        with self._lock:
+            kept = {seq: self._named[seq] for seq in seqs if seq in self._named}
+            for seq in kept:
+                self._named.move_to_end(seq)
+        missing = [seq for seq in seqs if seq not in kept]
+        found: dict[int, list[tuple[str | None, str]]] = {seq: [] for seq in missing}
+        for seq, repo, commit in fetch_named(cur, missing) if missing else []:
+            found[seq].append((repo, commit))
+        with self._lock:
+            self._named.update(found)
+            while len(self._named) > KEPT_DEPLOYMENTS_MAX:
+                self._named.popitem(last=False)
+        return [
+            (seq, repo, commit)
+            for seq in seqs
+            for repo, commit in kept.get(seq, found.get(seq, []))
+        ]
 
-# Per ledger file and the ledger it holds: a file replaced by another ledger's at the same
-# path starts afresh (a rebuild keeps the ledger's id and replays the same rows).
+
 _KEPT: dict[tuple[str, str | None], KeptFacts] = {}
 _KEPT_LOCK = threading.Lock()
 
