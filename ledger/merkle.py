@@ -10,7 +10,7 @@ in-memory list of leaves and the stored ``log_nodes`` table (ledger/logstore.py)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from provenance_ledger.schemas.errors import UsageProblem
 
@@ -197,15 +197,23 @@ class CompactRange:
         return CompactRange(self.size, self._hashes)
 
     def append(self, leaf: bytes) -> list[Node]:
+        return self.extend((leaf,))
+
+    def extend(self, leaves: Iterable[bytes]) -> list[Node]:
+        """Append the leaves in order; the perfect subtrees they complete, in order. One loop
+        over a batch's leaves, node hashes inlined: the writer appends every record."""
         completed: list[Node] = []
-        index, value, level = self.size, leaf, 0
-        while index & 1:
-            value = node_hash(self._hashes.pop(), value)
-            index >>= 1
-            level += 1
-            completed.append((level, index, value))
-        self._hashes.append(value)
-        self.size += 1
+        hashes, size, sha256 = self._hashes, self.size, hashlib.sha256
+        for leaf in leaves:
+            index, value, level = size, leaf, 0
+            while index & 1:
+                value = sha256(NODE_PREFIX + hashes.pop() + value).digest()
+                index >>= 1
+                level += 1
+                completed.append((level, index, value))
+            hashes.append(value)
+            size += 1
+        self.size = size
         return completed
 
     def root(self) -> bytes:
