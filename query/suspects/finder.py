@@ -188,7 +188,7 @@ def _with_details(
             facts_of,
             found.kept.named if found.kept else None,
         )
-    tools = config_ai(cur, by_ai)
+    tools = found.kept.ai(cur, by_ai) if found.kept else config_ai(cur, by_ai)
     return [
         replace(
             c,

@@ -9,7 +9,8 @@ ledger the look-up this saves is most of a warm call: ~46 commits, a hundred-odd
 fetched one by one through the index and their events' origins, ~12 ms of ~38 ms.
 
 What a deployment named (``deployment_changes``) is written with the deployment and never
-after, so it is kept without any check (~3 ms a call on the bench ledger).
+after, and the AI tools of a configuration change (``config_change_ai``) with the change, so
+those are kept without any check (~3 ms and ~4 ms a call on the bench ledgers).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from typing import Any
 import duckdb
 
 from provenance_ledger.query.readmodels.changes import fetch_facts, fetch_named
+from provenance_ledger.query.suspects.gather import config_ai
 
 # Commits kept per ledger file, least recently used dropped first: a suspects call reads
-# 50 to 150, so this holds the facts of a few hundred incidents' calls (~2.4 rows a commit).
-KEPT_COMMITS_MAX = 20_000
-# Deployments whose named commits are kept per ledger file (a call reads 15 to 100).
-KEPT_DEPLOYMENTS_MAX = 20_000
+# 50 to 150, so this holds the facts of about a hundred incidents' calls, ~25 MB on the bench
+# ledger (~2.4 rows and ~2.4 KB a commit; more with long messages and many files).
+KEPT_COMMITS_MAX = 10_000
+# Deployments whose named commits, and configuration changes whose AI tools, are kept per
+# ledger file (a call reads 15 to 100; ~1 KB each with 10 commits).
+KEPT_DEPLOYMENTS_MAX = 10_000
 
 Rows = list[dict[str, Any]]
 
@@ -39,6 +43,7 @@ class KeptFacts:
         self._last = last
         self._rows: OrderedDict[str, Rows] = OrderedDict()
         self._named: OrderedDict[int, list[tuple[str | None, str]]] = OrderedDict()
+        self._ai: OrderedDict[int, Rows] = OrderedDict()
         self._lock = threading.Lock()
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection) -> None:
@@ -101,6 +106,24 @@ class KeptFacts:
             for seq in seqs
             for repo, commit in kept.get(seq, found.get(seq, []))
         ]
+
+    def ai(self, cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, Rows]:
+        """``gather.config_ai(cur, seqs)``, reading only the configuration changes not kept
+        (copies: the caller hands them on)."""
+        with self._lock:
+            kept = {seq: self._ai[seq] for seq in seqs if seq in self._ai}
+            for seq in kept:
+                self._ai.move_to_end(seq)
+        missing = [seq for seq in seqs if seq not in kept]
+        read = config_ai(cur, missing)
+        found = {seq: read.get(seq, []) for seq in missing}
+        with self._lock:
+            self._ai.update(found)
+            while len(self._ai) > KEPT_DEPLOYMENTS_MAX:
+                self._ai.popitem(last=False)
+        return {
+            seq: [dict(tool) for tool in tools] for seq, tools in (kept | found).items() if tools
+        }
 
 
 _KEPT: dict[tuple[str, str | None], KeptFacts] = {}
