@@ -25,9 +25,10 @@ from provenance_ledger.query.readmodels.changes import fetch_facts, fetch_named
 from provenance_ledger.query.suspects.gather import config_ai
 
 # Commits kept per ledger file, least recently used dropped first: a suspects call reads
-# 50 to 150, so this holds the facts of about a hundred incidents' calls, ~25 MB on the bench
-# ledger (~2.4 rows and ~2.4 KB a commit; more with long messages and many files).
-KEPT_COMMITS_MAX = 10_000
+# 50 to 150 (the bench's 150 incidents read 6,900 without the dependency graph, 11,200 with
+# it; fewer kept and a pass over them finds none kept), ~50 MB on the bench ledger (~2.4 rows
+# and ~2.4 KB a commit; more with long messages and many files).
+KEPT_COMMITS_MAX = 20_000
 # Deployments whose named commits, and configuration changes whose AI tools, are kept per
 # ledger file (a call reads 15 to 100; ~1 KB each with 10 commits).
 KEPT_DEPLOYMENTS_MAX = 10_000
