@@ -233,3 +233,15 @@ def test_proofs_verify_for_any_sizes(new: int, data: st.DataObject) -> None:
     assert merkle.verify_consistency(old, new, old_root, new_root, proof)
     inclusion = merkle.inclusion_proof(index, new, node)
     assert merkle.verify_inclusion(index, new, leaves[index], inclusion, new_root)
+
+
+def test_extend_in_uneven_chunks_is_append_leaf_by_leaf() -> None:
+    one_by_one, chunked = merkle.CompactRange(), merkle.CompactRange()
+    appended = [node for leaf in LEAVES for node in one_by_one.append(leaf)]
+    extended, start = [], 0
+    for size in (1, 3, 0, 2):  # the writer extends by each partition's run of a batch
+        extended += chunked.extend(LEAVES[start : start + size])
+        start += size
+    extended += chunked.extend(LEAVES[start:])
+    assert extended == appended
+    assert (chunked.size, chunked.root()) == (one_by_one.size, one_by_one.root())
