@@ -25,7 +25,7 @@ from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure
 
 log = logging.getLogger(__name__)
-CHECKPOINT_THRESHOLD = "64MB"
+CHECKPOINT_THRESHOLD = "256MB"
 
 
 class LedgerError(RuntimeError, LocalFailure):
@@ -49,9 +49,12 @@ def connect(
         if memory_limit is not None:
             conn.execute(f"SET memory_limit = '{memory_limit}'")
         if not read_only:
-            # Each checkpoint rewrites the partly filled last row group of every table. At the
-            # 16 MB default that is about ten rewrites per row group of events, and commits
-            # (checkpoints included) cost ~40 µs per event in the ingest ceiling; 22 at 64 MB.
+            # Each checkpoint rewrites the partly filled last row group of every table and the
+            # indexes. At the 16 MB default commits (checkpoints included) cost ~40 µs per event
+            # in the ingest ceiling; 22 at 64 MB. Once checkpoints ran again (7148e56), 64 MB
+            # cost 209 µs per JSON event end to end against 179 at 256 MB and 177 at 1 GB (one
+            # run each, 60k events, bench/bench_ingest.py --format json); 256 MB adds ~75 MB
+            # of peak RSS on a 1M-event ledger (bench/bench_memory.py: 861 MB against 786).
             conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     except BaseException:
         conn.close()
