@@ -54,9 +54,11 @@ def _field(value: bytes | None) -> bytes:
     return _LENGTH.pack(len(value)) + value
 
 
-def record_entry(record: KafkaRecord) -> bytes:
+def record_entry(record: KafkaRecord, digest: bytes | None = None) -> bytes:
     """The bytes of a record's leaf (see the module docstring). Runs for every record the
-    ledger consumes: precompiled structs, one join."""
+    ledger consumes: precompiled structs, one join. ``digest``: the SHA-256 of the record's
+    value when the caller already has it (the writer: an event's content hash when its value
+    is its canonical bytes), else it is computed here."""
     headers, value = record.headers, record.value
     parts = [
         _POSITION.pack(record.partition, record.offset),
@@ -67,7 +69,10 @@ def record_entry(record: KafkaRecord) -> bytes:
         # kafka-python hands header names as str; surrogatepass keeps any of them encodable.
         parts.append(_field(name.encode("utf-8", "surrogatepass")))
         parts.append(_field(header_value))
-    parts.append(NO_VALUE if value is None else VALUE_DIGEST + hashlib.sha256(value).digest())
+    if value is None:
+        parts.append(NO_VALUE)
+    else:
+        parts.append(VALUE_DIGEST + (digest or hashlib.sha256(value).digest()))
     return b"".join(parts)
 
 

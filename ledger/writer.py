@@ -178,7 +178,18 @@ def append_to_log(
     records = [record for record, _, _ in placed]
     seqs = [seq for _, seq, _ in placed]
     partitions = [record.partition for record in records]
-    entries = [recordlog.record_entry(record) for record in records]
+    # A record whose value is its event's canonical bytes (most JSON records) has its value
+    # digest already: the content hash, which sort_out computed (one SHA-256 less per record).
+    verbatim = [
+        item is not None and id(record) not in refused and record.value == item.decoded.canonical
+        for record, _, item in placed
+    ]
+    entries = [
+        recordlog.record_entry(
+            record, bytes.fromhex(item.decoded.content_hash) if same and item else None
+        )
+        for (record, _, item), same in zip(placed, verbatim, strict=True)
+    ]
     leaves = [merkle.leaf_hash(entry) for entry in entries]
     indexes: list[int] = []
     nodes: list[tuple[int, int, int, bytes]] = []
@@ -191,11 +202,10 @@ def append_to_log(
         nodes.extend((partition, *node) for node in completed)
         start = end
     outcomes, kept = [], []
-    for record, seq, item in placed:
+    for (record, seq, item), same in zip(placed, verbatim, strict=True):
         if seq is not None:
             outcomes.append("accepted")
-            canonical = item.decoded.canonical if item is not None else None
-            kept.append(None if record.value == canonical else record.value)
+            kept.append(None if same else record.value)
             continue
         duplicate = item is not None and id(record) not in refused
         outcomes.append("duplicate" if duplicate else "dead_letter")
@@ -314,7 +324,8 @@ def event_columns(
         "time": [event.time for event in events],
         "subject": [event.subject for event in events],
         "content_hash": [item.decoded.content_hash for item in accepted],
-        "canonical": [item.decoded.canonical.decode() for item in accepted],
+        # Bytes: Arrow checks they are UTF-8 as it copies them (no str per event).
+        "canonical": [item.decoded.canonical for item in accepted],
         "leaf_hash": [leaf_of_seq[item.seq] for item in accepted],
         "topic": [record.topic for record in records],
         "kafka_partition": [record.partition for record in records],
