@@ -36,6 +36,7 @@ from provenance_ledger.schemas.decoded import (
     canonical_of_body,
     normal_body,
     once,
+    verbatim_canonical,
 )
 from provenance_ledger.schemas.events import DATA_MODELS, CloudEvent
 from provenance_ledger.schemas.limits import DEFAULT_MAX_EVENT_BYTES
@@ -102,8 +103,8 @@ def decode_record(
         return DecodeError(
             "oversized", f"value is {len(value)} bytes; the limit is {max_event_bytes}"
         )
-    obj = event_object(record, value, registry)
-    return obj if isinstance(obj, DecodeError) else validate_event(obj)
+    obj, plain = event_object(record, value, registry)
+    return obj if isinstance(obj, DecodeError) else validate_event(obj, plain=plain)
 
 
 def content_mode(record: KafkaRecord) -> ContentMode | DecodeError:
@@ -119,21 +120,28 @@ def content_mode(record: KafkaRecord) -> ContentMode | DecodeError:
     return DecodeError("unsupported_content_type", f"content-type {content_type!r}")
 
 
-def event_object(record: KafkaRecord, value: bytes, registry: avro.Registry | None) -> Any:
-    """The parsed JSON the record carries as its event (not yet validated), or a DecodeError."""
+def event_object(
+    record: KafkaRecord, value: bytes, registry: avro.Registry | None
+) -> tuple[Any, bool]:
+    """The parsed JSON the record carries as its event (not yet validated), or a DecodeError;
+    and whether it is known to be plain (``jsonsafe.loads_plain``, see validate_event)."""
     mode = content_mode(record)
     if isinstance(mode, DecodeError):
-        return mode
+        return mode, False
     if mode is ContentMode.STRUCTURED:
-        return _parsed_json(value, "value")
+        return _parsed_json(value, "value", jsonsafe.MAX_DEPTH)
     envelope = binary_envelope(record)
     if isinstance(envelope, DecodeError):
-        return envelope
+        return envelope, False
     if mode is ContentMode.BINARY_AVRO:
-        data = avro.read_data(value, envelope["type"], registry)
+        data: Any = avro.read_data(value, envelope["type"], registry)
+        plain = False
     else:
-        data = _parsed_json(value, "binary-mode data")
-    return data if isinstance(data, DecodeError) else {**envelope, "data": data}
+        # The data is one level below the envelope, whose attributes are strings.
+        data, plain = _parsed_json(value, "binary-mode data", jsonsafe.MAX_DEPTH - 1)
+    if isinstance(data, DecodeError):
+        return data, False
+    return {**envelope, "data": data}, plain
 
 
 def binary_envelope(record: KafkaRecord) -> dict[str, Any] | DecodeError:
@@ -147,35 +155,56 @@ def binary_envelope(record: KafkaRecord) -> dict[str, Any] | DecodeError:
     return attributes
 
 
-def _parsed_json(value: bytes, what: str) -> Any:
+def _parsed_json(value: bytes, what: str, limit: int) -> tuple[Any, bool]:
+    """The parsed value (or a DecodeError), and whether it is plain at ``limit``."""
+    parsed = jsonsafe.loads_plain(value, limit)
+    if parsed is not jsonsafe.UNSURE:
+        return parsed, True
     try:
-        return jsonsafe.loads(value, what)
+        return jsonsafe.loads(value, what), False
     except jsonsafe.JsonProblem as exc:
-        return DecodeError(exc.code, exc.detail)
+        return DecodeError(exc.code, exc.detail), False
 
 
-def validate_event(obj: Any) -> DecodedEvent | DecodeError:
-    """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare)."""
+def validate_event(obj: Any, *, plain: bool = False) -> DecodedEvent | DecodeError:
+    """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare).
+
+    ``plain``: the caller knows ``obj`` is plain (``jsonsafe.loads_plain``): not too deep, and
+    as the walk that bounds the nesting would leave it, so it is not walked; its canonical
+    bytes are written from it as it is (:func:`verbatim_canonical`)."""
     if not isinstance(obj, dict):
         return DecodeError("wrong_type", f"an event is a JSON object, not {type(obj).__name__}")
-    try:
-        # The walk that bounds the nesting also readies the canonical form.
-        body: dict[str, Any] | None = normal_body(obj)
-    except TooDeep as exc:
-        return DecodeError("too_deep", str(exc))
-    except OverflowError:
-        # Reported once the event is otherwise valid, as before; the walk stopped early, so
-        # the nesting is bounded here.
-        unfit = jsonsafe.depth_problem(obj)
-        if unfit is not None:
-            return DecodeError(unfit.code, unfit.detail)
-        body = None
+    body = None if plain else _walked(obj)
+    if isinstance(body, DecodeError):
+        return body
     decoded = _validated(obj)
     if isinstance(decoded, DecodeError):
         return decoded
-    if body is not None and not cdevents.is_bare(obj):
+    if cdevents.is_bare(obj):
+        return _with_canonical(decoded, obj)
+    if plain:
+        canonical = verbatim_canonical(obj, decoded.event)
+        if canonical is not None:
+            return decoded.with_canonical(canonical)
+        body = _walked(obj)
+        if isinstance(body, DecodeError):
+            return body
+    if body is not None:
         decoded = _fast_canonical(decoded, body)
     return _with_canonical(decoded, obj)
+
+
+def _walked(obj: dict[str, Any]) -> dict[str, Any] | DecodeError | None:
+    """:func:`normal_body` of ``obj``, the walk that bounds its nesting and readies the
+    canonical form; None when it holds an integer beyond a double (reported once the event is
+    otherwise valid, as before: the walk stopped early, so the nesting is bounded here)."""
+    try:
+        return normal_body(obj)
+    except TooDeep as exc:
+        return DecodeError("too_deep", str(exc))
+    except OverflowError:
+        unfit = jsonsafe.depth_problem(obj)
+        return None if unfit is None else DecodeError(unfit.code, unfit.detail)
 
 
 def _fast_canonical(decoded: DecodedEvent, body: dict[str, Any]) -> DecodedEvent:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Self, TypeVar, overload
 
+import msgspec
 from pydantic import TypeAdapter
 
 from provenance_ledger.schemas import jsonsafe
@@ -124,6 +125,24 @@ def canonical_of_body(body: dict[str, Any], event: CloudEvent) -> bytes:
 
 
 _TIME = TypeAdapter(datetime)
+# msgspec writes strings, integers, true/false, objects and arrays exactly as _dumps does (sorted
+# keys, no spaces, UTF-8, the same escapes; tests/unit/test_verbatim_canonical.py), in C. It
+# spells floats otherwise ("1e16" for "1e+16"), which plain values do not hold.
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
+def verbatim_canonical(obj: dict[str, Any], event: CloudEvent) -> bytes | None:
+    """:func:`canonical_of_body` of ``normal_body(obj)`` for a *plain* ``obj`` (JSON values, no
+    null, no float, integers below 64 bits: ``jsonsafe.loads_plain``), which the walk would
+    leave as it is, so it is not walked. None if it has no canonical bytes (then the walk's
+    path says why)."""
+    body = dict(obj)
+    body.pop("datacontenttype", None)
+    body["time"] = _TIME.dump_python(event.time, mode="json")
+    try:
+        return _ENCODER.encode(body)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _dumps(body: dict[str, Any]) -> bytes:

@@ -16,6 +16,8 @@ import math
 import re
 from typing import Any
 
+import msgspec
+
 from provenance_ledger.schemas.errors import UsageProblem
 
 MAX_DEPTH = 64
@@ -70,6 +72,40 @@ def loads(value: bytes | str, what: str = "value", limit: int = MAX_DEPTH) -> An
         raise
     except ValueError as exc:  # an integer past Python's int-string limit
         raise JsonProblem("invalid_field", f"{what} holds a number too large: {exc}") from None
+
+
+UNSURE: Any = object()
+"""What :func:`loads_plain` returns when it leaves the text to :func:`loads`."""
+
+
+def _not_plain(literal: str) -> float:
+    raise ValueError(f"a float: {literal}")
+
+
+# Strict RFC 8259 (no NaN, lone surrogate, BOM; strict UTF-8), integers kept exact, and any
+# float refused (tests/unit/test_verbatim_canonical.py holds it to json on hostile text).
+_PLAIN = msgspec.json.Decoder(float_hook=_not_plain)
+# Every digit to "0", to find a run of them with one bytes search.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
+def loads_plain(value: bytes, limit: int = MAX_DEPTH) -> Any:
+    """What :func:`loads` gives for ``value``, by msgspec's decoder (C), when the value is
+    *plain*: at most ``limit`` brackets (so at most as deep), no null, no float and no run of
+    19 digits (so no integer of 64 bits or more), strings included. Such a value's
+    :func:`~schemas.decoded.normal_body` is itself. :data:`UNSURE` for any other text (also a
+    BOM, NaN, a lone surrogate or not JSON): :func:`loads` then parses it or says why not."""
+    if (
+        value.count(b"[") + value.count(b"{") > limit
+        or b"null" in value
+        or _LONG_NUMBER in value.translate(_DIGITS_AS_ZERO)
+    ):
+        return UNSURE
+    try:
+        return _PLAIN.decode(value)
+    except msgspec.DecodeError:
+        return UNSURE
 
 
 def depth_problem(value: Any, limit: int = MAX_DEPTH) -> JsonProblem | None:
