@@ -95,10 +95,10 @@ def resolved_at_of(cur: duckdb.DuckDBPyConnection, incident: str) -> Any:
 
 
 def region_of(cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:
-    row = cur.execute(
+    rows = cur.execute(
         "SELECT data->>'$.region' FROM events WHERE seq = ?", [opening["event_seq"]]
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def rows_by_key(

@@ -11,6 +11,7 @@ are found by version (an index look-up) instead of over every rollback in the le
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,33 +20,31 @@ import duckdb
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts
 
 Reverted = dict[int, list[tuple[dict[str, Any], int]]]
+# (since, until, services) -> the rollbacks of those services in that time, by time then seq.
+RollbacksBetween = Callable[[datetime, datetime | None, list[str]], list[dict[str, Any]]]
 
 
 def rollbacks_of(
     cur: duckdb.DuckDBPyConnection,
     deployments: list[dict[str, Any]],
     until: datetime | None = None,
+    between: RollbacksBetween | None = None,
 ) -> tuple[list[dict[str, Any]], Reverted]:
     """The rollbacks of these deployments' service+environment since the earliest of them
     (and up to ``until``), and per deployment seq: (rollback, how many of ``deployments``
-    it reverted)."""
+    it reverted). ``between`` reads the rollbacks (the suspects call's kept timelines);
+    SQL when None."""
     if not deployments:
         return [], {}
     pairs = {(d["service"], d["environment"]) for d in deployments}
     since = min(d["deployed_at"] for d in deployments)
-    rollbacks = [
-        rb
-        for rb in rows_as_dicts(
-            cur.execute(
-                "SELECT event_id, service, environment, from_version, to_version, reason, "
-                "rolled_back_at FROM rollbacks WHERE rolled_back_at >= ? "
-                "AND (?::TIMESTAMPTZ IS NULL OR rolled_back_at <= ?) "
-                "AND list_contains(?, service) ORDER BY rolled_back_at, event_seq",
-                [since, until, until, sorted({service for service, _ in pairs})],
-            )
-        )
-        if (rb["service"], rb["environment"]) in pairs
-    ]
+    services = sorted({service for service, _ in pairs})
+    read = (
+        between(since, until, services)
+        if between
+        else _rollbacks_between(cur, since, until, services)
+    )
+    rollbacks = [rb for rb in read if (rb["service"], rb["environment"]) in pairs]
     out: Reverted = {}
     for rb in rollbacks:
         where = (rb["service"], rb["environment"])
@@ -67,6 +66,20 @@ def rollbacks_of(
         for seq in hit:
             out.setdefault(seq, []).append((rb, len(hit)))
     return rollbacks, out
+
+
+def _rollbacks_between(
+    cur: duckdb.DuckDBPyConnection, since: datetime, until: datetime | None, services: list[str]
+) -> list[dict[str, Any]]:
+    return rows_as_dicts(
+        cur.execute(
+            "SELECT event_id, service, environment, from_version, to_version, reason, "
+            "rolled_back_at FROM rollbacks WHERE rolled_back_at >= ? "
+            "AND (?::TIMESTAMPTZ IS NULL OR rolled_back_at <= ?) "
+            "AND list_contains(?, service) ORDER BY rolled_back_at, event_seq",
+            [since, until, until, services],
+        )
+    )
 
 
 def _latest(

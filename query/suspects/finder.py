@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -23,8 +24,8 @@ from provenance_ledger.query.readmodels.changes import (
     shipped_and_applied,
     shipped_by,
 )
-from provenance_ledger.query.readmodels.incidents import region_of
 from provenance_ledger.query.readmodels.rollbacks import Reverted, config_reverts, rollbacks_of
+from provenance_ledger.query.suspects import keptwindows as kept_windows
 from provenance_ledger.query.suspects.candidates import (
     action_candidate,
     as_api,
@@ -47,13 +48,18 @@ from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Rev
 from provenance_ledger.query.suspects.people import kept_levels
 from provenance_ledger.query.suspects.prefilter import kept_rows
 from provenance_ledger.query.suspects.ranking import bounded, most_promising, pruned, rank
+from provenance_ledger.query.suspects.timelines import Timelines, kept_timelines
 
 # How many candidates get their changes looked up at a time, most promising first.
 DETAILED = 15
 
 
 def suspects_for(
-    cur: duckdb.DuckDBPyConnection, incident_id: str, lookback: timedelta, limit: int
+    cur: duckdb.DuckDBPyConnection,
+    incident_id: str,
+    lookback: timedelta,
+    limit: int,
+    path: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """The incident (as ``find_incident`` gives it) and the API's suspects list for it; None
     if the ledger has no such incident.
@@ -61,36 +67,48 @@ def suspects_for(
     The incident's opening, resolution and verdicts come in one query; then the services it
     reaches (its own and their dependencies as registered at impact start); then the
     incident's region and the deployments, agent actions and configuration changes in the
-    window. Who is senior is as the policy in force says.
+    window. Who is senior is as the policy in force says. ``path``: the ledger file's, when
+    the caller knows it (saves a query).
+
+    The windows are read from this process's kept timelines (query/suspects/timelines.py)
+    once they are loaded; with SQL before that and for an in-memory ledger.
 
     The look-ups run one after another on ``cur``: on threads of their own (DuckDB releases
     the GIL) they overlapped, but each costs ~1 ms, mostly planning under the GIL, and the
     threads' hand-offs cost more CPU than the overlap saved on the bench ledger.
     """
     seniority = seniority_in_force()
-    read = incident_read(cur, incident_id)
+    read = incident_read(cur, incident_id, path)
     opening, resolved_at, verdicts = read.opening, read.resolved_at, read.verdicts
     if opening is None:
         return None
+    region = opening.pop("region")
     where = _incident_facts({**opening, "resolved_at": None, "region": None})
     where = replace(where, paths=reach(cur, where, read.catalog_version))
     start = where.impact - lookback
-    region = region_of(cur, opening)
-    deployments = deployments_in_window(cur, where, start)
-    actions = actions_in_window(cur, where, start)
-    configs = config_changes_in_window(cur, where, start)
-    levels = kept_levels(cur, read.catalog_version[0], read.people_version)
-    kept = kept_facts(cur, read.catalog_version[0], read.ledger_id)
+    path = read.catalog_version[0]
+    timelines = kept_timelines(cur, path, read.ledger_id, read.newest)
+    if timelines is None:
+        deployments = deployments_in_window(cur, where, start)
+        actions = actions_in_window(cur, where, start)
+        configs = config_changes_in_window(cur, where, start)
+    else:
+        deployments = kept_windows.deployments_in_window(timelines, where, start)
+        actions = kept_windows.actions_in_window(timelines, where, start)
+        configs = kept_windows.config_changes_in_window(timelines, where, start)
+    levels = kept_levels(cur, path, read.people_version)
+    kept = kept_facts(cur, path, read.ledger_id, read.newest)
     incident = {**opening, "resolved_at": resolved_at, "region": region}
     facts = replace(_incident_facts(incident), paths=where.paths)
-    found = Found(verdicts, deployments, actions, configs, levels, seniority, kept)
+    found = Found(verdicts, deployments, actions, configs, levels, seniority, kept, timelines)
     return incident, _ranked(cur, facts, start, found, limit)
 
 
 @dataclass(frozen=True)
 class Found:
     """What the first round of look-ups found; ``levels`` is None when not kept in memory;
-    so is ``kept`` (commit facts and what deployments named: read from the ledger then)."""
+    so is ``kept`` (commit facts and what deployments named: read from the ledger then) and
+    ``timelines`` (rollbacks and later configuration changes: read with SQL then)."""
 
     verdicts: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
@@ -99,6 +117,7 @@ class Found:
     levels: Levels | None
     seniority: Seniority
     kept: KeptFacts | None = None
+    timelines: Timelines | None = None
 
 
 def _ranked(
@@ -116,8 +135,14 @@ def _ranked(
     shipped = shipped_by(cur, deployments) if by_commit else {}
     # Rollbacks after the incident resolved say nothing about it; nor do config changes.
     keys = sorted({row["key"] for row in found.configs if row["key"] is not None})
-    rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
-    later_configs = config_changes_after(cur, facts, keys)
+    timelines = found.timelines
+    if timelines is None:
+        rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
+        later_configs = config_changes_after(cur, facts, keys)
+    else:
+        between = partial(kept_windows.rollbacks_between, timelines)
+        rollbacks = rollbacks_of(cur, deployments, facts.resolved_at, between)
+        later_configs = kept_windows.config_changes_after(timelines, facts, keys)
     levels = found.levels or load_levels(cur, [a["authorized_by_id"] for a in actions])
     reverts = _reverts(facts, rollbacks, found.configs, later_configs)
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)

@@ -14,10 +14,12 @@ import duckdb
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.query.readmodels.incidents import (
     in_list,
+    region_of,
     rows_as_dicts,
     rows_by_key,
     utc_from_micros,
 )
+from provenance_ledger.query.suspects.keptincidents import kept_incidents
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS, PROD_NAMES
 
@@ -43,6 +45,12 @@ LATER_CONFIG_COLUMNS = (
     "event_id, event_seq, target_service, target_environment, target_region, target_resource, "
     "key, from_value::VARCHAR AS from_value, to_value::VARCHAR AS to_value, "
     "epoch_us(changed_at) AS changed_at"
+)
+
+# What rollbacks_of reads of a rollback (query/readmodels/rollbacks.py), kept by timelines.py.
+ROLLBACK_COLUMNS = (
+    "event_id, event_seq, service, environment, from_version, to_version, reason, "
+    "epoch_us(rolled_back_at) AS rolled_back_at"
 )
 
 # The registrations standing at impact start (the latest at or before it per service; at one
@@ -89,20 +97,30 @@ _ATTRIBUTIONS = (
     "SELECT verdict, by_id, target_kind, deployment_event_id, action_event_id, repo, commit, "
     "attributed_at, event_seq FROM attributions WHERE incident = ?"
 )
-_VERSIONS = f"""
-SELECT {CATALOG_VERSION},
-  (SELECT [count(*), coalesce(max(event_seq), -1)] FROM people) AS people,
-  (SELECT min(ledger_id) FROM ledger_identity) AS ledger_id
+_PATH = "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+# The newest event seq comes from the row groups' statistics (~0.5 ms): while it stays the
+# same nothing was written, so what is kept in memory needs no other check.
+_NOW = (
+    "SELECT (SELECT max(seq) FROM events) AS newest, "
+    "(SELECT min(ledger_id) FROM ledger_identity) AS ledger_id"
+)
+_VERSIONS = """
+SELECT (SELECT [count(*), coalesce(max(event_seq), -1)] FROM service_registrations) AS catalog,
+  (SELECT [count(*), coalesce(max(event_seq), -1)] FROM people) AS people
 """
+# Per ledger file and ledger: the newest seq when the versions were last read, and them.
+_KEPT_VERSIONS: dict[tuple[str, str | None], tuple[int, tuple[list[int], list[int]]]] = {}
+
 _TARGET = ("target_kind", "deployment_event_id", "action_event_id", "repo", "commit")
 
 
 @dataclass(frozen=True)
 class IncidentRead:
-    """The incident's first opening (as ``incident_opening`` picks it; None if there is no
-    such incident), its earliest resolution, the verdicts on it, the catalog's version and
-    the people table's (``kept_levels``): its row count and last seq; and which ledger the
-    file holds (``ledger_identity``; None in a file written without one)."""
+    """The incident's first opening (as ``incident_opening`` picks it, with its event's
+    ``region``; None if there is no such incident), its earliest resolution, the verdicts
+    on it, the catalog's version and the people table's (``kept_levels``): its row count
+    and last seq; which ledger the file holds (``ledger_identity``; None in a file written
+    without one) and its newest event seq (-1 when empty)."""
 
     opening: dict[str, Any] | None
     resolved_at: datetime | None
@@ -110,24 +128,59 @@ class IncidentRead:
     catalog_version: tuple[str | None, int, int]
     people_version: tuple[int, int]
     ledger_id: str | None
+    newest: int = -1
 
 
-def incident_read(cur: duckdb.DuckDBPyConnection, incident: str) -> IncidentRead:
-    openings = rows_as_dicts(cur.execute(_OPENINGS, [incident]))
+def incident_read(
+    cur: duckdb.DuckDBPyConnection, incident: str, path: str | None = None
+) -> IncidentRead:
+    """``path``: the ledger file's, when the caller knows it (saves a query). The incident's
+    rows come from this process's copy (query/suspects/keptincidents.py) when it keeps one."""
+    if path is None:
+        path = single_value(cur.execute(_PATH))
+    newest, ledger_id = single_row(cur.execute(_NOW))
+    newest = -1 if newest is None else newest
+    kept = kept_incidents(cur, path, ledger_id, newest)
+    if kept is None:
+        openings = rows_as_dicts(cur.execute(_OPENINGS, [incident]))
+    else:
+        openings = kept.openings(incident)
     opening = min(openings, key=lambda row: (row["opened_at"], row["event_id"]), default=None)
     if opening is None:
         return IncidentRead(None, None, [], (None, 0, -1), (0, -1), None)
-    resolved_at = single_value(cur.execute(_RESOLVED, [incident]))
-    attributions = rows_as_dicts(cur.execute(_ATTRIBUTIONS, [incident]))
-    path, (count, last), people, ledger_id = single_row(cur.execute(_VERSIONS))
+    if kept is None:
+        resolved_at = single_value(cur.execute(_RESOLVED, [incident]))
+        attributions = rows_as_dicts(cur.execute(_ATTRIBUTIONS, [incident]))
+        region = region_of(cur, opening)
+    else:
+        resolved_at = kept.resolved_at(incident)
+        attributions = kept.attributions(incident)
+        region = kept.region(cur, opening)
+    catalog, people = _versions(cur, path, ledger_id, newest)
     return IncidentRead(
-        opening,
+        {**opening, "region": region},
         resolved_at,
         _standing(attributions),
-        (path, count, last),
+        (path, catalog[0], catalog[1]),
         (people[0], people[1]),
         ledger_id,
+        newest,
     )
+
+
+def _versions(
+    cur: duckdb.DuckDBPyConnection, path: str | None, ledger_id: str | None, newest: int
+) -> tuple[list[int], list[int]]:
+    """The catalog's and people's versions, read again only when an event was written since
+    they were last read for this ledger file (or it has no path: an in-memory ledger)."""
+    key = (path or "", ledger_id)
+    kept = _KEPT_VERSIONS.get(key) if path else None
+    if kept is not None and kept[0] == newest:
+        return kept[1]
+    catalog, people = single_row(cur.execute(_VERSIONS))
+    if path:
+        _KEPT_VERSIONS[key] = (newest, (catalog, people))
+    return catalog, people
 
 
 def _standing(attributions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -163,7 +216,7 @@ def _confirmed_ids(verdicts: list[dict[str, Any]], column: str) -> list[str]:
     return [v[column] for v in verdicts if v["verdict"] == "confirmed" and v[column] is not None]
 
 
-def _environments(environment: str | None) -> list[str] | None:
+def environments(environment: str | None) -> list[str] | None:
     """The environment names that mean the incident's: case aside, and prod's synonyms."""
     if environment is None:
         return None
@@ -180,8 +233,8 @@ def _window(facts: IncidentFacts, start: datetime, **more: Any) -> dict[str, Any
 def deployments_in_window(
     cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, start: datetime
 ) -> list[dict[str, Any]]:
-    envs = _environments(facts.environment)
-    return _timed(
+    envs = environments(facts.environment)
+    return timed(
         cur.execute(
             f"""
             SELECT {DEPLOYMENT_COLUMNS} FROM deployments
@@ -197,14 +250,14 @@ def deployments_in_window(
 def confirmed_deployments(
     cur: duckdb.DuckDBPyConnection, facts: IncidentFacts, verdicts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    envs = _environments(facts.environment)
+    envs = environments(facts.environment)
     rows: list[dict[str, Any]] = []
     # Confirmed targets are listed even outside the window: a responder's word outranks it.
     # A confirmed commit brings the deployments of the incident's services (and their
     # dependencies) that shipped it.
     confirmed = _confirmed_ids(verdicts, "deployment_event_id")
     if confirmed:
-        rows += _timed(
+        rows += timed(
             rows_by_key(cur, "deployments", "event_id", confirmed, DEPLOYMENT_COLUMNS),
             "deployed_at",
         )
@@ -248,7 +301,7 @@ def _deployments_shipping(
     ]
     if artifacts:
         rows += rows_by_key(cur, "deployments", "artifact", artifacts, DEPLOYMENT_COLUMNS)
-    return _timed(rows, "deployed_at")
+    return timed(rows, "deployed_at")
 
 
 def actions_in_window(
@@ -257,9 +310,9 @@ def actions_in_window(
     # An action with no service but the incident's environment targets the whole
     # environment (delete_environment), so it touches the incident's services too. An
     # incident that names no environment is taken to be in production for this.
-    envs = _environments(facts.environment)
+    envs = environments(facts.environment)
     wide = envs if envs is not None else sorted(PROD_NAMES)
-    return _timed(
+    return timed(
         cur.execute(
             f"""
             SELECT {ACTION_COLUMNS} FROM agent_actions
@@ -282,9 +335,9 @@ def config_changes_in_window(
     service or their resource), or with no service on its environment, in the window. As for
     agent actions, an incident that names no environment is taken to be in production for
     the environment-wide ones."""
-    envs = _environments(facts.environment)
+    envs = environments(facts.environment)
     wide = envs if envs is not None else sorted(PROD_NAMES)
-    return _timed(
+    return timed(
         cur.execute(
             f"""
             SELECT {CONFIG_COLUMNS} FROM config_changes
@@ -309,7 +362,7 @@ def config_changes_after(
     those that may have put back what a candidate set (query/readmodels/rollbacks.py)."""
     if not keys:
         return []
-    return _timed(
+    return timed(
         cur.execute(
             f"""
             SELECT {LATER_CONFIG_COLUMNS} FROM config_changes
@@ -344,12 +397,12 @@ def confirmed_actions(
     cur: duckdb.DuckDBPyConnection, verdicts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     confirmed = _confirmed_ids(verdicts, "action_event_id")
-    return _timed(
+    return timed(
         rows_by_key(cur, "agent_actions", "event_id", confirmed, ACTION_COLUMNS), "acted_at"
     )
 
 
-def _timed(
+def timed(
     rows: list[dict[str, Any]] | duckdb.DuckDBPyConnection, column: str
 ) -> list[dict[str, Any]]:
     """The rows (or the cursor's), with ``column`` (read as epoch_us) a datetime again."""

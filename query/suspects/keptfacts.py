@@ -40,17 +40,22 @@ class KeptFacts:
     """One ledger file's kept commit facts: per commit its ``commit_facts`` rows as
     ``fetch_facts`` gives them, all rows up to seq ``last`` taken into account."""
 
-    def __init__(self, last: int) -> None:
+    def __init__(self, last: int, newest: int) -> None:
         self._last = last
+        self._newest = newest  # the ledger's newest event seq when last caught up
         self._rows: OrderedDict[str, Rows] = OrderedDict()
         self._named: OrderedDict[int, list[tuple[str | None, str]]] = OrderedDict()
         self._ai: OrderedDict[int, Rows] = OrderedDict()
         self._lock = threading.Lock()
 
-    def catch_up(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Forget the commits that rows written since the last call name."""
+    def catch_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> None:
+        """Forget the commits that rows written since the last call name; nothing to read
+        when no event was written since (the ledger's newest seq did not move)."""
         with self._lock:
             last = self._last
+            if newest == self._newest:
+                return
+            self._newest = newest
         newer = cur.execute(
             "SELECT commit, event_seq FROM commit_facts WHERE event_seq > ?", [last]
         ).fetchall()
@@ -132,11 +137,11 @@ _KEPT_LOCK = threading.Lock()
 
 
 def kept_facts(
-    cur: duckdb.DuckDBPyConnection, path: str | None, ledger_id: str | None
+    cur: duckdb.DuckDBPyConnection, path: str | None, ledger_id: str | None, newest: int
 ) -> KeptFacts | None:
     """The kept facts of the ledger file at ``path`` holding ledger ``ledger_id``, caught up
-    with its newest rows; None for an in-memory ledger (no path): read them with
-    ``fetch_facts``."""
+    with its newest rows (``newest``: the newest event seq, read before); None for an
+    in-memory ledger (no path): read them with ``fetch_facts``."""
     if not path:
         return None
     key = (path, ledger_id)
@@ -146,9 +151,9 @@ def kept_facts(
         # Everything written so far is yet to be read, so nothing needs forgetting: start
         # after the last row (DuckDB answers max from the row groups' statistics).
         last = cur.execute("SELECT coalesce(max(event_seq), -1) FROM commit_facts").fetchall()
-        kept = KeptFacts(last[0][0])
+        kept = KeptFacts(last[0][0], newest)
         with _KEPT_LOCK:
             kept = _KEPT.setdefault(key, kept)
         return kept
-    kept.catch_up(cur)
+    kept.catch_up(cur, newest)
     return kept

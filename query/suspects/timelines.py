@@ -1,0 +1,245 @@
+"""The rows a suspects call reads by time (deployments, agent actions, configuration changes
+and rollbacks) kept in memory per ledger file and per process, in time order.
+
+On the bench ledger each of the four window queries cost DuckDB 2-3 ms of CPU for a
+handful of rows: a day's window still decompresses a whole row group (122,880 rows) of
+every column it reads. In memory a window is two binary searches and a vectorised filter
+over that day's rows (well under a millisecond).
+
+The tables only grow, in seq order, and every row is written with its event, so a copy is
+current up to the ledger's newest event seq, and catching up reads only the rows between
+the seq it holds and the newest (zone maps confine that to the newest row group). A call
+reads the newest seq anyway (``gather.ledger_now``) and catches up only when it moved.
+
+The first call for a ledger file reads each table whole (~1.5 s per million rows on the
+bench box; ``provledger serve`` does it in its start-up warm-up). Calls that arrive while
+another thread loads read the ledger with SQL instead of waiting: both give the same rows.
+A table over ``KEPT_ROWS_MAX`` rows is not kept (its window is read with SQL).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance_ledger.query.suspects.gather import (
+    ACTION_COLUMNS,
+    CONFIG_COLUMNS,
+    DEPLOYMENT_COLUMNS,
+    ROLLBACK_COLUMNS,
+)
+
+# Above this a table's copy would cost more memory than its window query saves: on the
+# bench ledger a million deployments take ~90 MB, a million configuration changes ~120 MB.
+KEPT_ROWS_MAX = 5_000_000
+# Rows caught up are kept apart (and filtered whole) until there are this many, or a
+# sixty-fourth of the sorted part, then merged into it: re-sorting costs ~0.2 s a million rows.
+TAIL_ROWS_MIN = 4096
+
+# Low-cardinality text is dictionary-encoded in memory (a service name is stored once, not
+# per row): a third of the copy's size on the bench ledger.
+_REPEATED = {
+    "service",
+    "environment",
+    "region",
+    "deployer_kind",
+    "env_lower",
+    "tool",
+    "action",
+    "kind",
+    "target_service",
+    "target_environment",
+    "target_region",
+    "target_resource",
+    "key",
+    "actor_id",
+    "actor_name",
+    "actor_kind",
+    "repo",
+    "reason",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """What is kept of one table: the columns a suspects call reads (the time as epoch_us
+    under ``time``), plus the environment in lower case as DuckDB's ``lower`` gives it."""
+
+    name: str
+    columns: str
+    time: str
+    environment: str
+
+
+TABLES = (
+    Table("deployments", DEPLOYMENT_COLUMNS, "deployed_at", "environment"),
+    Table("agent_actions", ACTION_COLUMNS, "acted_at", "environment"),
+    Table("config_changes", CONFIG_COLUMNS, "changed_at", "target_environment"),
+    Table("rollbacks", ROLLBACK_COLUMNS, "rolled_back_at", "environment"),
+)
+
+
+def _select(table: Table) -> str:
+    return (
+        f"SELECT {table.columns}, lower({table.environment}) AS env_lower FROM {table.name} "
+        f"WHERE event_seq > ? AND event_seq <= ? ORDER BY {table.time}, event_seq"
+    )
+
+
+def _arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[int]) -> pa.Table:
+    """The rows as Arrow, read on a cursor of their own: the caller's may hold a result not
+    fetched to the end, which DuckDB's relation API refuses to run beside (and its DB-API
+    ``execute`` would copy the rows once more on the way to Arrow)."""
+    reader = cur.cursor()
+    try:
+        return reader.sql(sql, params=params).to_arrow_table()
+    finally:
+        reader.close()
+
+
+def _compact(rows: pa.Table) -> pa.Table:
+    for index, name in enumerate(rows.column_names):
+        if name in _REPEATED:
+            rows = rows.set_column(index, name, pc.dictionary_encode(rows.column(name)))
+    return rows.combine_chunks()
+
+
+class Timeline:
+    """One table's rows in (time, seq) order: a sorted part and the rows caught up since
+    (``tail``, in seq order). Never changed once made: catching up makes a new one, so
+    calls on other threads keep reading the one they took."""
+
+    def __init__(self, time: str, rows: pa.Table, tail: pa.Table | None = None) -> None:
+        self._time = time
+        self._rows = rows
+        self._times = rows.column(time).to_numpy()
+        self._tail = tail
+
+    def __len__(self) -> int:
+        return self._rows.num_rows + (self._tail.num_rows if self._tail is not None else 0)
+
+    def between(self, low: int, high: int) -> pa.Table:
+        """The rows whose time (epoch_us) is in [low, high]."""
+        first = int(np.searchsorted(self._times, low, side="left"))
+        end = int(np.searchsorted(self._times, high, side="right"))
+        found = self._rows.slice(first, end - first)
+        if self._tail is None:
+            return found
+        times = self._tail.column(self._time)
+        late = self._tail.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
+        return pa.concat_tables([found, late], promote_options="permissive")
+
+    def extended(self, rows: pa.Table) -> Timeline:
+        """This timeline with ``rows`` (later in seq) added."""
+        if rows.num_rows == 0:
+            return self
+        rows = _compact(rows)
+        tail = rows if self._tail is None else _concat(self._tail, rows)
+        if tail.num_rows < max(TAIL_ROWS_MIN, self._rows.num_rows // 64):
+            return Timeline(self._time, self._rows, tail)
+        merged = _concat(self._rows, tail).sort_by(
+            [(self._time, "ascending"), ("event_seq", "ascending")]
+        )
+        return Timeline(self._time, merged.combine_chunks())
+
+
+def _concat(first: pa.Table, second: pa.Table) -> pa.Table:
+    # Dictionaries differ between reads; unify them so the columns stay one dictionary each.
+    return pa.concat_tables([first, second], promote_options="permissive").unify_dictionaries()
+
+
+class Timelines:
+    """One ledger file's kept tables, all current up to event seq ``newest``."""
+
+    def __init__(self, newest: int, tables: dict[str, Timeline]) -> None:
+        self.newest = newest
+        self._tables = tables
+
+    def __getitem__(self, name: str) -> Timeline:
+        return self._tables[name]
+
+    def caught_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> Timelines:
+        tables = {
+            table.name: self._tables[table.name].extended(
+                _arrow(cur, _select(table), [self.newest, newest])
+            )
+            for table in TABLES
+        }
+        return Timelines(newest, tables)
+
+
+def _load(cur: duckdb.DuckDBPyConnection, newest: int) -> Timelines | None:
+    counts = cur.execute(
+        "SELECT " + ", ".join(f"(SELECT count(*) FROM {table.name})" for table in TABLES)
+    ).fetchall()[0]
+    if max(counts) > KEPT_ROWS_MAX:
+        return None
+    return Timelines(
+        newest,
+        {
+            table.name: Timeline(table.time, _compact(_arrow(cur, _select(table), [-1, newest])))
+            for table in TABLES
+        },
+    )
+
+
+class _Kept:
+    """A ledger file's timelines, loaded by the first call that asks and caught up by later
+    ones; ``None`` from ``current`` while another thread loads (or the tables are too big)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._timelines: Timelines | None = None
+        self._too_big = False
+
+    def current(self, cur: duckdb.DuckDBPyConnection, newest: int) -> Timelines | None:
+        if not self._lock.acquire(blocking=self._timelines is not None):
+            return None
+        try:
+            if self._too_big:
+                return None
+            if self._timelines is None:
+                self._timelines = _load(cur, newest)
+                self._too_big = self._timelines is None
+            elif self._timelines.newest < newest:
+                self._timelines = self._timelines.caught_up(cur, newest)
+            return self._timelines
+        finally:
+            self._lock.release()
+
+
+_KEPT: dict[tuple[str, str | None], _Kept] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def kept_timelines(
+    cur: duckdb.DuckDBPyConnection, path: str | None, ledger_id: str | None, newest: int
+) -> Timelines | None:
+    """The kept timelines of the ledger file at ``path`` holding ledger ``ledger_id``, current
+    up to event seq ``newest``; None for an in-memory ledger (no path), tables too big to
+    keep, or while another thread loads them: read the windows with SQL then."""
+    if not path:
+        return None
+    with _KEPT_LOCK:
+        kept = _KEPT.setdefault((path, ledger_id), _Kept())
+    return kept.current(cur, newest)
+
+
+Mask = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
+
+
+def rows_between(timeline: Timeline, low: int, high: int, mask: Mask) -> list[dict]:
+    """The rows of ``timeline`` with time in [low, high] that ``mask`` keeps (a mask may be
+    null where SQL's WHERE would be NULL: such rows are dropped, as WHERE drops them), in
+    seq order as a table scan gives them, without the lower-case environment."""
+    window = timeline.between(low, high)
+    if window.num_rows == 0:
+        return []
+    found = window.filter(pc.fill_null(mask(window), False)).drop_columns(["env_lower"])
+    return sorted(found.to_pylist(), key=lambda row: row["event_seq"])
