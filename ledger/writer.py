@@ -432,7 +432,13 @@ def _insert(
 ) -> None:
     """One INSERT of a batch's columns; with ``now``, that time is the table's own time
     column (``ingested_at``/``received_at``), set in SQL rather than repeated per row."""
-    cur.register("batch_rows", _arrow(cur, table, columns))
+    rows = _arrow(cur, table, columns)
+    if not extra and now is None and rows.schema.names == list(_ARROW_TYPES[table]):
+        # Every column, in the table's order: appended as a relation, without registering a
+        # view (creating and binding it cost ~1 ms per INSERT, ~15 INSERTs per batch).
+        cur.from_arrow(rows).insert_into(table)
+        return
+    cur.register("batch_rows", rows)
     if now is None:
         cur.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM batch_rows")
     else:
@@ -453,6 +459,8 @@ def _arrow(cur: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> pa.T
     if types is None:
         schema = cur.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
         types = _ARROW_TYPES[table] = dict(zip(schema.names, schema.types, strict=True))
+    if columns.keys() == types.keys():
+        columns = {name: columns[name] for name in types}  # the table's column order
     return pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
 
 
