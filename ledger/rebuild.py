@@ -25,6 +25,7 @@ from provenance_ledger.ledger.batch import decode_batch, next_offsets, relax_gc,
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
+from provenance_ledger.schemas.codec import KafkaRecord
 from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure
 
@@ -214,23 +215,29 @@ def _replay_until(
         on_progress(0, total)
     pending = {tp for tp in ends if ends[tp] > begin[tp]}
     in_flight: Future | None = None
+    records: list[KafkaRecord] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-writer") as writer:
         while pending:
-            polled = consumer.poll(timeout_ms=1000, max_records=settings.batch_max_records)
-            records = [
+            polled = consumer.poll(
+                timeout_ms=1000, max_records=settings.batch_max_records - len(records)
+            )
+            records += [
                 to_record(message)
                 for tp, messages in polled.items()
                 for message in messages
                 if message.offset < ends[tp]
             ]
             pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
-            if not records:
+            # Full batches, as serve gathers them: a poll hands what one fetch brought (often
+            # a few hundred records), and each batch costs ~20 statements whatever its size.
+            if not records or (pending and len(records) < settings.batch_max_records):
                 continue
             incoming, rejected = decode_batch(records, settings.max_event_bytes, origins)
             if in_flight is not None:
                 in_flight.result()
             in_flight = writer.submit(ledger.write_batch, incoming, rejected, next_offsets(records))
             done += len(records)
+            records = []
             if on_progress:
                 on_progress(done, total)
         if in_flight is not None:
