@@ -178,11 +178,40 @@ def generate(
             f"({i}) * {deployments} // {max(config_changes, 1)} * {per_deployment} + 1000000000000"
         ),
     )
+    step("events of the later rows", lambda: con.execute(later_events_sql()))
     # The real indexes and views, as `provledger serve` makes them: the migration on this
     # connection (not Ledger.open, whose read-write open rightly refuses rows that bypass
     # the Merkle log).
     step("indexes and views", lambda: migrate(con))
     con.close()
+
+
+# Tables written here whose seqs lie above the incidents' events, with their time column.
+_LATER_ROWS = (
+    ("incident_resolutions", "resolved_at", "incident.resolved"),
+    ("rollbacks", "rolled_back_at", "service.rolledback"),
+    ("attributions", "attributed_at", "incident.attributed"),
+    ("agent_actions", "acted_at", "agent.action"),
+    ("service_registrations", "valid_from", "service.registered"),
+    ("config_changes", "changed_at", "config.changed"),
+)
+
+
+def later_events_sql() -> str:
+    """An event row for every row above the incidents' seqs. In a real ledger every row is
+    written with its event, so the newest event seq bounds every table's, and the suspects
+    call's in-memory copies (query/suspects/timelines.py) rely on it; deployments and
+    changes, below every such seq, are left without (11M rows the call never reads)."""
+    return "\n".join(
+        f"""
+        INSERT INTO events BY NAME
+        SELECT event_seq AS seq, 'bench' AS source, '{table}-' || event_seq AS id,
+               'dev.provledger.{kind}.v1' AS type, coalesce({time}, TIMESTAMPTZ '{START}') AS time,
+               '{{}}' AS data, '{{}}' AS attributes, md5(event_seq::VARCHAR) AS content_hash,
+               '{{}}' AS canonical, '\\x00'::BLOB AS leaf_hash, now() AS ingested_at
+        FROM {table};"""
+        for table, time, kind in _LATER_ROWS
+    )
 
 
 def main() -> None:

@@ -42,28 +42,10 @@ KEPT_ROWS_MAX = 5_000_000
 # sixty-fourth of the sorted part, then merged into it: re-sorting costs ~0.2 s a million rows.
 TAIL_ROWS_MIN = 4096
 
-# Low-cardinality text is dictionary-encoded in memory (a service name is stored once, not
-# per row): a third of the copy's size on the bench ledger.
-_REPEATED = {
-    "service",
-    "environment",
-    "region",
-    "deployer_kind",
-    "env_lower",
-    "tool",
-    "action",
-    "kind",
-    "target_service",
-    "target_environment",
-    "target_region",
-    "target_resource",
-    "key",
-    "actor_id",
-    "actor_name",
-    "actor_kind",
-    "repo",
-    "reason",
-}
+# Text with few distinct values is dictionary-encoded in memory (a service name is stored
+# once, not per row); text with many (repositories, actors, keys on the bench ledger) stays
+# plain: decoding a large dictionary back to Python costs more than the memory it saves.
+DICTIONARY_SHARE_MAX = 0.01
 
 
 @dataclass(frozen=True)
@@ -104,10 +86,15 @@ def _arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[int]) -> pa.Ta
 
 
 def _compact(rows: pa.Table) -> pa.Table:
+    rows = rows.combine_chunks()
     for index, name in enumerate(rows.column_names):
-        if name in _REPEATED:
-            rows = rows.set_column(index, name, pc.dictionary_encode(rows.column(name)))
-    return rows.combine_chunks()
+        column = rows.column(name)
+        if not pa.types.is_string(column.type) or rows.num_rows == 0:
+            continue
+        encoded = pc.dictionary_encode(column).combine_chunks()
+        if len(encoded.dictionary) <= DICTIONARY_SHARE_MAX * rows.num_rows:
+            rows = rows.set_column(index, name, encoded)
+    return rows
 
 
 class Timeline:
@@ -139,7 +126,8 @@ class Timeline:
         """This timeline with ``rows`` (later in seq) added."""
         if rows.num_rows == 0:
             return self
-        rows = _compact(rows)
+        # Columns keep the types the load chose (dictionary-encoded or plain).
+        rows = rows.cast(self._rows.schema)
         tail = rows if self._tail is None else _concat(self._tail, rows)
         if tail.num_rows < max(TAIL_ROWS_MIN, self._rows.num_rows // 64):
             return Timeline(self._time, self._rows, tail)
@@ -242,4 +230,15 @@ def rows_between(timeline: Timeline, low: int, high: int, mask: Mask) -> list[di
     if window.num_rows == 0:
         return []
     found = window.filter(pc.fill_null(mask(window), False)).drop_columns(["env_lower"])
-    return sorted(found.to_pylist(), key=lambda row: row["event_seq"])
+    return sorted(_plain(found).to_pylist(), key=lambda row: row["event_seq"])
+
+
+def _plain(rows: pa.Table) -> pa.Table:
+    """``rows`` with dictionary columns decoded: pyarrow converts a dictionary column to
+    Python by way of its whole dictionary (~10 ms for the repositories of 185 rows on the
+    bench ledger), a decoded one by its values (~0.02 ms)."""
+    columns = [
+        column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+        for column in rows.columns
+    ]
+    return pa.table(columns, names=rows.column_names)
