@@ -30,7 +30,7 @@ import uvicorn
 
 from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.store import Ledger, ReadPosition
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.server import warm_up
 from provenance_ledger.query.api.state import AppState
@@ -69,14 +69,14 @@ def incidents_sample(ledger: Ledger, count: int) -> list[str]:
 
 
 def _measure(
-    cur, incidents: list[str], path: str | None = None
+    cur, incidents: list[str], position: ReadPosition | None = None
 ) -> tuple[list[float], list[float], list[int]]:
     """Wall-clock and CPU milliseconds per call (CPU time of this process, DuckDB's threads
     included: on a shared, busy machine it shows the cost without the waiting)."""
     wall, cpu, returned = [], [], []
     for incident in incidents:
         began, began_cpu = time.perf_counter(), time.process_time()
-        _, suspects = suspects_for(cur, incident, LOOKBACK, 10, path)
+        _, suspects = suspects_for(cur, incident, LOOKBACK, 10, position)
         wall.append((time.perf_counter() - began) * 1000)
         cpu.append((time.process_time() - began_cpu) * 1000)
         returned.append(len(suspects))
@@ -93,15 +93,13 @@ def bench_function(ledger: Ledger, incidents: list[str]) -> dict[str, list[float
     # (query/suspects/timelines.py, keptincidents.py). Timed apart, so "cold" stays the
     # first call of an incident on a server that has started.
     began = time.perf_counter()
-    newest, ledger_id = cur.execute(
-        "SELECT max(seq), (SELECT min(ledger_id) FROM ledger_identity) FROM events"
-    ).fetchall()[0]
-    kept_timelines(cur, ledger.path, ledger_id, newest)
-    kept_incidents(cur, ledger.path, ledger_id, newest)
+    position = ledger.read_position()
+    kept_timelines(cur, *position)
+    kept_incidents(cur, *position)
     print(f"in-memory copies loaded in {time.perf_counter() - began:.1f} s (once per process)")
     samples = {}
     for label in ("cold", "warm"):
-        wall, cpu, returned = _measure(cur, incidents, ledger.path)
+        wall, cpu, returned = _measure(cur, incidents, position)
         samples[f"{label}, wall"], samples[f"{label}, CPU"] = wall, cpu
         print(f"suspects (query function), {label}, wall: {percentiles(wall)}")
         print(f"suspects (query function), {label}, CPU:  {percentiles(cpu)}")
@@ -208,7 +206,7 @@ def bench_http(ledger: Ledger, incidents: list[str]) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for incident in incidents:
                 # The same call without HTTP just before: the difference is what HTTP adds.
-                direct = _measure(cur, [incident], ledger.path)[0][0]
+                direct = _measure(cur, [incident], ledger.read_position())[0][0]
                 began = time.perf_counter()
                 response = client.get(f"/v1/incidents/{incident}/suspects")
                 samples.append((time.perf_counter() - began) * 1000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -62,6 +63,16 @@ def connect(
     return conn
 
 
+class ReadPosition(NamedTuple):
+    """Where a reader of a ledger file stands: the file, the ledger it holds and its newest
+    committed event seq (-1 when empty). What the suspects call keeps in memory is kept per
+    file and ledger and caught up to ``newest`` (query/suspects/timelines.py)."""
+
+    path: str | None
+    ledger_id: str | None
+    newest: int
+
+
 class Ledger:
     """One DuckDB file. The owner writes through :meth:`write_batch`; readers take cursors.
 
@@ -100,6 +111,7 @@ class Ledger:
         self._write_lock = threading.Lock()
         # Which ledger this file is (ledger/identity.py); readers do not need it.
         self.ledger_id = None if read_only else identity.stored_id(conn)
+        self._file_ledger_id = identity.stored_id(conn) if read_only else None
         cur = self.cursor()
         # Loaded on the first write: readers never need them.
         self._keys: KeyIndex | None = None
@@ -136,6 +148,11 @@ class Ledger:
         if other is not None:
             identity.adopt(self._conn, other)
             self.ledger_id = other[0]
+
+    def read_position(self) -> ReadPosition:
+        """This file's ``ReadPosition``, known without a query: this process is the file's
+        only writer (DuckDB locks it) and ``_next_seq`` moves only once a batch committed."""
+        return ReadPosition(self.path, self.ledger_id or self._file_ledger_id, self._next_seq - 1)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for one thread: the shared connection is not thread-safe."""

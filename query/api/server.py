@@ -104,7 +104,7 @@ def warm_up(
         for (incident,) in latest:
             if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
                 break
-            suspects_for(cur, incident, DEFAULT_LOOKBACK_SPAN, 10, ledger.path)
+            suspects_for(cur, incident, DEFAULT_LOOKBACK_SPAN, 10, ledger.read_position())
             warmed.append(incident)
     except Exception:  # best effort: a failure here must not touch serving
         log.warning("ledger warm-up stopped after %d incidents", len(warmed), exc_info=True)

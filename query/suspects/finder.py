@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger.store import ReadPosition
 from provenance_ledger.query.policy.definitions import Seniority
 from provenance_ledger.query.policy.inforce import seniority_in_force
 from provenance_ledger.query.policy.levels import Levels, load_levels
@@ -59,7 +60,7 @@ def suspects_for(
     incident_id: str,
     lookback: timedelta,
     limit: int,
-    path: str | None = None,
+    position: ReadPosition | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """The incident (as ``find_incident`` gives it) and the API's suspects list for it; None
     if the ledger has no such incident.
@@ -67,8 +68,8 @@ def suspects_for(
     The incident's opening, resolution and verdicts come in one query; then the services it
     reaches (its own and their dependencies as registered at impact start); then the
     incident's region and the deployments, agent actions and configuration changes in the
-    window. Who is senior is as the policy in force says. ``path``: the ledger file's, when
-    the caller knows it (saves a query).
+    window. Who is senior is as the policy in force says. ``position``: the ledger file's
+    (``Ledger.read_position``), when the caller has the ledger (saves two queries).
 
     The windows are read from this process's kept timelines (query/suspects/timelines.py)
     once they are loaded; with SQL before that and for an in-memory ledger.
@@ -78,7 +79,7 @@ def suspects_for(
     threads' hand-offs cost more CPU than the overlap saved on the bench ledger.
     """
     seniority = seniority_in_force()
-    read = incident_read(cur, incident_id, path)
+    read = incident_read(cur, incident_id, position)
     opening, resolved_at, verdicts = read.opening, read.resolved_at, read.verdicts
     if opening is None:
         return None

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from provenance_ledger.ledger.rows import single_row, single_value
+from provenance_ledger.ledger.store import ReadPosition
 from provenance_ledger.query.readmodels.incidents import (
     in_list,
     region_of,
@@ -132,14 +133,17 @@ class IncidentRead:
 
 
 def incident_read(
-    cur: duckdb.DuckDBPyConnection, incident: str, path: str | None = None
+    cur: duckdb.DuckDBPyConnection, incident: str, position: ReadPosition | None = None
 ) -> IncidentRead:
-    """``path``: the ledger file's, when the caller knows it (saves a query). The incident's
-    rows come from this process's copy (query/suspects/keptincidents.py) when it keeps one."""
-    if path is None:
+    """``position``: the ledger file's, when the caller knows it (``Ledger.read_position``;
+    saves a query). The incident's rows come from this process's copy
+    (query/suspects/keptincidents.py) when it keeps one."""
+    if position is None:
         path = single_value(cur.execute(_PATH))
-    newest, ledger_id = single_row(cur.execute(_NOW))
-    newest = -1 if newest is None else newest
+        newest, ledger_id = single_row(cur.execute(_NOW))
+        newest = -1 if newest is None else newest
+    else:
+        path, ledger_id, newest = position
     kept = kept_incidents(cur, path, ledger_id, newest)
     if kept is None:
         openings = rows_as_dicts(cur.execute(_OPENINGS, [incident]))

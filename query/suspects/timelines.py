@@ -223,14 +223,20 @@ Mask = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
 
 
 def rows_between(timeline: Timeline, low: int, high: int, mask: Mask) -> list[dict]:
-    """The rows of ``timeline`` with time in [low, high] that ``mask`` keeps (a mask may be
-    null where SQL's WHERE would be NULL: such rows are dropped, as WHERE drops them), in
-    seq order as a table scan gives them, without the lower-case environment."""
+    """The rows of ``timeline`` with time in [low, high] that ``mask`` keeps (masks are
+    made of ``is_in``, ``is_null``, ``and_`` and ``or_``, never null: a NULL that SQL's
+    WHERE drops is false there), in seq order as a table scan gives them, without the
+    lower-case environment (the last column: ``_select`` puts it there). Each Arrow call
+    costs tens of microseconds, so an empty window or match returns before the rest."""
     window = timeline.between(low, high)
     if window.num_rows == 0:
         return []
-    found = window.filter(pc.fill_null(mask(window), False)).drop_columns(["env_lower"])
-    return sorted(_plain(found).to_pylist(), key=lambda row: row["event_seq"])
+    found = window.filter(mask(window))
+    if found.num_rows == 0:
+        return []
+    rows = _plain(found.select(found.column_names[:-1])).to_pylist()
+    rows.sort(key=lambda row: row["event_seq"])
+    return rows
 
 
 def _plain(rows: pa.Table) -> pa.Table:

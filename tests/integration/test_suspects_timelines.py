@@ -85,6 +85,12 @@ def _story(rng: random.Random, round_no: int, impact_story: Story) -> Story:
     return s
 
 
+def _suspects(ledger: Ledger, incident: str, limit: int = 10, cur: object = None) -> object:
+    """The call as the API makes it: with the position the ledger knows in this process."""
+    cursor = ledger.cursor() if cur is None else cur
+    return suspects_for(cursor, incident, timedelta(hours=24), limit, ledger.read_position())
+
+
 def _answers(ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch) -> dict:
     with monkeypatch.context() as patch:
         if kept:
@@ -100,8 +106,7 @@ def _answers(ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch) -> dic
         cur = ledger.cursor()
         try:
             return {
-                incident: suspects_for(cur, incident, timedelta(hours=24), EVERYTHING, ledger.path)
-                for incident in INCIDENTS
+                incident: _suspects(ledger, incident, EVERYTHING, cur) for incident in INCIDENTS
             }
         finally:
             cur.close()
@@ -140,7 +145,7 @@ def test_a_deployment_written_between_two_calls_is_a_suspect_in_the_second(
         first.deploy("dep-old", "checkout", "prod", -300)
         first.incident("INC-T", ["checkout"], opened=30)
         write_direct(ledger, first.events)
-        before = suspects_for(ledger.cursor(), "INC-T", timedelta(hours=24), 10, ledger.path)
+        before = _suspects(ledger, "INC-T")
         assert before is not None
         assert [s["event_id"] for s in before[1]] == ["dep-old"]
 
@@ -149,7 +154,7 @@ def test_a_deployment_written_between_two_calls_is_a_suspect_in_the_second(
         later.rollback("rb-new", "checkout", "prod", "dep-new", "dep-old", 10)
         later.add("incident.resolved", {"incident": "INC-T"}, "res-INC-T", 12)
         write_direct(ledger, later.events)
-        after = suspects_for(ledger.cursor(), "INC-T", timedelta(hours=24), 10, ledger.path)
+        after = _suspects(ledger, "INC-T")
         assert after is not None
         assert after[1][0]["event_id"] == "dep-new"
         assert after[0]["resolved_at"] is not None
@@ -164,7 +169,8 @@ def _answers_one(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> object:
     with monkeypatch.context() as patch:
         patch.setattr(finder, "kept_timelines", lambda *_: None)
         patch.setattr(gather, "kept_incidents", lambda *_: None)
-        return suspects_for(ledger.cursor(), "INC-T", timedelta(hours=24), 10, ledger.path)
+        # No position either: the queries that read it must agree with what the ledger knows.
+        return suspects_for(ledger.cursor(), "INC-T", timedelta(hours=24), 10)
 
 
 def test_a_call_while_another_thread_loads_reads_with_sql(tmp_path: Path) -> None:
@@ -175,14 +181,13 @@ def test_a_call_while_another_thread_loads_reads_with_sql(tmp_path: Path) -> Non
         story.incident("INC-L", ["checkout"])
         write_direct(ledger, story.events)
         cur = ledger.cursor()
-        newest = cur.execute("SELECT max(seq) FROM events").fetchall()[0][0]
-        key = (ledger.path, ledger.ledger_id)
-        kept = timelines._KEPT.setdefault(key, timelines._Kept())
+        position = ledger.read_position()
+        kept = timelines._KEPT.setdefault((position.path, position.ledger_id), timelines._Kept())
         with kept._lock:  # as if another thread were loading
-            assert timelines.kept_timelines(cur, ledger.path, ledger.ledger_id, newest) is None
-            found = suspects_for(cur, "INC-L", timedelta(hours=24), 10, ledger.path)
+            assert timelines.kept_timelines(cur, *position) is None
+            found = _suspects(ledger, "INC-L", cur=cur)
             assert found is not None and [s["event_id"] for s in found[1]] == ["dep-1"]
-        loaded = timelines.kept_timelines(cur, ledger.path, ledger.ledger_id, newest)
+        loaded = timelines.kept_timelines(cur, *position)
         assert loaded is not None and len(loaded["deployments"]) == 1
     finally:
         ledger.close()

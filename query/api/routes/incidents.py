@@ -122,7 +122,7 @@ async def get_suspects(
 def _suspects_json(state: AppState, incident: str, window: timedelta, limit: int) -> bytes:
     cur = state.ledger.cursor()
     try:
-        answer = suspects_for(cur, incident, window, limit, state.ledger.path)
+        answer = suspects_for(cur, incident, window, limit, state.ledger.read_position())
     finally:
         cur.close()
     if answer is None:
