@@ -29,6 +29,8 @@ FactsOf = Callable[[duckdb.DuckDBPyConnection, list[str]], list[dict[str, Any]]]
 # Gives (deployment seq, repo, commit) for the commits deployments name (``fetch_named``, or
 # a copy kept in memory).
 NamedBy = Callable[[duckdb.DuckDBPyConnection, list[int]], list[tuple[int, str | None, str]]]
+# (artifact, repo, commit) for these artifacts, in ledger order (``built_from``).
+BuiltBy = Callable[[duckdb.DuckDBPyConnection, list[str]], list[tuple[Any, ...]]]
 # The facts whose event's id and origin CommitFacts shows (the author's and reviews').
 _WITH_ORIGIN = ("authored", "reviewed")
 # A row group's scan costs about as much as this many look-ups by key.
@@ -45,7 +47,7 @@ def shipped_by(
     cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
 ) -> dict[int, list[Pair]]:
     """Per deployment seq: commits it names, its artifact's commit, commits merges brought in."""
-    direct = _shipped_direct(cur, deployments, fetch_named)
+    direct = _shipped_direct(cur, deployments, fetch_named, built_from)
     return _with_merged(direct, _merges_of(cur, _commits(direct)))
 
 
@@ -70,12 +72,14 @@ def shipped_and_applied(
     levels: Levels | None = None,
     facts_of: FactsOf | None = None,
     named_by: NamedBy | None = None,
+    built_by: BuiltBy | None = None,
 ) -> tuple[dict[int, list[Pair]], dict[str, CommitFacts], dict[str, CommitFacts]]:
     """``shipped_with_details``, and ``change_details`` of ``applied`` (the commits
     configuration changes were applied from), with the commits of both in one look-up
-    (``facts_of`` and ``named_by``: ``fetch_facts`` and ``fetch_named`` unless given)."""
+    (``facts_of``, ``named_by`` and ``built_by``: ``fetch_facts``, ``fetch_named`` and
+    ``built_from`` unless given)."""
     facts_of = facts_of or fetch_facts
-    direct = _shipped_direct(cur, deployments, named_by or fetch_named)
+    direct = _shipped_direct(cur, deployments, named_by or fetch_named, built_by or built_from)
     looked_up = {*_commits(direct), *(commit for _, commit in applied)}
     facts = facts_of(cur, sorted(looked_up))
     merges = [f for f in facts if f["fact"] == "merged" and f["merged_commit"] != f["commit"]]
@@ -104,7 +108,10 @@ def fetch_named(
 
 
 def _shipped_direct(
-    cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]], named_by: NamedBy
+    cur: duckdb.DuckDBPyConnection,
+    deployments: list[dict[str, Any]],
+    named_by: NamedBy,
+    built_by: BuiltBy,
 ) -> dict[int, list[Pair]]:
     """Per deployment seq: the commits it names and those its artifact was built from."""
     seqs = [d["event_seq"] for d in deployments]
@@ -113,7 +120,7 @@ def _shipped_direct(
         return shipped
     names = sorted({d["artifact"] for d in deployments if d.get("artifact")})
     rows = named_by(cur, seqs)
-    built = _built_from(cur, names)
+    built = built_by(cur, names) if names else []
     for seq, repo, commit in rows:
         shipped[seq].append((repo, commit))
     by_artifact: dict[str, list[Pair]] = {name: [] for name in names}
@@ -146,7 +153,7 @@ def _with_merged(
     }
 
 
-def _built_from(cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[Any, ...]]:
+def built_from(cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[Any, ...]]:
     """(artifact, repo, commit) for these artifacts, in ledger order."""
     if not names:
         return []

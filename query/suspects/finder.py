@@ -213,6 +213,7 @@ def _with_details(
             found.levels,
             facts_of,
             found.kept.named if found.kept else None,
+            found.kept.built if found.kept else None,
         )
     tools = found.kept.ai(cur, by_ai) if found.kept else config_ai(cur, by_ai)
     return [

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.readmodels.changes import fetch_facts, fetch_named
+from provenance_ledger.query.readmodels.changes import built_from, fetch_facts, fetch_named
 from provenance_ledger.query.suspects.gather import config_ai
 
 # Commits kept per ledger file, least recently used dropped first: a suspects call reads
@@ -46,16 +46,18 @@ class KeptFacts:
         self._rows: OrderedDict[str, Rows] = OrderedDict()
         self._named: OrderedDict[int, list[tuple[str | None, str]]] = OrderedDict()
         self._ai: OrderedDict[int, Rows] = OrderedDict()
+        self._built: OrderedDict[str, list[tuple[Any, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> None:
         """Forget the commits that rows written since the last call name; nothing to read
         when no event was written since (the ledger's newest seq did not move)."""
         with self._lock:
-            last = self._last
-            if newest == self._newest:
+            last, since = self._last, self._newest
+            if newest == since:
                 return
             self._newest = newest
+        self._forget_built(cur, since, newest)
         newer = cur.execute(
             "SELECT commit, event_seq FROM commit_facts WHERE event_seq > ?", [last]
         ).fetchall()
@@ -88,6 +90,40 @@ class KeptFacts:
         # In ledger order, as fetch_facts gives them (the first authored fact wins).
         rows.sort(key=lambda row: row["event_seq"])
         return rows
+
+    def _forget_built(self, cur: duckdb.DuckDBPyConnection, since: int, newest: int) -> None:
+        """Forget the artifacts rows written since name; all of them if a merge of a change
+        was written (an artifact that names only its change is resolved through merges)."""
+        window = [since, newest]
+        named = cur.execute(
+            "SELECT artifact FROM artifacts WHERE event_seq > ? AND event_seq <= ? "
+            "UNION ALL SELECT NULL FROM merges WHERE event_seq > ? AND event_seq <= ? "
+            "AND change_ref IS NOT NULL",
+            window + window,
+        ).fetchall()
+        with self._lock:
+            if any(name is None for (name,) in named):
+                self._built.clear()
+            for (name,) in named:
+                self._built.pop(name, None)
+
+    def built(self, cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[Any, ...]]:
+        """``built_from(cur, names)``, reading only the artifacts not kept."""
+        with self._lock:
+            newest = self._newest
+            kept = {name: self._built[name] for name in names if name in self._built}
+            for name in kept:
+                self._built.move_to_end(name)
+        missing = [name for name in names if name not in kept]
+        found: dict[str, list[tuple[Any, ...]]] = {name: [] for name in missing}
+        for row in built_from(cur, missing) if missing else []:
+            found[row[0]].append(row)
+        with self._lock:
+            if self._newest == newest:  # as in fetch: nothing forgotten while reading
+                self._built.update(found)
+                while len(self._built) > KEPT_DEPLOYMENTS_MAX:
+                    self._built.popitem(last=False)
+        return [row for name in names for row in kept.get(name, found.get(name, []))]
 
     # Per ledger file and the ledger it holds: a file replaced by another ledger's at the same
     # path starts afresh (a rebuild keeps the ledger's id and replays the same rows).

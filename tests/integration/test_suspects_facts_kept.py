@@ -105,3 +105,39 @@ def test_another_ledger_at_the_same_path_starts_afresh(tmp_path: Path) -> None:
         assert "ai_without_senior_approval" in _codes(_suspects(second)["dep-3"])
     finally:
         second.close()
+
+
+def test_an_artifact_built_between_two_calls_counts_in_the_second(
+    tmp_path: Path, monkeypatch
+) -> None:
+    read: list[list[str]] = []
+
+    def counted(cur, names: list[str]) -> list[tuple]:
+        read.append(names)
+        return changes.built_from(cur, names)
+
+    monkeypatch.setattr("provenance_ledger.query.suspects.keptfacts.built_from", counted)
+    image = "oci://shop/checkout@sha256:abc"
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        s = _story()
+        s.deploy("dep-img", "checkout", "prod", -10, artifact=image)
+        write_direct(ledger, s.events)
+        first = _suspects(ledger)
+        assert first["dep-img"]["changes"] == []
+        assert _suspects(ledger) == first
+        assert read == [[image]]  # nothing written: the artifact served from memory
+
+        built = Story()
+        built.add(
+            "artifact.built",
+            {"artifact": image, "repo": "shop/checkout", "commit": sha(3)},
+            "art-img",
+            -15,
+        )
+        write_direct(ledger, built.events)
+        second = _suspects(ledger)
+        assert [c["commit"] for c in second["dep-img"]["changes"]] == [sha(3)]
+        assert read == [[image], [image]]
+    finally:
+        ledger.close()
