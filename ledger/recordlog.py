@@ -54,6 +54,16 @@ def _field(value: bytes | None) -> bytes:
     return _LENGTH.pack(len(value)) + value
 
 
+def _header_fields(name: str, value: bytes | None) -> bytes:
+    # kafka-python hands header names as str; surrogatepass keeps any of them encodable.
+    return _field(name.encode("utf-8", "surrogatepass")) + _field(value)
+
+
+# A header's encoding, by (name, value); bounded, as values such as trace ids never repeat.
+_HEADER_FIELDS: dict[tuple[str, bytes | None], bytes] = {}
+MAX_CACHED_HEADERS = 4096
+
+
 def record_entry(record: KafkaRecord, digest: bytes | None = None) -> bytes:
     """The bytes of a record's leaf (see the module docstring). Runs for every record the
     ledger consumes: precompiled structs, one join. ``digest``: the SHA-256 of the record's
@@ -66,9 +76,14 @@ def record_entry(record: KafkaRecord, digest: bytes | None = None) -> bytes:
         _LENGTH.pack(len(headers)),
     ]
     for name, header_value in headers:
-        # kafka-python hands header names as str; surrogatepass keeps any of them encodable.
-        parts.append(_field(name.encode("utf-8", "surrogatepass")))
-        parts.append(_field(header_value))
+        # Most records carry the same few headers (content-type, ce_*): encoded once each.
+        header = (name, header_value)
+        encoded = _HEADER_FIELDS.get(header)
+        if encoded is None:
+            encoded = _header_fields(name, header_value)
+            if len(_HEADER_FIELDS) < MAX_CACHED_HEADERS:
+                _HEADER_FIELDS[header] = encoded
+        parts.append(encoded)
     if value is None:
         parts.append(NO_VALUE)
     else:
