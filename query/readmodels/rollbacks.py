@@ -11,47 +11,65 @@ are found by version (an index look-up) instead of over every rollback in the le
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts
 
 Reverted = dict[int, list[tuple[dict[str, Any], int]]]
-# (since, until, services) -> the rollbacks of those services in that time, by time then seq.
-RollbacksBetween = Callable[[datetime, datetime | None, list[str]], list[dict[str, Any]]]
+Moment = tuple[datetime, int]
+
+
+class RollbackReads(Protocol):
+    """What working out reverts reads: SQL by default (``SqlReads``); the suspects call
+    reads its kept timelines instead (query/suspects/keptwindows.py)."""
+
+    def between(
+        self, since: datetime, until: datetime | None, services: list[str]
+    ) -> list[dict[str, Any]]:
+        """The rollbacks of ``services`` from ``since`` to ``until`` (or the newest), by time
+        then seq."""
+        ...
+
+    def latest(
+        self,
+        where: tuple[str, str],
+        version: str | None,
+        before: tuple[datetime, int | None],
+        since: datetime | None,
+    ) -> Moment | None:
+        """(time, seq) of the latest deployment of ``where`` (service, environment) of
+        ``version`` (any if None) before ``before`` (at its instant too when ``before``
+        carries no seq), not earlier than ``since``."""
+        ...
 
 
 def rollbacks_of(
     cur: duckdb.DuckDBPyConnection,
     deployments: list[dict[str, Any]],
     until: datetime | None = None,
-    between: RollbacksBetween | None = None,
+    reads: RollbackReads | None = None,
 ) -> tuple[list[dict[str, Any]], Reverted]:
     """The rollbacks of these deployments' service+environment since the earliest of them
     (and up to ``until``), and per deployment seq: (rollback, how many of ``deployments``
-    it reverted). ``between`` reads the rollbacks (the suspects call's kept timelines);
-    SQL when None."""
+    it reverted). ``reads``: SQL on ``cur`` when None."""
     if not deployments:
         return [], {}
+    reads = reads or SqlReads(cur)
     pairs = {(d["service"], d["environment"]) for d in deployments}
     since = min(d["deployed_at"] for d in deployments)
     services = sorted({service for service, _ in pairs})
-    read = (
-        between(since, until, services)
-        if between
-        else _rollbacks_between(cur, since, until, services)
-    )
+    read = reads.between(since, until, services)
     rollbacks = [rb for rb in read if (rb["service"], rb["environment"]) in pairs]
     out: Reverted = {}
     for rb in rollbacks:
         where = (rb["service"], rb["environment"])
-        upper = _latest(cur, where, rb["from_version"], (rb["rolled_back_at"], None), since)
+        upper = reads.latest(where, rb["from_version"], (rb["rolled_back_at"], None), since)
         if upper is None:
             continue
-        lower = _latest(cur, where, rb["to_version"], upper, None)
+        lower = reads.latest(where, rb["to_version"], upper, None)
         hit = [
             d["event_seq"]
             for d in deployments
@@ -68,55 +86,59 @@ def rollbacks_of(
     return rollbacks, out
 
 
-def _rollbacks_between(
-    cur: duckdb.DuckDBPyConnection, since: datetime, until: datetime | None, services: list[str]
-) -> list[dict[str, Any]]:
-    return rows_as_dicts(
-        cur.execute(
-            "SELECT event_id, service, environment, from_version, to_version, reason, "
-            "rolled_back_at FROM rollbacks WHERE rolled_back_at >= ? "
-            "AND (?::TIMESTAMPTZ IS NULL OR rolled_back_at <= ?) "
-            "AND list_contains(?, service) ORDER BY rolled_back_at, event_seq",
-            [since, until, until, services],
+class SqlReads:
+    """``RollbackReads`` by SQL on a cursor."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self._cur = cur
+
+    def between(
+        self, since: datetime, until: datetime | None, services: list[str]
+    ) -> list[dict[str, Any]]:
+        return rows_as_dicts(
+            self._cur.execute(
+                "SELECT event_id, service, environment, from_version, to_version, reason, "
+                "rolled_back_at FROM rollbacks WHERE rolled_back_at >= ? "
+                "AND (?::TIMESTAMPTZ IS NULL OR rolled_back_at <= ?) "
+                "AND list_contains(?, service) ORDER BY rolled_back_at, event_seq",
+                [since, until, until, services],
+            )
         )
-    )
 
-
-def _latest(
-    cur: duckdb.DuckDBPyConnection,
-    where: tuple[str, str],
-    version: str | None,
-    before: tuple[datetime, int | None],
-    since: datetime | None,
-) -> tuple[datetime, int] | None:
-    """(time, seq) of the latest deployment of ``version`` (any if None) before ``before``
-    (at its instant too when ``before`` carries no seq), not earlier than ``since``."""
-    at, seq = before
-    if version is not None:
-        # By version alone, so DuckDB uses the version index (with the other conditions in
-        # SQL it scans the table); a version names few deployments, filtered here.
-        rows = cur.execute(
-            "SELECT service, environment, deployed_at, event_seq FROM deployments "
-            "WHERE version = ?",
-            [version],
+    def latest(
+        self,
+        where: tuple[str, str],
+        version: str | None,
+        before: tuple[datetime, int | None],
+        since: datetime | None,
+    ) -> Moment | None:
+        at, seq = before
+        cur = self._cur
+        if version is not None:
+            # By version alone, so DuckDB uses the version index (with the other conditions in
+            # SQL it scans the table); a version names few deployments, filtered here.
+            rows = cur.execute(
+                "SELECT service, environment, deployed_at, event_seq FROM deployments "
+                "WHERE version = ?",
+                [version],
+            ).fetchall()
+            found = [
+                (deployed_at, event_seq)
+                for service, environment, deployed_at, event_seq in rows
+                if (service, environment) == where
+                and (since is None or deployed_at >= since)
+                and (deployed_at < at or (deployed_at == at and (seq is None or event_seq < seq)))
+            ]
+            return max(found, default=None)
+        latest = cur.execute(
+            "SELECT deployed_at, event_seq FROM deployments "
+            "WHERE service = ? AND environment = ? "
+            "AND (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?) "
+            "AND (deployed_at < ? OR (deployed_at = ? AND (?::BIGINT IS NULL OR event_seq < ?))) "
+            "ORDER BY deployed_at DESC, event_seq DESC LIMIT 1",
+            [*where, since, since, at, at, seq, seq],
         ).fetchall()
-        found = [
-            (deployed_at, event_seq)
-            for service, environment, deployed_at, event_seq in rows
-            if (service, environment) == where
-            and (since is None or deployed_at >= since)
-            and (deployed_at < at or (deployed_at == at and (seq is None or event_seq < seq)))
-        ]
-        return max(found, default=None)
-    latest = cur.execute(
-        "SELECT deployed_at, event_seq FROM deployments "
-        "WHERE service = ? AND environment = ? "
-        "AND (?::TIMESTAMPTZ IS NULL OR deployed_at >= ?) "
-        "AND (deployed_at < ? OR (deployed_at = ? AND (?::BIGINT IS NULL OR event_seq < ?))) "
-        "ORDER BY deployed_at DESC, event_seq DESC LIMIT 1",
-        [*where, since, since, at, at, seq, seq],
-    ).fetchall()
-    return (latest[0][0], latest[0][1]) if latest else None
+        return (latest[0][0], latest[0][1]) if latest else None
 
 
 ConfigReverted = dict[int, list[tuple[dict[str, Any], int]]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import duckdb
@@ -141,8 +140,8 @@ def _ranked(
         rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
         later_configs = config_changes_after(cur, facts, keys)
     else:
-        between = partial(kept_windows.rollbacks_between, timelines)
-        rollbacks = rollbacks_of(cur, deployments, facts.resolved_at, between)
+        reads = kept_windows.KeptRollbackReads(timelines)
+        rollbacks = rollbacks_of(cur, deployments, facts.resolved_at, reads)
         later_configs = kept_windows.config_changes_after(timelines, facts, keys)
     levels = found.levels or load_levels(cur, [a["authorized_by_id"] for a in actions])
     reverts = _reverts(facts, rollbacks, found.configs, later_configs)

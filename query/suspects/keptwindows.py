@@ -11,12 +11,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance_ledger.query.readmodels.incidents import utc_from_micros
 from provenance_ledger.query.suspects.gather import environments, timed
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.timelines import Timelines, rows_between
 from provenance_ledger.query.suspects.weights import PROD_NAMES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = 86_400_000_000
 _LATEST = 2**63 - 1
 # What config_changes_after selects (gather.LATER_CONFIG_COLUMNS).
 _LATER = (
@@ -127,16 +129,59 @@ def config_changes_after(
     return timed([{column: row[column] for column in _LATER} for row in found], "changed_at")
 
 
-def rollbacks_between(
-    timelines: Timelines, since: datetime, until: datetime | None, services: list[str]
-) -> list[dict[str, Any]]:
-    """What ``rollbacks_of`` reads: the rollbacks of ``services`` from ``since`` to ``until``
-    (or the newest), by time then seq."""
-    found = rows_between(
-        timelines["rollbacks"],
-        micros(since),
-        _LATEST if until is None else micros(until),
-        lambda rows: _among(rows.column("service"), services),
-    )
-    found.sort(key=lambda row: (row["rolled_back_at"], row["event_seq"]))
-    return timed([{column: row[column] for column in _ROLLBACK} for row in found], "rolled_back_at")
+class KeptRollbackReads:
+    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines."""
+
+    def __init__(self, timelines: Timelines) -> None:
+        self._timelines = timelines
+
+    def between(
+        self, since: datetime, until: datetime | None, services: list[str]
+    ) -> list[dict[str, Any]]:
+        found = rows_between(
+            self._timelines["rollbacks"],
+            micros(since),
+            _LATEST if until is None else micros(until),
+            lambda rows: _among(rows.column("service"), services),
+        )
+        found.sort(key=lambda row: (row["rolled_back_at"], row["event_seq"]))
+        rows = [{column: row[column] for column in _ROLLBACK} for row in found]
+        return timed(rows, "rolled_back_at")
+
+    def latest(
+        self,
+        where: tuple[str, str],
+        version: str | None,
+        before: tuple[datetime, int | None],
+        since: datetime | None,
+    ) -> tuple[datetime, int] | None:
+        at, seq = before
+        high = micros(at)
+        floor = self._timelines["deployments"].earliest if since is None else micros(since)
+        service, environment = where
+
+        def same(rows: pa.Table) -> pa.ChunkedArray:
+            kept = pc.and_(
+                _among(rows.column("service"), [service]),
+                _among(rows.column("environment"), [environment]),
+            )
+            if version is None:
+                return kept
+            return pc.and_(kept, _among(rows.column("version"), [version]))
+
+        # Back from ``at`` a day, then twice as far each time: the first span holding a
+        # match holds the latest (every other match is older than the whole span).
+        span = _DAY
+        while True:
+            low = max(high - span, floor)
+            found = [
+                (row["deployed_at"], row["event_seq"])
+                for row in rows_between(self._timelines["deployments"], low, high, same)
+                if row["deployed_at"] < high or seq is None or row["event_seq"] < seq
+            ]
+            if found:
+                latest, latest_seq = max(found)
+                return utc_from_micros(latest), latest_seq
+            if low <= floor:
+                return None
+            span *= 2

@@ -108,6 +108,14 @@ class Timeline:
         self._times = rows.column(time).to_numpy()
         self._tail = tail
 
+    @property
+    def earliest(self) -> int:
+        """The earliest time held (epoch_us; 0 when empty): where searching back can stop."""
+        times = [int(self._times[0])] if len(self._times) else []
+        if self._tail is not None and self._tail.num_rows:
+            times.append(pc.min(self._tail.column(self._time)).as_py())
+        return min(times, default=0)
+
     def __len__(self) -> int:
         return self._rows.num_rows + (self._tail.num_rows if self._tail is not None else 0)
 

@@ -49,6 +49,16 @@ def _story(rng: random.Random, round_no: int, impact_story: Story) -> Story:
         s.deploy(f"dep-{tag}", service, env, at, commit=sha(commit), repo="shop/checkout")
         if n % 7 == 0:
             s.rollback(f"rb-{tag}", service, env, f"dep-{tag}", f"dep-r0-{n // 2}", at + 5)
+        elif n % 5 == 0:
+            # A CDEvents rollback names no from_version: the latest deployment of its service
+            # and environment before it is the upper bound.
+            s.cdevent(
+                "service_rolledback",
+                f"rb-{tag}",
+                at + 3,
+                service,
+                {"environment": {"id": rng.choice(ENVIRONMENTS[:4])}, "artifactId": f"dep-{tag}"},
+            )
         if n % 3 == 0:
             target_service = rng.choice([*SERVICES, None, None, None])
             s.action(
@@ -113,7 +123,7 @@ def _answers(ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch) -> dic
 
 
 def test_kept_copies_answer_as_sql_across_writes_and_merges(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdevents_dir: Path
 ) -> None:
     # Merge caught-up rows into the sorted copy every few rows, as a long ledger does.
     monkeypatch.setattr(timelines, "TAIL_ROWS_MIN", 16)
