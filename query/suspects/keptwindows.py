@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
+from provenance_ledger.query.readmodels.rollbacks import SqlReads
 from provenance_ledger.query.suspects.gather import environments, timed
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.timelines import Timelines, rows_between
@@ -19,6 +21,9 @@ from provenance_ledger.query.suspects.weights import PROD_NAMES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = 86_400_000_000
+# How far back a rollback's bounding deployment is searched in memory (the one it returns
+# to is usually hours or days old); further back, SQL through the version index.
+SEARCH_BACK_DAYS = 8
 _LATEST = 2**63 - 1
 # What config_changes_after selects (gather.LATER_CONFIG_COLUMNS).
 _LATER = (
@@ -130,10 +135,13 @@ def config_changes_after(
 
 
 class KeptRollbackReads:
-    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines."""
+    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines; a bound
+    not found within ``SEARCH_BACK_DAYS`` is looked up with SQL (by the version index),
+    which costs less than filtering the rest of the history."""
 
-    def __init__(self, timelines: Timelines) -> None:
+    def __init__(self, timelines: Timelines, cur: duckdb.DuckDBPyConnection) -> None:
         self._timelines = timelines
+        self._sql = SqlReads(cur)
 
     def between(
         self, since: datetime, until: datetime | None, services: list[str]
@@ -172,7 +180,7 @@ class KeptRollbackReads:
         # Back from ``at`` a day, then twice as far each time: the first span holding a
         # match holds the latest (every other match is older than the whole span).
         span = _DAY
-        while True:
+        while span <= SEARCH_BACK_DAYS * _DAY:
             low = max(high - span, floor)
             found = [
                 (row["deployed_at"], row["event_seq"])
@@ -185,3 +193,4 @@ class KeptRollbackReads:
             if low <= floor:
                 return None
             span *= 2
+        return self._sql.latest(where, version, before, since)
