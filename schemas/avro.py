@@ -140,6 +140,49 @@ def _from_avro(datum: Any) -> Any:
     return datum
 
 
+class _NotPlain(Exception):
+    """The datum holds what the canonical walk would change or must look at (see
+    :func:`_plain_from_avro`)."""
+
+
+def _plain_from_avro(datum: Any, depth: int) -> Any:
+    """:func:`_from_avro` of a *plain* datum, at ``depth`` (the event is 1): records and
+    arrays nested at most :data:`jsonsafe.MAX_DEPTH` deep, no ``_extra`` (its JSON may hold
+    anything), and only strings, integers (Avro longs: 64 bits) and booleans as leaves, no
+    float and no null in an array. The walk of ``schemas.decoded.normal_body`` would leave
+    the result as it is, so it need not run. Raises _NotPlain for any other datum."""
+    if depth > jsonsafe.MAX_DEPTH:
+        raise _NotPlain
+    deeper = depth + 1
+    if type(datum) is dict:
+        if datum.get(EXTRA) is not None:
+            raise _NotPlain
+        return {
+            key: item if type(item) is str else _plain_item(item, deeper)
+            for key, item in datum.items()
+            if item is not None
+        }
+    return [item if type(item) is str else _plain_item(item, deeper) for item in datum]
+
+
+def _plain_item(item: Any, depth: int) -> Any:
+    kind = type(item)
+    if kind is dict or kind is list:
+        return _plain_from_avro(item, depth)
+    if kind is int or kind is bool:
+        return item
+    raise _NotPlain
+
+
+def _json_shaped(datum: Any) -> tuple[Any, bool]:
+    """The datum JSON-shaped (:func:`_from_avro`), and whether it is plain."""
+    try:
+        # The data sits one level below the event's envelope.
+        return _plain_from_avro(datum, 2), True
+    except _NotPlain:
+        return _from_avro(datum), False
+
+
 def encode_with(writer: WriterSchema, data: dict[str, Any]) -> bytes:
     named = writer.parsed.get("__named_schemas", {})
     body = io.BytesIO()
@@ -170,15 +213,20 @@ def _header_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_data(value: bytes, event_type: str, registry: Registry | None = None) -> Any | DecodeError:
+def read_data(
+    value: bytes, event_type: str, registry: Registry | None = None
+) -> tuple[Any | DecodeError, bool]:
     """The data of an Avro single-object value, JSON-shaped (not yet validated), read with the
-    writer schema its fingerprint names, which must be one for ``event_type`` (the ce_type)."""
+    writer schema its fingerprint names, which must be one for ``event_type`` (the ce_type);
+    and whether it is plain (:func:`_plain_from_avro`)."""
     if len(value) < HEADER_BYTES:
         if MAGIC.startswith(value[:2]):
-            return DecodeError("truncated_avro", f"{len(value)} bytes; the header alone is 10")
-        return DecodeError("malformed_avro", "not Avro single-object encoding (no C3 01 marker)")
+            return DecodeError(
+                "truncated_avro", f"{len(value)} bytes; the header alone is 10"
+            ), False
+        return _no_marker(), False
     if value[:2] != MAGIC:
-        return DecodeError("malformed_avro", "not Avro single-object encoding (no C3 01 marker)")
+        return _no_marker(), False
     found = value[2:HEADER_BYTES]
     writer = (registry or default_registry()).by_fingerprint.get(found)
     if writer is None:
@@ -187,31 +235,37 @@ def read_data(value: bytes, event_type: str, registry: Registry | None = None) -
             f"no writer schema has fingerprint {found.hex()} "
             f"({int.from_bytes(found, 'little', signed=True)}); the ledger's schemas/avro/ "
             "must include the emitter's schema revision",
-        )
+        ), False
     if writer.event_type != event_type:
         return DecodeError(
             "type_mismatch",
             f"ce_type is {event_type!r} but the writer schema is for {writer.event_type!r}",
-        )
+        ), False
     return _read_body(value, writer)
 
 
-def _read_body(value: bytes, writer: WriterSchema) -> Any | DecodeError:
+def _no_marker() -> DecodeError:
+    return DecodeError("malformed_avro", "not Avro single-object encoding (no C3 01 marker)")
+
+
+def _read_body(value: bytes, writer: WriterSchema) -> tuple[Any | DecodeError, bool]:
     body = io.BytesIO(value)
     body.seek(HEADER_BYTES)
     try:
-        data = _from_avro(fastavro.schemaless_reader(body, writer.parsed, None))
+        data, plain = _json_shaped(fastavro.schemaless_reader(body, writer.parsed, None))
     except EOFError:
-        return DecodeError("truncated_avro", f"the Avro body ends early ({len(value)} bytes)")
+        return DecodeError(
+            "truncated_avro", f"the Avro body ends early ({len(value)} bytes)"
+        ), False
     except jsonsafe.JsonProblem as exc:
-        return DecodeError(exc.code, exc.detail)
+        return DecodeError(exc.code, exc.detail), False
     except Exception as exc:
         # fastavro reads arbitrary bytes here; whatever it raises, the body does not decode.
         return DecodeError(
             "malformed_avro", f"the Avro body does not decode: {type(exc).__name__}: {exc}"
-        )
+        ), False
     if body.tell() != len(value):
         return DecodeError(
             "malformed_avro", f"{len(value) - body.tell()} bytes left after the Avro body"
-        )
-    return data
+        ), False
+    return data, plain

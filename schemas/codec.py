@@ -134,8 +134,7 @@ def event_object(
     if isinstance(envelope, DecodeError):
         return envelope, False
     if mode is ContentMode.BINARY_AVRO:
-        data: Any = avro.read_data(value, envelope["type"], registry)
-        plain = False
+        data, plain = avro.read_data(value, envelope["type"], registry)
     else:
         # The data is one level below the envelope, whose attributes are strings.
         data, plain = _parsed_json(value, "binary-mode data", jsonsafe.MAX_DEPTH - 1)
@@ -169,7 +168,8 @@ def _parsed_json(value: bytes, what: str, limit: int) -> tuple[Any, bool]:
 def validate_event(obj: Any, *, plain: bool = False) -> DecodedEvent | DecodeError:
     """Validate a parsed JSON object as one of our events or a CDEvent (wrapped or bare).
 
-    ``plain``: the caller knows ``obj`` is plain (``jsonsafe.loads_plain``): not too deep, and
+    ``plain``: the caller knows ``obj`` is plain (``jsonsafe.loads_plain``, or Avro data read
+    by ``avro._plain_from_avro`` below string attributes): not too deep, and
     as the walk that bounds the nesting would leave it, so it is not walked; its canonical
     bytes are written from it as it is (:func:`verbatim_canonical`)."""
     if not isinstance(obj, dict):

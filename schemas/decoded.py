@@ -133,7 +133,8 @@ _ENCODER = msgspec.json.Encoder(order="sorted")
 
 def verbatim_canonical(obj: dict[str, Any], event: CloudEvent) -> bytes | None:
     """:func:`canonical_of_body` of ``normal_body(obj)`` for a *plain* ``obj`` (JSON values, no
-    null, no float, integers below 64 bits: ``jsonsafe.loads_plain``), which the walk would
+    null, no float, integers below 64 bits: ``jsonsafe.loads_plain``, or Avro's
+    ``avro._plain_from_avro``), which the walk would
     leave as it is, so it is not walked. None if it has no canonical bytes (then the walk's
     path says why)."""
     body = dict(obj)
