@@ -73,6 +73,22 @@ def test_the_event_mix_decodes_as_on_the_walked_path() -> None:
     assert len(plain) == len(records) - len(deployed) and len(plain) > 300
 
 
+def test_every_writer_schema_reads_as_on_the_walked_path() -> None:
+    """Each type's example written by each writer schema the registry knows (enums, booleans,
+    longs, nested records and arrays); without a float (fleet_percent is a double or, in
+    other types, an unknown field) and without _extra the data is read as plain."""
+    for writer in avro.default_registry().by_fingerprint.values():
+        event = example(writer.event_type)
+        headers, _ = avro.binary_message(decoded(event))
+        data = {key: value for key, value in event["data"].items() if type(value) is not float}
+        for value in (data, {**data, "fleet_percent": 25.0}):
+            rec = record(headers, avro.encode_with(writer, value))
+            assert isinstance(_same(rec), DecodedEvent), writer.path
+            named = {field["name"] for field in writer.parsed["fields"]}
+            known = set(value) <= named  # else _extra carries the others
+            assert _plain(rec) == (known and "fleet_percent" not in value), writer.path
+
+
 def test_hostile_binary_records_decode_as_on_the_walked_path() -> None:
     for hostile in hostile_events.binary_records():
         result = _same(record(hostile.headers, hostile.value))
