@@ -16,14 +16,10 @@ from provenance_ledger.query.readmodels.incidents import utc_from_micros
 from provenance_ledger.query.readmodels.rollbacks import SqlReads
 from provenance_ledger.query.suspects.gather import environments, timed
 from provenance_ledger.query.suspects.model import IncidentFacts
-from provenance_ledger.query.suspects.timelines import Timelines, rows_between
+from provenance_ledger.query.suspects.timelines import SearchTooLong, Timelines, rows_between
 from provenance_ledger.query.suspects.weights import PROD_NAMES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAY = 86_400_000_000
-# How far back a rollback's bounding deployment is searched in memory (the one it returns
-# to is usually hours or days old); further back, SQL through the version index.
-SEARCH_BACK_DAYS = 8
 _LATEST = 2**63 - 1
 # What config_changes_after selects (gather.LATER_CONFIG_COLUMNS).
 _LATER = (
@@ -135,9 +131,9 @@ def config_changes_after(
 
 
 class KeptRollbackReads:
-    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines; a bound
-    not found within ``SEARCH_BACK_DAYS`` is looked up with SQL (by the version index),
-    which costs less than filtering the rest of the history."""
+    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines; a version
+    not among the latest rows of its service and environment (``timelines.PLACE_STEPS_MAX``)
+    is looked up with SQL, through the version index."""
 
     def __init__(self, timelines: Timelines, cur: duckdb.DuckDBPyConnection) -> None:
         self._timelines = timelines
@@ -164,33 +160,9 @@ class KeptRollbackReads:
         since: datetime | None,
     ) -> tuple[datetime, int] | None:
         at, seq = before
-        high = micros(at)
-        floor = self._timelines["deployments"].earliest if since is None else micros(since)
-        service, environment = where
-
-        def same(rows: pa.Table) -> pa.ChunkedArray:
-            kept = pc.and_(
-                _among(rows.column("service"), [service]),
-                _among(rows.column("environment"), [environment]),
-            )
-            if version is None:
-                return kept
-            return pc.and_(kept, _among(rows.column("version"), [version]))
-
-        # Back from ``at`` a day, then twice as far each time: the first span holding a
-        # match holds the latest (every other match is older than the whole span).
-        span = _DAY
-        while span <= SEARCH_BACK_DAYS * _DAY:
-            low = max(high - span, floor)
-            found = [
-                (row["deployed_at"], row["event_seq"])
-                for row in rows_between(self._timelines["deployments"], low, high, same)
-                if row["deployed_at"] < high or seq is None or row["event_seq"] < seq
-            ]
-            if found:
-                latest, latest_seq = max(found)
-                return utc_from_micros(latest), latest_seq
-            if low <= floor:
-                return None
-            span *= 2
-        return self._sql.latest(where, version, before, since)
+        low = -_LATEST if since is None else micros(since)
+        try:
+            found = self._timelines["deployments"].latest_at(where, version, micros(at), seq, low)
+        except SearchTooLong:
+            return self._sql.latest(where, version, before, since)
+        return None if found is None else (utc_from_micros(found[0]), found[1])

@@ -107,6 +107,22 @@ class Timeline:
         self._rows = rows
         self._times = rows.column(time).to_numpy()
         self._tail = tail
+        self._places: Places | None = None
+
+    def latest_at(
+        self, place: tuple[str, str], version: str | None, high: int, seq: int | None, low: int
+    ) -> tuple[int, int] | None:
+        """(time, seq) of the latest row of ``place`` (service, environment) of ``version``
+        (any if None) at or before ``high`` (before ``seq`` at that instant, when given), not
+        earlier than ``low``; None if there is none. Raises ``SearchTooLong`` when the
+        sorted part holds more than ``PLACE_STEPS_MAX`` rows of the place to look through
+        (the caller asks SQL's version index instead)."""
+        if self._places is None:
+            self._places = Places(self._rows, self._times)
+        found = [self._places.latest(place, version, high, seq, low)]
+        if self._tail is not None and self._tail.num_rows:
+            found.append(_latest_in(self._tail, self._time, place, version, high, seq, low))
+        return max((moment for moment in found if moment is not None), default=None)
 
     @property
     def earliest(self) -> int:
@@ -143,6 +159,86 @@ class Timeline:
             [(self._time, "ascending"), ("event_seq", "ascending")]
         )
         return Timeline(self._time, merged.combine_chunks())
+
+
+# Rows of one place looked through for a version before giving up (SearchTooLong).
+PLACE_STEPS_MAX = 256
+
+
+class SearchTooLong(Exception):
+    """A version is not among the latest PLACE_STEPS_MAX rows of its place."""
+
+
+class Places:
+    """Per (service, environment) of a deployments table's sorted part: its rows' positions
+    and times, in time order (the order of the part). Made on the first rollback bound a
+    timeline is asked for: one pass over the rows (~0.5 s a million)."""
+
+    def __init__(self, rows: pa.Table, times: np.ndarray) -> None:
+        positions: dict[tuple[str, str], list[int]] = {}
+        places = zip(
+            _plain(rows.select(["service"])).column(0).to_pylist(),
+            _plain(rows.select(["environment"])).column(0).to_pylist(),
+            strict=True,
+        )
+        for position, place in enumerate(places):
+            positions.setdefault(place, []).append(position)
+        self._positions = {place: np.array(found) for place, found in positions.items()}
+        self._times = {place: times[found] for place, found in self._positions.items()}
+        self._seqs = rows.column("event_seq").to_numpy()
+        self._versions = rows.column("version")
+
+    def latest(
+        self, place: tuple[str, str], version: str | None, high: int, seq: int | None, low: int
+    ) -> tuple[int, int] | None:
+        positions = self._positions.get(place)
+        if positions is None:
+            return None
+        times = self._times[place]
+        steps = 0
+        for index in range(int(np.searchsorted(times, high, side="right")) - 1, -1, -1):
+            at, position = int(times[index]), positions[index]
+            if at < low:
+                return None
+            row_seq = int(self._seqs[position])
+            if at == high and seq is not None and row_seq >= seq:
+                continue
+            if version is None or self._versions[position].as_py() == version:
+                return at, row_seq
+            steps += 1
+            if steps >= PLACE_STEPS_MAX:
+                raise SearchTooLong
+        return None
+
+
+def _latest_in(
+    rows: pa.Table,
+    time: str,
+    place: tuple[str, str],
+    version: str | None,
+    high: int,
+    seq: int | None,
+    low: int,
+) -> tuple[int, int] | None:
+    """``Places.latest`` over a few rows (the tail), by a filter."""
+    service, environment = place
+    times = rows.column(time)
+    keep = pc.and_(
+        pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)),
+        pc.and_(
+            pc.is_in(rows.column("service"), value_set=pa.array([service], pa.string())),
+            pc.is_in(rows.column("environment"), value_set=pa.array([environment], pa.string())),
+        ),
+    )
+    if version is not None:
+        keep = pc.and_(keep, pc.is_in(rows.column("version"), value_set=pa.array([version])))
+    found = rows.filter(keep).select([time, "event_seq"]).to_pylist()
+    moments = [
+        (row[time], row["event_seq"])
+        for row in found
+        if row[time] < high or seq is None or row["event_seq"] < seq
+    ]
+    return max(moments, default=None)
 
 
 def _concat(first: pa.Table, second: pa.Table) -> pa.Table:
