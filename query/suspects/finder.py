@@ -140,7 +140,7 @@ def _ranked(
         rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
         later_configs = config_changes_after(cur, facts, keys)
     else:
-        reads = kept_windows.KeptRollbackReads(timelines, cur)
+        reads = kept_windows.KeptRollbackReads(timelines)
         rollbacks = rollbacks_of(cur, deployments, facts.resolved_at, reads)
         later_configs = kept_windows.config_changes_after(timelines, facts, keys)
     levels = found.levels or load_levels(cur, [a["authorized_by_id"] for a in actions])

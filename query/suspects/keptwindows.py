@@ -8,15 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
-from provenance_ledger.query.readmodels.rollbacks import SqlReads
 from provenance_ledger.query.suspects.gather import environments, timed
 from provenance_ledger.query.suspects.model import IncidentFacts
-from provenance_ledger.query.suspects.timelines import SearchTooLong, Timelines, rows_between
+from provenance_ledger.query.suspects.timelines import Timelines, rows_between
 from provenance_ledger.query.suspects.weights import PROD_NAMES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,13 +129,10 @@ def config_changes_after(
 
 
 class KeptRollbackReads:
-    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines; a version
-    not among the latest rows of its service and environment (``timelines.PLACE_STEPS_MAX``)
-    is looked up with SQL, through the version index."""
+    """``RollbackReads`` (query/readmodels/rollbacks.py) from the kept timelines."""
 
-    def __init__(self, timelines: Timelines, cur: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, timelines: Timelines) -> None:
         self._timelines = timelines
-        self._sql = SqlReads(cur)
 
     def between(
         self, since: datetime, until: datetime | None, services: list[str]
@@ -161,8 +156,5 @@ class KeptRollbackReads:
     ) -> tuple[datetime, int] | None:
         at, seq = before
         low = -_LATEST if since is None else micros(since)
-        try:
-            found = self._timelines["deployments"].latest_at(where, version, micros(at), seq, low)
-        except SearchTooLong:
-            return self._sql.latest(where, version, before, since)
+        found = self._timelines["deployments"].latest_at(where, version, micros(at), seq, low)
         return None if found is None else (utc_from_micros(found[0]), found[1])

@@ -122,14 +122,11 @@ def _answers(ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch) -> dic
             cur.close()
 
 
-# 1: nearly every rollback bound is handed to SQL after one step through its place.
-@pytest.mark.parametrize("steps_max", [timelines.PLACE_STEPS_MAX, 1])
 def test_kept_copies_answer_as_sql_across_writes_and_merges(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdevents_dir: Path, steps_max: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdevents_dir: Path
 ) -> None:
     # Merge caught-up rows into the sorted copy every few rows, as a long ledger does.
     monkeypatch.setattr(timelines, "TAIL_ROWS_MIN", 16)
-    monkeypatch.setattr(timelines, "PLACE_STEPS_MAX", steps_max)
     rng = random.Random(17)
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
