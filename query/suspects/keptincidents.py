@@ -17,22 +17,45 @@ from typing import Any
 
 import duckdb
 
-from provenance_ledger.query.readmodels.incidents import region_of, rows_as_dicts
+from provenance_ledger.query.readmodels.incidents import region_of
 
 # Beyond this many incident rows the copy is not kept (the look-ups run as queries).
 KEPT_INCIDENT_ROWS_MAX = 1_000_000
 
+# Rows are kept as tuples (a dict per row took ~2 KB an incident on a 1M-event ledger).
+_OPENING_COLUMNS = (
+    "incident",
+    "title",
+    "severity",
+    "services",
+    "environment",
+    "impact_started_at",
+    "opened_at",
+    "event_id",
+    "event_seq",
+)
+_ATTRIBUTION_COLUMNS = (
+    "verdict",
+    "by_id",
+    "target_kind",
+    "deployment_event_id",
+    "action_event_id",
+    "repo",
+    "commit",
+    "attributed_at",
+    "event_seq",
+)
+
 _OPENINGS = (
-    "SELECT incident, title, severity, services, environment, impact_started_at, opened_at, "
-    "event_id, event_seq FROM incidents WHERE event_seq > ? AND event_seq <= ?"
+    f"SELECT {', '.join(_OPENING_COLUMNS)} FROM incidents WHERE event_seq > ? AND event_seq <= ?"
 )
 _RESOLUTIONS = (
     "SELECT incident, resolved_at FROM incident_resolutions "
     "WHERE event_seq > ? AND event_seq <= ? AND resolved_at IS NOT NULL"
 )
 _ATTRIBUTIONS = (
-    "SELECT incident, verdict, by_id, target_kind, deployment_event_id, action_event_id, repo, "
-    "commit, attributed_at, event_seq FROM attributions WHERE event_seq > ? AND event_seq <= ?"
+    f"SELECT incident, {', '.join(_ATTRIBUTION_COLUMNS)} FROM attributions "
+    "WHERE event_seq > ? AND event_seq <= ?"
 )
 _COUNT = (
     "SELECT (SELECT count(*) FROM incidents) + (SELECT count(*) FROM incident_resolutions) "
@@ -40,6 +63,7 @@ _COUNT = (
 )
 
 Rows = list[dict[str, Any]]
+Kept = dict[str, list[tuple[Any, ...]]]
 
 
 class KeptIncidents:
@@ -48,30 +72,32 @@ class KeptIncidents:
 
     def __init__(self) -> None:
         self.newest = -1
-        self._openings: dict[str, Rows] = defaultdict(list)
+        self._openings: Kept = defaultdict(list)
         self._resolved: dict[str, Any] = {}
-        self._attributions: dict[str, Rows] = defaultdict(list)
+        self._attributions: Kept = defaultdict(list)
         self._regions: dict[int, str | None] = {}
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> None:
         window = [self.newest, newest]
-        for row in rows_as_dicts(cur.execute(_OPENINGS, window)):
-            self._openings[row["incident"]].append(row)
+        for row in cur.execute(_OPENINGS, window).fetchall():
+            self._openings[row[0]].append(row)
         for incident, resolved_at in cur.execute(_RESOLUTIONS, window).fetchall():
             kept = self._resolved.get(incident)
             self._resolved[incident] = resolved_at if kept is None else min(kept, resolved_at)
-        for row in rows_as_dicts(cur.execute(_ATTRIBUTIONS, window)):
-            self._attributions[row.pop("incident")].append(row)
+        for incident, *attribution in cur.execute(_ATTRIBUTIONS, window).fetchall():
+            self._attributions[incident].append(tuple(attribution))
         self.newest = newest
 
     def openings(self, incident: str) -> Rows:
-        return [dict(row) for row in self._openings.get(incident, [])]
+        rows = self._openings.get(incident, [])
+        return [dict(zip(_OPENING_COLUMNS, row, strict=True)) for row in rows]
 
     def resolved_at(self, incident: str) -> Any:
         return self._resolved.get(incident)
 
     def attributions(self, incident: str) -> Rows:
-        return [dict(row) for row in self._attributions.get(incident, [])]
+        rows = self._attributions.get(incident, [])
+        return [dict(zip(_ATTRIBUTION_COLUMNS, row, strict=True)) for row in rows]
 
     def region(self, cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:
         seq = opening["event_seq"]
