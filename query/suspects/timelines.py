@@ -167,7 +167,9 @@ class Timeline:
         merged = _concat(self._rows, tail).sort_by(
             [(self._time, "ascending"), ("event_seq", "ascending")]
         )
-        return Timeline(self._time, merged.combine_chunks())
+        timeline = Timeline(self._time, merged.combine_chunks())
+        pa.default_memory_pool().release_unused()  # the copies the merge made
+        return timeline
 
 
 class Places:
