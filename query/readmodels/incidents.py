@@ -27,6 +27,11 @@ def utc_from_micros(micros: int | None) -> datetime | None:
     return None if micros is None else _EPOCH + timedelta(microseconds=micros)
 
 
+def micros_from_utc(at: datetime) -> int:
+    """``epoch_us`` of an aware datetime, exactly (``utc_from_micros`` undone)."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
 def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     columns = [column[0] for column in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

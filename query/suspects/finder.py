@@ -44,11 +44,13 @@ from provenance_ledger.query.suspects.gather import (
     incident_read,
 )
 from provenance_ledger.query.suspects.keptfacts import KeptFacts, kept_facts
+from provenance_ledger.query.suspects.keptwindows import Window
 from provenance_ledger.query.suspects.model import Candidate, IncidentFacts, Revert, Scored
 from provenance_ledger.query.suspects.people import kept_levels
 from provenance_ledger.query.suspects.prefilter import kept_rows
 from provenance_ledger.query.suspects.ranking import bounded, most_promising, pruned, rank
 from provenance_ledger.query.suspects.timelines import Timelines, kept_timelines
+from provenance_ledger.query.suspects.windowdrop import narrowed
 
 # How many candidates get their changes looked up at a time, most promising first.
 DETAILED = 15
@@ -88,32 +90,35 @@ def suspects_for(
     start = where.impact - lookback
     path = read.catalog_version[0]
     timelines = kept_timelines(cur, path, read.ledger_id, read.newest)
+    window: Window | tuple[list[dict[str, Any]], list[dict[str, Any]]]
     if timelines is None:
-        deployments = deployments_in_window(cur, where, start)
+        window = (
+            deployments_in_window(cur, where, start),
+            config_changes_in_window(cur, where, start),
+        )
         actions = actions_in_window(cur, where, start)
-        configs = config_changes_in_window(cur, where, start)
     else:
-        deployments = kept_windows.deployments_in_window(timelines, where, start)
+        window = kept_windows.window(timelines, where, start)
         actions = kept_windows.actions_in_window(timelines, where, start)
-        configs = kept_windows.config_changes_in_window(timelines, where, start)
     levels = kept_levels(cur, path, read.people_version)
     kept = kept_facts(cur, path, read.ledger_id, read.newest)
     incident = {**opening, "resolved_at": resolved_at, "region": region}
     facts = replace(_incident_facts(incident), paths=where.paths)
-    found = Found(verdicts, deployments, actions, configs, levels, seniority, kept, timelines)
+    found = Found(verdicts, window, actions, levels, seniority, kept, timelines)
     return incident, _ranked(cur, facts, start, found, limit)
 
 
 @dataclass(frozen=True)
 class Found:
-    """What the first round of look-ups found; ``levels`` is None when not kept in memory;
-    so is ``kept`` (commit facts and what deployments named: read from the ledger then) and
-    ``timelines`` (rollbacks and later configuration changes: read with SQL then)."""
+    """What the first round of look-ups found; ``window``: the deployments and configuration
+    changes in the window, as rows when read with SQL, in Arrow when from the kept
+    ``timelines``. ``levels`` is None when not kept in memory; so is ``kept`` (commit facts
+    and what deployments named: read from the ledger then) and ``timelines`` (rollbacks and
+    later configuration changes: read with SQL then)."""
 
     verdicts: list[dict[str, Any]]
-    deployments: list[dict[str, Any]]
+    window: Window | tuple[list[dict[str, Any]], list[dict[str, Any]]]
     actions: list[dict[str, Any]]
-    configs: list[dict[str, Any]]
     levels: Levels | None
     seniority: Seniority
     kept: KeptFacts | None = None
@@ -128,25 +133,30 @@ def _ranked(
     limit: int,
 ) -> list[dict[str, Any]]:
     verdicts = found.verdicts
-    deployments = _unique_by_seq(found.deployments + confirmed_deployments(cur, facts, verdicts))
+    confirmed = confirmed_deployments(cur, facts, verdicts)
+    timelines = found.timelines
+    # Rollbacks after the incident resolved say nothing about it; nor do config changes.
+    if isinstance(found.window, Window):
+        in_window, configs, later_configs = narrowed(
+            facts, start, found.window, verdicts, confirmed, limit
+        )
+    else:
+        in_window, configs = found.window
+        keys = sorted({row["key"] for row in configs if row["key"] is not None})
+        later_configs = config_changes_after(cur, facts, keys)
+    deployments = _unique_by_seq(in_window + confirmed)
     actions = _unique_by_seq(found.actions + confirmed_actions(cur, verdicts))
     # What deployments shipped matters before pruning only for verdicts on commits.
     by_commit = any(v["target_kind"] == "commit" for v in verdicts)
     shipped = shipped_by(cur, deployments) if by_commit else {}
-    # Rollbacks after the incident resolved say nothing about it; nor do config changes.
-    keys = sorted({row["key"] for row in found.configs if row["key"] is not None})
-    timelines = found.timelines
     if timelines is None:
         rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
-        later_configs = config_changes_after(cur, facts, keys)
     else:
         reads = kept_windows.KeptRollbackReads(timelines)
         rollbacks = rollbacks_of(cur, deployments, facts.resolved_at, reads)
-        later_configs = kept_windows.config_changes_after(timelines, facts, keys)
     levels = found.levels or load_levels(cur, [a["authorized_by_id"] for a in actions])
-    reverts = _reverts(facts, rollbacks, found.configs, later_configs)
+    reverts = _reverts(facts, rollbacks, configs, later_configs)
     repeats = _redeploys([d for d in deployments if d["deployed_at"] >= start], reverts)
-    configs = found.configs
     if not by_commit:
         targets = {v["deployment_event_id"] for v in verdicts}
         keep = {d["event_seq"] for d in deployments if d["event_id"] in targets} | set(reverts)

@@ -1,23 +1,25 @@
 """The window look-ups of query/suspects/gather.py answered from the kept timelines
-(query/suspects/timelines.py) instead of SQL: the same rules, stated over Arrow columns,
-giving the same rows in the same order (tests/integration/test_suspects_timelines.py holds
-the two to each other)."""
+(query/suspects/timelines.py) instead of SQL: the same rules, stated over the columns of
+query/suspects/picked.py, giving the same rows in the same order
+(tests/integration/test_suspects_timelines.py holds the two to each other)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import numpy as np
 
+from provenance_ledger.query.readmodels.incidents import micros_from_utc as micros
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
 from provenance_ledger.query.suspects.gather import environments, timed
 from provenance_ledger.query.suspects.model import IncidentFacts
-from provenance_ledger.query.suspects.timelines import Timelines, rows_between
+from provenance_ledger.query.suspects.picked import Part, Picked
+from provenance_ledger.query.suspects.timelines import Timelines
 from provenance_ledger.query.suspects.weights import PROD_NAMES
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = 2**63 - 1
 # What config_changes_after selects (gather.LATER_CONFIG_COLUMNS).
 _LATER = (
@@ -43,36 +45,62 @@ _ROLLBACK = (
 )
 
 
-def micros(at: datetime) -> int:
-    """``epoch_us`` of an aware datetime, exactly."""
-    return (at - _EPOCH) // timedelta(microseconds=1)
+@dataclass(frozen=True)
+class Window:
+    """An incident's deployments and configuration changes in its window, not yet made
+    dicts (query/suspects/windowdrop.py narrows them first), and the timelines they were
+    read from."""
+
+    deployments: Picked
+    configs: Picked
+    timelines: Timelines
+
+    def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The deployment and configuration change rows, as gather's SQL gives them."""
+        return (
+            timed(self.deployments.rows(), "deployed_at"),
+            timed(self.configs.rows(), "changed_at"),
+        )
 
 
-def _among(column: pa.ChunkedArray, names: list[str] | tuple[str, ...]) -> pa.ChunkedArray:
-    return pc.is_in(column, value_set=pa.array(list(names), pa.string()))
-
-
-def deployments_in_window(
-    timelines: Timelines, facts: IncidentFacts, start: datetime
-) -> list[dict[str, Any]]:
+def window(timelines: Timelines, facts: IncidentFacts, start: datetime) -> Window:
     envs = environments(facts.environment)
+    wide = envs if envs is not None else sorted(PROD_NAMES)
+    reach = facts.reach
 
-    def keep(rows: pa.Table) -> pa.ChunkedArray:
-        reached = _among(rows.column("service"), facts.reach)
-        return reached if envs is None else pc.and_(reached, _among(rows.column("env_lower"), envs))
+    def deployment(part: Part) -> np.ndarray:
+        reached = part.among("service", reach)
+        return reached if envs is None else reached & part.among("env_lower", envs)
 
-    found = rows_between(timelines["deployments"], micros(start), micros(facts.impact), keep)
-    return timed(found, "deployed_at")
+    def config(part: Part) -> np.ndarray:
+        targeted = part.among("target_service", reach) | part.among("target_resource", reach)
+        targeted |= part.is_null("target_service") & part.among("env_lower", wide)
+        return _allowed(part, targeted, envs, "target_environment")
+
+    return Window(
+        _picked(timelines, "deployments", facts, start, deployment),
+        _picked(timelines, "config_changes", facts, start, config),
+        timelines,
+    )
+
+
+def _picked(
+    timelines: Timelines,
+    table: str,
+    facts: IncidentFacts,
+    start: datetime,
+    mask: Callable[[Part], np.ndarray],
+) -> Picked:
+    return Picked.of(timelines[table].between(micros(start), micros(facts.impact)), mask)
 
 
 def _allowed(
-    rows: pa.Table, targeted: pa.ChunkedArray, envs: list[str] | None, environment: str
-) -> pa.ChunkedArray:
+    part: Part, targeted: np.ndarray, envs: list[str] | None, environment: str
+) -> np.ndarray:
     """``targeted AND ($envs IS NULL OR env IS NULL OR list_contains($envs, lower(env)))``."""
     if envs is None:
         return targeted
-    column = rows.column(environment)
-    return pc.and_(targeted, pc.or_(pc.is_null(column), _among(rows.column("env_lower"), envs)))
+    return targeted & (part.is_null(environment) | part.among("env_lower", envs))
 
 
 def actions_in_window(
@@ -80,37 +108,15 @@ def actions_in_window(
 ) -> list[dict[str, Any]]:
     envs = environments(facts.environment)
     wide = envs if envs is not None else sorted(PROD_NAMES)
+    reach = facts.reach
 
-    def keep(rows: pa.Table) -> pa.ChunkedArray:
-        service = rows.column("service")
-        targeted = pc.or_(
-            _among(service, facts.reach),
-            pc.and_(pc.is_null(service), _among(rows.column("env_lower"), wide)),
-        )
-        return _allowed(rows, targeted, envs, "environment")
+    def action(part: Part) -> np.ndarray:
+        targeted = part.among("service", reach)
+        targeted |= part.is_null("service") & part.among("env_lower", wide)
+        return _allowed(part, targeted, envs, "environment")
 
-    found = rows_between(timelines["agent_actions"], micros(start), micros(facts.impact), keep)
-    return timed(found, "acted_at")
-
-
-def config_changes_in_window(
-    timelines: Timelines, facts: IncidentFacts, start: datetime
-) -> list[dict[str, Any]]:
-    envs = environments(facts.environment)
-    wide = envs if envs is not None else sorted(PROD_NAMES)
-
-    def keep(rows: pa.Table) -> pa.ChunkedArray:
-        service = rows.column("target_service")
-        targeted = pc.or_(
-            pc.or_(
-                _among(service, facts.reach), _among(rows.column("target_resource"), facts.reach)
-            ),
-            pc.and_(pc.is_null(service), _among(rows.column("env_lower"), wide)),
-        )
-        return _allowed(rows, targeted, envs, "target_environment")
-
-    found = rows_between(timelines["config_changes"], micros(start), micros(facts.impact), keep)
-    return timed(found, "changed_at")
+    found = _picked(timelines, "agent_actions", facts, start, action)
+    return timed(found.rows(), "acted_at")
 
 
 def config_changes_after(
@@ -119,13 +125,9 @@ def config_changes_after(
     if not keys:
         return []
     until = _LATEST if facts.resolved_at is None else micros(facts.resolved_at)
-    found = rows_between(
-        timelines["config_changes"],
-        micros(facts.impact) + 1,
-        until,
-        lambda rows: _among(rows.column("key"), keys),
-    )
-    return timed([{column: row[column] for column in _LATER} for row in found], "changed_at")
+    parts = timelines["config_changes"].between(micros(facts.impact) + 1, until)
+    found = Picked.of(parts, lambda part: part.among("key", keys))
+    return timed(found.rows(_LATER), "changed_at")
 
 
 class KeptRollbackReads:
@@ -137,12 +139,10 @@ class KeptRollbackReads:
     def between(
         self, since: datetime, until: datetime | None, services: list[str]
     ) -> list[dict[str, Any]]:
-        found = rows_between(
-            self._timelines["rollbacks"],
-            micros(since),
-            _LATEST if until is None else micros(until),
-            lambda rows: _among(rows.column("service"), services),
+        parts = self._timelines["rollbacks"].between(
+            micros(since), _LATEST if until is None else micros(until)
         )
+        found = Picked.of(parts, lambda part: part.among("service", services)).rows()
         found.sort(key=lambda row: (row["rolled_back_at"], row["event_seq"]))
         rows = [{column: row[column] for column in _ROLLBACK} for row in found]
         return timed(rows, "rolled_back_at")

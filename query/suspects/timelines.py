@@ -20,7 +20,7 @@ A table over ``KEPT_ROWS_MAX`` rows is not kept (its window is read with SQL).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -34,6 +34,7 @@ from provenance_ledger.query.suspects.gather import (
     DEPLOYMENT_COLUMNS,
     ROLLBACK_COLUMNS,
 )
+from provenance_ledger.query.suspects.picked import Dictionary, Part
 
 # Above this a table's copy would cost more memory than its window query saves: on the
 # bench ledger a million deployments take ~90 MB, a million configuration changes ~120 MB.
@@ -119,6 +120,7 @@ class Timeline:
         self._times = rows.column(time).to_numpy()
         self._tail = tail
         self._places: Places | None = None
+        self._dictionaries: dict[str, Dictionary] = {}
 
     def latest_at(
         self, place: tuple[str, str], version: str | None, high: int, seq: int | None, low: int
@@ -144,16 +146,26 @@ class Timeline:
     def __len__(self) -> int:
         return self._rows.num_rows + (self._tail.num_rows if self._tail is not None else 0)
 
-    def between(self, low: int, high: int) -> pa.Table:
-        """The rows whose time (epoch_us) is in [low, high]."""
+    def between(self, low: int, high: int) -> list[Part]:
+        """The rows whose time (epoch_us) is in [low, high]: a slice of the sorted part,
+        and the tail's such rows if there is a tail."""
         first = int(np.searchsorted(self._times, low, side="left"))
         end = int(np.searchsorted(self._times, high, side="right"))
-        found = self._rows.slice(first, end - first)
-        if self._tail is None:
-            return found
-        times = self._tail.column(self._time)
-        late = self._tail.filter(pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high)))
-        return pa.concat_tables([found, late], promote_options="permissive")
+        parts = [Part(self._rows.slice(first, end - first), self._dictionary)]
+        if self._tail is not None:
+            times = self._tail.column(self._time)
+            late = pc.and_(pc.greater_equal(times, low), pc.less_equal(times, high))
+            parts.append(Part(self._tail.filter(late)))
+        return parts
+
+    def _dictionary(self, column: str) -> Dictionary:
+        """A dictionary column of the sorted part as Python, made on first use (concurrent
+        calls may both make it: the same value)."""
+        found = self._dictionaries.get(column)
+        if found is None:
+            chunks = self._rows.column(column).chunks
+            found = self._dictionaries[column] = Dictionary(chunks[0].dictionary)
+        return found
 
     def extended(self, rows: pa.Table) -> Timeline:
         """This timeline with ``rows`` (later in seq) added."""
@@ -180,8 +192,8 @@ class Places:
     def __init__(self, rows: pa.Table, times: np.ndarray) -> None:
         positions: dict[tuple[str, str], list[int]] = {}
         places = zip(
-            _plain(rows.select(["service"])).column(0).to_pylist(),
-            _plain(rows.select(["environment"])).column(0).to_pylist(),
+            plain(rows.select(["service"])).column(0).to_pylist(),
+            plain(rows.select(["environment"])).column(0).to_pylist(),
             strict=True,
         )
         for position, place in enumerate(places):
@@ -337,27 +349,7 @@ def kept_timelines(
     return kept.current(cur, newest)
 
 
-Mask = Callable[[pa.Table], pa.ChunkedArray | pa.Array]
-
-
-def rows_between(timeline: Timeline, low: int, high: int, mask: Mask) -> list[dict]:
-    """The rows of ``timeline`` with time in [low, high] that ``mask`` keeps (masks are
-    made of ``is_in``, ``is_null``, ``and_`` and ``or_``, never null: a NULL that SQL's
-    WHERE drops is false there), in seq order as a table scan gives them, without the
-    lower-case environment (the last column: ``_select`` puts it there). Each Arrow call
-    costs tens of microseconds, so an empty window or match returns before the rest."""
-    window = timeline.between(low, high)
-    if window.num_rows == 0:
-        return []
-    found = window.filter(mask(window))
-    if found.num_rows == 0:
-        return []
-    rows = _plain(found.select(found.column_names[:-1])).to_pylist()
-    rows.sort(key=lambda row: row["event_seq"])
-    return rows
-
-
-def _plain(rows: pa.Table) -> pa.Table:
+def plain(rows: pa.Table) -> pa.Table:
     """``rows`` with dictionary columns decoded: pyarrow converts a dictionary column to
     Python by way of its whole dictionary (~10 ms for the repositories of 185 rows on the
     bench ledger), a decoded one by its values (~0.02 ms)."""

@@ -49,17 +49,23 @@ def _story(rng: random.Random) -> Story:
     s.people(PEOPLE)
     for i, service in enumerate(SERVICES):
         s.register(service, rng.sample(SERVICES[i + 1 :], min(2, len(SERVICES) - i - 1)))
+    verdicts = []
     for n in range(rng.randint(20, 45)):
         service = rng.choice(SERVICES)
         commits = [_commit(s, rng, 100 * n + k) for k in range(rng.randint(0, 2))]
         extra = {"repo": "shop/checkout", "commits": commits} if commits else {}
         if rng.random() < 0.2:
             extra["fleet_percent"] = rng.choice([10, 50])
+        # A few versions shipped again: restarts (redeploys) next to the one before them.
+        version = f"{service}-v{rng.randint(1, 2)}" if rng.random() < 0.3 else f"d-{n:02d}"
         minutes = -rng.uniform(1, 1400)
-        s.deploy(f"d-{n:02d}", service, "prod", minutes, **extra)
+        s.deploy(f"d-{n:02d}", service, "prod", minutes, version=version, **extra)
         if rng.random() < 0.1:
-            s.rollback(f"rb-{n:02d}", service, "prod", f"d-{n:02d}", "x", rng.uniform(-5, 30))
+            s.rollback(f"rb-{n:02d}", service, "prod", version, "x", rng.uniform(-5, 30))
+        if rng.random() < 0.05:
+            verdicts.append((rng.choice(["confirmed", "rejected"]), f"d-{n:02d}"))
     for n in range(rng.randint(5, 20)):
+        # Values go back and forth on a few keys: later changes put earlier ones back.
         extra = {"key": f"flag-{n % 4}", "from_": n % 2 == 0, "to": n % 2 == 1}
         if rng.random() < 0.3:
             extra |= {"repo": "shop/checkout", "commit": _commit(s, rng, 9000 + n)}
@@ -67,6 +73,8 @@ def _story(rng: random.Random) -> Story:
             extra |= {"actor": AGENT, "action": rng.choice(["delete", "update"])}
         s.config(f"c-{n:02d}", -rng.uniform(1, 1400), service=rng.choice(SERVICES), **extra)
     s.incident("INC-P", ["checkout"], resolved=rng.choice([None, 40, 200]))
+    for verdict, deployment in verdicts:
+        s.attribute("INC-P", verdict, 60, deployment=deployment)
     return s
 
 

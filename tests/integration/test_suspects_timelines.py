@@ -101,7 +101,9 @@ def _suspects(ledger: Ledger, incident: str, limit: int = 10, cur: object = None
     return suspects_for(cursor, incident, timedelta(hours=24), limit, ledger.read_position())
 
 
-def _answers(ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch) -> dict:
+def _answers(
+    ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch, limit: int = EVERYTHING
+) -> dict:
     with monkeypatch.context() as patch:
         if kept:
             # The kept path must not fall back to the window queries it replaces.
@@ -115,18 +117,20 @@ def _answers(ledger: Ledger, kept: bool, monkeypatch: pytest.MonkeyPatch) -> dic
             patch.setattr(gather, "kept_incidents", lambda *_: None)
         cur = ledger.cursor()
         try:
-            return {
-                incident: _suspects(ledger, incident, EVERYTHING, cur) for incident in INCIDENTS
-            }
+            return {incident: _suspects(ledger, incident, limit, cur) for incident in INCIDENTS}
         finally:
             cur.close()
 
 
+# Text columns are dictionary-encoded when their values repeat (the share of distinct ones
+# at most DICTIONARY_SHARE_MAX): as a small ledger gets them, and all of them, nulls too.
+@pytest.mark.parametrize("encoded_share", [timelines.DICTIONARY_SHARE_MAX, 1.0])
 def test_kept_copies_answer_as_sql_across_writes_and_merges(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdevents_dir: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cdevents_dir: Path, encoded_share: float
 ) -> None:
     # Merge caught-up rows into the sorted copy every few rows, as a long ledger does.
     monkeypatch.setattr(timelines, "TAIL_ROWS_MIN", 16)
+    monkeypatch.setattr(timelines, "DICTIONARY_SHARE_MAX", encoded_share)
     rng = random.Random(17)
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
@@ -136,6 +140,13 @@ def test_kept_copies_answer_as_sql_across_writes_and_merges(
             write_direct(ledger, _story(rng, round_no, anchor).events)
             by_sql = _answers(ledger, kept=False, monkeypatch=monkeypatch)
             assert _answers(ledger, kept=True, monkeypatch=monkeypatch) == by_sql
+            # Kept windows are narrowed in Arrow before pruning (windowdrop.py), SQL's not.
+            for limit in (1, 3, 10):
+                top = _answers(ledger, kept=True, monkeypatch=monkeypatch, limit=limit)
+                assert top == {
+                    incident: None if found is None else (found[0], found[1][:limit])
+                    for incident, found in by_sql.items()
+                }, limit
             for found in by_sql.values():
                 assert found is not None
                 seen_suspects += len(found[1])
