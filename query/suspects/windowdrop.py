@@ -21,6 +21,7 @@ leaves every row whose fate depends on other rows:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,11 +94,26 @@ def narrowed(
 def _may_be_put_back(configs: Picked, later: Rows) -> np.ndarray:
     """Per configuration change of the window: whether a later change in the window or after
     impact (``later``) on the same target and key sets what it changed from."""
-    targets = list(zip(*(configs.column(name) for name in _TARGET), strict=True))
-    moments = list(zip(configs.column("changed_at"), configs.column("event_seq"), strict=True))
+    keys = configs.column("key")
+    seen = Counter([*keys, *(row["key"] for row in later)])
+    out = np.zeros(len(keys), dtype=bool)
+    # Only a key that comes up again can be put back.
+    again = [position for position, key in enumerate(keys) if key is not None and seen[key] > 1]
+    if not again:
+        return out
+    columns = {name: configs.column(name) for name in (*_TARGET, "changed_at", "event_seq")}
+    changes = [
+        (
+            tuple(columns[name][position] for name in _TARGET),
+            (columns["changed_at"][position], columns["event_seq"][position]),
+            configs.column("from_value")[position],
+            configs.column("to_value")[position],
+        )
+        for position in again
+    ]
     sets: dict[tuple, list[tuple[tuple[int, int], str]]] = {}
-    for target, moment, to in zip(targets, moments, configs.column("to_value"), strict=True):
-        if target[-1] is not None and to is not None:
+    for target, moment, _, to in changes:
+        if to is not None:
             sets.setdefault(target, []).append((moment, to))
     for row in later:
         if row["key"] is not None and row["to_value"] is not None:
@@ -105,15 +121,9 @@ def _may_be_put_back(configs: Picked, later: Rows) -> np.ndarray:
             sets.setdefault(tuple(row[name] for name in _TARGET), []).append(
                 (moment, row["to_value"])
             )
-    return np.asarray(
-        [
-            any(when > moment and to == from_value for when, to in sets.get(target, ()))
-            for target, moment, from_value in zip(
-                targets, moments, configs.column("from_value"), strict=True
-            )
-        ],
-        dtype=bool,
-    )
+    for position, (target, moment, from_value, _) in zip(again, changes, strict=True):
+        out[position] = any(when > moment and to == from_value for when, to in sets.get(target, ()))
+    return out
 
 
 def may_rank(facts: IncidentFacts, window: Window, kept: Kept, limit: int) -> Window:

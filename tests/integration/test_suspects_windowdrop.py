@@ -62,6 +62,16 @@ def _docs_restart(s: Story) -> str:
     return "flag-90"
 
 
+def _flag_put_back(s: Story) -> str:
+    """A flag turned on 10 h before impact and off 10 min into it, after which the incident
+    resolved: the flag is the top suspect, though its time alone puts it far below the
+    deployment 8 min before. Its key comes up once in the window and once after impact."""
+    s.config("flag-on-early", -600, key="checkout-v2", from_=False, to=True)
+    s.config("flag-off", 10, key="checkout-v2", from_=True, to=False)
+    s.deploy("near-deploy", "checkout", "prod", -8, version="n1")
+    return "flag-on-early"
+
+
 def _rejected(s: Story) -> str:
     """A deployment 1 min before impact that a responder rejected ranks last; the one 5 h
     before is the top suspect, though far below the rejected one's worst case."""
@@ -72,8 +82,14 @@ def _rejected(s: Story) -> str:
 
 @pytest.mark.parametrize(
     ("story", "top", "limit"),
-    [(_restart, 0, 1), (_promoted, 1, 2), (_docs_restart, 0, 1), (_rejected, 0, 1)],
-    ids=["restart", "promoted", "docs-restart", "rejected"],
+    [
+        (_restart, 0, 1),
+        (_promoted, 1, 2),
+        (_docs_restart, 0, 1),
+        (_flag_put_back, 0, 1),
+        (_rejected, 0, 1),
+    ],
+    ids=["restart", "promoted", "docs-restart", "flag-put-back", "rejected"],
 )
 def test_rows_whose_rank_depends_on_another_are_not_dropped(ledger_path, story, top, limit):
     s = Story()
