@@ -151,7 +151,7 @@ def bench_incident_page(ledger: Ledger, incidents: list[str]) -> None:
     wall, cpu, size = [], [], 0
     for incident in incidents:
         began, began_cpu = time.perf_counter(), time.process_time()
-        page = ui_views.incident_page(cur, incident, LOOKBACK)
+        page = ui_views.incident_page(cur, incident, LOOKBACK, ledger.read_position())
         html = template.render(
             who=who, path="/", lookback="24h", lookbacks=ui_routes.LOOKBACKS, **page
         )
@@ -172,7 +172,8 @@ def bench_list_page(ledger: Ledger, repeat: int) -> None:
     wall, cpu = [], []
     for _ in range(repeat):
         began, began_cpu = time.perf_counter(), time.process_time()
-        html = template.render(who=who, path="/ui/", incidents=ui_views.incident_list(cur))
+        rows = ui_views.incident_list(cur, position=ledger.read_position())
+        html = template.render(who=who, path="/ui/", incidents=rows)
         wall.append((time.perf_counter() - began) * 1000)
         cpu.append((time.process_time() - began_cpu) * 1000)
     print(f"incident list /ui/ (query + render, warm), wall: {percentiles(wall)}")

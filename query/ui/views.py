@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from provenance_ledger.ledger.rows import single_value
+from provenance_ledger.ledger.store import ReadPosition
 from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK_SPAN
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts, rows_by_key
 from provenance_ledger.query.readmodels.metrics import change_failure_rate
@@ -26,10 +27,14 @@ RANKED_FIRST = 3
 
 
 def incident_list(
-    cur: duckdb.DuckDBPyConnection, limit: int = LISTED, ranked_first: int = RANKED_FIRST
+    cur: duckdb.DuckDBPyConnection,
+    limit: int = LISTED,
+    ranked_first: int = RANKED_FIRST,
+    position: ReadPosition | None = None,
 ) -> list[dict[str, Any]]:
     """Open incidents first, then the latest resolved; the first ``ranked_first`` with their
-    top suspect, the others marked ``lazy`` (their top suspect is fetched by the page)."""
+    top suspect, the others marked ``lazy`` (their top suspect is fetched by the page).
+    ``position``: the ledger's (``Ledger.read_position``), as ``suspects_for`` takes it."""
     rows = rows_as_dicts(
         cur.execute(
             """
@@ -53,21 +58,26 @@ def incident_list(
     )
     for index, row in enumerate(rows):
         row["lazy"] = index >= ranked_first
-        row["top"] = None if row["lazy"] else top_suspect(cur, row["incident"])
+        row["top"] = None if row["lazy"] else top_suspect(cur, row["incident"], position)
     return rows
 
 
-def top_suspect(cur: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any] | None:
+def top_suspect(
+    cur: duckdb.DuckDBPyConnection, incident_id: str, position: ReadPosition | None = None
+) -> dict[str, Any] | None:
     """The first of the API's suspects for the incident, or None."""
-    found = suspects_for(cur, incident_id, DEFAULT_LOOKBACK_SPAN, 1)
+    found = suspects_for(cur, incident_id, DEFAULT_LOOKBACK_SPAN, 1, position)
     return found[1][0] if found and found[1] else None
 
 
 def incident_page(
-    cur: duckdb.DuckDBPyConnection, incident_id: str, lookback: timedelta
+    cur: duckdb.DuckDBPyConnection,
+    incident_id: str,
+    lookback: timedelta,
+    position: ReadPosition | None = None,
 ) -> dict[str, Any] | None:
     """The incident, its ranked suspects (the API's answer) and the timeline."""
-    found = suspects_for(cur, incident_id, lookback, ON_TIMELINE)
+    found = suspects_for(cur, incident_id, lookback, ON_TIMELINE, position)
     if found is None:
         return None
     incident, ranked = found
