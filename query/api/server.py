@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import threading
@@ -111,7 +112,16 @@ def warm_up(
     finally:
         cur.close()
     log.info("ledger warm-up: suspects of %d latest incidents", len(warmed))
+    settle_collector()
     return warmed
+
+
+def settle_collector() -> None:
+    """Take what exists now (modules, the suspects call's in-memory copies) out of the
+    cyclic garbage collector's full passes: on the 1M-deployment bench ledger each full pass
+    over them took 90-130 ms and landed in a suspects call now and then; after this the
+    longest pass measured 1.2 ms. Reference counting still frees what is dropped."""
+    gc.freeze()
 
 
 def serve(

@@ -14,6 +14,7 @@ most) go through Arrow's compute functions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import chain, compress
 from typing import Any
 
 import numpy as np
@@ -139,9 +140,8 @@ class Picked:
         """The values of column ``name``, part after part (read once: not to be changed)."""
         found = self._read.get(name)
         if found is None:
-            found = self._read[name] = [
-                value for part, positions in self._picks for value in part.values(name, positions)
-            ]
+            parts = [part.values(name, positions) for part, positions in self._picks]
+            found = self._read[name] = parts[0] if len(parts) == 1 else list(chain(*parts))
         return found
 
     def kept(self, keep: np.ndarray) -> Picked:
@@ -154,7 +154,7 @@ class Picked:
         # Columns already read are narrowed too rather than read again (a read costs tens
         # of µs: Arrow's ``take`` per call).
         for name, values in self._read.items():
-            narrowed._read[name] = [value for value, kept in zip(values, keep, strict=True) if kept]
+            narrowed._read[name] = list(compress(values, keep))
         return narrowed
 
     def rows(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
