@@ -133,26 +133,16 @@ def _ranked(
     limit: int,
 ) -> list[dict[str, Any]]:
     verdicts = found.verdicts
-    confirmed = confirmed_deployments(cur, facts, verdicts)
-    timelines = found.timelines
-    # Rollbacks after the incident resolved say nothing about it; nor do config changes.
-    if isinstance(found.window, Window):
-        in_window, configs, later_configs = narrowed(
-            facts, start, found.window, verdicts, confirmed, limit
-        )
-    else:
-        in_window, configs = found.window
-        keys = sorted({row["key"] for row in configs if row["key"] is not None})
-        later_configs = config_changes_after(cur, facts, keys)
-    deployments = _unique_by_seq(in_window + confirmed)
+    deployments, configs, later_configs = _window_rows(cur, facts, start, found, limit)
     actions = _unique_by_seq(found.actions + confirmed_actions(cur, verdicts))
     # What deployments shipped matters before pruning only for verdicts on commits.
     by_commit = any(v["target_kind"] == "commit" for v in verdicts)
     shipped = shipped_by(cur, deployments) if by_commit else {}
-    if timelines is None:
+    # Rollbacks after the incident resolved say nothing about it.
+    if found.timelines is None:
         rollbacks = rollbacks_of(cur, deployments, until=facts.resolved_at)
     else:
-        reads = kept_windows.KeptRollbackReads(timelines)
+        reads = kept_windows.KeptRollbackReads(found.timelines)
         rollbacks = rollbacks_of(cur, deployments, facts.resolved_at, reads)
     levels = found.levels or load_levels(cur, [a["authorized_by_id"] for a in actions])
     reverts = _reverts(facts, rollbacks, configs, later_configs)
@@ -190,6 +180,28 @@ def _ranked(
         if len(ranked) == limit:
             remaining = [b for b in remaining if b.reaches(ranked[-1])]
     return [as_api(rank_no, item) for rank_no, item in enumerate(ranked, start=1)]
+
+
+def _window_rows(
+    cur: duckdb.DuckDBPyConnection,
+    facts: IncidentFacts,
+    start: datetime,
+    found: Found,
+    limit: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The deployments (the window's, narrowed when read from the kept copies, and those a
+    verdict confirms), the window's configuration changes, and the changes after impact on
+    their keys (after the incident resolved they say nothing about it)."""
+    confirmed = confirmed_deployments(cur, facts, found.verdicts)
+    if isinstance(found.window, Window):
+        in_window, configs, later = narrowed(
+            facts, start, found.window, found.verdicts, confirmed, limit
+        )
+    else:
+        in_window, configs = found.window
+        keys = sorted({row["key"] for row in configs if row["key"] is not None})
+        later = config_changes_after(cur, facts, keys)
+    return _unique_by_seq(in_window + confirmed), configs, later
 
 
 def _with_details(
