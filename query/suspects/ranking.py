@@ -33,7 +33,6 @@ __all__ = [
     "Revert",
     "Scored",
     "bounded",
-    "contenders",
     "most_promising",
     "pruned",
     "rank",
@@ -102,19 +101,6 @@ def most_promising(bounds: list[Bounds], most: int) -> tuple[list[Bounds], list[
     """The ``most`` with the best upper bounds, and the rest."""
     ordered = sorted(bounds, key=lambda b: (b.tier, -b.up, b.candidate.event_id))
     return ordered[:most], ordered[most:]
-
-
-def contenders(
-    candidates: list[Candidate], incident: IncidentFacts, limit: int, most: int | None = None
-) -> list[Candidate]:
-    """The candidates that can still reach the top ``limit`` once their changes are known
-    (``pruned``); with ``most``, only that many of them, best upper bound first: the first
-    batch to look up (query/suspects/finder.py then checks whether the rest can still rank).
-    """
-    kept = pruned(bounded(candidates, incident), limit)
-    if most is not None:
-        kept = most_promising(kept, most)[0]
-    return [b.candidate for b in kept]
 
 
 def _order(item: Scored) -> tuple:

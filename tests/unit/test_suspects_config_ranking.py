@@ -15,7 +15,8 @@ from provenance_ledger.query.suspects.ranking import (
     ConfigChange,
     IncidentFacts,
     Revert,
-    contenders,
+    bounded,
+    pruned,
     rank,
 )
 
@@ -116,10 +117,10 @@ def test_pruning_before_change_lookups_keeps_the_top_with_config_changes():
             full.append(deploy(f"d{trial}-{n}", rng.uniform(0, 600)))
         limit = rng.randint(1, 6)
         bare = [replace(c, changes=()) for c in full]
-        kept = {c.event_id for c in contenders(bare, INCIDENT, limit)}
+        kept = {b.candidate.event_id for b in pruned(bounded(bare, INCIDENT), limit)}
         expected = [s.candidate.event_id for s in rank(full, INCIDENT, limit)]
-        pruned = rank([c for c in full if c.event_id in kept], INCIDENT, limit)
-        assert [s.candidate.event_id for s in pruned] == expected
+        after_pruning = rank([c for c in full if c.event_id in kept], INCIDENT, limit)
+        assert [s.candidate.event_id for s in after_pruning] == expected
 
 
 def change(seq: int, minutes: float, from_value: str | None, to_value: str | None, **target):

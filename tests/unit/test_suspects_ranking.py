@@ -12,7 +12,9 @@ from provenance_ledger.query.suspects.ranking import (
     Candidate,
     IncidentFacts,
     Revert,
-    contenders,
+    bounded,
+    most_promising,
+    pruned,
     rank,
 )
 
@@ -225,13 +227,13 @@ def test_pruning_before_change_lookups_never_changes_the_top():
             )
         limit = rng.randint(1, 8)
         bare = [replace(c, changes=()) for c in full]
-        kept = {c.event_id for c in contenders(bare, INCIDENT, limit)}
+        kept = {b.candidate.event_id for b in pruned(bounded(bare, INCIDENT), limit)}
         expected = [s.candidate.event_id for s in rank(full, INCIDENT, limit)]
-        pruned = [
+        after_pruning = [
             s.candidate.event_id
             for s in rank([c for c in full if c.event_id in kept], INCIDENT, limit)
         ]
-        assert pruned == expected
+        assert after_pruning == expected
 
 
 def test_a_rollback_that_did_not_fix_the_incident_counts_less_than_the_one_that_did():
@@ -252,7 +254,8 @@ def test_a_rollback_that_did_not_fix_the_incident_counts_less_than_the_one_that_
 
 def test_at_most_the_best_candidates_get_their_changes_looked_up():
     busy = [deploy(f"dep-{n:03d}", 8 * n + 1, commits=(f"{n:040x}",)) for n in range(90)]
-    kept = contenders(busy, INCIDENT, 10, most=15)
-    assert [c.event_id for c in kept] == [f"dep-{n:03d}" for n in range(15)]
+    kept, _ = most_promising(pruned(bounded(busy, INCIDENT), 10), 15)
+    assert [b.candidate.event_id for b in kept] == [f"dep-{n:03d}" for n in range(15)]
     confirmed = replace(busy[-1], verdict="confirmed")
-    assert confirmed in contenders([*busy[:-1], confirmed], INCIDENT, 10, most=15)
+    first, _ = most_promising(pruned(bounded([*busy[:-1], confirmed], INCIDENT), 10), 15)
+    assert confirmed in [b.candidate for b in first]
