@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -70,26 +71,42 @@ class KeptFacts:
 
     def fetch(self, cur: duckdb.DuckDBPyConnection, commits: list[str]) -> Rows:
         """``fetch_facts(cur, commits)``, reading only the commits not kept."""
-        with self._lock:
-            last = self._last
-            kept = {c: self._rows[c] for c in commits if c in self._rows}
-            for commit in kept:
-                self._rows.move_to_end(commit)
-        missing = [c for c in commits if c not in kept]
-        found: dict[str, Rows] = {commit: [] for commit in missing}
-        for row in fetch_facts(cur, missing) if missing else []:
-            found[row["commit"]].append(row)
-        with self._lock:
-            # Read while another call caught up: what was read may predate rows that call
-            # forgot, so it is not kept (this call still uses it).
-            if self._last == last:
-                self._rows.update(found)
-                while len(self._rows) > KEPT_COMMITS_MAX:
-                    self._rows.popitem(last=False)
-        rows = [row for commit in commits for row in kept.get(commit, found.get(commit, []))]
+
+        def read(missing: list[str]) -> dict[str, Rows]:
+            return _grouped(missing, fetch_facts(cur, missing), lambda row: row["commit"])
+
+        both = self._through(self._rows, commits, read, KEPT_COMMITS_MAX, lambda: self._last)
+        rows = [row for commit in commits for row in both[commit]]
         # In ledger order, as fetch_facts gives them (the first authored fact wins).
         rows.sort(key=lambda row: row["event_seq"])
         return rows
+
+    def _through(
+        self,
+        kept: OrderedDict,
+        keys: list,
+        read: Callable[[list], dict],
+        most: int,
+        version: Callable[[], object] = lambda: None,
+    ) -> dict:
+        """Per key: the value ``kept`` holds, or what ``read`` gives for the keys it lacks
+        (one call), which is then kept, the least recently used beyond ``most`` dropped.
+        ``version`` (read under the lock) tells whether a catch-up forgot anything while
+        reading: what was read may predate rows it forgot, so it is not kept then (this
+        call still uses it)."""
+        with self._lock:
+            seen = version()
+            found = {key: kept[key] for key in keys if key in kept}
+            for key in found:
+                kept.move_to_end(key)
+        missing = [key for key in keys if key not in found]
+        read_now = read(missing) if missing else {}
+        with self._lock:
+            if version() == seen:
+                kept.update(read_now)
+                while len(kept) > most:
+                    kept.popitem(last=False)
+        return found | read_now
 
     def _forget_built(self, cur: duckdb.DuckDBPyConnection, since: int, newest: int) -> None:
         """Forget the artifacts rows written since name; all of them if a merge of a change
@@ -109,21 +126,12 @@ class KeptFacts:
 
     def built(self, cur: duckdb.DuckDBPyConnection, names: list[str]) -> list[tuple[Any, ...]]:
         """``built_from(cur, names)``, reading only the artifacts not kept."""
-        with self._lock:
-            newest = self._newest
-            kept = {name: self._built[name] for name in names if name in self._built}
-            for name in kept:
-                self._built.move_to_end(name)
-        missing = [name for name in names if name not in kept]
-        found: dict[str, list[tuple[Any, ...]]] = {name: [] for name in missing}
-        for row in built_from(cur, missing) if missing else []:
-            found[row[0]].append(row)
-        with self._lock:
-            if self._newest == newest:  # as in fetch: nothing forgotten while reading
-                self._built.update(found)
-                while len(self._built) > KEPT_DEPLOYMENTS_MAX:
-                    self._built.popitem(last=False)
-        return [row for name in names for row in kept.get(name, found.get(name, []))]
+
+        def read(missing: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+            return _grouped(missing, built_from(cur, missing), lambda row: row[0])
+
+        both = self._through(self._built, names, read, KEPT_DEPLOYMENTS_MAX, lambda: self._newest)
+        return [row for name in names for row in both[name]]
 
     # Per ledger file and the ledger it holds: a file replaced by another ledger's at the same
     # path starts afresh (a rebuild keeps the ledger's id and replays the same rows).
@@ -131,41 +139,35 @@ class KeptFacts:
         self, cur: duckdb.DuckDBPyConnection, seqs: list[int]
     ) -> list[tuple[int, str | None, str]]:
         """``fetch_named(cur, seqs)``, reading only the deployments not kept."""
-        with self._lock:
-            kept = {seq: self._named[seq] for seq in seqs if seq in self._named}
-            for seq in kept:
-                self._named.move_to_end(seq)
-        missing = [seq for seq in seqs if seq not in kept]
-        found: dict[int, list[tuple[str | None, str]]] = {seq: [] for seq in missing}
-        for seq, repo, commit in fetch_named(cur, missing) if missing else []:
-            found[seq].append((repo, commit))
-        with self._lock:
-            self._named.update(found)
-            while len(self._named) > KEPT_DEPLOYMENTS_MAX:
-                self._named.popitem(last=False)
-        return [
-            (seq, repo, commit)
-            for seq in seqs
-            for repo, commit in kept.get(seq, found.get(seq, []))
-        ]
+
+        def read(missing: list[int]) -> dict[int, list[tuple[str | None, str]]]:
+            rows = fetch_named(cur, missing)
+            grouped = _grouped(missing, rows, lambda row: row[0])
+            return {
+                seq: [(repo, commit) for _, repo, commit in found] for seq, found in grouped.items()
+            }
+
+        both = self._through(self._named, seqs, read, KEPT_DEPLOYMENTS_MAX)
+        return [(seq, repo, commit) for seq in seqs for repo, commit in both[seq]]
 
     def ai(self, cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, Rows]:
         """``gather.config_ai(cur, seqs)``, reading only the configuration changes not kept
         (copies: the caller hands them on)."""
-        with self._lock:
-            kept = {seq: self._ai[seq] for seq in seqs if seq in self._ai}
-            for seq in kept:
-                self._ai.move_to_end(seq)
-        missing = [seq for seq in seqs if seq not in kept]
-        read = config_ai(cur, missing)
-        found = {seq: read.get(seq, []) for seq in missing}
-        with self._lock:
-            self._ai.update(found)
-            while len(self._ai) > KEPT_DEPLOYMENTS_MAX:
-                self._ai.popitem(last=False)
-        return {
-            seq: [dict(tool) for tool in tools] for seq, tools in (kept | found).items() if tools
-        }
+
+        def read(missing: list[int]) -> dict[int, Rows]:
+            found = config_ai(cur, missing)
+            return {seq: found.get(seq, []) for seq in missing}
+
+        both = self._through(self._ai, seqs, read, KEPT_DEPLOYMENTS_MAX)
+        return {seq: [dict(tool) for tool in tools] for seq, tools in both.items() if tools}
+
+
+def _grouped(keys: list, rows: list, key_of: Callable[[Any], Any]) -> dict[Any, list]:
+    """``rows`` per key, every one of ``keys`` present (with [] when no row names it)."""
+    grouped: dict[Any, list] = {key: [] for key in keys}
+    for row in rows:
+        grouped[key_of(row)].append(row)
+    return grouped
 
 
 _KEPT: dict[tuple[str, str | None], KeptFacts] = {}

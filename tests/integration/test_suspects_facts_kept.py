@@ -11,6 +11,7 @@ from pathlib import Path
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels import changes
 from provenance_ledger.query.suspects.finder import suspects_for
+from provenance_ledger.query.suspects.keptfacts import kept_facts
 from tests.support.provstory import Story, sha, write_direct
 
 DEV, SENIOR = "dev@shop", "sam@shop"
@@ -139,5 +140,37 @@ def test_an_artifact_built_between_two_calls_counts_in_the_second(
         second = _suspects(ledger)
         assert [c["commit"] for c in second["dep-img"]["changes"]] == [sha(3)]
         assert read == [[image], [image]]
+    finally:
+        ledger.close()
+
+
+def test_rows_read_while_a_catch_up_forgot_them_are_not_kept(tmp_path: Path, monkeypatch) -> None:
+    """A call reads sha(5)'s facts (none yet); meanwhile its change.authored is written and
+    another call catches up. What the first read must not stay kept: the next call sees the
+    author."""
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        write_direct(ledger, _story().events)
+        cur = ledger.cursor()
+        position = ledger.read_position()
+        kept = kept_facts(cur, position.path, position.ledger_id, position.newest)
+        assert kept is not None
+
+        def stale_while_written(read_cur, commits: list[str]) -> list[dict]:
+            before = changes.fetch_facts(read_cur, commits)
+            later = Story()
+            later.change(5, DEV, -90, files=["docs/notes.md"])
+            write_direct(ledger, later.events)
+            kept.catch_up(ledger.cursor(), ledger.read_position().newest)
+            return before
+
+        monkeypatch.setattr(
+            "provenance_ledger.query.suspects.keptfacts.fetch_facts", stale_while_written
+        )
+        assert kept.fetch(cur, [sha(5)]) == []
+        monkeypatch.setattr(
+            "provenance_ledger.query.suspects.keptfacts.fetch_facts", changes.fetch_facts
+        )
+        assert [row["fact"] for row in kept.fetch(cur, [sha(5)])] == ["authored"]
     finally:
         ledger.close()
