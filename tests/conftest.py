@@ -20,6 +20,7 @@ import pytest
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.schemas import cdevents
+from tests.support.provstory import story_ledgers
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
@@ -164,3 +165,11 @@ def cdevents_dir() -> Path:
             pytest.fail(f"{folder} is missing (CI is set, so this fails)")
         pytest.skip(f"{folder} is absent: the shared test data is not beside this checkout")
     return folder
+
+
+@pytest.fixture
+def story_ledger(tmp_path: Path) -> Iterator[Callable]:
+    """Writes each story it is given (tests/support/provstory.py) into a ledger file of its
+    own and returns the open ledger; all are closed after the test."""
+    with story_ledgers(tmp_path) as write:
+        yield write

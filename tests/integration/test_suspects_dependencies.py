@@ -5,10 +5,8 @@ services only" or "the latest change wins" gets wrong."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.suspects.gather import dependency_paths
 from provenance_ledger.query.suspects.model import IncidentFacts
 from provenance_ledger.query.suspects.weights import MAX_DEPENDENCY_HOPS
-from tests.support.provstory import IMPACT, Story, ingest, sha, story_ledgers, write_direct
+from tests.support.provstory import IMPACT, Story, ingest, sha, write_direct
 
 DEV, SENIOR, JUNIOR = "dev@shop", "sam@shop", "jo@shop"
 AGENT = {"id": "ops-agent@shop", "name": "Ops agent", "kind": "ai_agent"}
@@ -30,12 +28,6 @@ def people(s: Story) -> None:
     s.person(DEV, "mid")
     s.person(SENIOR, "senior")
     s.person(JUNIOR, "junior")
-
-
-@pytest.fixture
-def ledger_of(tmp_path: Path) -> Iterator:
-    with story_ledgers(tmp_path) as write:
-        yield write
 
 
 def ranked_in(ledger: Ledger, incident: str, limit: int = 20) -> list[dict]:
@@ -59,7 +51,7 @@ def reasons(suspect: dict) -> dict[str, str]:
     return {r["code"]: r["detail"] for r in suspect["reasons"]}
 
 
-def test_a_dependency_deploy_minutes_before_beats_the_own_deploy_an_hour_before(ledger_of):
+def test_a_dependency_deploy_minutes_before_beats_the_own_deploy_an_hour_before(story_ledger):
     s = Story()
     people(s)
     s.register("checkout", ["payments", "cart"])
@@ -72,7 +64,7 @@ def test_a_dependency_deploy_minutes_before_beats_the_own_deploy_an_hour_before(
     s.deploy("payments-staging", "payments", "staging", -2)  # another environment
     s.deploy("search-1min", "search", "prod", -1)  # not a dependency
     s.incident("INC-D1", ["checkout"])
-    ranked = ranked_in(ledger_of(s), "INC-D1")
+    ranked = ranked_in(story_ledger(s), "INC-D1")
 
     assert ids(ranked) == ["payments-4min", "own-hour", "fraud-30min"]
     payments, own, fraud = ranked
@@ -84,14 +76,14 @@ def test_a_dependency_deploy_minutes_before_beats_the_own_deploy_an_hour_before(
     assert own["path"] is None and "same_service" in reasons(own)
 
 
-def test_each_hop_counts_against_the_same_change_at_the_same_time(ledger_of):
+def test_each_hop_counts_against_the_same_change_at_the_same_time(story_ledger):
     s = Story()
     s.register("checkout", ["payments"])
     s.register("payments", ["fraud"])
     for service in ("checkout", "payments", "fraud"):
         s.deploy(f"{service}-10min", service, "prod", -10)
     s.incident("INC-HOPS", ["checkout"])
-    ranked = ranked_in(ledger_of(s), "INC-HOPS")
+    ranked = ranked_in(story_ledger(s), "INC-HOPS")
     assert ids(ranked) == ["checkout-10min", "payments-10min", "fraud-10min"]
     assert ranked[0]["score"] > ranked[1]["score"] > ranked[2]["score"]
 
@@ -129,18 +121,18 @@ def test_a_flag_turned_on_then_off_at_the_fix_ranks_first(settings):
     assert "rolled_back_during_incident" not in reasons(other)
 
 
-def test_a_flag_put_back_before_impact_was_not_live(ledger_of):
+def test_a_flag_put_back_before_impact_was_not_live(story_ledger):
     s = Story()
     s.config("on", -30, key="beta", from_=False, to=True)
     s.config("off", -20, key="beta", from_=True, to=False)
     s.deploy("deploy-2h", "checkout", "prod", -120)
     s.incident("INC-BACK", ["checkout"])
-    ranked = ranked_in(ledger_of(s), "INC-BACK")
+    ranked = ranked_in(story_ledger(s), "INC-BACK")
     assert ids(ranked).index("deploy-2h") < ids(ranked).index("on")
     assert "by config change off" in reasons(by_id(ranked, "on"))["reverted_before_impact"]
 
 
-def test_an_agents_terraform_destroy_beats_an_innocent_deploy(ledger_of):
+def test_an_agents_terraform_destroy_beats_an_innocent_deploy(story_ledger):
     s = Story()
     people(s)
     s.change(5, DEV, -100, lines_added=12, files=["src/orders/api.py"])
@@ -153,7 +145,7 @@ def test_an_agents_terraform_destroy_beats_an_innocent_deploy(ledger_of):
     s.config("tf-update", -7, "infrastructure", None, "prod", key="aws_s3_bucket.assets",
              action="update", from_={"versioning": False}, to={"versioning": True})  # fmt: skip
     s.incident("INC-D3", ["orders"])
-    ranked = ranked_in(ledger_of(s), "INC-D3")
+    ranked = ranked_in(story_ledger(s), "INC-D3")
 
     assert ids(ranked)[:2] == ["tf-destroy", "orders-deploy"], ids(ranked)
     destroyed = ranked[0]
@@ -168,7 +160,7 @@ def test_an_agents_terraform_destroy_beats_an_innocent_deploy(ledger_of):
     assert "destructive_config_change" not in reasons(by_id(ranked, "tf-update"))
 
 
-def test_a_config_change_carries_the_commit_it_was_applied_from(ledger_of):
+def test_a_config_change_carries_the_commit_it_was_applied_from(story_ledger):
     s = Story()
     people(s)
     s.change(7, JUNIOR, -300, repo="shop/infra", ai=AGENT_AI, lines_added=40,
@@ -178,7 +170,7 @@ def test_a_config_change_carries_the_commit_it_was_applied_from(ledger_of):
     s.config("tf-apply", -15, "infrastructure", "payments", "prod", action="update", **applied)
     s.deploy("payments-deploy", "payments", "prod", -15)
     s.incident("INC-D6", ["payments"])
-    ranked = ranked_in(ledger_of(s), "INC-D6")
+    ranked = ranked_in(story_ledger(s), "INC-D6")
 
     applied_from = by_id(ranked, "tf-apply")
     assert ids(ranked)[0] == "tf-apply"  # the same time, but unapproved AI-written code
@@ -189,11 +181,11 @@ def test_a_config_change_carries_the_commit_it_was_applied_from(ledger_of):
 
     s.attribute("INC-D6", "confirmed", 30, repo="shop/infra", commit=sha(7))
     s.deploy("payments-nearer", "payments", "prod", -1)
-    confirmed = ranked_in(ledger_of(s), "INC-D6")
+    confirmed = ranked_in(story_ledger(s), "INC-D6")
     assert confirmed[0]["event_id"] == "tf-apply" and confirmed[0]["score"] == 1.0
 
 
-def test_registrations_count_as_they_stood_at_impact_start(ledger_of):
+def test_registrations_count_as_they_stood_at_impact_start(story_ledger):
     s = Story()
     s.register("checkout", ["payments", "legacy"], -10_000)
     s.register("checkout", ["payments"], -60)  # legacy dropped before impact
@@ -206,13 +198,13 @@ def test_registrations_count_as_they_stood_at_impact_start(ledger_of):
     # giftcards has no registration: only its own changes count, as before §5.
     s.deploy("giftcards-40min", "giftcards", "prod", -40)
     s.incident("INC-D4", ["checkout", "giftcards"])
-    ranked = ranked_in(ledger_of(s), "INC-D4")
+    ranked = ranked_in(story_ledger(s), "INC-D4")
 
     assert ids(ranked) == ["payments-15min", "giftcards-40min", "checkout-90min"]
     assert by_id(ranked, "giftcards-40min")["path"] is None
 
 
-def test_a_cycle_ends_and_each_service_is_listed_once(ledger_of):
+def test_a_cycle_ends_and_each_service_is_listed_once(story_ledger):
     s = Story()
     s.register("a", ["b"])
     s.register("b", ["c"])
@@ -220,7 +212,7 @@ def test_a_cycle_ends_and_each_service_is_listed_once(ledger_of):
     for service in ("a", "b", "c"):
         s.deploy(f"{service}-deploy", service, "prod", -10)
     s.incident("INC-D5", ["a"])
-    ledger = ledger_of(s)
+    ledger = story_ledger(s)
     ranked = ranked_in(ledger, "INC-D5")
 
     assert ids(ranked) == ["a-deploy", "b-deploy", "c-deploy"]
@@ -229,7 +221,7 @@ def test_a_cycle_ends_and_each_service_is_listed_once(ledger_of):
     assert paths == {"a": ("a",), "b": ("a", "b"), "c": ("a", "b", "c")}
 
 
-def test_dependencies_are_followed_a_bounded_number_of_hops(ledger_of):
+def test_dependencies_are_followed_a_bounded_number_of_hops(story_ledger):
     s = Story()
     chain = [f"s{n}" for n in range(MAX_DEPENDENCY_HOPS + 3)]
     for service, callee in pairwise(chain):
@@ -237,11 +229,11 @@ def test_dependencies_are_followed_a_bounded_number_of_hops(ledger_of):
     for service in chain:
         s.deploy(f"{service}-deploy", service, "prod", -5)
     s.incident("INC-DEEP", [chain[0]])
-    ranked = ranked_in(ledger_of(s), "INC-DEEP")
+    ranked = ranked_in(story_ledger(s), "INC-DEEP")
     assert ids(ranked) == [f"{service}-deploy" for service in chain[: MAX_DEPENDENCY_HOPS + 1]]
 
 
-def test_several_incident_services_take_the_shortest_path(ledger_of):
+def test_several_incident_services_take_the_shortest_path(story_ledger):
     s = Story()
     s.register("checkout", ["cart", "search"])  # search is also an incident service
     s.register("cart", ["payments"])
@@ -251,7 +243,7 @@ def test_several_incident_services_take_the_shortest_path(ledger_of):
     s.config("index-flag", -6, service=None, target={"resource": "index"}, key="shards",
              from_=4, to=8)  # fmt: skip
     s.incident("INC-D7", ["checkout", "search"])
-    ranked = ranked_in(ledger_of(s), "INC-D7")
+    ranked = ranked_in(story_ledger(s), "INC-D7")
 
     assert by_id(ranked, "payments-deploy")["path"] == ["search", "payments"]
     assert by_id(ranked, "search-deploy")["path"] is None
@@ -278,9 +270,9 @@ def random_catalog(seed: int) -> Story:
     return s
 
 
-def test_the_kept_catalog_walks_as_the_recursive_query_does(ledger_of):
+def test_the_kept_catalog_walks_as_the_recursive_query_does(story_ledger):
     for seed in range(30):
-        ledger = ledger_of(random_catalog(seed))
+        ledger = story_ledger(random_catalog(seed))
         cur = ledger.cursor()
         catalog = kept_catalog(cur)
         assert catalog is not None
@@ -292,10 +284,10 @@ def test_the_kept_catalog_walks_as_the_recursive_query_does(ledger_of):
             assert walked == dependency_paths(cur, facts), (seed, minutes, services)
 
 
-def test_the_kept_catalog_is_read_again_when_a_registration_is_added(ledger_of):
+def test_the_kept_catalog_is_read_again_when_a_registration_is_added(story_ledger):
     s = Story()
     s.register("checkout", ["payments"])
-    ledger = ledger_of(s)
+    ledger = story_ledger(s)
     first = kept_catalog(ledger.cursor())
     assert first is not None and kept_catalog(ledger.cursor()) is first
     more = Story()

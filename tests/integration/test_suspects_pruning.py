@@ -7,25 +7,17 @@ Same order, same scores, same reasons, same changes."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from provenance_ledger.query.suspects.finder import suspects_for
-from tests.support.provstory import Story, sha, story_ledgers
+from tests.support.provstory import Story, sha
 
 PEOPLE = {"dev@shop": "mid", "sam@shop": "senior", "jo@shop": "junior"}
 SERVICES = ["checkout", "payments", "cart", "fraud", "search", "ledger", "auth"]
 EVERYTHING = 10_000
 AGENT = {"id": "ops-agent@shop", "name": "Ops agent", "kind": "ai_agent"}
-
-
-@pytest.fixture
-def ledger_path(tmp_path: Path) -> Iterator:
-    with story_ledgers(tmp_path) as write:
-        yield write
 
 
 def _commit(s: Story, rng: random.Random, n: int) -> str:
@@ -79,9 +71,9 @@ def _story(rng: random.Random) -> Story:
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_the_pruned_top_suspects_are_the_unpruned_ones(ledger_path, seed):
+def test_the_pruned_top_suspects_are_the_unpruned_ones(story_ledger, seed):
     rng = random.Random(seed)
-    cur = ledger_path(_story(rng)).cursor()
+    cur = story_ledger(_story(rng)).cursor()
     everything = suspects_for(cur, "INC-P", timedelta(hours=24), EVERYTHING)
     assert everything is not None
     _, unpruned = everything

@@ -6,23 +6,15 @@ limit must be the first rows of the answer with no pruning at all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from provenance_ledger.query.suspects.finder import suspects_for
-from tests.support.provstory import Story, sha, story_ledgers
+from tests.support.provstory import Story, sha
 
 EVERYTHING = 10_000
 AGENT = {"id": "ops-agent@shop", "name": "Ops agent", "kind": "ai_agent"}
-
-
-@pytest.fixture
-def ledger_path(tmp_path: Path) -> Iterator:
-    with story_ledgers(tmp_path) as write:
-        yield write
 
 
 def _restart(s: Story) -> str:
@@ -91,13 +83,13 @@ def _rejected(s: Story) -> str:
     ],
     ids=["restart", "promoted", "docs-restart", "flag-put-back", "rejected"],
 )
-def test_rows_whose_rank_depends_on_another_are_not_dropped(ledger_path, story, top, limit):
+def test_rows_whose_rank_depends_on_another_are_not_dropped(story_ledger, story, top, limit):
     s = Story()
     expected = story(s)
     s.incident("INC-W", ["checkout"], resolved=30)
     if story is _rejected:
         s.attribute("INC-W", "rejected", 20, deployment="near-rejected")
-    cur = ledger_path(s).cursor()
+    cur = story_ledger(s).cursor()
     everything = suspects_for(cur, "INC-W", timedelta(hours=24), EVERYTHING)
     assert everything is not None
     _, unpruned = everything
