@@ -20,7 +20,6 @@ A table over ``KEPT_ROWS_MAX`` rows is not kept (its window is read with SQL).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -35,6 +34,7 @@ from provenance_ledger.query.suspects.gather import (
     ROLLBACK_COLUMNS,
 )
 from provenance_ledger.query.suspects.picked import Dictionary, Part
+from provenance_ledger.query.suspects.places import Places
 
 # Above this a table's copy would cost more memory than its window query saves: on the
 # bench ledger a million deployments take ~90 MB, a million configuration changes ~120 MB.
@@ -184,53 +184,6 @@ class Timeline:
         return timeline
 
 
-class Places:
-    """Per (service, environment) of a deployments table's sorted part: its rows' positions,
-    times and version hashes, in time order (the order of the part). Made on the first
-    rollback bound a timeline is asked for: one pass over the rows (~0.5 s a million)."""
-
-    def __init__(self, rows: pa.Table, times: np.ndarray) -> None:
-        positions: dict[tuple[str, str], list[int]] = {}
-        places = zip(
-            plain(rows.select(["service"])).column(0).to_pylist(),
-            plain(rows.select(["environment"])).column(0).to_pylist(),
-            strict=True,
-        )
-        for position, place in enumerate(places):
-            positions.setdefault(place, []).append(position)
-        # A version is found among a place's rows by its hash (this process's), then its text.
-        hashes = np.array([hash(v) for v in rows.column("version").to_pylist()], dtype=np.int64)
-        self._positions = {place: np.array(found) for place, found in positions.items()}
-        self._times = {place: times[found] for place, found in self._positions.items()}
-        self._hashes = {place: hashes[found] for place, found in self._positions.items()}
-        self._seqs = rows.column("event_seq").to_numpy()
-        self._versions = rows.column("version")
-
-    def latest(
-        self, place: tuple[str, str], version: str | None, high: int, seq: int | None, low: int
-    ) -> tuple[int, int] | None:
-        positions = self._positions.get(place)
-        if positions is None:
-            return None
-        times = self._times[place]
-        first = int(np.searchsorted(times, low, side="left"))
-        end = int(np.searchsorted(times, high, side="right"))
-        indexes: Iterable[int]
-        if version is None:
-            indexes = range(end - 1, first - 1, -1)
-        else:
-            matches = np.flatnonzero(self._hashes[place][first:end] == hash(version))
-            indexes = (first + int(match) for match in matches[::-1])
-        for index in indexes:
-            position = int(positions[index])
-            row_seq = int(self._seqs[position])
-            if int(times[index]) == high and seq is not None and row_seq >= seq:
-                continue
-            if version is None or self._versions[position].as_py() == version:
-                return int(times[index]), row_seq
-        return None
-
-
 def _latest_in(
     rows: pa.Table,
     time: str,
@@ -347,14 +300,3 @@ def kept_timelines(
     with _KEPT_LOCK:
         kept = _KEPT.setdefault((path, ledger_id), _Kept())
     return kept.current(cur, newest)
-
-
-def plain(rows: pa.Table) -> pa.Table:
-    """``rows`` with dictionary columns decoded: pyarrow converts a dictionary column to
-    Python by way of its whole dictionary (~10 ms for the repositories of 185 rows on the
-    bench ledger), a decoded one by its values (~0.02 ms)."""
-    columns = [
-        column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
-        for column in rows.columns
-    ]
-    return pa.table(columns, names=rows.column_names)
