@@ -119,6 +119,8 @@ class Ledger:
         head = logstore.latest_head(cur)
         self._head = head.size, head.root
         self._next_seq = single_value(cur.execute("SELECT coalesce(max(seq), -1) + 1 FROM events"))
+        # (events, dead letters): counted once, then moved by each batch this Ledger commits.
+        self._stored: tuple[int, int] | None = None
         if not read_only:
             self._check_head(head)
 
@@ -173,6 +175,17 @@ class Ledger:
         return dict(rows)
 
     def counts(self) -> tuple[int, int]:
+        """(events, dead letters) stored. Counted in DuckDB on the first call only: rows get
+        in through :meth:`write_batch` alone, which moves the count as it commits, and a file
+        opened here is written by no other process (DuckDB's lock). /healthz asks for it on
+        every probe (~1.3 ms of CPU a count at 1M events)."""
+        stored = self._stored
+        if stored is None:
+            with self._write_lock:  # no batch commits between the count and keeping it
+                stored = self._stored = self._counted()
+        return stored
+
+    def _counted(self) -> tuple[int, int]:
         events, dead = single_row(
             self.cursor().execute(
                 "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM dead_letters)"
@@ -231,6 +244,9 @@ class Ledger:
         self._head = log_state.size, log_state.root()
         self._next_seq += result.accepted
         self._keys.add(new_keys)
+        if self._stored is not None:
+            events, dead = self._stored
+            self._stored = events + result.accepted, dead + result.dead_letters
         return result
 
 
