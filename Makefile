@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-workers bench-query bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,7 +52,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-workers bench-query bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -61,6 +61,9 @@ bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafk
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_log.py
+
+bench-workers: $(STAMP) ## the ingest ceiling decoding in 0, 1 and 2 worker processes: events/s, CPU per event
+	$(PY) bench/bench_workers.py
 
 bench-peer: $(STAMP) ## provledger vs a hand-written consumer and Kafka Connect into PostgreSQL, 200k events (Java, PostgreSQL)
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
