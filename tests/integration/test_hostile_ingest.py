@@ -14,8 +14,7 @@ from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.ledger.verify import verify
-from provenance_ledger.schemas.codec import DecodedEvent, KafkaRecord
-from provenance_ledger.schemas.events import CloudEvent
+from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix, hostile_events
 from tests.support.ledgerproc import ConsumerThread, duplicates, produce
 from tests.support.waiting import wait_until
@@ -90,24 +89,9 @@ def _outcomes(ledger: Ledger) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
-def _unhashable(event_id: str) -> DecodedEvent:
-    """An event that skipped validation (as backfill builds its own) and whose canonical bytes
-    cannot be built: a lone surrogate in its subject."""
-    event = CloudEvent.model_construct(
-        specversion="1.0",
-        id=event_id,
-        source="test/writer",
-        type="dev.provledger.incident.resolved.v1",
-        time=eventmix.START,
-        subject="\udfff",
-        data={"incident": "INC-1"},
-    )
-    return DecodedEvent(event, None)
-
-
 def test_a_record_failing_inside_the_writer_is_isolated(tmp_path: Path) -> None:
     good = list(eventmix.events(20, seed=23))
-    bad = _unhashable("bad-1")
+    bad = hostile_events.unstorable_event("bad-1")
     offsets = itertools.count()
     # The bad event has no canonical bytes to carry; the good ones carry theirs, as JSON would.
     incoming = [

@@ -14,7 +14,6 @@ import pytest
 from provenance_ledger.ledger.batch import Incoming, decode_batch
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.schemas.codec import KafkaRecord
-from tests.integration.test_hostile_ingest import _unhashable
 from tests.support import eventmix, hostile_events
 
 TOPIC = "t"
@@ -65,7 +64,8 @@ def test_counts_follow_every_committed_batch(tmp_path: Path, first_asked: str) -
             if first_asked == "before" or (first_asked == "between" and number >= 1):
                 seen.append(ledger.counts() == _counted(ledger))
         # An event the writer cannot store: the batch is retried event by event.
-        bad = Incoming(KafkaRecord(TOPIC, 0, 10_000, None, b"{}"), _unhashable("bad-1"))
+        unstorable = hostile_events.unstorable_event("bad-1")
+        bad = Incoming(KafkaRecord(TOPIC, 0, 10_000, None, b"{}"), unstorable)
         ledger.write_batch([bad], [], {(TOPIC, 0): 10_001})
         seen.append(ledger.counts() == _counted(ledger))
         events, dead = ledger.counts()

@@ -15,6 +15,8 @@ from typing import Any
 from provenance_ledger.producers.envelope import build_event
 from provenance_ledger.schemas import avro
 from provenance_ledger.schemas.codec import STRUCTURED, DecodedEvent
+from provenance_ledger.schemas.events import CloudEvent
+from tests.support import eventmix
 
 Headers = list[tuple[str, bytes]]
 
@@ -125,3 +127,18 @@ def _ids(headers: Headers, name: str) -> Headers:
 
 def records() -> list[Hostile]:
     return [*structured_records(), *binary_records()]
+
+
+def unstorable_event(event_id: str) -> DecodedEvent:
+    """An event that skipped validation (as backfill builds its own) and whose canonical bytes
+    cannot be built: a lone surrogate in its subject. The writer must dead-letter it alone."""
+    event = CloudEvent.model_construct(
+        specversion="1.0",
+        id=event_id,
+        source="test/writer",
+        type="dev.provledger.incident.resolved.v1",
+        time=eventmix.START,
+        subject="\udfff",
+        data={"incident": "INC-1"},
+    )
+    return DecodedEvent(event, None)
