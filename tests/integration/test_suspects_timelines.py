@@ -7,6 +7,7 @@ across merges of caught-up rows into the sorted copy."""
 from __future__ import annotations
 
 import random
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -211,4 +212,71 @@ def test_a_call_while_another_thread_loads_reads_with_sql(tmp_path: Path) -> Non
         loaded = timelines.kept_timelines(cur, *position)
         assert loaded is not None and len(loaded["deployments"]) == 1
     finally:
+        ledger.close()
+
+
+def _kept(ledger: Ledger) -> timelines.Timelines:
+    position = ledger.read_position()
+    found = timelines.kept_timelines(ledger.cursor(), *position)
+    assert found is not None
+    return found
+
+
+def test_merges_run_beside_the_calls_and_lose_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tail due for merging is merged on a thread of its own: the call that caught up
+    returns with the tail, calls during the merge read it, rows caught up during the merge
+    stay in the tail after it, and a merge that fails leaves the tails as they were."""
+    monkeypatch.setattr(timelines, "TAIL_ROWS_MIN", 16)
+    rng = random.Random(29)
+    release = threading.Event()
+    merge_of = timelines.Timeline.merged
+
+    def held_merge(self: timelines.Timeline) -> timelines.Timeline:
+        assert release.wait(60), "the test never released the merge"
+        return merge_of(self)
+
+    monkeypatch.setattr(timelines.Timeline, "merged", held_merge)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        anchor = Story()
+        write_direct(ledger, _story(rng, 0, anchor).events)
+        loaded = len(_kept(ledger)["deployments"])
+        write_direct(ledger, _story(rng, 1, anchor).events)
+        during = _kept(ledger)["deployments"]  # returns while the merge is held
+        assert during.tail_rows == len(during) - loaded > 16
+        assert _answers(ledger, kept=True, monkeypatch=monkeypatch) == _answers(
+            ledger, kept=False, monkeypatch=monkeypatch
+        )
+        write_direct(ledger, _story(rng, 2, anchor).events)
+        meanwhile = _kept(ledger)["deployments"].tail_rows - during.tail_rows
+        release.set()
+        timelines.settle_merges()
+        after = _kept(ledger)["deployments"]
+        assert after.tail_rows == meanwhile > 0 and len(after) == len(during) + meanwhile
+        assert _answers(ledger, kept=True, monkeypatch=monkeypatch) == _answers(
+            ledger, kept=False, monkeypatch=monkeypatch
+        )
+
+        def failing_merge(self: timelines.Timeline) -> timelines.Timeline:
+            raise MemoryError("no room to merge")
+
+        monkeypatch.setattr(timelines.Timeline, "merged", failing_merge)
+        write_direct(ledger, _story(rng, 3, anchor).events)
+        _kept(ledger)
+        timelines.settle_merges()
+        kept_tail = _kept(ledger)["deployments"].tail_rows
+        assert kept_tail > after.tail_rows
+        assert _answers(ledger, kept=True, monkeypatch=monkeypatch) == _answers(
+            ledger, kept=False, monkeypatch=monkeypatch
+        )
+        monkeypatch.setattr(timelines.Timeline, "merged", merge_of)
+        write_direct(ledger, _story(rng, 4, anchor).events)
+        _kept(ledger)
+        timelines.settle_merges()
+        assert _kept(ledger)["deployments"].tail_rows == 0  # merged once merging works again
+    finally:
+        release.set()
+        timelines.settle_merges()
         ledger.close()
