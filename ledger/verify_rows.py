@@ -1,7 +1,9 @@
 """Tie the ledger's rows to its log: each event row agrees with its canonical JSON and is the
 value of one accepted record; each dead letter names a record of the log with its digest.
 
-All in SQL over whole tables (one scan each): the value digest a record entry ends with is
+In SQL, a range of event seqs at a time (:data:`ROW_SPAN`): each join then holds one range's
+rows, so verify keeps to its memory cap whatever the ledger's size (over whole tables, a
+10M-event ledger ran out of the 256 MB cap). The value digest a record entry ends with is
 ``0x01 || SHA-256(value)`` (ledger/recordlog.py), i.e. the last 66 hex digits of the entry.
 """
 
@@ -17,6 +19,8 @@ from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 from provenance_ledger.schemas.codec import DecodeError, decode_record
 
 DECODE_CHUNK = 2048
+# Event seqs checked per range: ~120 MB of join at most under the default cap.
+ROW_SPAN = 500_000
 
 # A row whose columns disagree with the canonical event they were cut from was edited. A
 # canonical that is no longer JSON (or whose time no longer parses) was edited too: it reads
@@ -31,7 +35,7 @@ SELECT seq FROM (
     FROM (
         SELECT * REPLACE (CASE WHEN json_valid(canonical) THEN canonical END AS canonical),
                canonical AS raw, json_valid(canonical) AS valid
-        FROM events
+        FROM events WHERE seq >= $low AND seq < $high
     )
 )
 WHERE seq >= 0 AND seq < $events AND (
@@ -45,16 +49,27 @@ ORDER BY seq LIMIT 1
 
 # The record's value is the event's canonical JSON unless the ledger kept another value.
 _NOT_ITS_RECORD = """
-SELECT e.seq FROM events e
-LEFT JOIN log_records r ON r.outcome = 'accepted' AND r.event_seq = e.seq
+SELECT e.seq FROM (SELECT seq, canonical FROM events WHERE seq >= $low AND seq < $high) e
+LEFT JOIN (
+    SELECT event_seq, entry, value FROM log_records
+    WHERE outcome = 'accepted' AND event_seq >= $low AND event_seq < $high
+) r ON r.event_seq = e.seq
 WHERE e.seq >= 0 AND e.seq < $events AND (r.event_seq IS NULL
    OR right(hex(r.entry), 66) <> '01' || upper(sha256(coalesce(r.value, encode(e.canonical)))))
 ORDER BY e.seq LIMIT 1
 """
 
 _WITHOUT_ROW = """
-SELECT r.event_seq FROM log_records r ANTI JOIN events e ON e.seq = r.event_seq
-WHERE r.outcome = 'accepted' ORDER BY r.event_seq LIMIT 1
+SELECT r.event_seq FROM log_records r
+ANTI JOIN (SELECT seq FROM events WHERE seq >= $low AND seq < $high) e ON e.seq = r.event_seq
+WHERE r.outcome = 'accepted' AND r.event_seq >= $low AND r.event_seq < $high
+ORDER BY r.event_seq LIMIT 1
+"""
+
+# Every seq an accepted record or an event row may name: the ranges checked cover them all.
+_SEQ_BOUNDS = """
+SELECT least(0, coalesce(min(event_seq), 0)), greatest($events, coalesce(max(event_seq) + 1, 0))
+FROM log_records WHERE outcome = 'accepted'
 """
 
 _BEYOND_HEAD = "SELECT min(seq) FROM events WHERE seq < 0 OR seq >= $events"
@@ -69,9 +84,9 @@ ORDER BY d.seq LIMIT 1
 """
 
 
-def _first(cur: duckdb.DuckDBPyConnection, query: str, events: int | None = None) -> Any:
+def _first(cur: duckdb.DuckDBPyConnection, query: str, params: dict[str, int] | None = None) -> Any:
     """The first column of the query's first row, or None (the result read to its end)."""
-    rows = cur.execute(query, {} if events is None else {"events": events}).fetchall()
+    rows = cur.execute(query, params or {}).fetchall()
     return rows[0][0] if rows else None
 
 
@@ -79,22 +94,16 @@ def first_bad_row(cur: duckdb.DuckDBPyConnection, events: int) -> Problem | None
     """The first event row (by seq) that is edited, inserted or deleted, else the first dead
     letter that names no record of the log."""
     found = []
-    beyond = _first(cur, _BEYOND_HEAD, events)
+    beyond = _first(cur, _BEYOND_HEAD, {"events": events})
     if beyond is not None:
         found.append((beyond, "inserted", f"not in the log (its head counts {events} events)"))
-    for query, detail in (
-        (_COLUMNS_AGREE, "its columns no longer match the event it was stored as"),
-        (_NOT_ITS_RECORD, "it is not the value of the record the log holds for it"),
-    ):
-        seq = _first(cur, query, events)
-        if seq is not None:
-            found.append((seq, "changed", detail))
-    deleted = _first(cur, _WITHOUT_ROW)
-    if deleted is not None:
-        found.append((deleted, "deleted", "the log holds its record but the row is missing"))
-    undecoded = _first_not_decoded(cur)
-    if undecoded is not None:
-        found.append((undecoded, "changed", "it is not what the value the log holds decodes to"))
+    low, high = cur.execute(_SEQ_BOUNDS, {"events": events}).fetchall()[0]
+    # Ranges in seq order: the first range with a problem holds the first problem.
+    for start in range(low, high, ROW_SPAN):
+        in_range = _problems_between(cur, events, start, start + ROW_SPAN)
+        if in_range:
+            found += in_range
+            break
     if found:
         seq, kind, detail = min(found, key=lambda problem: problem[0])
         return Problem(f"row seq {seq}", kind, detail, seq, _event_row(cur, seq))
@@ -106,13 +115,38 @@ def first_bad_row(cur: duckdb.DuckDBPyConnection, events: int) -> Problem | None
     return None
 
 
-def _first_not_decoded(cur: duckdb.DuckDBPyConnection) -> int | None:
-    """The first event (by seq) whose record's kept value (Avro, binary mode, JSON spelled
-    otherwise) does not decode to its canonical JSON: the digest ties the value to the log,
-    decoding ties the row to the value. The loop issues no query while the result streams."""
+def _problems_between(
+    cur: duckdb.DuckDBPyConnection, events: int, low: int, high: int
+) -> list[tuple[int, str, str]]:
+    """The first problem of each kind among the event seqs in [low, high)."""
+    span = {"events": events, "low": low, "high": high}
+    found = []
+    for query, detail in (
+        (_COLUMNS_AGREE, "its columns no longer match the event it was stored as"),
+        (_NOT_ITS_RECORD, "it is not the value of the record the log holds for it"),
+    ):
+        seq = _first(cur, query, span)
+        if seq is not None:
+            found.append((seq, "changed", detail))
+    deleted = _first(cur, _WITHOUT_ROW, {"low": low, "high": high})
+    if deleted is not None:
+        found.append((deleted, "deleted", "the log holds its record but the row is missing"))
+    undecoded = _first_not_decoded(cur, low, high)
+    if undecoded is not None:
+        found.append((undecoded, "changed", "it is not what the value the log holds decodes to"))
+    return found
+
+
+def _first_not_decoded(cur: duckdb.DuckDBPyConnection, low: int, high: int) -> int | None:
+    """The first event (by seq, in [low, high)) whose record's kept value (Avro, binary mode,
+    JSON spelled otherwise) does not decode to its canonical JSON: the digest ties the value
+    to the log, decoding ties the row to the value. The loop issues no query while the
+    result streams."""
     result = cur.execute(
         "SELECT e.seq, e.canonical, r.entry, r.value FROM log_records r "
-        "JOIN events e ON e.seq = r.event_seq WHERE r.value IS NOT NULL ORDER BY e.seq"
+        "JOIN events e ON e.seq = r.event_seq WHERE r.value IS NOT NULL "
+        "AND r.event_seq >= ? AND r.event_seq < ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq",
+        [low, high, low, high],
     )
     while rows := result.fetchmany(DECODE_CHUNK):
         for seq, canonical, entry, value in rows:

@@ -14,11 +14,12 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from provenance_ledger.ledger import merkle, recordlog
+from provenance_ledger.ledger import merkle, recordlog, verify_rows
 from provenance_ledger.ledger.batch import Incoming
 from provenance_ledger.ledger.checkpoint import parse
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.verify import verify
 from provenance_ledger.query.cli.main import cli as cli_group
 from provenance_ledger.schemas import avro
 from provenance_ledger.schemas.codec import KafkaRecord
@@ -367,3 +368,43 @@ def test_a_partition_empty_at_the_checkpoint_is_in_the_proof_from_size_0(tmp_pat
         (p, part["new_size"], base64.b64decode(part["new_root"])) for p, part in parts.items()
     ]
     assert base64.b64encode(recordlog.head_root(new_heads)).decode() == report["root"]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found"),
+    [
+        ((), None),
+        # Two ranges tampered: the first problem by seq is reported.
+        (
+            (
+                "DELETE FROM events WHERE seq = 250",
+                "UPDATE events SET source = 'ci/forged' WHERE seq = 137",
+            ),
+            ("row seq 137", "changed"),
+        ),
+        # On the first seq of a range, and on the last.
+        (("DELETE FROM events WHERE seq = 144",), ("row seq 144", "deleted")),
+        (("UPDATE events SET source = 'ci/forged' WHERE seq = 143",), ("row seq 143", "changed")),
+        # A record that names a seq beyond every event row: the ranges reach it.
+        (
+            (
+                "DELETE FROM events WHERE seq = 200",
+                "UPDATE log_records SET event_seq = 5000 WHERE event_seq = 200",
+            ),
+            ("row seq 5000", "deleted"),
+        ),
+    ],
+)
+def test_rows_are_checked_a_range_of_seqs_at_a_time(
+    ledger_file, monkeypatch: pytest.MonkeyPatch, tamper: tuple[str, ...], found
+) -> None:
+    """verify ties rows to the log a range of seqs at a time (so that its joins keep to its
+    memory cap at any size): ranges of 16 over 300 events find what one range would."""
+    monkeypatch.setattr(verify_rows, "ROW_SPAN", 16)
+    settings, _ = ledger_file
+    if tamper:
+        run_sql(settings.db_path, *tamper)
+    with duckdb.connect(str(settings.db_path), read_only=True) as conn:
+        report = verify(conn.cursor(), settings.topic)
+    problem = report.problem
+    assert (None if problem is None else (problem.where, problem.kind)) == found
