@@ -11,6 +11,8 @@ the timeline (query/suspects/timelines.py); this way it is a few tens of millise
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,12 +58,13 @@ class Places:
         times = self._times[start:end]
         first = start + int(np.searchsorted(times, low, side="left"))
         last = start + int(np.searchsorted(times, high, side="right"))
-        found = np.arange(first, last)
+        # Latest first; most calls stop at the first row (a place's history can be long).
+        indexes: Iterable[int] = range(last - 1, first - 1, -1)
         if version is not None and last > first:
             versions = _plain(self._versions.take(pa.array(self._order[first:last])))
-            same = pc.equal(versions, version).fill_null(False)
-            found = found[same.to_numpy(zero_copy_only=False)]
-        for index in found[::-1].tolist():
+            same = pc.equal(versions, version).fill_null(False).to_numpy(zero_copy_only=False)
+            indexes = (first + int(at) for at in np.flatnonzero(same)[::-1])
+        for index in indexes:
             at, row_seq = int(self._times[index]), int(self._seqs[index])
             if at == high and seq is not None and row_seq >= seq:
                 continue
