@@ -53,6 +53,19 @@ def _offsets(records: list[KafkaRecord]) -> dict[tuple[str, int], int]:
     return offsets
 
 
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (every worker, whichever ran a task)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def one_process(batches: list[list[KafkaRecord]], ledger: Ledger) -> None:
     for records in batches:
         incoming, rejected = _decode(records)
@@ -82,10 +95,9 @@ def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, workers
     pool = ProcessPoolExecutor(workers, initializer=relax_gc) if workers else None
     try:
         if pool is not None:  # the workers start (and import) before the clock does
-            pids = [pool.submit(os.getpid).result() for _ in range(workers * 4)]
-            helpers = sorted(set(pids))
-        else:
-            helpers = []
+            for _ in range(workers * 4):
+                pool.submit(os.getpid).result()
+        helpers = _children(os.getpid()) if pool is not None else []
         cpu_before = time.process_time() + sum(_cpu_s(pid) for pid in helpers)
         began = time.perf_counter()
         if pool is None:

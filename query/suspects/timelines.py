@@ -188,8 +188,7 @@ class Timeline:
     @property
     def merge_due(self) -> bool:
         """Whether the tail has grown enough to be merged into the sorted part."""
-        tail = 0 if self._tail is None else self._tail.num_rows
-        return tail >= max(TAIL_ROWS_MIN, self._rows.num_rows // 64)
+        return self.tail_rows >= max(TAIL_ROWS_MIN, self._rows.num_rows // 64)
 
     @property
     def tail_rows(self) -> int:
