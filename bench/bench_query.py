@@ -6,7 +6,7 @@ then a smaller sample through real HTTP (uvicorn + httpx).
     python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100] [--warm-up]
         [--compare /tmp/bench-ledger-deps.duckdb]
 
-``--warm-up`` first runs the server's start-up warm-up (``query.server.warm_up``); the
+``--warm-up`` first runs the server's start-up warm-up (``query.api.warming.warm_up``); the
 incidents it warmed are left out of the sample, so "cold" stays a first call.
 
 ``--compare`` times the same suspects calls on a second ledger, made by bench/gen_ledger.py
@@ -32,8 +32,8 @@ from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, ReadPosition
 from provenance_ledger.query.api.app import create_app
-from provenance_ledger.query.api.server import settle_collector, warm_up
 from provenance_ledger.query.api.state import AppState
+from provenance_ledger.query.api.warming import settle_collector, warm_up
 from provenance_ledger.query.suspects.dependencies import kept_catalog
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.suspects.keptincidents import kept_incidents
@@ -85,11 +85,15 @@ def _measure(
     return wall, cpu, returned
 
 
-def bench_function(ledger: Ledger, incidents: list[str]) -> dict[str, list[float]]:
+def bench_function(
+    ledger: Ledger, incidents: list[str], prepared: list[str]
+) -> dict[str, list[float]]:
     """Cold: the first call for each incident after opening the file (index nodes and data
-    blocks read from disk). Warm: the same calls again, as a long-running server that has
-    touched those parts of the ledger (recent deployments are always warm: the consumer
-    just wrote them) answers them."""
+    blocks read from disk), as for an incident looked up long after (a post-mortem). Warm:
+    the same calls again, as a long-running server that has touched those parts of the
+    ledger answers them. Prepared: for other incidents, the responder's first call after
+    serve prepared the incident as it was written (query/api/warming.py: ``keep_warm``
+    runs the call once on its own thread), as for an incident opened while serving."""
     cur = ledger.cursor()
     # What a server loads once, in its start-up warm-up: the in-memory copies the call reads
     # (query/suspects/timelines.py, keptincidents.py). Timed apart, so "cold" stays the
@@ -113,6 +117,10 @@ def bench_function(ledger: Ledger, incidents: list[str]) -> dict[str, list[float
         samples[f"{label}, wall"], samples[f"{label}, CPU"] = wall, cpu
         print(f"suspects (query function), {label}, wall: {percentiles(wall)}")
         print(f"suspects (query function), {label}, CPU:  {percentiles(cpu)}")
+    _measure(cur, prepared, position)  # what keep_warm does as each incident is written
+    wall, cpu, _ = _measure(cur, prepared, position)
+    samples["prepared, wall"], samples["prepared, CPU"] = wall, cpu
+    print(f"suspects (query function), first call once prepared, CPU: {percentiles(cpu)}")
     print(f"  suspects returned per call: mean {statistics.mean(returned):.1f}")
     print(f"  load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return samples
@@ -133,14 +141,16 @@ def _reach(ledger: Ledger, incidents: list[str]) -> str:
     return f"mean {statistics.mean(sizes):.0f}, max {max(sizes)} (n={len(sizes)})"
 
 
-def bench_compare(path: Path, incidents: list[str], base: dict[str, list[float]]) -> None:
+def bench_compare(
+    path: Path, incidents: list[str], prepared: list[str], base: dict[str, list[float]]
+) -> None:
     """The suspects call for the same incidents (the generator names them alike) on the
     ledger with the dependency graph and configuration changes, and its percentiles over the
     first ledger's."""
     ledger = Ledger.open(path, read_only=True)
     print(f"\nledger {path}: {_counts(ledger)}")
     print(f"  services reached per incident (6 hops at impact start): {_reach(ledger, incidents)}")
-    extended = bench_function(ledger, incidents)
+    extended = bench_function(ledger, incidents, prepared)
     for label in base:
         ratios = "  ".join(
             f"p{cut} {new / old:.2f}x"
@@ -277,18 +287,21 @@ def main() -> None:
         raise SystemExit(f"{args.compare} does not exist; make it with bench/gen_ledger.py")
     ledger = Ledger.open(args.path, read_only=True)
     print(f"ledger {args.path}: {_counts(ledger)}")
-    incidents = incidents_sample(ledger, args.calls)
+    # Two samples apart: the first calls of the second must not have been made by the first.
+    both = incidents_sample(ledger, 2 * args.calls)
+    incidents, prepared = both[: args.calls], both[args.calls :]
     if args.warm_up:
         began = time.perf_counter()
         warmed = set(warm_up(ledger))
         incidents = [incident for incident in incidents if incident not in warmed]
+        prepared = [incident for incident in prepared if incident not in warmed]
         print(
             f"warm-up: {len(warmed)} latest incidents in {time.perf_counter() - began:.1f} s "
-            f"(left out of the sample: {args.calls - len(incidents)})"
+            f"(left out of the samples: {2 * args.calls - len(incidents) - len(prepared)})"
         )
-    base = bench_function(ledger, incidents)
+    base = bench_function(ledger, incidents, prepared)
     if args.compare:
-        bench_compare(args.compare, incidents, base)
+        bench_compare(args.compare, incidents, prepared, base)
     bench_incident_page(ledger, incidents)
     bench_list_page(ledger, args.lists)
     if args.http:

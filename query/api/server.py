@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import logging
 import threading
@@ -21,11 +20,10 @@ from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.auth import TokenStore
 from provenance_ledger.query.api.state import AppState, Limits
-from provenance_ledger.query.policy.definitions import DEFAULT_LOOKBACK_SPAN
+from provenance_ledger.query.api.warming import keep_warm
 from provenance_ledger.query.policy.inforce import use_policy_file
 from provenance_ledger.query.policy.record import PolicyRecorder
 from provenance_ledger.query.sql import readonly as sql
-from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.schemas.codec import DecodedEvent
 from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import UsageProblem
@@ -75,53 +73,8 @@ class _Publisher:
         self._emitter.close()
 
 
-# The first suspects call for an incident after start reads ART index nodes and column
-# blocks from disk (p95 ~1.5x a warm call on the 1M-deployment bench ledger). The
-# suspects calls of the latest incidents, the ones a responder asks about next, read the
-# shared upper index levels and the recent blocks; a background thread does it, so the
-# API answers at once and the consumer is not delayed.
-WARM_INCIDENTS = 100
 # How long `serve` waits for the consumer to check its topic and group before serving.
 PREPARE_WAIT_S = 20.0
-WARM_BUDGET_S = 20.0
-
-
-def warm_up(
-    ledger: Ledger, stop: threading.Event | None = None, incidents: int = WARM_INCIDENTS
-) -> list[str]:
-    """Run the suspects call (API defaults) for the latest ``incidents``; returns their ids.
-
-    Stops early when ``stop`` is set or after ``WARM_BUDGET_S``; a failure is logged, never
-    raised (warming is an optimisation).
-    """
-    warmed: list[str] = []
-    deadline = time.monotonic() + WARM_BUDGET_S
-    cur = ledger.cursor()
-    try:
-        latest = cur.execute(
-            "SELECT incident FROM incidents GROUP BY incident ORDER BY max(opened_at) DESC LIMIT ?",
-            [incidents],
-        ).fetchall()
-        for (incident,) in latest:
-            if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
-                break
-            suspects_for(cur, incident, DEFAULT_LOOKBACK_SPAN, 10, ledger.read_position())
-            warmed.append(incident)
-    except Exception:  # best effort: a failure here must not touch serving
-        log.warning("ledger warm-up stopped after %d incidents", len(warmed), exc_info=True)
-    finally:
-        cur.close()
-    log.info("ledger warm-up: suspects of %d latest incidents", len(warmed))
-    settle_collector()
-    return warmed
-
-
-def settle_collector() -> None:
-    """Take what exists now (modules, the suspects call's in-memory copies) out of the
-    cyclic garbage collector's full passes: on the 1M-deployment bench ledger each full pass
-    over them took 90-130 ms and landed in a suspects call now and then; after this the
-    longest pass measured 1.2 ms. Reference counting still frees what is dropped."""
-    gc.freeze()
 
 
 def serve(
@@ -145,7 +98,7 @@ def serve(
     consumer_thread = threading.Thread(target=consumer.run, name="ledger-consumer", daemon=True)
     stop_warming = threading.Event()
     warm_thread = threading.Thread(
-        target=warm_up, args=(ledger, stop_warming), name="ledger-warm-up", daemon=True
+        target=keep_warm, args=(ledger, stop_warming), name="ledger-warm-up", daemon=True
     )
     state = AppState(
         ledger,

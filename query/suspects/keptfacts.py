@@ -81,6 +81,11 @@ class KeptFacts:
         rows.sort(key=lambda row: row["event_seq"])
         return rows
 
+    def holds(self, commit: str) -> bool:
+        """Whether this commit's facts are kept (a call reading it reads no index)."""
+        with self._lock:
+            return commit in self._rows
+
     def _through(
         self,
         kept: OrderedDict,
