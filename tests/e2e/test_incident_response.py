@@ -4,6 +4,7 @@ suspects, commit provenance, deployments, change-failure rate and the CI policy 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -105,3 +106,22 @@ def test_a_responder_finds_the_cause_and_ci_gates_the_commit(start_server):
 
     schemas = server.get("/openapi.json").json()["components"]["schemas"]
     assert {"Suspect", "Change", "Provenance", "FailureRate", "PolicyResult"} <= set(schemas)
+
+
+def test_serve_prepares_an_incident_opened_while_serving(start_server):
+    server = start_server(verbose=True)
+    now = Story(impact=datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30))
+    now.change(7, MIA, -60)
+    now.deploy("dep-now", "checkout", "prod", -10, version="v9", repo=REPO, commit=sha(7))
+    now.incident("INC-NOW", ["checkout"], opened=5)
+    old = Story()  # opened in March: replayed history, not what a responder asks about next
+    old.incident("INC-MARCH", ["checkout"])
+    events = [envelope(d) for d in now.events + old.events]
+    posted = httpx.post(f"{server.url}/v1/events", json=events, timeout=30)
+    assert posted.status_code == 202, posted.text
+    server.wait_for_events(len(events))
+
+    said = server.output.wait_for("suspects prepared for incidents as written: INC-NOW", 30)
+    assert "INC-MARCH" not in said
+    body = server.get("/v1/incidents/INC-NOW/suspects").json()
+    assert [s["event_id"] for s in body["suspects"]] == ["dep-now"]

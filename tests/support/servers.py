@@ -134,11 +134,14 @@ class Running:
         return self.output.rest(10)
 
 
-def launch_serve(settings: Settings, extra_env: dict[str, str] | None = None) -> Running:
-    """``provledger serve`` on a free port, once /healthz answers."""
+def launch_serve(
+    settings: Settings, extra_env: dict[str, str] | None = None, verbose: bool = False
+) -> Running:
+    """``provledger serve`` on a free port, once /healthz answers; ``verbose``: with its
+    INFO log lines (``provledger -v serve``)."""
     port = free_port()
     env = {**server_env(settings, port), **(extra_env or {})}
-    process = start_provledger(["serve", "--port", str(port)], env)
+    process = start_provledger([*(["-v"] if verbose else []), "serve", "--port", str(port)], env)
     running = Running(f"http://127.0.0.1:{port}", env, process)
 
     def answers() -> bool:
@@ -165,8 +168,8 @@ class Servers:
         self.settings = settings
         self.started: list[Running] = []
 
-    def start(self, extra_env: dict[str, str] | None = None) -> Running:
-        running = launch_serve(self.settings, extra_env)
+    def start(self, extra_env: dict[str, str] | None = None, verbose: bool = False) -> Running:
+        running = launch_serve(self.settings, extra_env, verbose)
         self.started.append(running)
         return running
 
