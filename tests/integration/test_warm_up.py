@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.api.warming import keep_warm, prepare_written, warm_up
+from provenance_ledger.query.api.warming import keep_warm, prepare, prepare_written, warm_up
 from provenance_ledger.query.suspects.keptfacts import kept_facts
 from tests.support.provstory import Story, sha, write_direct
 from tests.support.waiting import wait_until
@@ -124,3 +124,26 @@ def test_serving_keeps_preparing_incidents_as_they_are_written(tmp_path):
         thread.join(timeout=30)
         ledger.close()
     assert not thread.is_alive()
+
+
+def test_preparing_reads_the_facts_of_every_candidate_the_incident_page_draws(tmp_path):
+    story = _story_now()
+    ai = [{"tool": "claude-code", "model": "claude-sonnet-4-5", "mode": "agent", "lines": 180}]
+    # Twelve AI-written deployments just before impact fill the API's 10 suspects, so its
+    # call leaves the facts of thirty deployments of the day before unread; the incident
+    # page draws all 42.
+    near, far = range(1, 13), range(100, 130)
+    for n in near:
+        story.change(n, "mia@shop", -300 + n, ai=ai, lines_added=500)
+        story.deploy(f"near-{n}", "checkout", "prod", -3 - n, commit=sha(n), repo="shop/checkout")
+    for n in far:
+        story.change(n, "mia@shop", -1530 + n)
+        story.deploy(f"far-{n}", "checkout", "prod", -1520 + n, commit=sha(n), repo="shop/checkout")
+    story.incident("INC-WIDE", ["checkout"], opened=5)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        write_direct(ledger, story.events)
+        assert prepare(ledger, ["INC-WIDE"]) == ["INC-WIDE"]
+        assert [n for n in [*near, *far] if not _facts_kept(ledger, sha(n))] == []
+    finally:
+        ledger.close()
