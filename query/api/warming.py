@@ -33,8 +33,11 @@ PREPARE_EVERY_S = 1.0
 # of old incidents (a rebuild, a new ledger catching up) is not what responders ask about
 # next, and preparing each would cost ~40 ms of CPU.
 PREPARE_RECENT = timedelta(hours=24)
-# At most this many a round, newest first: a burst of incidents cannot hold the thread.
+# At most this many a round, newest first, and no more once a round has taken this long
+# (a call takes 20-100 ms on the bench ledger): a flood of new incidents costs the API and
+# the consumer at most about a quarter of a core, not the thread's whole time.
 PREPARE_PER_ROUND = 10
+PREPARE_BUDGET_S = 0.25
 
 
 def warm_up(
@@ -42,7 +45,7 @@ def warm_up(
 ) -> list[str]:
     """``prepare`` the latest ``incidents``; returns their ids.
 
-    Stops early when ``stop`` is set or after ``WARM_BUDGET_S``.
+    Stops early when ``stop`` is set or past ``WARM_BUDGET_S``.
     """
     cur = ledger.cursor()
     try:
@@ -78,7 +81,7 @@ def prepare_written(
         ).fetchall()
     finally:
         cur.close()
-    return prepare(ledger, [incident for (incident,) in written])
+    return prepare(ledger, [incident for (incident,) in written], budget_s=PREPARE_BUDGET_S)
 
 
 def keep_warm(ledger: Ledger, stop: threading.Event, every_s: float = PREPARE_EVERY_S) -> None:
@@ -109,18 +112,19 @@ def prepare(
     """The suspects call for each incident in turn, with as many candidates as the incident
     page draws (the API's default of 10 reads a subset of their facts: prepared with 10, the
     page's first view still read the rest through the index, p95 177 against 26 ms on the
-    1M-deployment bench ledger); the ids it ran for."""
+    1M-deployment bench ledger); the ids it ran for. Stops when ``stop`` is set, and after
+    the first incident that ends past ``budget_s``."""
     prepared: list[str] = []
     deadline = time.monotonic() + budget_s if budget_s is not None else None
     cur = ledger.cursor()
     try:
         for incident in incidents:
-            if (stop is not None and stop.is_set()) or (
-                deadline is not None and time.monotonic() > deadline
-            ):
+            if stop is not None and stop.is_set():
                 break
             suspects_for(cur, incident, DEFAULT_LOOKBACK_SPAN, ON_TIMELINE, ledger.read_position())
             prepared.append(incident)
+            if deadline is not None and time.monotonic() > deadline:
+                break
     except Exception:  # best effort: a failure here must not touch serving
         log.warning("preparing suspects stopped after %d incidents", len(prepared), exc_info=True)
     finally:

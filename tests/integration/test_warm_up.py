@@ -37,6 +37,8 @@ def test_warm_up_visits_the_latest_incidents_newest_first(tmp_path):
         stopped = threading.Event()
         stopped.set()
         assert warm_up(ledger, stop=stopped) == []
+        # Past its budget after the first: one incident a round, never none.
+        assert prepare(ledger, ["INC-OLD", "INC-NEW"], budget_s=0) == ["INC-OLD"]
     finally:
         ledger.close()
 
