@@ -117,8 +117,12 @@ def bench_function(
         samples[f"{label}, wall"], samples[f"{label}, CPU"] = wall, cpu
         print(f"suspects (query function), {label}, wall: {percentiles(wall)}")
         print(f"suspects (query function), {label}, CPU:  {percentiles(cpu)}")
-    prepare(ledger, prepared)  # what keep_warm does as each incident is written
-    wall, cpu, _ = _measure(cur, prepared, position)
+    wall, cpu = [], []
+    for incident in prepared:
+        prepare(ledger, [incident])  # what keep_warm does as the incident is written
+        one_wall, one_cpu, _ = _measure(cur, [incident], position)
+        wall += one_wall
+        cpu += one_cpu
     samples["prepared, wall"], samples["prepared, CPU"] = wall, cpu
     print(f"suspects (query function), first call once prepared, CPU: {percentiles(cpu)}")
     print(f"  suspects returned per call: mean {statistics.mean(returned):.1f}")
@@ -162,15 +166,18 @@ def bench_compare(
     ledger.close()
 
 
-def bench_incident_page(ledger: Ledger, incidents: list[str], when: str) -> None:
+def bench_incident_page(ledger: Ledger, incidents: list[str], prepared: bool) -> None:
     """What ``GET /ui/incidents/{id}`` does server-side: the suspects call for the timeline
     (more candidates than the API's default), the rollbacks, the layout and the template;
-    ``when``: what was done for these incidents before."""
+    ``prepared``: each incident prepared just before, as ``keep_warm`` does once written."""
+    when = "first view once prepared" if prepared else "after the API's calls"
     cur = ledger.cursor()
     who = Viewer(True, True, True, "bench", None, "x", True)
     template = ui_routes.env.get_template("incident.html")
     wall, cpu, size = [], [], 0
     for incident in incidents:
+        if prepared:
+            prepare(ledger, [incident])
         began, began_cpu = time.perf_counter(), time.process_time()
         page = ui_views.incident_page(cur, incident, LOOKBACK, ledger.read_position())
         html = template.render(
@@ -288,23 +295,27 @@ def main() -> None:
         raise SystemExit(f"{args.compare} does not exist; make it with bench/gen_ledger.py")
     ledger = Ledger.open(args.path, read_only=True)
     print(f"ledger {args.path}: {_counts(ledger)}")
-    # Two samples apart: the first calls of the second must not have been made by the first.
-    both = incidents_sample(ledger, 2 * args.calls)
-    incidents, prepared = both[: args.calls], both[args.calls :]
+    # Samples apart (cold and warm calls; first calls once prepared; first views of the
+    # incident page once prepared): no first call of one was made by another.
+    every = incidents_sample(ledger, 3 * args.calls)
+    incidents, prepared, pages = (
+        every[at : at + args.calls] for at in (0, args.calls, 2 * args.calls)
+    )
     if args.warm_up:
         began = time.perf_counter()
         warmed = set(warm_up(ledger))
         incidents = [incident for incident in incidents if incident not in warmed]
         prepared = [incident for incident in prepared if incident not in warmed]
+        pages = [incident for incident in pages if incident not in warmed]
         print(
             f"warm-up: {len(warmed)} latest incidents in {time.perf_counter() - began:.1f} s "
-            f"(left out of the samples: {2 * args.calls - len(incidents) - len(prepared)})"
+            f"(left out of the samples: {len(set(every) & warmed)})"
         )
     base = bench_function(ledger, incidents, prepared)
     if args.compare:
         bench_compare(args.compare, incidents, prepared, base)
-    bench_incident_page(ledger, incidents, "after the API's calls")
-    bench_incident_page(ledger, prepared, "once prepared")
+    bench_incident_page(ledger, incidents, prepared=False)
+    bench_incident_page(ledger, pages, prepared=True)
     bench_list_page(ledger, args.lists)
     if args.http:
         bench_http(ledger, incidents[: args.http])
