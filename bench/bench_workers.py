@@ -32,7 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_ingest import FORMATS, _cpu_s, _records, verified
 
-from provenance_ledger.ledger.batch import Incoming, Rejected, decode_batch, relax_gc
+from provenance_ledger.ledger.batch import (
+    Incoming,
+    Rejected,
+    decode_batch,
+    next_offsets,
+    relax_gc,
+)
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.schemas.codec import KafkaRecord
@@ -44,13 +50,6 @@ MAX_EVENT_BYTES = 1024 * 1024
 
 def _decode(records: list[KafkaRecord]) -> tuple[list[Incoming], list[Rejected]]:
     return decode_batch(records, MAX_EVENT_BYTES)
-
-
-def _offsets(records: list[KafkaRecord]) -> dict[tuple[str, int], int]:
-    offsets: dict[tuple[str, int], int] = {}
-    for record in records:
-        offsets[(record.topic, record.partition)] = record.offset + 1
-    return offsets
 
 
 def _children(parent: int) -> list[int]:
@@ -69,7 +68,7 @@ def _children(parent: int) -> list[int]:
 def one_process(batches: list[list[KafkaRecord]], ledger: Ledger) -> None:
     for records in batches:
         incoming, rejected = _decode(records)
-        ledger.write_batch(incoming, rejected, _offsets(records))
+        ledger.write_batch(incoming, rejected, next_offsets(records))
 
 
 def with_workers(
@@ -81,10 +80,10 @@ def with_workers(
         pending.append((pool.submit(_decode, records), records))
         if len(pending) > workers:
             future, written = pending.popleft()
-            ledger.write_batch(*future.result(), _offsets(written))
+            ledger.write_batch(*future.result(), next_offsets(written))
     while pending:
         future, written = pending.popleft()
-        ledger.write_batch(*future.result(), _offsets(written))
+        ledger.write_batch(*future.result(), next_offsets(written))
 
 
 def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, workers: int) -> float:

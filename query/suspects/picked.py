@@ -78,10 +78,7 @@ class Part:
         numeric = pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
         if numeric and array.num_chunks == 1 and not array.null_count:
             return array.chunk(0).to_numpy()[positions].tolist()
-        found = array.take(pa.array(positions, pa.int64()))
-        if pa.types.is_dictionary(found.type):
-            found = found.cast(found.type.value_type)
-        return found.to_pylist()
+        return decoded(array.take(pa.array(positions, pa.int64()))).to_pylist()
 
     def _coded(self, column: str) -> np.ndarray | None:
         """The codes of a dictionary column of the sorted part (-1 for a null); None for
@@ -93,11 +90,16 @@ class Part:
             array = self.rows.column(column)
             if not pa.types.is_dictionary(array.type) or array.num_chunks != 1:
                 return None
-            codes = self._codes[column] = _codes(array.chunk(0).indices)
+            codes = self._codes[column] = dictionary_codes(array.chunk(0).indices)
         return codes
 
 
-def _codes(indices: pa.Array) -> np.ndarray:
+def decoded(values: pa.Array) -> pa.Array:
+    """``values`` with a dictionary type cast to its value type; any other as it is."""
+    return values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values
+
+
+def dictionary_codes(indices: pa.Array) -> np.ndarray:
     """A dictionary array's indices as NumPy, -1 where null: read from the buffers (Arrow's
     ``fill_null`` and ``to_numpy`` with nulls each cost ~15 µs a call)."""
     first, count = indices.offset, len(indices)

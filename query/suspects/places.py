@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance_ledger.query.suspects.picked import decoded, dictionary_codes
+
 Moment = tuple[int, int]
 
 
@@ -62,7 +64,7 @@ class Places:
         # Latest first; most calls stop at the first row (a place's history can be long).
         indexes: Iterable[int] = range(last - 1, first - 1, -1)
         if version is not None and last > first:
-            versions = _plain(self._versions.take(pa.array(self._order[first:last])))
+            versions = decoded(self._versions.take(pa.array(self._order[first:last])))
             same = pc.equal(versions, version).fill_null(False).to_numpy(zero_copy_only=False)
             indexes = (first + int(at) for at in np.flatnonzero(same)[::-1])
         for index in indexes:
@@ -78,9 +80,5 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     encoded = column.combine_chunks()
     if not pa.types.is_dictionary(encoded.type):
         encoded = pc.dictionary_encode(encoded)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    codes = dictionary_codes(encoded.indices)
     return codes.astype(np.int64), encoded.dictionary.to_pylist()
-
-
-def _plain(values: pa.Array) -> pa.Array:
-    return values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values

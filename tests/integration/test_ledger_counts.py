@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.ledger.batch import Incoming, decode_batch
+from provenance_ledger.ledger.batch import Incoming, decode_batch, next_offsets
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix, hostile_events
@@ -59,8 +59,7 @@ def test_counts_follow_every_committed_batch(tmp_path: Path, first_asked: str) -
             seen.append(ledger.counts() == _counted(ledger))
         for number, records in enumerate(_batches()):
             incoming, rejected = decode_batch(records, 1024 * 1024)
-            offsets = {(TOPIC, r.partition): r.offset + 1 for r in records}
-            ledger.write_batch(incoming, rejected, offsets)
+            ledger.write_batch(incoming, rejected, next_offsets(records))
             if first_asked == "before" or (first_asked == "between" and number >= 1):
                 seen.append(ledger.counts() == _counted(ledger))
         # An event the writer cannot store: the batch is retried event by event.
@@ -85,10 +84,7 @@ def test_counts_of_a_reopened_ledger(tmp_path: Path) -> None:
     ledger = Ledger.open(path, migrate=True)
     try:
         for records in _batches():
-            ledger.write_batch(
-                *decode_batch(records, 1024 * 1024),
-                {(TOPIC, r.partition): r.offset + 1 for r in records},
-            )
+            ledger.write_batch(*decode_batch(records, 1024 * 1024), next_offsets(records))
         written = ledger.counts()
     finally:
         ledger.close()
