@@ -47,6 +47,7 @@ import duckdb
 import msgspec
 from bench_query import incidents_sample
 
+from provenance_ledger.ledger.attach import attach_read_only
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.changes import fetch_facts, fetch_named
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
@@ -111,9 +112,11 @@ def record_reads(path: str, count: int) -> list[CallReads]:
 
 
 def build_layouts(ledger_path: str, scratch: Path, reads: list[CallReads], neighbours: int) -> None:
+    """Both layouts, into ``scratch``, for the deployments the calls read and their
+    ``neighbours`` on either side (in seq order)."""
     scratch.unlink(missing_ok=True)
     con = duckdb.connect(str(scratch))
-    con.execute(f"ATTACH '{ledger_path}' AS l (READ_ONLY)")
+    attach_read_only(con, ledger_path, "l")
     wanted = sorted({seq for read in reads for seq in read.deployments})
     con.execute("CREATE TEMP TABLE wanted AS SELECT unnest(?::BIGINT[]) AS seq", [wanted])
     con.execute(
@@ -215,7 +218,7 @@ LAYOUTS: dict[str, Callable[[duckdb.DuckDBPyConnection, CallReads], Facts]] = {
 
 def measure(ledger_path: str, scratch: Path, reads: list[CallReads]) -> None:
     con = duckdb.connect(ledger_path, read_only=True)
-    con.execute(f"ATTACH '{scratch}' AS layouts (READ_ONLY)")
+    attach_read_only(con, scratch, "layouts")
     first: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     again: dict[str, list[float]] = {name: [] for name in LAYOUTS}
     facts_read = 0

@@ -21,6 +21,7 @@ import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
 from provenance_ledger.ledger import fileshape, memorylimit, origin
+from provenance_ledger.ledger.attach import attach_read_only
 from provenance_ledger.ledger.batch import decode_batch, next_offsets, relax_gc, to_record
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
@@ -119,7 +120,7 @@ def _keep_policy_of(old_path: Path, new_path: Path) -> None:
         return
     conn = duckdb.connect(str(new_path))
     try:
-        conn.execute(f"ATTACH '{old_path}' AS old (READ_ONLY)")
+        attach_read_only(conn, old_path, "old")
         kept = conn.execute(
             "SELECT count(*) FROM duckdb_tables() "
             "WHERE database_name = 'old' AND table_name = 'policy_definitions'"
@@ -251,7 +252,7 @@ def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]
     try:
         if not old_path.exists():
             return [], False, 0
-        conn.execute(f"ATTACH '{old_path}' AS old (READ_ONLY)")
+        attach_read_only(conn, old_path, "old")
         tables = [
             name
             for (name,) in conn.execute(

@@ -85,6 +85,30 @@ def test_rebuild_equals_the_original(
     assert "log root: the same" in result.stdout
 
 
+def test_rebuild_of_a_ledger_in_a_folder_with_an_apostrophe(
+    settings: Settings, topic_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    # The rebuild attaches the old file to compare and to keep its policy: its path must go
+    # into the SQL whole (it once ended the string literal, after the whole replay).
+    folder = tmp_path / "o'brien's ledgers"
+    folder.mkdir()
+    settings = replace(
+        settings, topic=topic_factory(partitions=1), db_path=folder / "ledger.duckdb"
+    )
+    _ingest(settings, 200)
+
+    result = cli(server_env(settings), "rebuild")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "events                 old       200  new       200  equal" in result.stdout
+    assert "DIFFERS" not in result.stdout
+    backup = settings.db_path.with_name(settings.db_path.name + ".before-rebuild")
+    tables, same_root, old_events = compare(settings.db_path, backup)
+    assert old_events == 200
+    assert same_root
+    assert tables and all(diff.equal for diff in tables)
+
+
 def test_rebuild_refuses_while_another_process_holds_the_file(
     settings: Settings, tmp_path: Path
 ) -> None:
