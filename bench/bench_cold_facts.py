@@ -16,18 +16,22 @@ reads them from a few neighbouring blocks:
 
 Both are built from the bench ledger into a scratch file, for the deployments within
 ``--neighbours`` deployments of those the sampled calls read (the layouts' blocks around the
-read rows are then what a full copy would hold; a full build takes an hour here). The calls
+read rows are then what a full copy would hold, and the build takes minutes). The calls
 are first run in a child process, which records which deployments and commits each read;
 this process then opens the files afresh and times, incident by incident (the layouts in
 turn, so none warms the blocks of another), the first read and the same read again. CPU
 milliseconds of this process, DuckDB's threads included.
 
+Then it times what a writer keeping the packed layout would look up per batch
+(``writer_lookups``): the facts of each commit the batch's deployments name, and the earlier
+deployments that named the commit of each fact it writes.
+
     python bench/bench_cold_facts.py /tmp/provledger-bench/ledger-1m.duckdb \\
         [--incidents 200] [--neighbours 3000] [--scratch /tmp/provledger-bench/cold-facts.duckdb]
+        [--batches 20] [--batch-events 1000]
 
-What it leaves out: the writer's side of such a read model (a look-up of the facts of each
-commit a deployment names, and of the deployments that named a commit for each fact written
-after them), and the disk it costs (a commit deployed N times is stored N times).
+What it leaves out: the disk such a layout costs (a commit deployed N times is stored N
+times), and the cold call end to end (the layouts are not read by the suspects call).
 """
 
 from __future__ import annotations
