@@ -43,27 +43,22 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import msgspec
-from bench_query import incidents_sample
+from bench_query import LOOKBACK, cuts, incidents_sample
 
 from provenance_ledger.ledger.attach import attach_read_only
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.readmodels.changes import fetch_facts, fetch_named
+from provenance_ledger.query.readmodels.changes import FACT_COLUMNS, fetch_facts, fetch_named
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.suspects.keptfacts import kept_facts
 
-LOOKBACK = timedelta(hours=24)
-_ROW_COLUMNS = (
-    "fact, repo, commit, person_id, person_name, epoch_us(fact_at) AS fact_at, files, "
-    "lines_added, lines_deleted, message, tool, model, mode, lines, session, change_ref, "
-    "decision, merged_commit, event_seq, event_id, origin"
-)
+# What fetch_facts reads of a fact, and what it then reads of the fact's event.
+_ROW_COLUMNS = f"{FACT_COLUMNS}, event_seq, event_id, origin"
 
 # The same, as struct_pack names its fields.
 _PACKED_FIELDS = _ROW_COLUMNS.replace(
@@ -245,9 +240,9 @@ def measure(ledger_path: str, scratch: Path, reads: list[CallReads]) -> None:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print("CPU ms per call's read          first p50 / p95 / p99        again p50 / p95")
-    today_p95 = _cuts(first[names[0]])[1]
+    today_p95 = cuts(first[names[0]])[1]
     for name in names:
-        cold, warm = _cuts(first[name]), _cuts(again[name])
+        cold, warm = cuts(first[name]), cuts(again[name])
         versus = f"    first p95 {cold[1] / today_p95:.2f}x today's" if name != names[0] else ""
         print(
             f"  {name}\n    {cold[0]:6.1f} / {cold[1]:6.1f} / {cold[2]:6.1f}    "
@@ -322,11 +317,6 @@ def writer_lookups(ledger_path: str, batches: int, batch_events: int) -> None:
         f"again p50 {statistics.median(again_us):.1f}, max {max(again_us):.1f}"
     )
     con.close()
-
-
-def _cuts(samples: list[float]) -> tuple[float, float, float]:
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49], cuts[94], cuts[98]
 
 
 def main() -> None:

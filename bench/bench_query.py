@@ -45,7 +45,7 @@ from provenance_ledger.query.ui.session import Viewer
 LOOKBACK = timedelta(hours=24)
 
 
-def _cuts(samples_ms: list[float]) -> tuple[float, float, float]:
+def cuts(samples_ms: list[float]) -> tuple[float, float, float]:
     """p50, p95 and p99."""
     cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
     return cuts[49], cuts[94], cuts[98]
@@ -159,7 +159,7 @@ def bench_compare(
         ratios = "  ".join(
             f"p{cut} {new / old:.2f}x"
             for cut, new, old in zip(
-                (50, 95, 99), _cuts(extended[label]), _cuts(base[label]), strict=True
+                (50, 95, 99), cuts(extended[label]), cuts(base[label]), strict=True
             )
         )
         print(f"suspects (query function), {label}, with / without: {ratios}")

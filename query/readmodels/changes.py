@@ -36,7 +36,7 @@ _WITH_ORIGIN = ("authored", "reviewed")
 # A row group's scan costs about as much as this many look-ups by key.
 _SCAN_FROM_SEQS = 20
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.
-_FACT_COLUMNS = (
+FACT_COLUMNS = (
     "fact, repo, commit, person_id, person_name, epoch_us(fact_at) AS fact_at, files, "
     "lines_added, lines_deleted, "
     "message, tool, model, mode, lines, session, change_ref, decision, merged_commit"
@@ -215,7 +215,7 @@ def fetch_facts(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict
     # bench ledger that beat reading the row groups holding the hits (~10 ms against ~15 ms
     # for ~46 commits), even when all of them sit in one group (the group's wide columns are
     # decoded whole).
-    rows = rows_by_key(cur, "commit_facts", "commit", commits, _FACT_COLUMNS)
+    rows = rows_by_key(cur, "commit_facts", "commit", commits, FACT_COLUMNS)
     events = _events(cur, sorted({row["event_seq"] for row in rows if row["fact"] in _WITH_ORIGIN}))
     for row in rows:
         row["fact_at"] = utc_from_micros(row["fact_at"])
