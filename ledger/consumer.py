@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import BrokerResponseError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from provenance_ledger.ledger import identity, origin
@@ -78,6 +78,15 @@ def consumer_config(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
     )
+
+
+def broker_problem(bootstrap: str, exc: KafkaError) -> tuple[str, int]:
+    """What a failed connection says, and how loud: a broker that answered with an error
+    (its group coordinator still loading after a start) is there and nearly ready, which is
+    routine while ``provledger up`` starts it; no answer at all is worth a warning."""
+    if isinstance(exc, BrokerResponseError):
+        return f"the broker at {bootstrap} is not ready yet: {exc}", logging.INFO
+    return f"no broker at {bootstrap}: {exc}", logging.WARNING
 
 
 class _SeekToLedger(ConsumerRebalanceListener):
@@ -289,8 +298,8 @@ class LedgerConsumer:
             try:
                 consumer = self._connect()
             except KafkaError as exc:
-                self.status.last_error = f"no broker at {self._settings.kafka_bootstrap}: {exc}"
-                log.warning("%s; retrying in %.1fs", self.status.last_error, delay)
+                self.status.last_error, level = broker_problem(self._settings.kafka_bootstrap, exc)
+                log.log(level, "%s; retrying in %.1fs", self.status.last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 continue
