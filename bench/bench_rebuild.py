@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from bench_ingest import _cpu_s, _peak_rss_kib, _producer, _tail, verified
+from bench_ingest import _cpu_s, _peak_rss_kib, _producer, _tail, verified, wait_until_stored
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from provenance_ledger.ledger.rebuild import replay
@@ -87,10 +87,7 @@ def live(messages: list, env: dict[str, str], partitions: int, folder: Path) -> 
         ) as send:
             started, cpu_started = time.perf_counter(), _cpu_s(server.pid)
             send()
-        while health().get("events", 0) < len(messages):
-            if server.poll() is not None:
-                raise SystemExit(f"serve died:\n{_tail(log.name)}")
-            time.sleep(0.05)  # each look costs the server a request: ~1% error at most
+        wait_until_stored(health, server, len(messages), log.name)
         rate = Rate(len(messages), time.perf_counter() - started, _cpu_s(server.pid) - cpu_started)
         print(f"  serve peak RSS {_peak_rss_kib(server.pid) / 1024:.0f} MB", flush=True)
         return rate
