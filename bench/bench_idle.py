@@ -6,8 +6,11 @@ Starts a real `provledger serve` on a fresh DuckDB file and a topic that does no
 1. first event: one event produced once /healthz is ok; seconds until /healthz counts it;
 2. idle CPU: utime + stime of the serve process from /proc/PID/stat over --seconds (30),
    as a percentage of one core. The goal is under 5 %.
+3. a look at /healthz: serve's CPU per request over --looks requests on one connection, 20 a
+   second as a benchmark waiting for its events asks (bench/bench_ingest.py), idle CPU taken
+   out. A monitor's probes cost this; so do a benchmark's looks, which count in its figures.
 
-    python bench/bench_idle.py [--seconds 30]
+    python bench/bench_idle.py [--seconds 30] [--looks 200]
 
 Needs a broker: PROVLEDGER_KAFKA_BOOTSTRAP, else 127.0.0.1:9092 (`provledger kafka start`).
 """
@@ -29,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from provenance_ledger.ledger.settings import DEFAULT_BOOTSTRAP
 from provenance_ledger.producers.emitter import Emitter
 from provenance_ledger.producers.envelope import build_event
-from tests.support.ledgerproc import free_port, start_serve
+from tests.support.ledgerproc import start_serve
+from tests.support.servers import free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -56,9 +60,21 @@ def wait_for(check, timeout_s: float, what: str) -> float:
     raise SystemExit(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def look_cost(pid: int, url: str, looks: int, idle_per_s: float) -> float:
+    """serve's CPU seconds per /healthz request, its idle CPU over the same time taken out."""
+    with httpx.Client(base_url=url, timeout=2) as client:
+        before, at = cpu_seconds(pid), time.monotonic()
+        for _ in range(looks):
+            client.get("/healthz").raise_for_status()
+            time.sleep(0.05)
+        used, wall = cpu_seconds(pid) - before, time.monotonic() - at
+    return (used - idle_per_s * wall) / looks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--looks", type=int, default=200)
     args = parser.parse_args()
     bootstrap = os.environ.get("PROVLEDGER_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP)
     topic = f"bench.idle.{uuid.uuid4().hex[:8]}"
@@ -94,6 +110,8 @@ def main() -> None:
             time.sleep(args.seconds)
             used, wall = cpu_seconds(process.pid) - before, time.monotonic() - at
             print(f"idle CPU: {used:.2f} s in {wall:.0f} s = {100 * used / wall:.2f} % of a core")
+            looked = look_cost(process.pid, url, args.looks, idle_per_s=used / wall)
+            print(f"a look at /healthz: {looked * 1000:.2f} ms of serve's CPU ({args.looks} looks)")
         finally:
             process.terminate()
             process.wait(timeout=30)
