@@ -46,6 +46,8 @@ from provenance_ledger.schemas.codec import KafkaRecord
 
 log = logging.getLogger(__name__)
 SUMMARY_EVERY_S = 30.0
+# A broker just started loads its group coordinator for a few seconds; longer is not routine.
+NOT_READY_ROUTINE_S = 30.0
 METADATA_WAIT_S = 10.0
 
 
@@ -80,12 +82,15 @@ def consumer_config(
     )
 
 
-def broker_problem(bootstrap: str, exc: KafkaError) -> tuple[str, int]:
+def broker_problem(bootstrap: str, exc: KafkaError, waited_s: float) -> tuple[str, int]:
     """What a failed connection says, and how loud: a broker that answered with an error
     (its group coordinator still loading after a start) is there and nearly ready, which is
-    routine while ``provledger up`` starts it; no answer at all is worth a warning."""
+    routine while ``provledger up`` starts it, for ``NOT_READY_ROUTINE_S``; no answer at all
+    is worth a warning."""
     if isinstance(exc, BrokerResponseError):
-        return f"the broker at {bootstrap} is not ready yet: {exc}", logging.INFO
+        routine = waited_s < NOT_READY_ROUTINE_S
+        level = logging.INFO if routine else logging.WARNING
+        return f"the broker at {bootstrap} is not ready yet: {exc}", level
     return f"no broker at {bootstrap}: {exc}", logging.WARNING
 
 
@@ -291,14 +296,16 @@ class LedgerConsumer:
 
     def _connect_retrying(self) -> KafkaConsumer | None:
         """Connect, waiting out a broker that is down (a restart, a deploy) until stopped."""
-        delay = 0.5
+        delay, since = 0.5, time.monotonic()
         connecting = f"connecting to the broker at {self._settings.kafka_bootstrap}"
         self.status.last_error = self.status.last_error or connecting
         while not self._stop.is_set():
             try:
                 consumer = self._connect()
             except KafkaError as exc:
-                self.status.last_error, level = broker_problem(self._settings.kafka_bootstrap, exc)
+                self.status.last_error, level = broker_problem(
+                    self._settings.kafka_bootstrap, exc, time.monotonic() - since
+                )
                 log.log(level, "%s; retrying in %.1fs", self.status.last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
