@@ -23,9 +23,10 @@ from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 
 def commit_known(cur: duckdb.DuckDBPyConnection, repo: str, commit: str) -> bool:
     row = cur.execute(
-        "SELECT EXISTS (SELECT 1 FROM changes WHERE repo = ? AND commit = ?) "
-        "OR EXISTS (SELECT 1 FROM merges WHERE repo = ? AND commit = ?)",
-        [repo, commit, repo, commit],
+        # commit_facts: one index for every fact of a commit (changes and merges have none).
+        "SELECT EXISTS (SELECT 1 FROM commit_facts WHERE commit = ? AND repo = ? "
+        "AND fact IN ('authored', 'merged'))",
+        [commit, repo],
     ).fetchone()
     return bool(row and row[0])
 
@@ -37,9 +38,9 @@ def commit_facts(
     merged = [
         row[0]
         for row in cur.execute(
-            "SELECT DISTINCT merged_commit FROM merges WHERE repo = ? AND commit = ? "
-            "ORDER BY merged_commit",
-            [repo, commit],
+            "SELECT DISTINCT merged_commit FROM commit_facts WHERE commit = ? AND repo = ? "
+            "AND fact = 'merged' ORDER BY merged_commit",
+            [commit, repo],
         ).fetchall()
     ]
     commits = sorted({commit, *merged})

@@ -136,8 +136,10 @@ def _merges_of(cur: duckdb.DuckDBPyConnection, heads: list[str]) -> list[dict[st
     """The merges whose commit is one of ``heads`` and brought in another commit."""
     return [
         m
-        for m in rows_by_key(cur, "merges", "commit", heads, "repo, commit, merged_commit")
-        if m["merged_commit"] != m["commit"]
+        for m in rows_by_key(
+            cur, "commit_facts", "commit", heads, "fact, repo, commit, merged_commit"
+        )
+        if m["fact"] == "merged" and m["merged_commit"] != m["commit"]
     ]
 
 

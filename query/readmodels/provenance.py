@@ -9,7 +9,7 @@ import duckdb
 
 from provenance_ledger.query.policy.inforce import seniority_in_force
 from provenance_ledger.query.policy.levels import load_levels
-from provenance_ledger.query.readmodels.changes import shipped_with_details
+from provenance_ledger.query.readmodels.changes import fetch_facts, shipped_with_details
 from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
@@ -63,27 +63,56 @@ def commit_provenance(
 def _commit_rows(
     cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None
 ) -> tuple[list[dict[str, Any]], ...]:
-    """The commit's change.authored, AI assistance, reviews and artifacts, in ledger order."""
+    """The commit's change.authored, AI assistance, reviews and artifacts, in ledger order.
+    The first three come from ``commit_facts`` (one look-up by its index; ``changes``,
+    ``change_ai`` and ``reviews`` have none, to spare the writer three index inserts)."""
+    facts = [f for f in fetch_facts(cur, [sha]) if repo is None or f["repo"] == repo]
+    authored = [_authored(f) for f in facts if f["fact"] == "authored"]
+    ai = [
+        {k: f[k] for k in ("repo", "tool", "model", "mode", "lines", "session")}
+        for f in facts
+        if f["fact"] == "assisted"
+    ]
+    reviewed = sorted(
+        (f for f in facts if f["fact"] == "reviewed"), key=lambda f: (f["fact_at"], f["event_seq"])
+    )
+    artifacts = rows_as_dicts(
+        cur.execute(
+            f"SELECT artifact, repo, pipeline_run, built_at, event_id, {ORIGIN} FROM artifacts "
+            "WHERE commit = ? AND (?::VARCHAR IS NULL OR repo = ?) ORDER BY event_seq",
+            [sha, repo, repo],
+        )
+    )
+    return authored, ai, [_review(f) for f in reviewed], artifacts
 
-    def q(sql: str, order: str = "event_seq") -> list[dict[str, Any]]:
-        filtered = f"{sql} AND (?::VARCHAR IS NULL OR repo = ?) ORDER BY {order}"
-        return rows_as_dicts(cur.execute(filtered, [sha, repo, repo]))
 
-    authored = q(
-        "SELECT repo, commit, author_id AS author, author_name, files, lines_added, "
-        f"lines_deleted, message, authored_at, event_id, {ORIGIN} FROM changes WHERE commit = ?"
-    )
-    ai = q("SELECT repo, tool, model, mode, lines, session FROM change_ai WHERE commit = ?")
-    reviews = q(
-        "SELECT repo, reviewer_id AS reviewer, reviewer_name, decision, change_ref AS change, "
-        f"reviewed_at, event_id, {ORIGIN} FROM reviews WHERE commit = ?",
-        order="reviewed_at, event_seq",
-    )
-    artifacts = q(
-        f"SELECT artifact, repo, pipeline_run, built_at, event_id, {ORIGIN} FROM artifacts "
-        "WHERE commit = ?"
-    )
-    return authored, ai, reviews, artifacts
+def _authored(fact: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "repo": fact["repo"],
+        "commit": fact["commit"],
+        "author": fact["person_id"],
+        "author_name": fact["person_name"],
+        "files": fact["files"],
+        "lines_added": fact["lines_added"],
+        "lines_deleted": fact["lines_deleted"],
+        "message": fact["message"],
+        "authored_at": fact["fact_at"],
+        "event_id": fact["event_id"],
+        "origin": fact["origin"],
+    }
+
+
+def _review(fact: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "repo": fact["repo"],
+        "reviewer": fact["person_id"],
+        "reviewer_name": fact["person_name"],
+        "decision": fact["decision"],
+        "change": fact["change_ref"],
+        "reviewed_at": fact["fact_at"],
+        "event_id": fact["event_id"],
+        "origin": fact["origin"],
+    }
 
 
 def _rollbacks_of(
