@@ -60,6 +60,20 @@ def commit_provenance(
     }
 
 
+# The API's names for a commit_facts row's columns, per kind of fact.
+_AUTHORED = {
+    "repo": "repo", "commit": "commit", "author": "person_id", "author_name": "person_name",
+    "files": "files", "lines_added": "lines_added", "lines_deleted": "lines_deleted",
+    "message": "message", "authored_at": "fact_at", "event_id": "event_id", "origin": "origin",
+}  # fmt: skip
+_ASSISTED = {name: name for name in ("repo", "tool", "model", "mode", "lines", "session")}
+_REVIEWED = {
+    "repo": "repo", "reviewer": "person_id", "reviewer_name": "person_name",
+    "decision": "decision", "change": "change_ref", "reviewed_at": "fact_at",
+    "event_id": "event_id", "origin": "origin",
+}  # fmt: skip
+
+
 def _commit_rows(
     cur: duckdb.DuckDBPyConnection, sha: str, repo: str | None
 ) -> tuple[list[dict[str, Any]], ...]:
@@ -67,12 +81,7 @@ def _commit_rows(
     The first three come from ``commit_facts`` (one look-up by its index; ``changes``,
     ``change_ai`` and ``reviews`` have none, to spare the writer three index inserts)."""
     facts = [f for f in fetch_facts(cur, [sha]) if repo is None or f["repo"] == repo]
-    authored = [_authored(f) for f in facts if f["fact"] == "authored"]
-    ai = [
-        {k: f[k] for k in ("repo", "tool", "model", "mode", "lines", "session")}
-        for f in facts
-        if f["fact"] == "assisted"
-    ]
+    # Reviews in the order they were given, not the order they arrived in.
     reviewed = sorted(
         (f for f in facts if f["fact"] == "reviewed"), key=lambda f: (f["fact_at"], f["event_seq"])
     )
@@ -83,36 +92,16 @@ def _commit_rows(
             [sha, repo, repo],
         )
     )
-    return authored, ai, [_review(f) for f in reviewed], artifacts
+    return (
+        _named([f for f in facts if f["fact"] == "authored"], _AUTHORED),
+        _named([f for f in facts if f["fact"] == "assisted"], _ASSISTED),
+        _named(reviewed, _REVIEWED),
+        artifacts,
+    )
 
 
-def _authored(fact: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "repo": fact["repo"],
-        "commit": fact["commit"],
-        "author": fact["person_id"],
-        "author_name": fact["person_name"],
-        "files": fact["files"],
-        "lines_added": fact["lines_added"],
-        "lines_deleted": fact["lines_deleted"],
-        "message": fact["message"],
-        "authored_at": fact["fact_at"],
-        "event_id": fact["event_id"],
-        "origin": fact["origin"],
-    }
-
-
-def _review(fact: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "repo": fact["repo"],
-        "reviewer": fact["person_id"],
-        "reviewer_name": fact["person_name"],
-        "decision": fact["decision"],
-        "change": fact["change_ref"],
-        "reviewed_at": fact["fact_at"],
-        "event_id": fact["event_id"],
-        "origin": fact["origin"],
-    }
+def _named(facts: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    return [{api: fact[column] for api, column in names.items()} for fact in facts]
 
 
 def _rollbacks_of(
