@@ -52,7 +52,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -89,6 +89,10 @@ MEMORY_LEDGER ?= /tmp/provledger-bench-memory-projected-1000000.duckdb
 bench-indexes: $(STAMP) ## the memory each ART index takes once loaded, on bench-memory's 1M-event ledger (builds it first, minutes)
 	test -f $(MEMORY_LEDGER) || $(PY) bench/ledger_builder.py --events 1000000 --path $(MEMORY_LEDGER) --fill projected
 	$(PY) bench/index_memory.py $(MEMORY_LEDGER)
+
+bench-commit-reads: $(STAMP) ## the policy gate's and a commit's provenance reads on bench-memory's 1M-event ledger: CPU per call (builds it first, minutes)
+	test -f $(MEMORY_LEDGER) || $(PY) bench/ledger_builder.py --events 1000000 --path $(MEMORY_LEDGER) --fill projected
+	$(PY) bench/bench_commit_reads.py $(MEMORY_LEDGER)
 
 bench-rebuild: $(STAMP) ## rebuild's replay vs serve's live ingest on one topic, 100k events: events/s and CPU per event
 	$(PY) bench/bench_rebuild.py

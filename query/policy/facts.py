@@ -18,17 +18,22 @@ from provenance_ledger.query.policy.gate import ActionFacts, ConfigFacts
 from provenance_ledger.query.policy.levels import load_levels
 from provenance_ledger.query.readmodels.changes import change_details
 from provenance_ledger.query.readmodels.commitfacts import CommitFacts
-from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts
+from provenance_ledger.query.readmodels.incidents import in_list, rows_as_dicts, rows_by_key
 
 
 def commit_known(cur: duckdb.DuckDBPyConnection, repo: str, commit: str) -> bool:
-    row = cur.execute(
-        # commit_facts: one index for every fact of a commit (changes and merges have none).
-        "SELECT EXISTS (SELECT 1 FROM commit_facts WHERE commit = ? AND repo = ? "
-        "AND fact IN ('authored', 'merged'))",
-        [commit, repo],
-    ).fetchone()
-    return bool(row and row[0])
+    """Whether a change.authored or change.merged in ``repo`` names the commit."""
+    return any(
+        fact["repo"] == repo and fact["fact"] in ("authored", "merged")
+        for fact in _facts_of(cur, commit)
+    )
+
+
+def _facts_of(cur: duckdb.DuckDBPyConnection, commit: str) -> list[dict[str, Any]]:
+    """The commit's ``commit_facts`` rows: that table holds what changes and merges say, under
+    one index. The query names the commit alone: with the repo or kind in it too, DuckDB
+    scans the table instead of using the index (~30 ms against ~1 ms at 1M events)."""
+    return rows_by_key(cur, "commit_facts", "commit", [commit], "fact, repo, merged_commit")
 
 
 def commit_facts(
@@ -36,12 +41,9 @@ def commit_facts(
 ) -> tuple[list[CommitFacts], list[ActionFacts]]:
     """The authored changes to judge (in commit order) and the actions of their AI sessions."""
     merged = [
-        row[0]
-        for row in cur.execute(
-            "SELECT DISTINCT merged_commit FROM commit_facts WHERE commit = ? AND repo = ? "
-            "AND fact = 'merged' ORDER BY merged_commit",
-            [commit, repo],
-        ).fetchall()
+        fact["merged_commit"]
+        for fact in _facts_of(cur, commit)
+        if fact["fact"] == "merged" and fact["repo"] == repo
     ]
     commits = sorted({commit, *merged})
     known = change_details(cur, [(repo, sha) for sha in commits], seniority)
