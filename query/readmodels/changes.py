@@ -16,7 +16,7 @@ from provenance_ledger.query.policy.definitions import Seniority
 from provenance_ledger.query.policy.levels import Levels, load_levels
 from provenance_ledger.query.readmodels.commitfacts import CommitFacts
 from provenance_ledger.query.readmodels.incidents import (
-    ROW_GROUP,
+    events_by_seq,
     in_list,
     rows_by_key,
     utc_from_micros,
@@ -33,8 +33,6 @@ NamedBy = Callable[[duckdb.DuckDBPyConnection, list[int]], list[tuple[int, str |
 BuiltBy = Callable[[duckdb.DuckDBPyConnection, list[str]], list[tuple[Any, ...]]]
 # The facts whose event's id and origin CommitFacts shows (the author's and reviews').
 _WITH_ORIGIN = ("authored", "reviewed")
-# A row group's scan costs about as much as this many look-ups by key.
-_SCAN_FROM_SEQS = 20
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.
 FACT_COLUMNS = (
     "fact, repo, commit, person_id, person_name, epoch_us(fact_at) AS fact_at, files, "
@@ -218,32 +216,13 @@ def fetch_facts(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict
     # for ~46 commits), even when all of them sit in one group (the group's wide columns are
     # decoded whole).
     rows = rows_by_key(cur, "commit_facts", "commit", commits, FACT_COLUMNS)
-    events = _events(cur, sorted({row["event_seq"] for row in rows if row["fact"] in _WITH_ORIGIN}))
+    events = events_by_seq(
+        cur, sorted({row["event_seq"] for row in rows if row["fact"] in _WITH_ORIGIN})
+    )
     for row in rows:
         row["fact_at"] = utc_from_micros(row["fact_at"])
         row["event_id"], row["origin"] = events.get(row["event_seq"], (None, None))
     return rows
-
-
-def _events(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, tuple[str, str | None]]:
-    """The id and origin (ledger/origin.py) of each of these events (sorted seqs), by seq."""
-    if not seqs:
-        return {}
-    # Events are stored in seq order. Seqs within a few row groups' span (one release's
-    # facts) are read by a scan of that span, which zone maps confine to it: cheaper than an
-    # index look-up per seq (tens of µs each). Scattered ones are looked up by key.
-    span = seqs[-1] // ROW_GROUP - seqs[0] // ROW_GROUP + 1
-    if len(seqs) >= _SCAN_FROM_SEQS and span <= len(seqs) // _SCAN_FROM_SEQS:
-        found = cur.execute(
-            "SELECT seq, id, origin FROM events WHERE seq BETWEEN ? AND ? "
-            "AND list_contains(?, seq)",
-            [seqs[0], seqs[-1], seqs],
-        )
-    else:
-        found = cur.execute(
-            f"SELECT seq, id, origin FROM events WHERE seq IN {in_list(seqs)}", seqs
-        )
-    return {seq: (event_id, origin) for seq, event_id, origin in found.fetchall()}
 
 
 def _assemble(

@@ -134,3 +134,28 @@ def rows_by_key(
 # Rows per row group of a DuckDB table: tables written in seq order (events) hold a seq
 # range per group.
 ROW_GROUP = 122_880
+# A row group's scan costs about as much as this many look-ups by key.
+SCAN_FROM_SEQS = 20
+
+
+def events_by_seq(
+    cur: duckdb.DuckDBPyConnection, seqs: list[int]
+) -> dict[int, tuple[str, str | None]]:
+    """The id and origin (ledger/origin.py) of each of these events (sorted seqs), by seq."""
+    if not seqs:
+        return {}
+    # Events are stored in seq order. Seqs within a few row groups' span (one release's
+    # facts) are read by a scan of that span, which zone maps confine to it: cheaper than an
+    # index look-up per seq (tens of µs each). Scattered ones are looked up by key.
+    span = seqs[-1] // ROW_GROUP - seqs[0] // ROW_GROUP + 1
+    if len(seqs) >= SCAN_FROM_SEQS and span <= len(seqs) // SCAN_FROM_SEQS:
+        found = cur.execute(
+            "SELECT seq, id, origin FROM events WHERE seq BETWEEN ? AND ? "
+            "AND list_contains(?, seq)",
+            [seqs[0], seqs[-1], seqs],
+        )
+    else:
+        found = cur.execute(
+            f"SELECT seq, id, origin FROM events WHERE seq IN {in_list(seqs)}", seqs
+        )
+    return {seq: (event_id, origin) for seq, event_id, origin in found.fetchall()}
