@@ -48,7 +48,7 @@ def load_levels(cur: duckdb.DuckDBPyConnection, people: Iterable[str | None]) ->
         return Levels([])
     # people is small (one row per registration): a hash semi-join beats many index probes.
     # The origins come after, by seq: as a subquery per row here, DuckDB joined the whole
-    # events table (~60 ms at 1M events, bench/bench_commit_reads.py).
+    # events table (~60 ms a query at 1M events; docs/benchmarks.md, "Memory").
     rows = cur.execute(
         "SELECT person_id, level, epoch_us(valid_from), event_seq FROM people "
         "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))",

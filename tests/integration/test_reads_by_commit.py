@@ -38,42 +38,37 @@ def _story() -> Story:
     return story
 
 
-def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    found = cur.execute(sql, params)
-    names = [d[0] for d in found.description]
-    return [dict(zip(names, row, strict=True)) for row in found.fetchall()]
-
-
 def _from_base_tables(
     cur: duckdb.DuckDBPyConnection, commit: str, repo: str | None
 ) -> dict[str, list[tuple[Any, ...]]]:
     """What the provenance says of the commit, read from the base tables themselves."""
-    where = "commit = ? AND (?::VARCHAR IS NULL OR repo = ?)"
-    params = [commit, repo, repo]
-    authored = _rows(
-        cur,
-        "SELECT c.repo, c.commit, author_id, author_name, files, lines_added, lines_deleted, "
-        "message, authored_at, event_id, e.origin FROM changes c JOIN events e ON "
-        f"e.seq = c.event_seq WHERE c.{where.replace('repo', 'c.repo')} ORDER BY event_seq",
-        params,
-    )
-    ai = _rows(
-        cur,
-        f"SELECT repo, tool, model, mode, lines, session FROM change_ai WHERE {where} "
-        "ORDER BY event_seq",
-        params,
-    )
-    reviews = _rows(
-        cur,
-        "SELECT r.repo, reviewer_id, reviewer_name, decision, change_ref, reviewed_at, "
-        "event_id, e.origin FROM reviews r JOIN events e ON e.seq = r.event_seq "
-        f"WHERE r.{where.replace('repo', 'r.repo')} ORDER BY reviewed_at, event_seq",
-        params,
-    )
+
+    def rows(select: str, table: str, order: str, origin: bool = True) -> list[tuple[Any, ...]]:
+        # change_ai has no origin to show; joining it would also lose its rows' order within
+        # one event (they share the event's seq).
+        join = "JOIN events e ON e.seq = t.event_seq" if origin else ""
+        return cur.execute(
+            f"SELECT {select} FROM {table} t {join} "
+            f"WHERE t.commit = ? AND (?::VARCHAR IS NULL OR t.repo = ?) ORDER BY {order}",
+            [commit, repo, repo],
+        ).fetchall()
+
     return {
-        "authored": [tuple(r.values()) for r in authored],
-        "ai": [tuple(r.values()) for r in ai],
-        "reviews": [tuple(r.values()) for r in reviews],
+        "authored": rows(
+            "t.repo, t.commit, author_id, author_name, files, lines_added, lines_deleted, "
+            "message, authored_at, event_id, e.origin",
+            "changes",
+            "t.event_seq",
+        ),
+        "ai": rows(
+            "t.repo, tool, model, mode, lines, session", "change_ai", "t.event_seq", origin=False
+        ),
+        "reviews": rows(
+            "t.repo, reviewer_id, reviewer_name, decision, change_ref, reviewed_at, event_id, "
+            "e.origin",
+            "reviews",
+            "reviewed_at, t.event_seq",
+        ),
     }
 
 
