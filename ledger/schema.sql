@@ -5,6 +5,9 @@
 
 CREATE SEQUENCE IF NOT EXISTS dead_letter_seq START 1;
 
+-- (source, id) is unique, kept so by the writer's key index (ledger/keyindex.py) and checked
+-- by `provledger verify`; an ART index on it cost 62 MB at 1M events and ~6 µs per insert.
+-- Files made before this keep their UNIQUE (source, id): DuckDB cannot drop one.
 CREATE TABLE IF NOT EXISTS events (
     seq BIGINT PRIMARY KEY,
     source VARCHAR NOT NULL,
@@ -21,8 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
     kafka_partition INTEGER,
     kafka_offset BIGINT,
     ingested_at TIMESTAMPTZ NOT NULL,
-    origin VARCHAR,
-    UNIQUE (source, id)
+    origin VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS dead_letters (

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
+import numpy as np
 
 from provenance_ledger.ledger import identity, logstore, memorylimit, recordlog
 from provenance_ledger.ledger import migrate as migration
@@ -242,8 +243,9 @@ class Ledger:
             raise
         self._log = log_state
         self._head = log_state.size, log_state.root()
+        new_seqs = np.arange(self._next_seq, self._next_seq + result.accepted, dtype=np.int64)
         self._next_seq += result.accepted
-        self._keys.add(new_keys)
+        self._keys.add(new_keys, new_seqs)
         if self._stored is not None:
             events, dead = self._stored
             self._stored = events + result.accepted, dead + result.dead_letters

@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from provenance_ledger.ledger import recordlog
+from provenance_ledger.ledger.keyindex import KEY_HASH
 from provenance_ledger.ledger.verify_log import Problem
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 from provenance_ledger.schemas.codec import DecodeError, decode_record
@@ -104,6 +106,9 @@ def first_bad_row(cur: duckdb.DuckDBPyConnection, events: int) -> Problem | None
         if in_range:
             found += in_range
             break
+    repeated = _first_repeated_key(cur, low, high)
+    if repeated is not None:
+        found.append(repeated)
     if found:
         seq, kind, detail = min(found, key=lambda problem: problem[0])
         return Problem(f"row seq {seq}", kind, detail, seq, _event_row(cur, seq))
@@ -135,6 +140,39 @@ def _problems_between(
     if undecoded is not None:
         found.append((undecoded, "changed", "it is not what the value the log holds decodes to"))
     return found
+
+
+def _first_repeated_key(
+    cur: duckdb.DuckDBPyConnection, low: int, high: int
+) -> tuple[int, str, str] | None:
+    """The first event (by seq) whose (source, id) an earlier event has: the file has no
+    index that refuses one (the writer's key index keeps keys unique), so it is checked
+    here. Key hashes are gathered a range at a time (8 bytes an event, outside DuckDB's
+    cap); only keys whose hash repeats are read again."""
+    hashes = np.concatenate(
+        [np.zeros(0, np.uint64)]
+        + [
+            cur.execute(
+                f"SELECT {KEY_HASH} AS h FROM events WHERE seq >= ? AND seq < ?",
+                [start, start + ROW_SPAN],
+            ).fetchnumpy()["h"]
+            for start in range(low, high, ROW_SPAN)
+        ]
+    )
+    hashes.sort()
+    shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    if not len(shared):
+        return None
+    rows = cur.execute(
+        f"SELECT min(seq) AS first, arg_min(seq, seq, 2)[2] AS again FROM events "
+        f"WHERE list_contains(?, {KEY_HASH}) GROUP BY source, id HAVING count(*) > 1 "
+        "ORDER BY again LIMIT 1",
+        [shared.tolist()],
+    ).fetchall()
+    if not rows:
+        return None  # a hash shared by different keys
+    first, again = rows[0]
+    return again, "inserted", f"its (source, id) is the event's at seq {first}, stored twice"
 
 
 def _first_not_decoded(cur: duckdb.DuckDBPyConnection, low: int, high: int) -> int | None:

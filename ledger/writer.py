@@ -39,6 +39,7 @@ from provenance_ledger.schemas.codec import KafkaRecord
 log = logging.getLogger(__name__)
 RAW_PREFIX_BYTES = 4096
 ENVELOPE_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema")
+KEYS_SCHEMA = pa.schema([("source", pa.string()), ("id", pa.string())])
 # Extension attributes = the canonical event minus the envelope attributes and data.
 _NOT_EXTENSIONS = json.dumps(dict.fromkeys((*ENVELOPE_ATTRIBUTES, "data")))
 # The Arrow type of each column of each table the writer inserts into (_arrow).
@@ -85,8 +86,9 @@ def write_rows(
     offsets: dict[tuple[str, int], int],
     careful: bool,
 ) -> tuple[BatchResult, np.ndarray]:
-    """The batch's rows; what was written, and the key hashes of the accepted events (for
-    the key index, once the transaction commits). ``log_state`` grows by every record."""
+    """The batch's rows; what was written, and the key hashes of the accepted events in seq
+    order (for the key index, once the transaction commits). ``log_state`` grows by every
+    record."""
     now = datetime.now(UTC)
     known, key_hash = known_hashes(cur, keys, incoming)
     batch = sort_out(cur, next_seq, incoming, known, careful)
@@ -394,28 +396,24 @@ def table_shape(cur: duckdb.DuckDBPyConnection, table: str) -> TableShape:
 def known_hashes(
     cur: duckdb.DuckDBPyConnection, index: KeyIndex, incoming: list[Incoming]
 ) -> tuple[dict[tuple[str, str], str], np.ndarray]:
-    """Content hashes of the batch's keys already stored, and each key's hash. Only keys the
-    index may know are looked up in ``events``: a batch of new keys costs no scan."""
+    """Content hashes of the batch's keys already stored, and each key's hash. Only the
+    events whose key hash the index holds are read, by seq: a batch of new keys reads none."""
     if not incoming:
         return {}, np.zeros(0, dtype=np.uint64)
-    keys = pa.table(
-        {
-            "source": pa.array([item.decoded.event.source for item in incoming], pa.string()),
-            "id": pa.array([item.decoded.event.id for item in incoming], pa.string()),
-        }
-    )
-    key_hash = key_hashes(cur, keys)
-    maybe = index.maybe_known(key_hash)
-    if not maybe.any():
+    sources = [item.decoded.event.source for item in incoming]
+    ids = [item.decoded.event.id for item in incoming]
+    key_hash = key_hashes(cur, pa.table({"source": sources, "id": ids}, KEYS_SCHEMA))
+    seqs = index.seqs_of(key_hash)
+    if not len(seqs):
         return {}, key_hash
     # No try/finally: after a failure the transaction (registration included) rolls back.
-    cur.register("batch_keys", keys.filter(pa.array(maybe)))
+    cur.register("maybe_stored", pa.table({"seq": seqs}))
     found = cur.execute(
-        "SELECT e.source, e.id, e.content_hash FROM events e "
-        "JOIN (SELECT DISTINCT source, id FROM batch_keys) k USING (source, id)"
+        "SELECT e.source, e.id, e.content_hash FROM events e JOIN maybe_stored USING (seq)"
     ).fetchall()
-    cur.unregister("batch_keys")
-    return {(source, id_): content_hash for source, id_, content_hash in found}, key_hash
+    cur.unregister("maybe_stored")
+    # Keys that only share a hash with the batch's are never asked for by sort_out.
+    return {(source, id_): content for source, id_, content in found}, key_hash
 
 
 def _columns(rows: list[Row]) -> Columns:

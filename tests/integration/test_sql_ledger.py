@@ -132,11 +132,10 @@ def test_snapshot_file_opens_read_only_with_views_and_keys(ledger, tmp_path):
         assert copy.execute(
             "SELECT count(*) FROM deployments_with_changes WHERE failed"
         ).fetchall() == [(2,)]
-        keys = copy.execute(
-            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'events' "
-            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
-        ).fetchall()[0][0]
-        assert keys >= 2
+        keys = """SELECT constraint_type, constraint_column_names FROM duckdb_constraints()
+            WHERE table_name = 'events' AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"""
+        assert copy.execute(keys).fetchall() == ledger.cursor().execute(keys).fetchall()
+        assert copy.execute(keys).fetchall() == [("PRIMARY KEY", ["seq"])]
     finally:
         copy.close()
     with pytest.raises(snapshot.SnapshotError, match="already exists"):
