@@ -306,6 +306,12 @@ def report(args: argparse.Namespace, how: str, size_mb: float, samples: Samples,
         print(f"  reads not answered 200: {samples.failures}")
     if f["error"]:
         print(f"  consumer error: {f['error']}")
+    highest = [
+        f"{phase} {max(rss):,.0f} MB at {rss.index(max(rss)) * SAMPLE_S:.1f} s"
+        for phase, rss in samples.rss.items()
+        if rss
+    ]
+    print(f"  RSS sampled every {SAMPLE_S} s, highest by phase: {'; '.join(highest)}")
     settle = samples.rss.get("settle", [])
     steady = statistics.median(settle) if settle else f["after_ingest_mb"]
     bound = bound_mb(args.events)

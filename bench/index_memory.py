@@ -19,11 +19,15 @@ import duckdb
 
 from provenance_ledger.ledger.attach import attach_read_only
 
-# The indexes of events' own constraints, which duckdb_indexes() does not list.
-CONSTRAINTS = [
-    ("events (seq), primary key", "events", "seq"),
-    ("events (source, id), unique", "events", "source, id"),
-]
+# The indexes of tables' own keys, which duckdb_indexes() does not list (a file made before
+# the writer kept (source, id) unique has a UNIQUE constraint on events too).
+CONSTRAINTS = """
+SELECT table_name || ' (' || array_to_string(constraint_column_names, ', ') || '), '
+       || lower(constraint_type), table_name, array_to_string(constraint_column_names, ', ')
+FROM duckdb_constraints() WHERE database_name = 'ledger'
+  AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND table_name = 'events'
+ORDER BY constraint_type, constraint_index
+"""
 
 
 def art_bytes(con: duckdb.DuckDBPyConnection) -> int:
@@ -48,10 +52,11 @@ def main() -> None:
             "WHERE database_name = 'ledger' ORDER BY table_name, index_name"
         ).fetchall()
     ]
+    keys = con.execute(CONSTRAINTS).fetchall()
     print(f"{args.ledger}: {total_events:,} events")
     print(f"{'index':44} {'entries':>11} {'memory':>9} {'per entry':>10}")
     total = 0
-    for name, table, columns in [*indexes, *CONSTRAINTS]:
+    for name, table, columns in [*indexes, *keys]:
         con.execute(f"CREATE OR REPLACE TABLE keys AS SELECT {columns} FROM ledger.{table}")
         entries_row = con.execute("SELECT count(*) FROM keys").fetchone()
         entries = int(entries_row[0]) if entries_row else 0

@@ -7,8 +7,8 @@ it serves both the CLI on a closed file and the API of a running server:
 * the log: each partition's records in index order, their leaves recomputed from the stored
   entries and every stored node and the head compared (ledger/verify_log.py);
 * the rows: every event row must agree with its canonical JSON and be the value of an
-  accepted record of the log; every dead letter must name a record of the log whose value
-  has its digest (ledger/verify_rows.py).
+  accepted record of the log, and no two may share a (source, id); every dead letter must
+  name a record of the log whose value has its digest (ledger/verify_rows.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Tie the ledger's rows to its log: each event row agrees with its canonical JSON and is the
-value of one accepted record; each dead letter names a record of the log with its digest.
+"""Tie the ledger's rows to its log: each event row agrees with its canonical JSON, is the
+value of one accepted record and has a (source, id) no other row has; each dead letter names a
+record of the log with its digest.
 
 In SQL, a range of event seqs at a time (:data:`ROW_SPAN`): each join then holds one range's
 rows, so verify keeps to its memory cap whatever the ledger's size (over whole tables, a
