@@ -19,13 +19,17 @@ from provenance_ledger.query.policy.inforce import seniority_in_force
 
 GroupBy = Literal["ai_tool", "review"]
 
+# NOT MATERIALIZED: DuckDB 2.0.1 otherwise keeps each CTE's rows (a row per deployment and
+# commit shipped) while the rest runs; inlined, a call over the whole 1M-event ledger of
+# bench/bench_memory.py took 295 against 534 ms of CPU and 171 against 297 MB of peak memory
+# (docs/benchmarks.md, "Memory").
 _BASE = """
-d AS (
+d AS NOT MATERIALIZED (
     SELECT event_seq, event_id, artifact FROM deployments
     WHERE ($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since)
       AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until)
 ),
-heads AS (
+heads AS NOT MATERIALIZED (
     SELECT dc.deployment_seq, dc.repo, dc.commit
     FROM deployment_changes dc JOIN d ON d.event_seq = dc.deployment_seq
     UNION ALL
@@ -36,19 +40,19 @@ heads AS (
     FROM d JOIN artifacts a ON a.artifact = d.artifact AND a.commit IS NULL
     JOIN merges m ON m.change_ref = a.change_ref AND (a.repo IS NULL OR m.repo = a.repo)
 ),
-shipped AS (
+shipped AS NOT MATERIALIZED (
     SELECT deployment_seq, repo, commit FROM heads
     UNION
     SELECT h.deployment_seq, m.repo, m.merged_commit
     FROM heads h JOIN merges m ON m.commit = h.commit AND (h.repo IS NULL OR m.repo = h.repo)
     WHERE m.merged_commit <> m.commit
 ),
-ai AS (
+ai AS NOT MATERIALIZED (
     SELECT DISTINCT s.deployment_seq, ca.repo, ca.commit, ca.tool
     FROM shipped s JOIN change_ai ca ON ca.commit = s.commit
         AND (s.repo IS NULL OR ca.repo = s.repo)
 ),
-failed AS (
+failed AS NOT MATERIALIZED (
     SELECT d.event_seq AS deployment_seq FROM d JOIN attribution_verdicts v
         ON v.verdict = 'confirmed' AND v.target_kind = 'deployment'
         AND v.deployment_event_id = d.event_id
