@@ -14,9 +14,9 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
-from provenance_ledger.ledger import recordlog
-from provenance_ledger.ledger.keyindex import KEY_HASH
+from provenance_ledger.ledger import keyindex, recordlog
 from provenance_ledger.ledger.verify_log import Problem
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 from provenance_ledger.schemas.codec import DecodeError, decode_record
@@ -154,7 +154,7 @@ def _first_repeated_key(
         [np.zeros(0, np.uint64)]
         + [
             cur.execute(
-                f"SELECT {KEY_HASH} AS h FROM events WHERE seq >= ? AND seq < ?",
+                f"SELECT {keyindex.KEY_HASH} AS h FROM events WHERE seq >= ? AND seq < ?",
                 [start, start + ROW_SPAN],
             ).fetchnumpy()["h"]
             for start in range(low, high, ROW_SPAN)
@@ -164,12 +164,14 @@ def _first_repeated_key(
     shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
     if not len(shared):
         return None
+    # Joined, not a list to search per row: a tampered file may repeat a million keys.
+    cur.register("shared_key_hashes", pa.table({"h": shared}))
     rows = cur.execute(
-        f"SELECT min(seq) AS first, arg_min(seq, seq, 2)[2] AS again FROM events "
-        f"WHERE list_contains(?, {KEY_HASH}) GROUP BY source, id HAVING count(*) > 1 "
-        "ORDER BY again LIMIT 1",
-        [shared.tolist()],
+        "SELECT min(seq) AS first, arg_min(seq, seq, 2)[2] AS again FROM events "
+        f"JOIN shared_key_hashes ON h = {keyindex.KEY_HASH} "
+        "GROUP BY source, id HAVING count(*) > 1 ORDER BY again LIMIT 1"
     ).fetchall()
+    cur.unregister("shared_key_hashes")
     if not rows:
         return None  # a hash shared by different keys
     first, again = rows[0]

@@ -54,7 +54,8 @@ def _keys_stored_twice(ledger: Ledger) -> int:
 def test_repeats_are_found_across_batches_restarts_and_shared_hashes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_hash: str
 ) -> None:
-    """With ``% 4`` every stored key shares its hash with a quarter of the others."""
+    """With ``% 4`` every stored key shares its hash with a quarter of the others (in the
+    writer and in verify, which must not take keys sharing a hash for a key stored twice)."""
     monkeypatch.setattr(keyindex, "KEY_HASH", key_hash)
     path = tmp_path / "ledger.duckdb"
     events = [event.canonical for event in eventmix.events(2_600, seed=41)]
