@@ -14,10 +14,18 @@ from datetime import datetime
 from typing import Any, Literal
 
 import duckdb
+import pyarrow as pa
 
 from provenance_ledger.query.policy.inforce import seniority_in_force
 
 GroupBy = Literal["ai_tool", "review"]
+
+# The window's deployments are counted a slice at a time: the joins hold a row per
+# deployment and commit shipped, ~300 MB for a moment over the whole 1M-event ledger of
+# bench/bench_memory.py, which set a long-running serve's peak memory. Each slice scans the
+# per-commit tables again, so their number is capped (docs/benchmarks.md, "Memory").
+SLICE_DEPLOYMENTS = 40_000
+MAX_SLICES = 8
 
 # NOT MATERIALIZED: DuckDB 2.0.1 otherwise keeps each CTE's rows (a row per deployment and
 # commit shipped) while the rest runs; inlined, a call over the whole 1M-event ledger of
@@ -28,6 +36,7 @@ d AS NOT MATERIALIZED (
     SELECT event_seq, event_id, artifact FROM deployments
     WHERE ($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since)
       AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until)
+      AND event_seq >= $low AND event_seq < $high
 ),
 heads AS NOT MATERIALIZED (
     SELECT dc.deployment_seq, dc.repo, dc.commit
@@ -61,7 +70,7 @@ failed AS NOT MATERIALIZED (
         ON v.verdict = 'confirmed' AND v.target_kind = 'commit' AND v.commit = s.commit
         AND (s.repo IS NULL OR v.repo = s.repo)
     UNION
-    SELECT r.deployment_seq FROM rollback_reverts r JOIN d ON d.event_seq = r.deployment_seq
+    SELECT r.deployment_seq FROM reverted_deployments r JOIN d ON d.event_seq = r.deployment_seq
 )
 """
 
@@ -110,22 +119,34 @@ def change_failure_rate(
     until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Groups ``{group, deployments, failed, rate}`` sorted by group name."""
-    params: dict[str, Any] = {"since": since, "until": until}
+    window = {"since": since, "until": until}
+    params: dict[str, Any] = dict(window)
     if by == "ai_tool":
         grouped = f"WITH {_BASE}, g AS ({_BY_TOOL})"
     else:
         grouped = f"WITH {_BASE}, {_APPROVAL}, g AS ({_BY_REVIEW})"
         params["senior_levels"] = list(seniority_in_force().levels)
-    rows = cur.execute(
-        f"""
+    query = f"""
         {grouped}
         SELECT g.grp, count(DISTINCT g.event_seq) AS deployments,
                count(DISTINCT f.deployment_seq) AS failed
         FROM g LEFT JOIN failed f ON f.deployment_seq = g.event_seq
-        GROUP BY g.grp ORDER BY g.grp
-        """,
-        params,
-    ).fetchall()
+        GROUP BY g.grp
+        """
+    # Every rollback is read once, not once a slice (the view reads all of them).
+    reverted = cur.execute("SELECT DISTINCT deployment_seq FROM rollback_reverts").fetchnumpy()
+    cur.register("reverted_deployments", pa.table(reverted))
+    totals: dict[str, list[int]] = {}
+    try:
+        for low, high in _slices(cur, window):
+            for group, deployments, failed in cur.execute(
+                query, {**params, "low": low, "high": high}
+            ).fetchall():
+                counted = totals.setdefault(group, [0, 0])
+                counted[0] += deployments
+                counted[1] += failed
+    finally:
+        cur.unregister("reverted_deployments")
     return [
         {
             "group": group,
@@ -133,5 +154,22 @@ def change_failure_rate(
             "failed": failed,
             "rate": round(failed / deployments, 6) if deployments else 0.0,
         }
-        for group, deployments, failed in rows
+        for group, (deployments, failed) in sorted(totals.items())
     ]
+
+
+def _slices(cur: duckdb.DuckDBPyConnection, window: dict[str, Any]) -> list[tuple[int, int]]:
+    """[low, high) event seq bounds that split the window's deployments into slices of about
+    ``SLICE_DEPLOYMENTS`` (at most ``MAX_SLICES``). A deployment is in one slice, with all
+    it shipped, so each slice's counts add up to the window's."""
+    seqs = cur.execute(
+        "SELECT event_seq FROM deployments "
+        "WHERE ($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since) "
+        "AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until) ORDER BY event_seq",
+        window,
+    ).fetchnumpy()["event_seq"]
+    if not len(seqs):
+        return []
+    count = min(MAX_SLICES, -(-len(seqs) // SLICE_DEPLOYMENTS))
+    lows = [int(seqs[at]) for at in range(0, len(seqs), -(-len(seqs) // count))]
+    return list(zip(lows, [*lows[1:], int(seqs[-1]) + 1], strict=True))

@@ -28,6 +28,7 @@ from datetime import timedelta
 import pytest
 
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.readmodels import metrics
 from provenance_ledger.query.readmodels.metrics import change_failure_rate
 from tests.support.provstory import IMPACT, Story, sha, write_direct
 
@@ -81,8 +82,13 @@ def story() -> Story:
     return s
 
 
-@pytest.fixture
-def cur(tmp_path):
+@pytest.fixture(params=["one slice", "a deployment a slice"])
+def cur(request, tmp_path, monkeypatch):
+    """Each expectation holds whether the window's deployments are counted in one slice or
+    in one slice each (a deployment's commits, merges and failures all in its own)."""
+    if request.param != "one slice":
+        monkeypatch.setattr(metrics, "SLICE_DEPLOYMENTS", 1)
+        monkeypatch.setattr(metrics, "MAX_SLICES", 1_000)
     s = story()
     ledger = Ledger.open(tmp_path / "metrics.duckdb", migrate=True)
     write_direct(ledger, s.events)
