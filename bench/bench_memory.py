@@ -7,15 +7,16 @@ the default, fills every projection table and index as the consumer does) or reu
 runs on it against the broker.
 Once it has its partitions, ``--more`` events (the mix of tests/support/eventmix.py, another
 seed) go through a fresh 3-partition topic, sent by bench_ingest's producer, while a client
-calls the suspects API and the other read endpoints in a loop; the reads go on ``--settle``
-seconds after the last event is in. serve's RSS is sampled from /proc every half second.
+calls the suspects API and the other read endpoints in a loop (not with ``--no-reads``); the
+reads go on ``--settle`` seconds after the last event is in. serve's RSS is sampled from
+/proc every half second.
 
 Printed: RSS when ready, after ingest, steady (median over the settle phase) and peak
 (VmHWM) against the bound for N events (pass/fail; exit 1 on fail), and the suspects call's
 p50 / p95 over HTTP during ingest and after.
 
     python bench/bench_memory.py [--events 1000000] [--path FILE] [--fill projected|rows]
-        [--more 50000] [--memory-limit 4GB]
+        [--more 50000] [--memory-limit 4GB] [--no-reads]
 
 Needs a broker: PROVLEDGER_KAFKA_BOOTSTRAP, else 127.0.0.1:9092 (`provledger kafka start`).
 """
@@ -217,8 +218,11 @@ def run(args: argparse.Namespace, source: Path, folder: Path) -> tuple[Samples, 
 
     threads = [
         threading.Thread(target=_sample_rss, args=(server.pid, samples, stop), daemon=True),
-        threading.Thread(target=_read_loop, args=(client, targets, samples, stop), daemon=True),
     ]
+    if args.reads:
+        threads.append(
+            threading.Thread(target=_read_loop, args=(client, targets, samples, stop), daemon=True)
+        )
     try:
         began = time.monotonic()
         partitions = ledger_builder.PARTITIONS
@@ -334,6 +338,12 @@ def main() -> None:
     parser.add_argument("--more", type=int, default=50_000, help="events sent through Kafka")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds of reads after")
     parser.add_argument("--memory-limit", help="PROVLEDGER_DUCKDB_MEMORY_LIMIT for serve")
+    parser.add_argument(
+        "--no-reads",
+        dest="reads",
+        action="store_false",
+        help="no API calls: what ingest alone holds",
+    )
     args = parser.parse_args()
     source, how = _ledger(args)
     size_mb = source.stat().st_size / 1e6
