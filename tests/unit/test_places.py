@@ -1,7 +1,8 @@
 """The rollback bound a kept deployments timeline answers (query/suspects/places.py) is the
 one a scan of its rows gives: the latest row of a place, of a version or any, in a time range,
 before a seq at the range's end; over dictionary-encoded and plain columns, with nulls, ties
-at one instant and places that never deployed."""
+at one instant and places that never deployed; and a timeline's, over its sorted rows and the
+rows caught up since, out of time order."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from provenance_ledger.query.suspects.places import Places
+from provenance_ledger.query.suspects.timelines import Timeline
 
 SERVICES = ["checkout", "payments", "cart", "db-main", None]
 ENVIRONMENTS = ["prod", "staging", None]
@@ -96,3 +98,30 @@ def test_a_place_with_one_row_and_an_empty_table() -> None:
     assert places.latest(("checkout", "prod"), "1.0.1", 10, None, 0) is None
     empty = Places(one.slice(0, 0), np.array([], dtype=np.int64))
     assert empty.latest(("checkout", "prod"), None, 10, None, 0) is None
+
+
+@pytest.mark.parametrize("encoded", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_timeline_with_rows_caught_up_out_of_time_order_answers_as_a_scan(
+    encoded: bool, seed: int
+) -> None:
+    """A timeline's tail holds rows in seq order, not time order (a deployment reported
+    late): its bound must be the same as a scan of the sorted part and the tail together."""
+    rng = random.Random(100 + seed)
+    table = _rows(rng, 900, encoded, SERVICES, ENVIRONMENTS)
+    sorted_part, caught_up = table.slice(0, 600), table.slice(600)
+    # Seqs after the sorted part's, times anywhere in it: the tail is out of time order.
+    times = [rng.randrange(0, 451) for _ in range(caught_up.num_rows)]
+    caught_up = caught_up.set_column(3, "deployed_at", pa.array(times, pa.int64()))
+    timeline = Timeline("deployed_at", sorted_part, caught_up)
+    rows = sorted_part.to_pylist() + caught_up.to_pylist()
+    asked = 0
+    for _ in range(1500):
+        place = (rng.choice(SERVICES[:-1]), rng.choice(ENVIRONMENTS[:-1]))
+        version = rng.choice([None, *VERSIONS[:-1]])
+        low, high = sorted(rng.randrange(-5, 460) for _ in range(2))
+        seq = rng.choice([None, rng.randrange(1, 902)])
+        expected = _scanned(rows, place, version, high, seq, low)
+        assert timeline.latest_at(place, version, high, seq, low) == expected
+        asked += expected is not None
+    assert asked > 300
