@@ -27,16 +27,18 @@ GroupBy = Literal["ai_tool", "review"]
 SLICE_DEPLOYMENTS = 40_000
 MAX_SLICES = 8
 
+# The deployments counted; the slices are cut from the same ones.
+_IN_WINDOW = """($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since)
+      AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until)"""
+
 # NOT MATERIALIZED: DuckDB 2.0.1 otherwise keeps each CTE's rows (a row per deployment and
 # commit shipped) while the rest runs; inlined, a call over the whole 1M-event ledger of
 # bench/bench_memory.py took 295 against 534 ms of CPU and 171 against 297 MB of peak memory
 # (docs/benchmarks.md, "Memory").
-_BASE = """
+_BASE = f"""
 d AS NOT MATERIALIZED (
     SELECT event_seq, event_id, artifact FROM deployments
-    WHERE ($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since)
-      AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until)
-      AND event_seq >= $low AND event_seq < $high
+    WHERE {_IN_WINDOW} AND event_seq >= $low AND event_seq < $high
 ),
 heads AS NOT MATERIALIZED (
     SELECT dc.deployment_seq, dc.repo, dc.commit
@@ -163,10 +165,7 @@ def _slices(cur: duckdb.DuckDBPyConnection, window: dict[str, Any]) -> list[tupl
     ``SLICE_DEPLOYMENTS`` (at most ``MAX_SLICES``). A deployment is in one slice, with all
     it shipped, so each slice's counts add up to the window's."""
     seqs = cur.execute(
-        "SELECT event_seq FROM deployments "
-        "WHERE ($since::TIMESTAMPTZ IS NULL OR deployed_at >= $since) "
-        "AND ($until::TIMESTAMPTZ IS NULL OR deployed_at < $until) ORDER BY event_seq",
-        window,
+        f"SELECT event_seq FROM deployments WHERE {_IN_WINDOW} ORDER BY event_seq", window
     ).fetchnumpy()["event_seq"]
     if not len(seqs):
         return []

@@ -80,8 +80,9 @@ def _select(table: Table) -> str:
     )
 
 
-def _in_time_order(rows: pa.Table, table: Table) -> pa.Table:
-    return rows.sort_by([(table.time, "ascending"), ("event_seq", "ascending")])
+def _in_time_order(rows: pa.Table, time: str) -> pa.Table:
+    """The rows by (time, seq): the order of a timeline's sorted part and of its places."""
+    return rows.sort_by([(time, "ascending"), ("event_seq", "ascending")])
 
 
 def _arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list[int]) -> pa.Table:
@@ -140,10 +141,7 @@ class Timeline:
             # looks up two bounds per rollback in its window, and filtering the whole tail
             # for each took 27 % of serve's CPU under bench/bench_memory.py's reads.
             if self._tail_places is None:
-                ordered = self._tail.sort_by(
-                    [(self._time, "ascending"), ("event_seq", "ascending")]
-                )
-                ordered = ordered.combine_chunks()
+                ordered = _in_time_order(self._tail, self._time).combine_chunks()
                 self._tail_places = Places(ordered, ordered.column(self._time).to_numpy())
             found.append(self._tail_places.latest(place, version, high, seq, low))
         return max((moment for moment in found if moment is not None), default=None)
@@ -208,8 +206,7 @@ class Timeline:
         """The sorted part and the tail as one sorted part (~0.2 s a million rows), with the
         places remade if this timeline had made them (the next rollback bound needs them)."""
         rows = self._rows if self._tail is None else _concat(self._rows, self._tail)
-        sorted_rows = rows.sort_by([(self._time, "ascending"), ("event_seq", "ascending")])
-        timeline = Timeline(self._time, sorted_rows.combine_chunks())
+        timeline = Timeline(self._time, _in_time_order(rows, self._time).combine_chunks())
         if self._places is not None:
             timeline._places = Places(timeline._rows, timeline._times)
         pa.default_memory_pool().release_unused()  # the copies the merge made
@@ -247,7 +244,7 @@ class Timelines:
     def caught_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> Timelines:
         tables = {
             table.name: self._tables[table.name].extended(
-                _in_time_order(_arrow(cur, _select(table), [self.newest, newest]), table)
+                _in_time_order(_arrow(cur, _select(table), [self.newest, newest]), table.time)
             )
             for table in TABLES
         }
@@ -265,7 +262,7 @@ def _load(cur: duckdb.DuckDBPyConnection, newest: int) -> Timelines | None:
         {
             table.name: Timeline(
                 table.time,
-                _compact(_in_time_order(_arrow(cur, _select(table), [-1, newest]), table)),
+                _compact(_in_time_order(_arrow(cur, _select(table), [-1, newest]), table.time)),
             )
             for table in TABLES
         },
