@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance_ledger.ledger import keyindex
+from provenance_ledger.ledger import keyindex, verify_rows
 from provenance_ledger.ledger.batch import BatchResult, decode_batch, next_offsets
 from provenance_ledger.ledger.keyindex import KeyIndex
 from provenance_ledger.ledger.store import Ledger
@@ -97,11 +97,14 @@ def test_repeats_are_found_across_batches_restarts_and_shared_hashes(
         ledger.close()
 
 
+@pytest.mark.parametrize("row_span", [verify_rows.ROW_SPAN, 250])
 def test_verify_finds_a_key_the_writer_let_in_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row_span: int
 ) -> None:
     """A writer whose key index forgot what it held: the log and the rows agree with each
-    other, so only the check of keys tells."""
+    other, so only the check of keys tells. With ``row_span`` 250 the key hashes are read in
+    five ranges, and the two copies sit in different ones."""
+    monkeypatch.setattr(verify_rows, "ROW_SPAN", row_span)
     events = [event.canonical for event in eventmix.events(1_200, seed=43)]
     topic = Topic()
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
