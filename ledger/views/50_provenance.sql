@@ -49,6 +49,9 @@ GROUP BY d.event_id, e.deployment_seq, e.repo, e.commit;
 -- its seq, as one number) and the reverted ones by their rank in the place, so no rollback
 -- is joined with every earlier deployment of its place (on a ledger with 15,000 deployments
 -- per place that join took ~0.4 s and ~110 MB for the whole view; docs/benchmarks.md).
+-- The change-failure rate works the same rule out over arrays instead, outside DuckDB's
+-- sorts (query/readmodels/reverted.py); tests/integration/test_suspects_rollbacks.py holds
+-- the two to the rule.
 CREATE OR REPLACE VIEW rollback_reverts AS
 WITH placed AS (
     SELECT event_id, event_seq, service, environment, version, deployed_at,

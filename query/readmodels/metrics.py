@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from provenance_ledger.query.policy.inforce import seniority_in_force
+from provenance_ledger.query.readmodels.reverted import reverted_deployments
 
 GroupBy = Literal["ai_tool", "review"]
 
@@ -135,9 +136,9 @@ def change_failure_rate(
         FROM g LEFT JOIN failed f ON f.deployment_seq = g.event_seq
         GROUP BY g.grp
         """
-    # Every rollback is read once, not once a slice (the view reads all of them).
-    reverted = cur.execute("SELECT DISTINCT deployment_seq FROM rollback_reverts").fetchnumpy()
-    cur.register("reverted_deployments", pa.table(reverted))
+    # Every rollback is read once, not once a slice, and worked out outside DuckDB
+    # (query/readmodels/reverted.py).
+    cur.register("reverted_deployments", pa.table({"deployment_seq": reverted_deployments(cur)}))
     totals: dict[str, list[int]] = {}
     try:
         for low, high in _slices(cur, window):

@@ -1,6 +1,7 @@
-"""The rollback rule has two implementations: the ``rollback_reverts`` view (metrics, SQL
-users) and ``query.rollbacks`` (suspects, provenance). On random histories they agree, and
-both give what the rule says, worked out here row by row."""
+"""The rollback rule has three implementations: the ``rollback_reverts`` view (SQL users),
+``query.rollbacks`` (suspects, provenance) and ``query.reverted`` (the change-failure rate's
+reverted deployments). On random histories they agree, and all give what the rule says,
+worked out here row by row."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels.incidents import rows_as_dicts
+from provenance_ledger.query.readmodels.reverted import reverted_deployments
 from provenance_ledger.query.readmodels.rollbacks import rollbacks_of
 from tests.support.provstory import Story, write_direct
 
@@ -79,5 +81,8 @@ def test_view_and_query_agree_on_what_each_rollback_reverted(tmp_path):
             }
             assert view == by_the_rule(rollbacks, deployments), f"seed {seed}"
             assert computed == view, f"seed {seed}"
+            by_id = {d["event_id"]: d["event_seq"] for d in deployments}
+            arrays = reverted_deployments(cur).tolist()
+            assert arrays == sorted({by_id[deployment] for _, deployment in view}), f"seed {seed}"
         finally:
             ledger.close()
