@@ -80,7 +80,7 @@ bench-detect: $(STAMP) ## AI detection on 1 MiB hostile commit messages and agen
 bench-verify: $(STAMP) ## verify on a 1M-event ledger: wall, CPU and peak RSS (builds it first, minutes)
 	$(PY) bench/bench_verify.py --events 1000000
 
-bench-memory: $(STAMP) ## serve's RSS vs its bound and suspects latency on a 1M-event ledger, +50k events via Kafka (builds it first, minutes)
+bench-memory: $(STAMP) ## serve's RSS vs its bound and suspects latency on a 1M-event ledger, +150k events via Kafka, through a checkpoint (builds it first, minutes)
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_memory.py --events 1000000
 
