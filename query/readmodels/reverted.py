@@ -19,8 +19,10 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from provenance_ledger.query.suspects.picked import dictionary_codes
+
+# What dictionary_codes gives a null, and what stands for "none found".
 NONE = -1
 
 
@@ -99,8 +101,7 @@ def _codes(*columns: pa.ChunkedArray) -> np.ndarray:
     """One int64 code per value over all ``columns`` end to end (equal values, equal codes);
     NONE for a null."""
     chunks = [chunk.cast(pa.string()) for column in columns for chunk in column.chunks]
-    encoded = pa.concat_arrays(chunks).dictionary_encode()
-    return _ints(pc.fill_null(encoded.indices.cast(pa.int64()), NONE))
+    return dictionary_codes(pa.concat_arrays(chunks).dictionary_encode().indices).astype(np.int64)
 
 
 def _ints(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
