@@ -19,7 +19,7 @@ import duckdb
 
 from provenance_ledger.ledger.attach import attach_read_only
 
-# The indexes of tables' own keys, which duckdb_indexes() does not list (a file made before
+# The indexes of events' own keys, which duckdb_indexes() does not list (a file made before
 # the writer kept (source, id) unique has a UNIQUE constraint on events too).
 CONSTRAINTS = """
 SELECT table_name || ' (' || array_to_string(constraint_column_names, ', ') || '), '
