@@ -86,3 +86,41 @@ def test_view_and_query_agree_on_what_each_rollback_reverted(tmp_path):
             assert arrays == sorted({by_id[deployment] for _, deployment in view}), f"seed {seed}"
         finally:
             ledger.close()
+
+
+def test_arrays_agree_with_the_view_on_a_ledger_read_in_several_chunks(tmp_path):
+    """200,000 deployments of 120 places (more than one Arrow chunk as DuckDB hands them out,
+    ~122,880 rows each), versions redeployed, instants shared, 5,000 rollbacks with and
+    without from_version, some of versions never deployed, some before their place's first
+    deployment: the arrays give the view's deployments."""
+    ledger = Ledger.open(tmp_path / "big.duckdb", migrate=True)
+    try:
+        cur = ledger.cursor()
+        cur.execute(
+            "INSERT INTO deployments (event_id, event_source, service, environment, version, "
+            "deployed_at, event_seq) "
+            "SELECT 'd' || i, 'test', 'svc' || (hash(i, 1) % 40), 'env' || (hash(i, 2) % 3), "
+            "'v' || (hash(i, 3) % 30), TIMESTAMPTZ '2026-01-01' + to_minutes((i // 3)::BIGINT), i "
+            "FROM range(200000) t(i)"
+        )
+        cur.execute(
+            "INSERT INTO rollbacks (event_id, service, environment, from_version, to_version, "
+            "rolled_back_at, event_seq) "
+            "SELECT 'r' || j, 'svc' || (hash(j, 4) % 40), 'env' || (hash(j, 5) % 3), "
+            "CASE WHEN hash(j, 6) % 3 = 0 THEN NULL ELSE 'v' || (hash(j, 7) % 30) END, "
+            "'v' || (hash(j, 8) % 33), "
+            "TIMESTAMPTZ '2026-01-01' + to_minutes((hash(j, 9) % 67000)::BIGINT), 200000 + j "
+            "FROM range(5000) t(j)"
+        )
+        chunks = cur.sql("SELECT service FROM deployments").to_arrow_table().column(0).num_chunks
+        assert chunks > 1
+        view = [
+            row[0]
+            for row in cur.execute(
+                "SELECT DISTINCT deployment_seq FROM rollback_reverts ORDER BY 1"
+            ).fetchall()
+        ]
+        assert len(view) > 1000
+        assert reverted_deployments(cur).tolist() == view
+    finally:
+        ledger.close()
