@@ -150,18 +150,39 @@ def _targets(path: Path, more: list) -> dict[str, list[str]]:
 
 
 def _ledger(args: argparse.Namespace) -> tuple[Path, str]:
-    """The ledger file to copy: the one at --path if it holds --events events, else built."""
+    """The ledger file to copy: the one at --path if it holds --events events; built there
+    when missing or with --rebuild. Any other file is left alone: a 10M-event ledger takes
+    the better part of an hour to build."""
     path = args.path or Path(f"/tmp/provledger-bench-memory-{args.fill}-{args.events}.duckdb")
     if path.exists() and not args.rebuild:
-        conn = duckdb.connect(str(path), read_only=True)
-        try:
-            held = conn.execute("SELECT coalesce(max(events), 0) FROM log_heads").fetchall()[0][0]
-        finally:
-            conn.close()
+        held = _events_held(path)
         if held == args.events:
             return path, "reused"
+        if held is None:
+            refusal = f"{path} is not a ledger: pass another --path, or --rebuild to replace it"
+        else:
+            refusal = (
+                f"{path} holds {held:,} events, not the {args.events:,} of --events: pass "
+                f"--events {held} to use it, another --path, or --rebuild to replace it"
+            )
+        print(refusal, file=sys.stderr)
+        sys.exit(2)
     took = ledger_builder.build_apart(path, args.events, args.fill)
     return path, f"built in {took:.0f} s ({args.events / took:,.0f} events/s)"
+
+
+def _events_held(path: Path) -> int | None:
+    """The events the ledger at ``path`` holds; None if the file is not a ledger."""
+    try:
+        conn = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        return conn.execute("SELECT coalesce(max(events), 0) FROM log_heads").fetchall()[0][0]
+    except duckdb.Error:
+        return None
+    finally:
+        conn.close()
 
 
 def _ingested(health: dict, target: int) -> bool:
@@ -345,7 +366,11 @@ def report(args: argparse.Namespace, how: str, size_mb: float, samples: Samples,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--path", type=Path, help="the ledger to reuse or build (not changed)")
+    parser.add_argument(
+        "--path",
+        type=Path,
+        help="the ledger to reuse, or build when missing (replaced only with --rebuild)",
+    )
     parser.add_argument("--fill", choices=ledger_builder.FILLS, default="projected")
     parser.add_argument("--rebuild", action="store_true", help="build even if --path exists")
     # 150,000: enough to pass serve's checkpoint at 256 MB of WAL (~100,000 events of the mix),
