@@ -90,7 +90,15 @@ def _sample_rss(pid: int, wal: Path, samples: Samples, stop: threading.Event) ->
             samples.rss.setdefault(samples.phase, []).append(_rss_mb(pid))
         except FileNotFoundError:  # serve has exited; the main thread reports why
             return
-        samples.wal_mb = max(samples.wal_mb, wal.stat().st_size / 1e6 if wal.exists() else 0.0)
+        samples.wal_mb = max(samples.wal_mb, _size_mb(wal))
+
+
+def _size_mb(path: Path) -> float:
+    """The file's size; 0 while there is none (DuckDB may drop the WAL at a checkpoint)."""
+    try:
+        return path.stat().st_size / 1e6
+    except FileNotFoundError:
+        return 0.0
 
 
 def _read_loop(
@@ -274,9 +282,7 @@ def run(args: argparse.Namespace, source: Path, folder: Path) -> tuple[Samples, 
         samples.phase = "settle"
         time.sleep(args.settle)
         figures["peak_mb"] = _peak_rss_kib(server.pid) / 1024
-        figures["wal_mb"] = (
-            Path(f"{copy}.wal").stat().st_size / 1e6 if Path(f"{copy}.wal").exists() else 0.0
-        )
+        figures["wal_mb"] = _size_mb(Path(f"{copy}.wal"))
         figures["limit"] = _announced_limit(log_path)
         figures["error"] = health().get("consumer_error")
     finally:
