@@ -9,8 +9,11 @@ order), then the real indexes and views are created.
 dependency graph, and ``--config-changes M`` adds M configuration changes over them
 (bench/gen_catalog.py); issue 17 measures the suspects call with both.
 
+``--block-size`` makes the file with other blocks than the ledger's (ledger/store.py:
+``BLOCK_SIZE``), such as DuckDB's 262144, to compare what the block size does to the call.
+
     python bench/gen_ledger.py /tmp/bench-ledger.duckdb [--deployments 1000000]
-        [--services 2000 --config-changes 1000000]
+        [--services 2000 --config-changes 1000000] [--block-size 65536]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import gen_catalog
 
 from provenance_ledger.ledger import commit_facts
 from provenance_ledger.ledger.migrate import migrate
+from provenance_ledger.ledger.store import BLOCK_SIZE
 
 START = "2025-01-01 00:00:00+00"
 SERVICES = 500
@@ -47,9 +51,10 @@ def generate(
     incidents: int,
     services: int = 0,
     config_changes: int = 0,
+    block_size: int = BLOCK_SIZE,
 ) -> None:
     changes = deployments * per_deployment
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config={"default_block_size": str(block_size)})
     con.execute("SET GLOBAL TimeZone = 'UTC'")
     con.execute(resources.files("provenance_ledger.ledger").joinpath("schema.sql").read_text())
     span_s = 365 * 86400
@@ -224,6 +229,12 @@ def main() -> None:
         "--services", type=int, default=0, help="register N services with dependencies (0: none)"
     )
     parser.add_argument("--config-changes", type=int, default=0)
+    parser.add_argument(
+        "--block-size",
+        type=int,
+        default=BLOCK_SIZE,
+        help=f"DuckDB block size of the file (default: the ledger's, {BLOCK_SIZE})",
+    )
     args = parser.parse_args()
     if args.path.exists():
         raise SystemExit(f"{args.path} exists; remove it or pick another path")
@@ -235,6 +246,7 @@ def main() -> None:
         args.incidents,
         args.services,
         args.config_changes,
+        args.block_size,
     )
     print(f"wrote {args.path} in {time.monotonic() - began:.0f}s")
 

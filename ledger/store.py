@@ -28,6 +28,11 @@ from provenance_ledger.schemas.errors import LocalFailure
 
 log = logging.getLogger(__name__)
 CHECKPOINT_THRESHOLD = "256MB"
+# Blocks of 64 KB, not DuckDB's 256 KB, in the files a ledger creates (a file keeps the size it
+# was made with). A cold suspects call reads the facts of 50-150 commits scattered over
+# commit_facts through its index, loading a block for each index node and each column of
+# each row: smaller blocks load less (docs/benchmarks.md, "Smaller blocks").
+BLOCK_SIZE = 65536
 
 
 class LedgerError(RuntimeError, LocalFailure):
@@ -43,7 +48,7 @@ def connect(
         raise ValueError(f"not a memory size: {memory_limit!r} (such as 512MB or 2GB)")
     if not read_only and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(path, read_only=read_only)
+    conn = duckdb.connect(path, read_only=read_only, config={"default_block_size": str(BLOCK_SIZE)})
     try:
         # One instant, one spelling: every session reads times in UTC. Set after connecting:
         # DuckDB 2.0.1 refuses TimeZone in connect()'s config.

@@ -1,5 +1,8 @@
 """DuckDB settings of a ledger file.
 
+A ledger makes its files with smaller blocks than DuckDB's (BLOCK_SIZE in ledger/store.py);
+a file made with DuckDB's own keeps them and works as before.
+
 The writer checkpoints less often than DuckDB's default (CHECKPOINT_THRESHOLD in
 ledger/store.py), so more committed rows wait in the WAL; a writer that dies before a
 checkpoint leaves them there, and reopening the ledger replays them. A memory limit, when
@@ -15,9 +18,48 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
+from provenance_ledger.ledger.store import BLOCK_SIZE, CHECKPOINT_THRESHOLD, Ledger
 from tests.support import eventmix
 from tests.support.provstory import write_direct
+
+
+def _block_size(ledger: Ledger) -> int:
+    return ledger.cursor().execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
+
+
+def _duckdbs_block_size() -> int:
+    plain = duckdb.connect()
+    return int(plain.execute("SELECT current_setting('default_block_size')").fetchone()[0])
+
+
+def test_a_new_ledger_file_has_the_ledgers_block_size_not_duckdbs(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+    Ledger.open(path, migrate=True).close()
+    for read_only in (False, True):
+        ledger = Ledger.open(path, read_only=read_only)
+        try:
+            assert _block_size(ledger) == BLOCK_SIZE != _duckdbs_block_size()
+        finally:
+            ledger.close()
+
+
+def test_a_file_made_with_duckdbs_block_size_keeps_it_and_takes_writes(tmp_path):
+    path = tmp_path / "ledger.duckdb"
+    duckdb.connect(str(path)).close()
+    events = list(eventmix.events(3000, seed=7))
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        ledger.cursor().execute("SET checkpoint_threshold = '1MB'")  # checkpoints, too
+        write_direct(ledger, events[:1500])
+        write_direct(ledger, events[1500:])
+    finally:
+        ledger.close()
+    reopened = Ledger.open(path, read_only=True)
+    try:
+        assert _block_size(reopened) == _duckdbs_block_size() != BLOCK_SIZE
+        assert reopened.counts() == (3000, 0)
+    finally:
+        reopened.close()
 
 
 def test_the_writer_checkpoints_at_the_ledgers_threshold_not_duckdbs(tmp_path):
@@ -56,7 +98,7 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
     script = textwrap.dedent(
         f"""
         import os
-        from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
+        from provenance_ledger.ledger.store import BLOCK_SIZE, CHECKPOINT_THRESHOLD, Ledger
         from tests.support import eventmix
         from tests.support.provstory import write_direct
         ledger = Ledger.open({str(path)!r}, migrate=True)

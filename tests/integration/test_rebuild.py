@@ -15,7 +15,7 @@ import pytest
 
 from provenance_ledger.ledger.rebuild import compare
 from provenance_ledger.ledger.settings import Settings
-from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.store import BLOCK_SIZE, Ledger
 from tests.support import eventmix
 from tests.support.ledgerproc import ConsumerThread, cli, duplicates, produce
 from tests.support.servers import server_env
@@ -83,6 +83,28 @@ def test_rebuild_equals_the_original(
     assert same_root
     assert after.stdout == before
     assert "log root: the same" in result.stdout
+
+
+def _block_size(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
+
+
+def test_rebuild_gives_a_file_made_with_duckdbs_blocks_the_ledgers(
+    settings: Settings, topic_factory: Callable[..., str]
+) -> None:
+    settings = replace(settings, topic=topic_factory(partitions=3))
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(settings.db_path)).close()  # as files were made before BLOCK_SIZE
+    _ingest(settings, 500)
+    old_blocks = _block_size(settings.db_path)
+    result = cli(server_env(settings), "rebuild")
+    assert result.returncode == 0, result.stdout + result.stderr
+    backup = settings.db_path.with_name(settings.db_path.name + ".before-rebuild")
+    assert _block_size(backup) == old_blocks != BLOCK_SIZE
+    assert _block_size(settings.db_path) == BLOCK_SIZE
+    tables, same_root, _ = compare(settings.db_path, backup)
+    assert same_root and tables and all(diff.equal for diff in tables)
 
 
 def test_rebuild_of_a_ledger_in_a_folder_with_an_apostrophe(
