@@ -28,8 +28,8 @@ def _block_size(ledger: Ledger) -> int:
 
 
 def _duckdbs_block_size() -> int:
-    plain = duckdb.connect()
-    return int(plain.execute("SELECT current_setting('default_block_size')").fetchone()[0])
+    with duckdb.connect() as plain:
+        return int(plain.execute("SELECT current_setting('default_block_size')").fetchone()[0])
 
 
 def test_a_new_ledger_file_has_the_ledgers_block_size_not_duckdbs(tmp_path):
@@ -98,7 +98,7 @@ def test_rows_left_in_the_wal_by_a_killed_writer_are_there_on_reopening(tmp_path
     script = textwrap.dedent(
         f"""
         import os
-        from provenance_ledger.ledger.store import BLOCK_SIZE, CHECKPOINT_THRESHOLD, Ledger
+        from provenance_ledger.ledger.store import CHECKPOINT_THRESHOLD, Ledger
         from tests.support import eventmix
         from tests.support.provstory import write_direct
         ledger = Ledger.open({str(path)!r}, migrate=True)
