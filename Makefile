@@ -62,7 +62,7 @@ bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafk
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_log.py
 
-bench-workers: $(STAMP) ## the ingest ceiling decoding in 0, 1 and 2 worker processes: events/s, CPU per event
+bench-workers: $(STAMP) ## the ingest ceiling in one process, with serve's batch-preparing worker, and decoding in 1 and 2 workers: events/s, CPU per event
 	$(PY) bench/bench_workers.py
 
 bench-peer: $(STAMP) ## provledger vs a hand-written consumer and Kafka Connect into PostgreSQL, 200k events (Java, PostgreSQL)

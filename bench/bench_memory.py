@@ -43,8 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import duckdb
 import httpx
 import ledger_builder
-from bench_ingest import _peak_rss_kib, _producer, _tail
+from bench_ingest import _producer, _tail
 from kafka.admin import KafkaAdminClient, NewTopic
+from proctree import tree_peak_rss_kib, tree_rss_kib
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers.emitter import encode_message
@@ -78,10 +79,10 @@ class Samples:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """serve's RSS with its batch-preparing worker's (ledger/prepare.py)."""
+    if not Path(f"/proc/{pid}").exists():
+        raise FileNotFoundError(pid)
+    return tree_rss_kib(pid) / 1024
 
 
 def _sample_rss(pid: int, wal: Path, samples: Samples, stop: threading.Event) -> None:
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace, source: Path, folder: Path) -> tuple[Samples, 
         figures["after_ingest_mb"] = _rss_mb(server.pid)
         samples.phase = "settle"
         time.sleep(args.settle)
-        figures["peak_mb"] = _peak_rss_kib(server.pid) / 1024
+        figures["peak_mb"] = tree_peak_rss_kib(server.pid) / 1024
         figures["wal_mb"] = _size_mb(Path(f"{copy}.wal"))
         figures["limit"] = _announced_limit(log_path)
         figures["error"] = health().get("consumer_error")

@@ -47,7 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import _cpu_s, _local_broker_pid, _producer, _tail, end_to_end
 from kafka.admin import KafkaAdminClient, NewTopic
 from peer_connect import ensure_jars, envelope, start, write_configs
-from peer_pg import Postgres, cluster, tree_cpu_s, wait_for
+from peer_pg import Postgres, cluster, wait_for
+from proctree import tree_cpu_s
 
 from provenance_ledger.ledger.settings import Settings
 from tests.support import eventmix

@@ -1,25 +1,29 @@
 """Decoding in worker processes: does the ingest ceiling scale with processes on this box?
 
-The ceiling of ``bench_ingest.py`` (``decode_batch`` + ``Ledger.write_batch`` in batches of
-serve's size, no Kafka) run three ways over the same records, each into a fresh ledger that
-must pass `provledger verify`:
+The ceiling of ``bench_ingest.py`` (no Kafka: records decoded and written in batches of
+serve's size) run four ways over the same records, each into a fresh ledger that must pass
+`provledger verify`:
 
-* in one process, decoding and writing in turn (what the ceiling measures);
+* in one process, ``decode_batch`` and ``Ledger.write_batch`` in turn (serve with
+  ``PROVLEDGER_PREPARE_WORKER=off``);
+* as serve does (ledger/preparer.py): one worker process prepares each batch (decodes, hashes
+  and projects it into Arrow tables: ledger/prepare.py) while this process writes the one
+  before with ``Ledger.write_prepared``;
 * with ``--workers`` 1 and 2 worker processes decoding batches (records in, decoded events
-  and dead letters out, pickled both ways) while the main process writes them in order,
-  one batch per worker in flight.
+  and dead letters out, pickled both ways) while this process writes them in order, one
+  batch per worker in flight: the design measured before the prepared one, kept to compare.
 
 Printed per way: events/s, CPU per event of every process (the workers' included, from
-/proc), and the speed-up over one process. Serve does not decode in workers; this measures
-whether it should (issue #18: "report the speed-up with 2 processes here and the CPU per
-event, so the scaling is visible").
+/proc), and the speed-up over one process (issue #18: "report the speed-up with 2 processes
+here and the CPU per event, so the scaling is visible").
 
-    python bench/bench_workers.py [--events 30000] [--format json|avro|both] [--workers 2]
+    python bench/bench_workers.py [--events 100000] [--format json|avro|both] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -39,8 +43,11 @@ from provenance_ledger.ledger.batch import (
     next_offsets,
     relax_gc,
 )
+from provenance_ledger.ledger.prepare import WorkerSetup
+from provenance_ledger.ledger.preparer import Preparer, Worker, write_prepared
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.writer import table_types
 from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
 
@@ -86,34 +93,68 @@ def with_workers(
         ledger.write_batch(*future.result(), next_offsets(written))
 
 
-def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, workers: int) -> float:
-    """Run one way into a fresh ledger; print its figures; return its events/s."""
+def with_preparer(batches: list[list[KafkaRecord]], ledger: Ledger, preparer: Preparer) -> None:
+    """As serve does: the worker prepares a batch (decoded, hashed and projected into Arrow
+    tables: ledger/prepare.py) while this process writes the one before."""
+    pending: deque[tuple[Worker | None, list[KafkaRecord]]] = deque()
+
+    def write_oldest() -> None:
+        worker, written = pending.popleft()
+        decode = functools.partial(_decode, written)
+        write_prepared(ledger, worker, written, next_offsets(written), decode)
+
+    for records in batches:
+        pending.append((preparer.submit(records), records))
+        if len(pending) > 1:
+            write_oldest()
+    while pending:
+        write_oldest()
+
+
+def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, way: str) -> float:
+    """Run one way (``one``, ``prepare`` or ``decode-N``) into a fresh ledger; print its
+    figures; return its events/s."""
     events = sum(len(records) for records in batches)
     path = folder / f"{label}.duckdb"
     ledger = Ledger.open(path, migrate=True, memory_limit=Settings.from_env().duckdb_memory_limit)
+    workers = int(way.removeprefix("decode-")) if way.startswith("decode-") else 0
     pool = ProcessPoolExecutor(workers, initializer=relax_gc) if workers else None
+    preparer = None
+    if way == "prepare":
+        setup = WorkerSetup(table_types(ledger.cursor()), MAX_EVENT_BYTES, None, None)
+        preparer = Preparer(setup)
+        # The worker starts (and imports) before the clock does, on a ledger of its own.
+        warm_up = Ledger.open(folder / "warm-up.duckdb", migrate=True)
+        try:
+            with_preparer(batches[:1], warm_up, preparer)
+        finally:
+            warm_up.close()
     try:
         if pool is not None:  # the workers start (and import) before the clock does
             for _ in range(workers * 4):
                 pool.submit(os.getpid).result()
-        helpers = _children(os.getpid()) if pool is not None else []
-        cpu_before = time.process_time() + sum(_cpu_s(pid) for pid in helpers)
+        helpers = _children(os.getpid())
+        helpers_before = sum(_cpu_s(pid) for pid in helpers)
+        cpu_before = time.process_time()
         began = time.perf_counter()
-        if pool is None:
-            one_process(batches, ledger)
-        else:
+        if preparer is not None:
+            with_preparer(batches, ledger, preparer)
+        elif pool is not None:
             with_workers(batches, ledger, pool, workers)
+        else:
+            one_process(batches, ledger)
         elapsed = time.perf_counter() - began
-        main_cpu = time.process_time()
-        helper_cpu = sum(_cpu_s(pid) for pid in helpers)
-        cpu = main_cpu + helper_cpu - cpu_before
+        helper_cpu = sum(_cpu_s(pid) for pid in helpers) - helpers_before
+        cpu = time.process_time() - cpu_before + helper_cpu
         assert ledger.counts()[0] == events
     finally:
         if pool is not None:
             pool.shutdown()
+        if preparer is not None:
+            preparer.close()
         ledger.close()
     rate = events / elapsed
-    split = f" (workers {helper_cpu / events * 1e6:5.1f})" if workers else " " * 17
+    split = f" (workers {helper_cpu / events * 1e6:5.1f})" if helpers else " " * 17
     print(
         f"  {label:22s} {rate:9,.0f} events/s   CPU {cpu / events * 1e6:6.1f} µs/event{split}"
         f"   ledger {verified(path, TOPIC, events).split(':')[0]}",
@@ -124,7 +165,7 @@ def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, workers
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--format", choices=(*FORMATS, "both"), default="both")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -136,9 +177,11 @@ def main() -> None:
         records = _records(list(eventmix.messages(args.events, fmt=fmt, seed=2026)), TOPIC)
         batches = [records[at : at + batch] for at in range(0, len(records), batch)]
         with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
-            alone = _measure("one process", batches, Path(tmp), 0)
-            for workers in range(1, args.workers + 1):
-                rate = _measure(f"{workers} decode worker(s)", batches, Path(tmp), workers)
+            alone = _measure("one process", batches, Path(tmp), "one")
+            ways = [("prepare worker (serve)", "prepare")]
+            ways += [(f"{n} decode worker(s)", f"decode-{n}") for n in range(1, args.workers + 1)]
+            for label, way in ways:
+                rate = _measure(label, batches, Path(tmp), way)
                 print(f"  {'':22s} speed-up over one process: {rate / alone:.2f}x")
     print(f"\n1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -112,35 +111,6 @@ def _run(command: list[str]) -> None:
     result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
-
-
-def tree_cpu_s(root: int, leave_out: frozenset[int] = frozenset()) -> float:
-    """User + system CPU seconds of ``root`` and its descendants: the live ones (all their
-    threads) and the ones already gone (the cutime/cstime their parent reaped), but not of
-    ``leave_out`` nor below it."""
-    stats = {pid: fields for pid, fields in _all_stats() if pid not in leave_out}
-    children = defaultdict(list)
-    for pid, fields in stats.items():
-        children[int(fields[1])].append(pid)
-    total, pending = 0, [root]
-    while pending:
-        pid = pending.pop()
-        fields = stats.get(pid)
-        if fields is None:
-            continue
-        # After the ")" of the command: 1 ppid, 11 utime, 12 stime, 13 cutime, 14 cstime.
-        total += sum(int(value) for value in fields[11:15])
-        pending.extend(children[pid])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _all_stats() -> Iterator[tuple[int, list[str]]]:
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                text = Path(f"/proc/{entry.name}/stat").read_text()
-                # The command may hold spaces and parentheses: split after its last ")".
-                yield int(entry.name), text.rsplit(")", 1)[1].split()
 
 
 def wait_for(

@@ -17,6 +17,7 @@ runs that case.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -38,6 +39,7 @@ from provenance_ledger.ledger.batch import (
 )
 from provenance_ledger.ledger.group import check_group
 from provenance_ledger.ledger.health import ConsumerStatus, stall
+from provenance_ledger.ledger.preparer import Preparer, Worker, write_prepared
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.ledger.topic import SetupError, ensure_topic
@@ -139,6 +141,7 @@ class LedgerConsumer:
         self.status = ConsumerStatus()
         self._lag = LagWatch(ledger, settings.topic, self.status)
         self._origins = origin.load_key(settings)
+        self._preparer: Preparer | None = None
 
     def drop_buffered(self, partitions: set[tuple[str, int]]) -> None:
         self._buffer = [r for r in self._buffer if (r.topic, r.partition) not in partitions]
@@ -242,6 +245,7 @@ class LedgerConsumer:
     def run(self) -> None:
         self.status.running = True
         relax_gc()
+        self._preparer = Preparer.start(self._ledger, self._settings, self._origins)
         last_summary = time.monotonic()
         accepted_since = 0
         try:
@@ -293,6 +297,8 @@ class LedgerConsumer:
             log.error("ledger consumer stopped: %s", exc)
         finally:
             self._writer.shutdown(wait=True)
+            if self._preparer is not None:
+                self._preparer.close()
 
     def _connect_retrying(self) -> KafkaConsumer | None:
         """Connect, waiting out a broker that is down (a restart, a deploy) until stopped."""
@@ -346,13 +352,22 @@ class LedgerConsumer:
             done = self._in_flight is not None and self._in_flight.done()
             return accepted + (self.wait_for_writes() if done else 0)
         self.status.last_error = None
-        incoming, rejected = decode_batch(records, self._settings.max_event_bytes, self._origins)
         offsets = next_offsets(records)
+        if self._preparer is not None:
+            # The worker prepares this batch while the writer commits the one before.
+            worker = self._preparer.submit(records)
+            accepted += self.wait_for_writes()
+            self._in_flight = self._writer.submit(self._write_prepared, worker, records, offsets)
+            return accepted
+        incoming, rejected = self._decode(records)
         # One batch in flight: DuckDB inserts and commits without the GIL while this thread
         # fetches and decodes the next one. Batches still commit one at a time, in order.
         accepted += self.wait_for_writes()
         self._in_flight = self._writer.submit(self._write, incoming, rejected, offsets)
         return accepted
+
+    def _decode(self, records: list[KafkaRecord]) -> tuple[list[Incoming], list[Rejected]]:
+        return decode_batch(records, self._settings.max_event_bytes, self._origins)
 
     def _gather(self) -> list[KafkaRecord]:
         """Poll until a batch is full or its latency bound passes (counted from its first
@@ -392,6 +407,17 @@ class LedgerConsumer:
             result.duplicates,
             result.dead_letters,
         )
+        return result.accepted
+
+    def _write_prepared(
+        self,
+        worker: Worker | None,
+        records: list[KafkaRecord],
+        offsets: dict[tuple[str, int], int],
+    ) -> int:
+        decode = functools.partial(self._decode, records)
+        result = write_prepared(self._ledger, worker, records, offsets, decode)
+        self.status.batches += 1
         return result.accepted
 
     def settle_writes(self) -> None:

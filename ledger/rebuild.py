@@ -10,6 +10,8 @@ interleaving.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 from provenance_ledger.ledger import fileshape, memorylimit, origin
 from provenance_ledger.ledger.attach import attach_read_only
 from provenance_ledger.ledger.batch import decode_batch, next_offsets, relax_gc, to_record
+from provenance_ledger.ledger.preparer import Preparer, write_prepared
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
@@ -207,8 +210,8 @@ def _replay_until(
     on_progress: Progress | None,
 ) -> None:
     """Poll, decode and write until every partition reaches its end offset. As in serve, one
-    batch is in flight: DuckDB writes it without the GIL while this thread fetches and
-    decodes the next one; batches still commit one at a time, in order."""
+    batch is in flight: DuckDB writes it without the GIL while the worker (or, without one,
+    this thread) decodes the next one; batches still commit one at a time, in order."""
     origins = origin.load_key(settings)  # the same key, so the same origins as before
     total = sum(ends[tp] - begin[tp] for tp in ends)
     done = 0
@@ -217,7 +220,11 @@ def _replay_until(
     pending = {tp for tp in ends if ends[tp] > begin[tp]}
     in_flight: Future | None = None
     records: list[KafkaRecord] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-writer") as writer:
+    preparer = Preparer.start(ledger, settings, origins)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-writer") as writer,
+        contextlib.closing(preparer) if preparer else contextlib.nullcontext(),
+    ):
         while pending:
             polled = consumer.poll(
                 timeout_ms=1000, max_records=settings.batch_max_records - len(records)
@@ -233,10 +240,18 @@ def _replay_until(
             # a few hundred records), and each batch costs ~20 statements whatever its size.
             if not records or (pending and len(records) < settings.batch_max_records):
                 continue
-            incoming, rejected = decode_batch(records, settings.max_event_bytes, origins)
-            if in_flight is not None:
-                in_flight.result()
-            in_flight = writer.submit(ledger.write_batch, incoming, rejected, next_offsets(records))
+            decode = functools.partial(decode_batch, records, settings.max_event_bytes, origins)
+            offsets = next_offsets(records)
+            if preparer is None:
+                batch = decode()
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = writer.submit(ledger.write_batch, *batch, offsets)
+            else:  # the worker prepares this batch while the writer commits the one before
+                worker = preparer.submit(records)
+                if in_flight is not None:
+                    in_flight.result()
+                in_flight = writer.submit(write_prepared, ledger, worker, records, offsets, decode)
             done += len(records)
             records = []
             if on_progress:

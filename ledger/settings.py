@@ -225,6 +225,9 @@ class Settings:
     """Behind Kafka with nothing committed this long: /healthz degraded, consumer recreated."""
     batch_max_records: int = 5000
     batch_max_latency_s: float = 1.0
+    prepare_worker: bool = field(default_factory=lambda: (os.cpu_count() or 1) > 1)
+    """Decode, hash and project each batch in a worker process beside the writer
+    (ledger/prepare.py); off, serve does it in its own process. On where there are 2+ cores."""
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     duckdb_memory_limit: str | None = None
     """DuckDB's memory_limit for the ledger (``<bytes>B``); None keeps DuckDB's (80% of RAM)."""
@@ -278,6 +281,13 @@ def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
 
+def _switch(raw: str) -> bool:
+    words = {"on": True, "off": False, "1": True, "0": False, "true": True, "false": False}
+    if raw.lower() not in words:
+        raise ValueError(f"expected on or off, not {raw!r}")
+    return words[raw.lower()]
+
+
 def _text(raw: str) -> str:
     return raw
 
@@ -306,6 +316,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROVLEDGER_STALL_S": ("settings.stall_after_s", units.parse_seconds),
     "PROVLEDGER_BATCH_MAX": ("settings.batch_max_records", units.parse_count),
     "PROVLEDGER_BATCH_LATENCY_S": ("settings.batch_max_latency_s", _latency),
+    "PROVLEDGER_PREPARE_WORKER": ("settings.prepare_worker", _switch),
     "PROVLEDGER_MAX_EVENT_BYTES": ("settings.max_event_bytes", units.parse_size),
     "PROVLEDGER_DUCKDB_MEMORY_LIMIT": ("settings.duckdb_memory_limit", _memory_limit),
     "PROVLEDGER_CDEVENTS_SCHEMAS": ("settings.cdevents_schemas", _path),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,9 +21,12 @@ from provenance_ledger.ledger import identity, logstore, memorylimit, recordlog
 from provenance_ledger.ledger import migrate as migration
 from provenance_ledger.ledger.batch import BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.keyindex import KeyIndex
+from provenance_ledger.ledger.prepare import Prepared
+from provenance_ledger.ledger.prepared_writer import write_prepared_rows
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import MEMORY_SIZE
 from provenance_ledger.ledger.writer import write_rows
+from provenance_ledger.schemas.codec import KafkaRecord
 from provenance_ledger.schemas.commandline import runnable
 from provenance_ledger.schemas.errors import LocalFailure
 
@@ -215,11 +219,41 @@ class Ledger:
                 return self._transaction(incoming, rejected, offsets, careful=False)
             except Exception as exc:
                 log.warning("batch refused (%s); retrying it event by event", exc)
+            return self._careful(incoming, rejected, offsets)
+
+    def write_prepared(
+        self,
+        prepared: Prepared,
+        records: list[KafkaRecord],
+        offsets: dict[tuple[str, int], int],
+        decode: Callable[[], tuple[list[Incoming], list[Rejected]]],
+    ) -> BatchResult:
+        """:meth:`write_batch` of ``records``, which a worker prepared (ledger/prepare.py).
+        If that fails, ``decode`` gives them decoded here and they are written the careful
+        way."""
+        with self._write_lock:
             try:
-                return self._transaction(incoming, rejected, offsets, careful=True)
+                return self._run(
+                    lambda cur, log_state, keys: write_prepared_rows(
+                        cur, log_state, self._next_seq, keys, prepared, records, offsets
+                    )
+                )
             except Exception as exc:
-                hint = memorylimit.out_of_memory_hint(self.cursor(), exc)
-                raise _ledger_error(self.path, exc, hint) from exc
+                log.warning("prepared batch refused (%s); retrying it event by event", exc)
+            incoming, rejected = decode()
+            return self._careful(incoming, rejected, offsets)
+
+    def _careful(
+        self,
+        incoming: list[Incoming],
+        rejected: list[Rejected],
+        offsets: dict[tuple[str, int], int],
+    ) -> BatchResult:
+        try:
+            return self._transaction(incoming, rejected, offsets, careful=True)
+        except Exception as exc:
+            hint = memorylimit.out_of_memory_hint(self.cursor(), exc)
+            raise _ledger_error(self.path, exc, hint) from exc
 
     def _transaction(
         self,
@@ -228,9 +262,25 @@ class Ledger:
         offsets: dict[tuple[str, int], int],
         careful: bool,
     ) -> BatchResult:
+        return self._run(
+            lambda cur, log_state, keys: write_rows(
+                cur, log_state, self._next_seq, keys, incoming, rejected, offsets, careful
+            )
+        )
+
+    def _run(
+        self,
+        write: Callable[
+            [duckdb.DuckDBPyConnection, recordlog.RecordLog, KeyIndex],
+            tuple[BatchResult, np.ndarray],
+        ],
+    ) -> BatchResult:
+        """One transaction of ``write``, which gets the cursor, a copy of the log's state to
+        grow and the key index; the log's state and the index move only once it commits."""
         cur = self.cursor()
         if self._keys is None:
             self._keys = KeyIndex.load(cur)
+        keys = self._keys
         if self._log is None:
             try:
                 self._log = logstore.load(cur, logstore.latest_head(cur))
@@ -239,9 +289,7 @@ class Ledger:
         cur.begin()
         log_state = self._log.copy()
         try:
-            result, new_keys = write_rows(
-                cur, log_state, self._next_seq, self._keys, incoming, rejected, offsets, careful
-            )
+            result, new_keys = write(cur, log_state, keys)
             cur.commit()
         except BaseException:
             cur.rollback()
@@ -250,7 +298,7 @@ class Ledger:
         self._head = log_state.size, log_state.root()
         new_seqs = np.arange(self._next_seq, self._next_seq + result.accepted, dtype=np.int64)
         self._next_seq += result.accepted
-        self._keys.add(new_keys, new_seqs)
+        keys.add(new_keys, new_seqs)
         if self._stored is not None:
             events, dead = self._stored
             self._stored = events + result.accepted, dead + result.dead_letters

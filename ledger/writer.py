@@ -11,7 +11,6 @@ dead letter instead of failing its neighbours.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pyarrow as pa
 
 from provenance_ledger.ledger import commit_facts, merkle, recordlog
 from provenance_ledger.ledger.batch import MAX_DETAIL_CHARS, BatchResult, Incoming, Rejected
+from provenance_ledger.ledger.dead_rows import dead_letter_columns
 from provenance_ledger.ledger.keyindex import KeyIndex, key_hashes
 from provenance_ledger.ledger.origin import KAFKA
 from provenance_ledger.ledger.projection import (
@@ -37,12 +37,11 @@ from provenance_ledger.ledger.projection import (
 from provenance_ledger.schemas.codec import KafkaRecord
 
 log = logging.getLogger(__name__)
-RAW_PREFIX_BYTES = 4096
 ENVELOPE_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "dataschema")
 KEYS_SCHEMA = pa.schema([("source", pa.string()), ("id", pa.string())])
 # Extension attributes = the canonical event minus the envelope attributes and data.
 _NOT_EXTENSIONS = json.dumps(dict.fromkeys((*ENVELOPE_ATTRIBUTES, "data")))
-# The Arrow type of each column of each table the writer inserts into (_arrow).
+# The Arrow type of each column of each table the writer inserts into (as_arrow).
 _ARROW_TYPES: dict[str, dict[str, pa.DataType]] = {}
 # The time column each table gets from the batch's commit time.
 STAMPED = {"events": "ingested_at", "dead_letters": "received_at"}
@@ -223,15 +222,15 @@ def append_to_log(
         "value": kept,
     }
     leaf_of_seq = {seq: leaf for seq, leaf in zip(seqs, leaves, strict=True) if seq is not None}
-    node_columns = (
-        {
-            name: [node[at] for node in nodes]
-            for at, name in enumerate(("kafka_partition", "level", "idx", "hash"))
-        }
-        if nodes
-        else {}
-    )
-    return LogRows(columns, node_columns, leaf_of_seq)
+    return LogRows(columns, node_columns(nodes), leaf_of_seq)
+
+
+def node_columns(nodes: list[tuple[int, int, int, bytes]]) -> Columns:
+    """The ``log_nodes`` columns of (partition, level, idx, hash) nodes; none for none."""
+    if not nodes:
+        return {}
+    names = ("kafka_partition", "level", "idx", "hash")
+    return {name: [node[at] for node in nodes] for at, name in enumerate(names)}
 
 
 def _log_position(placed: tuple[KafkaRecord, int | None, Incoming | None]) -> tuple[int, int]:
@@ -257,8 +256,19 @@ def insert_log(
     """The batch's log rows, the nodes they completed, and the log's head after it."""
     if rows.columns["idx"]:
         _insert(cur, "log_records", rows.columns)
-    if rows.nodes:
-        _insert(cur, "log_nodes", rows.nodes)
+    insert_log_head(cur, log_state, rows.nodes, events, now)
+
+
+def insert_log_head(
+    cur: duckdb.DuckDBPyConnection,
+    log_state: recordlog.RecordLog,
+    nodes: Columns,
+    events: int,
+    now: datetime,
+) -> None:
+    """The tree nodes a batch's records completed, and the log's head after it."""
+    if nodes:
+        _insert(cur, "log_nodes", nodes)
     cur.execute(
         "INSERT INTO log_heads VALUES (?, ?, ?, ?, ?)",
         [log_state.size, log_state.root(), recordlog.format_cut(log_state.cut()), events, now],
@@ -289,7 +299,7 @@ def insert_dead_letters(
     cur: duckdb.DuckDBPyConnection, dead: list[Rejected], now: datetime
 ) -> None:
     if dead:
-        _insert(cur, "dead_letters", _columns([_dead_row(item) for item in dead]), "", now)
+        _insert(cur, "dead_letters", dead_letter_columns(dead), "", now)
 
 
 def advance_offsets(
@@ -403,9 +413,15 @@ def known_hashes(
     sources = [item.decoded.event.source for item in incoming]
     ids = [item.decoded.event.id for item in incoming]
     key_hash = key_hashes(cur, pa.table({"source": sources, "id": ids}, KEYS_SCHEMA))
-    seqs = index.seqs_of(key_hash)
+    return stored_content_hashes(cur, index.seqs_of(key_hash)), key_hash
+
+
+def stored_content_hashes(
+    cur: duckdb.DuckDBPyConnection, seqs: np.ndarray
+) -> dict[tuple[str, str], str]:
+    """The content hash of the stored event at each of ``seqs``, by its key."""
     if not len(seqs):
-        return {}, key_hash
+        return {}
     # No try/finally: after a failure the transaction (registration included) rolls back.
     cur.register("maybe_stored", pa.table({"seq": seqs}))
     found = cur.execute(
@@ -413,7 +429,7 @@ def known_hashes(
     ).fetchall()
     cur.unregister("maybe_stored")
     # Keys that only share a hash with the batch's are never asked for by sort_out.
-    return {(source, id_): content for source, id_, content in found}, key_hash
+    return {(source, id_): content for source, id_, content in found}
 
 
 def _columns(rows: list[Row]) -> Columns:
@@ -430,8 +446,18 @@ def _insert(
 ) -> None:
     """One INSERT of a batch's columns; with ``now``, that time is the table's own time
     column (``ingested_at``/``received_at``), set in SQL rather than repeated per row."""
-    rows = _arrow(cur, table, columns)
-    if not extra and now is None and rows.schema.names == list(_ARROW_TYPES[table]):
+    insert_table(cur, table, as_arrow(cur, table, columns), extra, now)
+
+
+def insert_table(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table,
+    extra: str = "",
+    now: datetime | None = None,
+) -> None:
+    """:func:`_insert` of an Arrow table of the table's own column types."""
+    if not extra and now is None and rows.schema.names == list(arrow_types(cur, table)):
         # Every column, in the table's order: appended as a relation, without registering a
         # view (creating and binding it cost ~1 ms per INSERT, ~15 INSERTs per batch).
         cur.from_arrow(rows).insert_into(table)
@@ -448,40 +474,27 @@ def _insert(
     cur.unregister("batch_rows")
 
 
-def _arrow(cur: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> pa.Table:
+def as_arrow(cur: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> pa.Table:
     """The columns as an Arrow table of the table's own column types, not ones pyarrow
     infers (which cost ~40 µs a column while dateutil was not installed: 1 to 2 µs per event
     of a batch of 5,000). Every file a ledger opens has this provledger's schema
     (ledger/migrate.py), so the types are looked up once."""
-    types = _ARROW_TYPES.get(table)
-    if types is None:
-        schema = cur.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
-        types = _ARROW_TYPES[table] = dict(zip(schema.names, schema.types, strict=True))
+    types = arrow_types(cur, table)
     if columns.keys() == types.keys():
         columns = {name: columns[name] for name in types}  # the table's column order
     return pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
 
 
-def _storable(text: str | None) -> str | None:
-    """Text a VARCHAR takes: what a bad record says about itself may hold lone surrogates."""
-    if text is None or text.isascii():
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def arrow_types(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, pa.DataType]:
+    """The Arrow type of each of ``table``'s columns, in its order (looked up once)."""
+    types = _ARROW_TYPES.get(table)
+    if types is None:
+        schema = cur.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+        types = _ARROW_TYPES[table] = dict(zip(schema.names, schema.types, strict=True))
+    return types
 
 
-def _dead_row(item: Rejected) -> Row:
-    raw = item.record.value if item.record is not None and item.record.value else b""
-    return {
-        "reason": item.reason,
-        "detail": _storable(item.detail),
-        "source": _storable(item.source),
-        "id": _storable(item.id),
-        "type": _storable(item.type),
-        "raw_prefix": raw[:RAW_PREFIX_BYTES] if item.keep_raw_prefix else None,
-        "raw_size": len(raw),
-        "raw_sha256": hashlib.sha256(raw).hexdigest(),
-        "topic": item.record.topic if item.record else None,
-        "kafka_partition": item.record.partition if item.record else None,
-        "kafka_offset": item.record.offset if item.record else None,
-        "origin": item.origin,
-    }
+def table_types(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, pa.DataType]]:
+    """:func:`arrow_types` of every table of the ledger."""
+    tables = cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    return {table: arrow_types(cur, table) for (table,) in tables}

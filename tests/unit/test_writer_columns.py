@@ -1,4 +1,4 @@
-"""The writer hands DuckDB its batch columns already typed (ledger/writer.py ``_arrow``): left
+"""The writer hands DuckDB its batch columns already typed (ledger/writer.py ``as_arrow``): left
 to infer a column's type, pyarrow tries to import dateutil, which is not installed, for every
 column of every batch, ~36 µs a time."""
 

@@ -1,0 +1,165 @@
+"""A batch's per-event work done in a worker process, handed to the writer as Arrow tables.
+
+``serve`` runs Python in one process, so the GIL holds its consumer (fetch, decode) and its
+writer to about one core between them (docs/benchmarks.md, section "Peers"). Handing decoded
+events to another process as Python objects costs as much as decoding them (section "Issue
+#18: decoding in worker processes"). What crosses here is columns instead: the worker decodes
+the batch's records, hashes them into log leaves and projects every decoded event, and
+returns Arrow tables, which cross as a few buffers whatever the number of rows. The writer
+then does only what needs the ledger's state, in whole columns (ledger/prepared_writer.py):
+which events are new, their seqs, the Merkle log's tree, the INSERTs.
+
+Nothing here knows a seq: a decoded event is named by its place among the batch's decoded
+events (``events`` row), and the projection's seq columns hold that place until the writer
+maps it to the seq the event gets (or drops the rows of an event that is not new).
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import pyarrow as pa
+
+from provenance_ledger.ledger import merkle, recordlog
+from provenance_ledger.ledger.batch import decode_batch, relax_gc
+from provenance_ledger.ledger.dead_rows import dead_letter_columns
+from provenance_ledger.ledger.origin import OriginKey
+from provenance_ledger.ledger.projection import Accepted, Columns, project_columns
+from provenance_ledger.schemas import cdevents
+from provenance_ledger.schemas.codec import KafkaRecord
+
+# The projection columns that hold an event's seq (its place in the batch here).
+SEQ_COLUMNS = ("event_seq", "deployment_seq")
+# The events columns the worker fills; the writer adds seq, ingested_at and the JSON columns.
+EVENT_COLUMNS = (
+    "source", "id", "type", "time", "subject", "content_hash", "canonical", "leaf_hash",
+    "topic", "kafka_partition", "kafka_offset", "origin",
+)  # fmt: skip
+LOG_SCHEMA = pa.schema(
+    [
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+        ("entry", pa.binary()),
+        ("leaf_hash", pa.binary()),
+        # The record's place among the batch's decoded events; null for a dead letter.
+        ("event", pa.int32()),
+        # The value, for the log row of an accepted event whose value is not its canonical
+        # bytes (the log keeps such values); null otherwise.
+        ("value", pa.binary()),
+    ]
+)
+# A record as it crosses to the worker: plain tuples pickle several times faster.
+RecordTuple = tuple[str, int, int, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One batch, prepared: ``events`` (one row per decoded record, in batch order, with the
+    record's place in the batch as ``at``), ``log`` (every record, in (partition, offset)
+    order), ``projection`` (rows per table, seq columns holding the event's row in
+    ``events``) and ``dead`` (the rows of the records that did not decode)."""
+
+    events: pa.Table
+    log: pa.Table
+    projection: dict[str, pa.Table]
+    dead: pa.Table | None
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker needs to know once: the ledger's column types and how to decode."""
+
+    types: dict[str, dict[str, pa.DataType]]
+    max_event_bytes: int
+    origins: OriginKey | None
+    # Decoding reads it process-wide (schemas/cdevents.py); a spawned worker starts without.
+    cdevents_schemas: Path | None
+
+
+def serve_requests(setup: WorkerSetup, requests: Connection, results: Connection) -> None:
+    """The worker process: prepare each batch ``requests`` brings, send back what became of
+    it, until the ledger closes its end (or dies, which closes it too)."""
+    # Ctrl-C reaches the whole process group; the ledger stops the worker after its batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    relax_gc()
+    cdevents.use_schemas(setup.cdevents_schemas)
+    while True:
+        try:
+            records = requests.recv()
+        except EOFError:
+            return
+        try:
+            answer: Prepared | str = prepare([KafkaRecord(*r) for r in records], setup)
+        except Exception as exc:  # the ledger decodes this batch itself, event by event
+            answer = f"{type(exc).__name__}: {exc}"
+        results.send(answer)
+
+
+def as_tuples(records: list[KafkaRecord]) -> list[RecordTuple]:
+    return [(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
+
+
+def prepare(records: list[KafkaRecord], setup: WorkerSetup) -> Prepared:
+    """Decode, hash and project ``records``; raises if any step fails, and the writer then
+    writes the batch the careful way (ledger/store.py)."""
+    incoming, rejected = decode_batch(records, setup.max_event_bytes, setup.origins)
+    at_of = {id(record): at for at, record in enumerate(records)}
+    decoded = [item.decoded for item in incoming]
+    events = [item.event for item in decoded]
+    place_of = {id(item.record): place for place, item in enumerate(incoming)}
+    canonical = [item.canonical for item in decoded]
+    # A value that is its event's canonical bytes has its digest already: the content hash.
+    digests = {
+        id(item.record): bytes.fromhex(event.content_hash)
+        for item, event in zip(incoming, decoded, strict=True)
+        if item.record.value == event.canonical
+    }
+    placed = sorted(records, key=_log_position)
+    entries = [recordlog.record_entry(r, digests.get(id(r))) for r in placed]
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    leaf_of = {id(r): leaf for r, leaf in zip(placed, leaves, strict=True)}
+    log = pa.table(
+        [
+            [r.partition for r in placed],
+            [r.offset for r in placed],
+            entries,
+            leaves,
+            [place_of.get(id(r)) for r in placed],
+            [None if id(r) in digests or id(r) not in place_of else r.value for r in placed],
+        ],
+        schema=LOG_SCHEMA,
+    )
+    event_rows: Columns = {
+        "at": [at_of[id(item.record)] for item in incoming],
+        "source": [event.source for event in events],
+        "id": [event.id for event in events],
+        "type": [event.type for event in events],
+        "time": [event.time for event in events],
+        "subject": [event.subject for event in events],
+        "content_hash": [item.content_hash for item in decoded],
+        "canonical": canonical,
+        "leaf_hash": [leaf_of[id(item.record)] for item in incoming],
+        "topic": [item.record.topic for item in incoming],
+        "kafka_partition": [item.record.partition for item in incoming],
+        "kafka_offset": [item.record.offset for item in incoming],
+        "origin": [item.origin for item in incoming],
+    }
+    types = setup.types
+    projected = project_columns([Accepted(place, item) for place, item in enumerate(decoded)])
+    return Prepared(
+        events=_table(event_rows, {"at": pa.int32(), **types["events"]}),
+        log=log,
+        projection={table: _table(columns, types[table]) for table, columns in projected.items()},
+        dead=_table(dead_letter_columns(rejected), types["dead_letters"]) if rejected else None,
+    )
+
+
+def _log_position(record: KafkaRecord) -> tuple[int, int]:
+    return record.partition, record.offset
+
+
+def _table(columns: Columns, types: dict[str, pa.DataType]) -> pa.Table:
+    return pa.table({name: pa.array(values, types[name]) for name, values in columns.items()})

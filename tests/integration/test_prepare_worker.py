@@ -1,0 +1,165 @@
+"""``provledger serve`` prepares batches in a worker process (ledger/prepare.py): a real
+serve on the real broker, its worker killed mid-stream, loses and repeats nothing, starts
+another worker and goes on; the worker leaves with serve even when serve is SIGKILLed; and
+with ``PROVLEDGER_PREPARE_WORKER=off`` serve ingests in its own process, with no worker; a
+worker that hangs is given up and replaced, its batch decoded by the ledger's process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from provenance_ledger.ledger import preparer, verify
+from provenance_ledger.ledger.batch import decode_batch, next_offsets
+from provenance_ledger.ledger.settings import Settings
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.schemas.codec import KafkaRecord
+from tests.support import eventmix
+from tests.support.ledgerproc import cli, duplicates, health, produce, start_serve
+from tests.support.servers import free_port, server_env
+from tests.support.waiting import wait_until
+
+TOTAL = 20_000
+
+
+def _workers(parent: int) -> list[int]:
+    """The batch-preparing workers among ``parent``'s children (multiprocessing's spawned
+    processes; its resource tracker is another child, left out)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_worker_loses_nothing_and_is_replaced(
+    settings: Settings, topic_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    settings = replace(settings, topic=topic_factory(partitions=3))
+    messages = list(eventmix.messages(TOTAL, fmt="json", seed=17))
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = start_serve(server_env(settings, port), port, log)
+    try:
+        wait_until(lambda: health(port) is not None, 60, f"serve to start (log: {log})")
+        wait_until(lambda: _workers(server.pid), 30, "serve's worker to start")
+        (first,) = _workers(server.pid)
+        producer = threading.Thread(
+            target=produce, args=(settings.kafka_bootstrap, settings.topic, messages)
+        )
+        producer.start()
+        wait_until(lambda: (health(port) or {}).get("events", 0) > 2_000, 120, "ingest")
+        os.kill(first, signal.SIGKILL)
+        producer.join(timeout=300)
+
+        def caught_up() -> bool:
+            state = health(port)
+            return state is not None and state["events"] >= TOTAL
+
+        wait_until(caught_up, 300, f"{TOTAL} events (log: {log})")
+        time.sleep(1)  # anything beyond TOTAL would be a duplicate: give it a moment
+        state = health(port)
+        assert state is not None and (state["events"], state["dead_letters"]) == (TOTAL, 0)
+        replaced = _workers(server.pid)
+        assert replaced and first not in replaced
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert "the batch-preparing worker is stopped" in log.read_text()
+    ledger = Ledger.open(settings.db_path)
+    try:
+        assert ledger.counts() == (TOTAL, 0) and duplicates(ledger) == 0
+    finally:
+        ledger.close()
+    checked = cli(server_env(settings), "verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_worker_leaves_with_a_killed_serve(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    server = start_serve(server_env(settings, port), port, tmp_path / "serve.log")
+    try:
+        wait_until(lambda: _workers(server.pid), 60, "serve's worker to start")
+        workers = _workers(server.pid)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+    wait_until(lambda: not any(map(_alive, workers)), 30, f"the worker {workers} to leave")
+
+
+def test_serve_ingests_without_a_worker_when_told_to(
+    settings: Settings, topic_factory: Callable[..., str], tmp_path: Path
+) -> None:
+    settings = replace(settings, topic=topic_factory(partitions=3))
+    port = free_port()
+    env = {**server_env(settings, port), "PROVLEDGER_PREPARE_WORKER": "off"}
+    log = tmp_path / "serve.log"
+    server = start_serve(env, port, log)
+    try:
+        wait_until(lambda: health(port) is not None, 60, f"serve to start (log: {log})")
+        produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(3_000, seed=18))
+        wait_until(lambda: (health(port) or {}).get("events") == 3_000, 120, "3,000 events")
+        assert _workers(server.pid) == []
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
+def test_a_stuck_worker_is_replaced_and_its_batch_decoded_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that stops answering (here: SIGSTOPped) is given up after the timeout: its
+    batch is decoded and written by the ledger's process, the next goes to a new worker."""
+    monkeypatch.setattr(preparer, "ANSWER_TIMEOUT_S", 1.0)
+    messages = list(eventmix.messages(900, seed=19))
+    records = [
+        KafkaRecord("t", 0, at, key, value, tuple(headers))
+        for at, (key, headers, value) in enumerate(messages)
+    ]
+    batches = [records[:300], records[300:600], records[600:]]
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    workers = preparer.Preparer.start(ledger, Settings(), None)
+    try:
+
+        def write(batch: list[KafkaRecord], stop_worker: bool = False) -> preparer.Worker | None:
+            worker = workers.submit(batch)
+            assert worker is not None and worker.pid is not None
+            if stop_worker:
+                os.kill(worker.pid, signal.SIGSTOP)
+            decode = functools.partial(decode_batch, batch, 1024 * 1024)
+            preparer.write_prepared(ledger, worker, batch, next_offsets(batch), decode)
+            return worker
+
+        first = write(batches[0])
+        stuck = write(batches[1], stop_worker=True)
+        assert stuck is first and stuck.broken
+        after = write(batches[2])
+        assert after is not stuck and not after.broken
+        assert ledger.counts() == (900, 0)
+        assert verify.verify(ledger.cursor(), "t").problem is None
+    finally:
+        workers.close()
+        ledger.close()
+    assert first.pid is not None and not _alive(first.pid)
