@@ -16,7 +16,9 @@ maps it to the seq the event gets (or drops the rows of an event that is not new
 
 from __future__ import annotations
 
+import queue
 import signal
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -86,16 +88,28 @@ def serve_requests(setup: WorkerSetup, requests: Connection, results: Connection
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     relax_gc()
     cdevents.use_schemas(setup.cdevents_schemas)
-    while True:
-        try:
-            records = requests.recv()
-        except EOFError:
-            return
+    batches: queue.SimpleQueue[list[RecordTuple] | None] = queue.SimpleQueue()
+    threading.Thread(target=_take_requests, args=(requests, batches), daemon=True).start()
+    while (records := batches.get()) is not None:
         try:
             answer: Prepared | str = prepare([KafkaRecord(*r) for r in records], setup)
         except Exception as exc:  # the ledger decodes this batch itself, event by event
             answer = f"{type(exc).__name__}: {exc}"
         results.send(answer)
+
+
+def _take_requests(
+    requests: Connection, batches: queue.SimpleQueue[list[RecordTuple] | None]
+) -> None:
+    """Read batches as they come, whatever the worker is doing: a ledger sending the next
+    batch must not wait for the worker to finish sending its last answer, which may wait for
+    that same ledger thread to read it (pipes hold 64 KiB, a batch megabytes)."""
+    while True:
+        try:
+            batches.put(requests.recv())
+        except EOFError:
+            batches.put(None)
+            return
 
 
 def as_tuples(records: list[KafkaRecord]) -> list[RecordTuple]:

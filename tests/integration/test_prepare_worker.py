@@ -141,6 +141,7 @@ def test_a_stuck_worker_is_replaced_and_its_batch_decoded_here(
     batches = [records[:300], records[300:600], records[600:]]
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     workers = preparer.Preparer.start(ledger, Settings(), None)
+    assert workers is not None
     try:
 
         def write(batch: list[KafkaRecord], stop_worker: bool = False) -> preparer.Worker | None:
@@ -163,3 +164,31 @@ def test_a_stuck_worker_is_replaced_and_its_batch_decoded_here(
         workers.close()
         ledger.close()
     assert first.pid is not None and not _alive(first.pid)
+
+
+def test_a_batch_goes_in_before_the_answer_to_the_last_is_read(tmp_path: Path) -> None:
+    """Batches of megabytes, far more than a pipe holds: sending the next one while the
+    worker's answer to the last still waits to be read must not block (it deadlocked when
+    the worker read its requests only between answers)."""
+    messages = list(eventmix.messages(10_000, seed=23))
+    records = [
+        KafkaRecord("t", 0, at, key, value, tuple(headers))
+        for at, (key, headers, value) in enumerate(messages)
+    ]
+    batches = [records[:5_000], records[5_000:]]
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    workers = preparer.Preparer.start(ledger, Settings(), None)
+    assert workers is not None
+    try:
+        first = workers.submit(batches[0])
+        sent = threading.Thread(target=workers.submit, args=(batches[1],), daemon=True)
+        sent.start()
+        sent.join(timeout=60)
+        assert not sent.is_alive(), "sending the second batch waited for the first's answer"
+        for worker, batch in zip([first, first], batches, strict=True):
+            decode = functools.partial(decode_batch, batch, 1024 * 1024)
+            preparer.write_prepared(ledger, worker, batch, next_offsets(batch), decode)
+        assert ledger.counts() == (10_000, 0) and not first.broken
+    finally:
+        workers.close()
+        ledger.close()
