@@ -154,7 +154,7 @@ def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, way: st
             preparer.close()
         ledger.close()
     rate = events / elapsed
-    split = f" (workers {helper_cpu / events * 1e6:5.1f})" if helpers else " " * 17
+    split = f" (workers {helper_cpu / events * 1e6:5.1f})" if way != "one" else " " * 17
     print(
         f"  {label:22s} {rate:9,.0f} events/s   CPU {cpu / events * 1e6:6.1f} µs/event{split}"
         f"   ledger {verified(path, TOPIC, events).split(':')[0]}",
