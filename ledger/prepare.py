@@ -35,11 +35,6 @@ from provenance_ledger.schemas.codec import KafkaRecord
 
 # The projection columns that hold an event's seq (its place in the batch here).
 SEQ_COLUMNS = ("event_seq", "deployment_seq")
-# The events columns the worker fills; the writer adds seq, ingested_at and the JSON columns.
-EVENT_COLUMNS = (
-    "source", "id", "type", "time", "subject", "content_hash", "canonical", "leaf_hash",
-    "topic", "kafka_partition", "kafka_offset", "origin",
-)  # fmt: skip
 LOG_SCHEMA = pa.schema(
     [
         ("kafka_partition", pa.int32()),
