@@ -30,6 +30,7 @@ from provenance_ledger.ledger.batch import decode_batch, relax_gc
 from provenance_ledger.ledger.dead_rows import dead_letter_columns
 from provenance_ledger.ledger.origin import OriginKey
 from provenance_ledger.ledger.projection import Accepted, Columns, project_columns
+from provenance_ledger.ledger.writer import event_columns
 from provenance_ledger.schemas import cdevents
 from provenance_ledger.schemas.codec import KafkaRecord
 
@@ -115,21 +116,18 @@ def prepare(records: list[KafkaRecord], setup: WorkerSetup) -> Prepared:
     """Decode, hash and project ``records``; raises if any step fails, and the writer then
     writes the batch the careful way (ledger/store.py)."""
     incoming, rejected = decode_batch(records, setup.max_event_bytes, setup.origins)
-    at_of = {id(record): at for at, record in enumerate(records)}
-    decoded = [item.decoded for item in incoming]
-    events = [item.event for item in decoded]
+    # Each decoded event is "accepted" at its place in the batch; the writer renumbers.
+    accepted = [Accepted(place, item.decoded) for place, item in enumerate(incoming)]
     place_of = {id(item.record): place for place, item in enumerate(incoming)}
-    canonical = [item.canonical for item in decoded]
     # A value that is its event's canonical bytes has its digest already: the content hash.
     digests = {
-        id(item.record): bytes.fromhex(event.content_hash)
-        for item, event in zip(incoming, decoded, strict=True)
-        if item.record.value == event.canonical
+        id(item.record): bytes.fromhex(item.decoded.content_hash)
+        for item in incoming
+        if item.record.value == item.decoded.canonical
     }
     placed = sorted(records, key=_log_position)
     entries = [recordlog.record_entry(r, digests.get(id(r))) for r in placed]
     leaves = [merkle.leaf_hash(entry) for entry in entries]
-    leaf_of = {id(r): leaf for r, leaf in zip(placed, leaves, strict=True)}
     log = pa.table(
         [
             [r.partition for r in placed],
@@ -141,23 +139,16 @@ def prepare(records: list[KafkaRecord], setup: WorkerSetup) -> Prepared:
         ],
         schema=LOG_SCHEMA,
     )
-    event_rows: Columns = {
-        "at": [at_of[id(item.record)] for item in incoming],
-        "source": [event.source for event in events],
-        "id": [event.id for event in events],
-        "type": [event.type for event in events],
-        "time": [event.time for event in events],
-        "subject": [event.subject for event in events],
-        "content_hash": [item.content_hash for item in decoded],
-        "canonical": canonical,
-        "leaf_hash": [leaf_of[id(item.record)] for item in incoming],
-        "topic": [item.record.topic for item in incoming],
-        "kafka_partition": [item.record.partition for item in incoming],
-        "kafka_offset": [item.record.offset for item in incoming],
-        "origin": [item.origin for item in incoming],
+    leaf_of_place = {
+        place_of[id(r)]: leaf for r, leaf in zip(placed, leaves, strict=True) if id(r) in place_of
     }
+    event_rows = event_columns(incoming, accepted, leaf_of_place)
+    # The record's place in the batch instead: a conflicting repeat's dead letter names it.
+    at_of = {id(record): at for at, record in enumerate(records)}
+    del event_rows["seq"]
+    event_rows["at"] = [at_of[id(item.record)] for item in incoming]
     types = setup.types
-    projected = project_columns([Accepted(place, item) for place, item in enumerate(decoded)])
+    projected = project_columns(accepted)
     return Prepared(
         events=_table(event_rows, {"at": pa.int32(), **types["events"]}),
         log=log,
