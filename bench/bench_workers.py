@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_ingest import FORMATS, _cpu_s, _records, verified
+from proctree import descendants
 
 from provenance_ledger.ledger.batch import (
     Incoming,
@@ -57,19 +58,6 @@ MAX_EVENT_BYTES = 1024 * 1024
 
 def _decode(records: list[KafkaRecord]) -> tuple[list[Incoming], list[Rejected]]:
     return decode_batch(records, MAX_EVENT_BYTES)
-
-
-def _children(parent: int) -> list[int]:
-    """The processes whose parent is ``parent`` (every worker, whichever ran a task)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == parent:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def one_process(batches: list[list[KafkaRecord]], ledger: Ledger) -> None:
@@ -133,7 +121,7 @@ def _measure(label: str, batches: list[list[KafkaRecord]], folder: Path, way: st
         if pool is not None:  # the workers start (and import) before the clock does
             for _ in range(workers * 4):
                 pool.submit(os.getpid).result()
-        helpers = _children(os.getpid())
+        helpers = descendants(os.getpid())
         helpers_before = sum(_cpu_s(pid) for pid in helpers)
         cpu_before = time.process_time()
         began = time.perf_counter()

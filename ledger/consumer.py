@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata
 
 from provenance_ledger.ledger import identity, origin
 from provenance_ledger.ledger.batch import (
+    BatchResult,
     Incoming,
     Rejected,
     decode_batch,
@@ -399,15 +400,7 @@ class LedgerConsumer:
         offsets: dict[tuple[str, int], int],
     ) -> int:
         result = self._ledger.write_batch(incoming, rejected, offsets)
-        self.status.batches += 1
-        log.debug(
-            "batch: %d records, %d accepted, %d duplicates, %d dead letters",
-            len(incoming) + len(rejected),
-            result.accepted,
-            result.duplicates,
-            result.dead_letters,
-        )
-        return result.accepted
+        return self._written(result, len(incoming) + len(rejected))
 
     def _write_prepared(
         self,
@@ -417,7 +410,17 @@ class LedgerConsumer:
     ) -> int:
         decode = functools.partial(self._decode, records)
         result = write_prepared(self._ledger, worker, records, offsets, decode)
+        return self._written(result, len(records))
+
+    def _written(self, result: BatchResult, records: int) -> int:
         self.status.batches += 1
+        log.debug(
+            "batch: %d records, %d accepted, %d duplicates, %d dead letters",
+            records,
+            result.accepted,
+            result.duplicates,
+            result.dead_letters,
+        )
         return result.accepted
 
     def settle_writes(self) -> None:

@@ -29,8 +29,8 @@ from provenance_ledger.ledger import merkle, recordlog
 from provenance_ledger.ledger.batch import decode_batch, relax_gc
 from provenance_ledger.ledger.dead_rows import dead_letter_columns
 from provenance_ledger.ledger.origin import OriginKey
-from provenance_ledger.ledger.projection import Accepted, Columns, project_columns
-from provenance_ledger.ledger.writer import event_columns
+from provenance_ledger.ledger.projection import Accepted, project_columns
+from provenance_ledger.ledger.writer import event_columns, typed_table
 from provenance_ledger.schemas import cdevents
 from provenance_ledger.schemas.codec import KafkaRecord
 
@@ -89,7 +89,7 @@ def serve_requests(setup: WorkerSetup, requests: Connection, results: Connection
     while (records := batches.get()) is not None:
         try:
             answer: Prepared | str = prepare([KafkaRecord(*r) for r in records], setup)
-        except Exception as exc:  # the ledger decodes this batch itself, event by event
+        except Exception as exc:  # the ledger decodes and writes this batch itself
             answer = f"{type(exc).__name__}: {exc}"
         results.send(answer)
 
@@ -113,8 +113,8 @@ def as_tuples(records: list[KafkaRecord]) -> list[RecordTuple]:
 
 
 def prepare(records: list[KafkaRecord], setup: WorkerSetup) -> Prepared:
-    """Decode, hash and project ``records``; raises if any step fails, and the writer then
-    writes the batch the careful way (ledger/store.py)."""
+    """Decode, hash and project ``records``; raises if any step fails, and the ledger then
+    decodes and writes the batch itself (ledger/preparer.py)."""
     incoming, rejected = decode_batch(records, setup.max_event_bytes, setup.origins)
     # Each decoded event is "accepted" at its place in the batch; the writer renumbers.
     accepted = [Accepted(place, item.decoded) for place, item in enumerate(incoming)]
@@ -149,17 +149,14 @@ def prepare(records: list[KafkaRecord], setup: WorkerSetup) -> Prepared:
     event_rows["at"] = [at_of[id(item.record)] for item in incoming]
     types = setup.types
     projected = project_columns(accepted)
+    dead = dead_letter_columns(rejected) if rejected else None
     return Prepared(
-        events=_table(event_rows, {"at": pa.int32(), **types["events"]}),
+        events=typed_table(event_rows, {"at": pa.int32(), **types["events"]}),
         log=log,
-        projection={table: _table(columns, types[table]) for table, columns in projected.items()},
-        dead=_table(dead_letter_columns(rejected), types["dead_letters"]) if rejected else None,
+        projection={table: typed_table(rows, types[table]) for table, rows in projected.items()},
+        dead=typed_table(dead, types["dead_letters"]) if dead is not None else None,
     )
 
 
 def _log_position(record: KafkaRecord) -> tuple[int, int]:
     return record.partition, record.offset
-
-
-def _table(columns: Columns, types: dict[str, pa.DataType]) -> pa.Table:
-    return pa.table({name: pa.array(values, types[name]) for name, values in columns.items()})

@@ -479,7 +479,12 @@ def as_arrow(cur: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> pa
     infers (which cost ~40 µs a column while dateutil was not installed: 1 to 2 µs per event
     of a batch of 5,000). Every file a ledger opens has this provledger's schema
     (ledger/migrate.py), so the types are looked up once."""
-    types = arrow_types(cur, table)
+    return typed_table(columns, arrow_types(cur, table))
+
+
+def typed_table(columns: Columns, types: dict[str, pa.DataType]) -> pa.Table:
+    """:func:`as_arrow` with the table's types at hand (a worker has no cursor:
+    ledger/prepare.py)."""
     if columns.keys() == types.keys():
         columns = {name: columns[name] for name in types}  # the table's column order
     return pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
