@@ -192,3 +192,50 @@ def test_a_batch_goes_in_before_the_answer_to_the_last_is_read(tmp_path: Path) -
     finally:
         workers.close()
         ledger.close()
+
+
+def test_the_worker_prepares_the_next_batch_while_its_last_answer_waits(tmp_path: Path) -> None:
+    """An answer of megabytes waits in the pipe until the writer is done with the batch before;
+    the worker must go on preparing what it holds meanwhile (it sat blocked in the send, a
+    tenth of its time under serve's load). Three batches sent, none of the answers read: once
+    the worker is idle, reading them costs it only the sending, not the preparing."""
+    messages = list(eventmix.messages(12_000, seed=29))
+    records = [
+        KafkaRecord("t", 0, at, key, value, tuple(headers))
+        for at, (key, headers, value) in enumerate(messages)
+    ]
+    batches = [records[at : at + 4_000] for at in range(0, len(records), 4_000)]
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    workers = preparer.Preparer.start(ledger, Settings(), None)
+    assert workers is not None
+    try:
+        worker = workers.submit(batches[0])
+        assert worker is not None and worker.pid is not None
+        for batch in batches[1:]:
+            assert workers.submit(batch) is worker
+        idle_cpu = _settled_cpu_s(worker.pid)
+        for batch in batches:
+            decode = functools.partial(decode_batch, batch, 1024 * 1024)
+            preparer.write_prepared(ledger, worker, batch, next_offsets(batch), decode)
+        spent_reading = _cpu_s(worker.pid) - idle_cpu
+        assert ledger.counts() == (12_000, 0) and not worker.broken
+        # Preparing one batch of 4,000 takes the worker ~0.15-0.3 s of CPU.
+        assert spent_reading < 0.1, f"the worker prepared while read: {spent_reading:.2f} s"
+    finally:
+        workers.close()
+        ledger.close()
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settled_cpu_s(pid: int) -> float:
+    """The process's CPU seconds once they stop growing (it has nothing left to do)."""
+    last = -1.0
+    deadline = time.monotonic() + 60
+    while (now := _cpu_s(pid)) != last and time.monotonic() < deadline:
+        last = now
+        time.sleep(0.5)
+    return now
