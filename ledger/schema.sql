@@ -5,6 +5,12 @@
 
 CREATE SEQUENCE IF NOT EXISTS dead_letter_seq START 1;
 
+-- Compression, where a column says (files made before keep DuckDB's choice, which cannot be
+-- altered): a checkpoint tried DICT_FSST on every string column, ~20 µs per event of
+-- serve's CPU, most of it on hashes (random: nothing to gain) and on the events' JSON and
+-- the log's entries (ZSTD packs them smaller, for less). The columns the suspects call and
+-- the API read by the row keep it (bench/bench_checkpoint.py, docs/benchmarks.md).
+--
 -- (source, id) is unique, kept so by the writer's key index (ledger/keyindex.py) and checked
 -- by `provledger verify`; an ART index on it cost 62 MB at 1M events and ~6 µs per insert.
 -- Files made before this keep their UNIQUE (source, id): DuckDB cannot drop one.
@@ -17,9 +23,9 @@ CREATE TABLE IF NOT EXISTS events (
     subject VARCHAR,
     data JSON,
     attributes JSON,
-    content_hash VARCHAR NOT NULL,
-    canonical VARCHAR NOT NULL,
-    leaf_hash BLOB NOT NULL,
+    content_hash VARCHAR NOT NULL USING COMPRESSION zstd,
+    canonical VARCHAR NOT NULL USING COMPRESSION zstd,
+    leaf_hash BLOB NOT NULL USING COMPRESSION uncompressed,
     topic VARCHAR,
     kafka_partition INTEGER,
     kafka_offset BIGINT,
@@ -65,14 +71,14 @@ CREATE TABLE IF NOT EXISTS log_records (
     idx BIGINT NOT NULL,
     kafka_offset BIGINT NOT NULL,
     -- The leaf's bytes: partition, offset, key, headers and the SHA-256 of the value.
-    entry BLOB NOT NULL,
-    leaf_hash BLOB NOT NULL,
+    entry BLOB NOT NULL USING COMPRESSION zstd,
+    leaf_hash BLOB NOT NULL USING COMPRESSION uncompressed,
     -- accepted | duplicate | dead_letter
     outcome VARCHAR NOT NULL,
     event_seq BIGINT,
     -- The value, kept only for an accepted event whose value is not its canonical JSON
     -- (Avro, binary mode, JSON spelled otherwise), so that verify can tie the row to it.
-    value BLOB
+    value BLOB USING COMPRESSION zstd
 );
 
 -- Perfect subtrees (level >= 1) of each partition's tree; leaves are log_records.leaf_hash.
@@ -80,7 +86,7 @@ CREATE TABLE IF NOT EXISTS log_nodes (
     kafka_partition INTEGER NOT NULL,
     level INTEGER NOT NULL,
     idx BIGINT NOT NULL,
-    hash BLOB NOT NULL
+    hash BLOB NOT NULL USING COMPRESSION uncompressed
 );
 
 -- The log's head after each committed batch: records, root over the partition heads, the

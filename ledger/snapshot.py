@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,9 @@ BATCH_ROWS = 100_000
 # The oldest on-disk format that holds our tables, so an SRE's older `duckdb` CLI (1.x)
 # opens the copy; DuckDB 2.x's default format is unreadable before 2.0.
 STORAGE_VERSION = "v1.0.0"
+# A column's compression as ledger/schema.sql names it; that format has no ZSTD, so a copy's
+# columns take DuckDB's own choice.
+COMPRESSION_CLAUSE = re.compile(r" USING COMPRESSION \w+", re.IGNORECASE)
 
 
 class SnapshotError(RuntimeError, LocalFailure):
@@ -83,7 +87,7 @@ def copy_database(src: duckdb.DuckDBPyConnection, out: duckdb.DuckDBPyConnection
         f"SELECT table_name, sql FROM duckdb_tables() WHERE {where} AND NOT temporary "
         "ORDER BY table_oid"
     ).fetchall():
-        out.execute(sql)
+        out.execute(without_compressions(sql))
         tables.append(name)
     counts: dict[str, int] = {}
     for table in tables:
@@ -106,6 +110,11 @@ def copy_database(src: duckdb.DuckDBPyConnection, out: duckdb.DuckDBPyConnection
     ).fetchall()
     _create_views(out, [sql for (sql,) in views])
     return counts
+
+
+def without_compressions(create_table: str) -> str:
+    """A ``CREATE TABLE`` statement whose columns take DuckDB's own compression."""
+    return COMPRESSION_CLAUSE.sub("", create_table)
 
 
 def _create_views(out: duckdb.DuckDBPyConnection, pending: list[str]) -> None:
