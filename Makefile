@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-workers bench-query bench-cold-facts bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-workers bench-query bench-cold-facts bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,7 +52,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -97,6 +97,9 @@ bench-write-long: $(STAMP) ## the writer's CPU per event on a long ledger: 50k e
 
 bench-row-groups: $(STAMP) ## what DuckDB holds until a checkpoint for appended rows, by row-group size (seconds)
 	$(PY) bench/bench_row_groups.py
+
+bench-checkpoint: $(STAMP) ## a checkpoint's CPU per event and the file's size: the ledger's column compressions vs DuckDB's own choice (a minute)
+	$(PY) bench/bench_checkpoint.py
 
 bench-commit-reads: $(STAMP) ## the policy gate's and a commit's provenance reads on bench-memory's 1M-event ledger: CPU per call (builds it first, minutes)
 	test -f $(MEMORY_LEDGER) || $(PY) bench/ledger_builder.py --events 1000000 --path $(MEMORY_LEDGER) --fill projected
