@@ -101,13 +101,17 @@ def _take_requests(
 ) -> None:
     """Read batches as they come, whatever the worker is doing: a ledger sending the next
     batch must not wait for the worker to finish sending its last answer, which may wait for
-    that same ledger thread to read it (pipes hold 64 KiB, a batch megabytes)."""
-    while True:
-        try:
+    that same ledger thread to read it (pipes hold 64 KiB, a batch megabytes). However the
+    requests end, the worker ends: a ledger that died mid-batch cuts a message short, which
+    ``recv`` reports as OSError, not EOFError (caught alone, it left the worker waiting
+    forever, one orphan per killed serve)."""
+    try:
+        while True:
             batches.put(requests.recv())
-        except EOFError:
-            batches.put(None)
-            return
+    except (EOFError, OSError):
+        return
+    finally:
+        batches.put(None)
 
 
 def _give_answers(answers: queue.SimpleQueue[Prepared | str], results: Connection) -> None:

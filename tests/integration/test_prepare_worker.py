@@ -8,8 +8,10 @@ worker that hangs is given up and replaced, its batch decoded by the ledger's pr
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +22,10 @@ import pytest
 
 from provenance_ledger.ledger import preparer, verify
 from provenance_ledger.ledger.batch import decode_batch, next_offsets
+from provenance_ledger.ledger.prepare import WorkerSetup, serve_requests
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.ledger.writer import table_types
 from provenance_ledger.schemas.codec import KafkaRecord
 from tests.support import eventmix
 from tests.support.ledgerproc import cli, duplicates, health, produce, start_serve
@@ -239,3 +243,29 @@ def _settled_cpu_s(pid: int) -> float:
         last = now
         time.sleep(0.5)
     return now
+
+
+def test_the_worker_ends_when_the_ledger_dies_mid_batch(tmp_path: Path) -> None:
+    """A ledger killed while sending a batch leaves half a message in the pipe; the worker must
+    end all the same (it waited forever, one orphan process per killed serve)."""
+    spawn = multiprocessing.get_context("spawn")
+    requests_in, requests = spawn.Pipe(duplex=False)
+    answers, answers_out = spawn.Pipe(duplex=False)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    setup = WorkerSetup(table_types(ledger.cursor()), 1024 * 1024, None, None)
+    ledger.close()
+    worker = spawn.Process(target=serve_requests, args=(setup, requests_in, answers_out))
+    worker.start()
+    requests_in.close()
+    answers_out.close()
+    try:
+        # A message's 4-byte length, then a tenth of what it announces: what a send leaves
+        # when its process is killed midway.
+        os.write(requests.fileno(), struct.pack("!i", 1_000_000) + b"\x80" * 100_000)
+        requests.close()
+        worker.join(timeout=30)
+        assert worker.exitcode is not None, "the worker outlived a ledger killed mid-batch"
+    finally:
+        if worker.is_alive():
+            worker.kill()
+        answers.close()
