@@ -41,7 +41,7 @@ def _workers(parent: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(int(stat.parent.name))
             command = (stat.parent / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
@@ -50,9 +50,15 @@ def _workers(parent: int) -> list[int]:
     return found
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command (which may hold spaces and ")"):
+    0 state, 1 ppid, 11 utime, 12 stime."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = _stat_fields(pid)[0]
     except OSError:
         return False
     return state != "Z"
@@ -231,7 +237,7 @@ def test_the_worker_prepares_the_next_batch_while_its_last_answer_waits(tmp_path
 
 
 def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
