@@ -18,7 +18,13 @@ from multiprocessing.connection import wait
 
 from provenance_ledger.ledger.batch import BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.origin import OriginKey
-from provenance_ledger.ledger.prepare import Prepared, WorkerSetup, as_tuples, serve_requests
+from provenance_ledger.ledger.prepare import (
+    Prepared,
+    WorkerSetup,
+    as_tuples,
+    serve_requests,
+    use_system_allocator,
+)
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.ledger.writer import table_types
@@ -114,6 +120,7 @@ class Preparer:
     ) -> Preparer | None:
         """A worker that prepares batches for ``ledger`` as this process would decode them;
         None when ``PROVLEDGER_PREPARE_WORKER`` is off or no process can be started."""
+        use_system_allocator()  # as the worker does: this process holds batches too
         if not settings.prepare_worker:
             return None
         types = table_types(ledger.cursor())

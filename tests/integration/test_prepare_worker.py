@@ -2,7 +2,8 @@
 serve on the real broker, its worker killed mid-stream, loses and repeats nothing, starts
 another worker and goes on; the worker leaves with serve even when serve is SIGKILLed; and
 with ``PROVLEDGER_PREPARE_WORKER=off`` serve ingests in its own process, with no worker; a
-worker that hangs is given up and replaced, its batch decoded by the ledger's process.
+worker that hangs is given up and replaced, its batch decoded by the ledger's process; both
+sides allocate Arrow's buffers from the C library's heap.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from provenance_ledger.ledger import preparer, verify
@@ -275,3 +278,43 @@ def test_the_worker_ends_when_the_ledger_dies_mid_batch(tmp_path: Path) -> None:
         if worker.is_alive():
             worker.kill()
         answers.close()
+
+
+def _allocators_around(step: str, path: str, report: Connection) -> None:
+    """In a fresh process: Arrow's allocator before and after ``step``, the way the worker
+    (``serve_requests`` until its requests end) or the ledger's side (``Preparer.start``)
+    begins."""
+    before = pa.default_memory_pool().backend_name
+    ledger = Ledger.open(Path(path), migrate=True)
+    if step == "worker":
+        setup = WorkerSetup(table_types(ledger.cursor()), 1024 * 1024, None, None)
+        requests_in, requests = multiprocessing.Pipe(duplex=False)
+        _, answers_out = multiprocessing.Pipe(duplex=False)
+        requests.close()  # nothing to prepare: the worker sets up, then ends
+        serve_requests(setup, requests_in, answers_out)
+    else:
+        workers = preparer.Preparer.start(ledger, replace(Settings(), prepare_worker=False), None)
+        assert workers is None
+    ledger.close()
+    report.send((before, pa.default_memory_pool().backend_name))
+
+
+@pytest.mark.parametrize("step", ["worker", "ledger"])
+def test_batches_are_allocated_from_the_c_library_heap(step: str, tmp_path: Path) -> None:
+    """pyarrow's mimalloc kept the pages of every batch's freed buffers: serve and its worker
+    held tens of megabytes no batch used (docs/benchmarks.md, "Arrow's allocator"). Both
+    sides switch to the C library's allocator as they begin, whether a worker runs or not."""
+    spawn = multiprocessing.get_context("spawn")
+    answers, report = spawn.Pipe(duplex=False)
+    process = spawn.Process(
+        target=_allocators_around, args=(step, str(tmp_path / "ledger.duckdb"), report)
+    )
+    process.start()
+    report.close()
+    try:
+        assert answers.poll(120), "the process reported nothing"
+        before, after = answers.recv()
+    finally:
+        process.join(timeout=30)
+    assert before != "system", f"a fresh process already used {before}: the test proves nothing"
+    assert after == "system"
