@@ -12,9 +12,11 @@ reads go on ``--settle`` seconds after the last event is in. serve's RSS is samp
 /proc every half second.
 
 Printed: RSS when ready, after ingest, steady (median over the settle phase) and peak
-(VmHWM) against the bound for the N + ``--more`` events the ledger then holds (pass/fail;
-exit 1 on fail), the WAL's size at the end and at most (a run that passed no checkpoint says
-so), and the suspects call's p50 / p95 over HTTP during ingest and after.
+(VmHWM; serve's and its worker's, summed), the highest PSS sampled (the libraries both
+processes map counted once), and the peak against the bound for the N + ``--more`` events
+the ledger then holds (pass/fail; exit 1 on fail), the WAL's size at the end and at most (a
+run that passed no checkpoint says so), and the suspects call's p50 / p95 over HTTP during
+ingest and after.
 
     python bench/bench_memory.py [--events 1000000] [--path FILE] [--fill projected|rows]
         [--more 150000] [--memory-limit 4GB] [--no-reads]
@@ -45,7 +47,7 @@ import httpx
 import ledger_builder
 from bench_ingest import _producer, _tail
 from kafka.admin import KafkaAdminClient, NewTopic
-from proctree import tree_peak_rss_kib, tree_rss_kib
+from proctree import tree_peak_rss_kib, tree_pss_kib, tree_rss_kib
 
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.producers.emitter import encode_message
@@ -72,6 +74,7 @@ class Samples:
     """serve's RSS (MB) by phase, and the latencies (ms) of the reads by endpoint and phase."""
 
     rss: dict[str, list[float]] = field(default_factory=dict)
+    pss_mb: float = 0.0
     latency: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     phase: str = "ready"
@@ -89,6 +92,7 @@ def _sample_rss(pid: int, wal: Path, samples: Samples, stop: threading.Event) ->
     while not stop.wait(SAMPLE_S):
         try:
             samples.rss.setdefault(samples.phase, []).append(_rss_mb(pid))
+            samples.pss_mb = max(samples.pss_mb, tree_pss_kib(pid) / 1024)
         except FileNotFoundError:  # serve has exited; the main thread reports why
             return
         samples.wal_mb = max(samples.wal_mb, _size_mb(wal))
@@ -355,6 +359,10 @@ def report(args: argparse.Namespace, how: str, size_mb: float, samples: Samples,
         if rss
     ]
     print(f"  RSS sampled every {SAMPLE_S} s, highest by phase: {'; '.join(highest)}")
+    print(
+        f"  PSS sampled alike, highest {samples.pss_mb:,.0f} MB: the libraries serve and its "
+        "worker both map count once (the RSS counts them in each; the bound is held to the RSS)"
+    )
     settle = samples.rss.get("settle", [])
     steady = statistics.median(settle) if settle else f["after_ingest_mb"]
     # The ledger ends with the events sent too.

@@ -62,6 +62,20 @@ def tree_peak_rss_kib(root: int) -> int:
     return tree_rss_kib(root, "VmHWM")
 
 
+def tree_pss_kib(root: int) -> int:
+    """Proportional set size of ``root`` and its live descendants, summed: a page that
+    several of them map (DuckDB's and Arrow's libraries, in serve and its worker alike)
+    counts once, where the RSS counts it in each."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total
+
+
 def _status_kib(pid: int, field: str) -> int:
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
