@@ -25,11 +25,13 @@ from provenance_ledger.ledger.keyindex import KeyIndex, key_hashes
 from provenance_ledger.ledger.prepare import SEQ_COLUMNS, Prepared
 from provenance_ledger.ledger.writer import (
     EVENT_JSON_COLUMNS,
+    Repeat,
     advance_offsets,
     arrow_types,
     as_arrow,
     insert_log_head,
     insert_table,
+    judge_repeat,
     node_columns,
     stored_content_hashes,
 )
@@ -86,7 +88,7 @@ def sort_out(
 ) -> tuple[np.ndarray, int, list[int], np.ndarray]:
     """The places of the new events (ascending), the duplicates, the places of conflicting
     duplicates, and every event's key hash. A batch of keys the ledger has not seen, none
-    twice, is new as a whole; otherwise each event is sorted out as writer.sort_out does."""
+    twice, is new as a whole; otherwise each event is judged by writer.judge_repeat."""
     if not events.num_rows:
         return NO_PLACES, 0, [], np.zeros(0, np.uint64)
     key_hash = key_hashes(cur, events.select(["source", "id"]))
@@ -104,11 +106,10 @@ def sort_out(
         strict=True,
     )
     for place, (source, id_, content_hash) in enumerate(columns):
-        previous = known.get((source, id_))
-        if previous is None:
-            known[(source, id_)] = content_hash
+        repeat = judge_repeat(known, (source, id_), content_hash)
+        if repeat is Repeat.NEW:
             new.append(place)
-        elif previous == content_hash:
+        elif repeat is Repeat.SAME:
             duplicates += 1
         else:
             conflicts.append(place)

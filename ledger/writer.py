@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 
 import duckdb
 import numpy as np
@@ -130,19 +131,35 @@ def sort_out(
             log.exception("event at offset %s could not be written", item.record.offset)
             batch.dead.append(_internal_error(item, exc))
             continue
-        key = (decoded.event.source, decoded.event.id)
-        previous = known.get(key)
-        if previous is not None:
-            if previous == decoded.content_hash:
-                batch.duplicates += 1
-            else:
-                batch.dead.append(_conflict(item))
+        repeat = judge_repeat(known, (decoded.event.source, decoded.event.id), decoded.content_hash)
+        if repeat is Repeat.SAME:
+            batch.duplicates += 1
             continue
-        known[key] = decoded.content_hash
+        if repeat is Repeat.OTHER:
+            batch.dead.append(_conflict(item))
+            continue
         batch.positions.append(at)
         batch.new.append(item)
         batch.accepted.append(Accepted(seq, decoded))
     return batch
+
+
+class Repeat(Enum):
+    NEW = "new"
+    SAME = "same content"
+    OTHER = "other content"
+
+
+def judge_repeat(known: dict[tuple[str, str], str], key: tuple[str, str], content: str) -> Repeat:
+    """The deduplication rule of both write paths (this one and ledger/prepared_writer.py):
+    a (source, id) that ``known`` lacks (stored, or earlier in the batch) is new, and is
+    known from now on; a repeat of the same content hash is a duplicate, of another a
+    conflict (a dead letter)."""
+    previous = known.get(key)
+    if previous is None:
+        known[key] = content
+        return Repeat.NEW
+    return Repeat.SAME if previous == content else Repeat.OTHER
 
 
 def _own_work(item: Incoming, seq: int, events_shape: TableShape | None) -> None:
