@@ -170,18 +170,16 @@ def main() -> None:
             alone = replay_alone(
                 replace(settings, topic=topic, db_path=folder / "ledger.duckdb"), folder
             )
-            checks = [
-                f"{name} {verified(folder / file, topic, args.events)}"
-                for name, file in (
-                    ("rebuilt ledger", "ledger.duckdb"),
-                    ("replay loop's", "replay.duckdb"),
-                )
-            ]
+            # The figures first: a ledger that does not verify fails the run, after them.
+            _report(args, ingest, report, command, alone)
+            for name, file in (
+                ("rebuilt ledger", "ledger.duckdb"),
+                ("replay loop's", "replay.duckdb"),
+            ):
+                print(f"{name} {verified(folder / file, topic, args.events)}", flush=True)
     finally:
         admin.delete_topics([topic])
         admin.close()
-    _report(args, ingest, report, command, alone)
-    print("\n".join(checks))
 
 
 def _report(

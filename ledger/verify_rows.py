@@ -24,6 +24,9 @@ from provenance_ledger.schemas.codec import DecodeError, decode_record
 DECODE_CHUNK = 2048
 # Event seqs checked per range: ~120 MB of join at most under the default cap.
 ROW_SPAN = 500_000
+# Event seqs decoded per query: its join and sort hold each event's canonical JSON and value
+# (~1.6 KB a row for Avro); over a whole range, a 1M-event Avro ledger ran out of the 256 MB cap.
+DECODE_SPAN = 50_000
 
 # A row whose columns disagree with the canonical event they were cut from was edited. A
 # canonical that is no longer JSON (or whose time no longer parses) was edited too: it reads
@@ -183,17 +186,20 @@ def _first_not_decoded(cur: duckdb.DuckDBPyConnection, low: int, high: int) -> i
     JSON spelled otherwise) does not decode to its canonical JSON: the digest ties the value
     to the log, decoding ties the row to the value. The loop issues no query while the
     result streams."""
-    result = cur.execute(
-        "SELECT e.seq, e.canonical, r.entry, r.value FROM log_records r "
-        "JOIN events e ON e.seq = r.event_seq WHERE r.value IS NOT NULL "
-        "AND r.event_seq >= ? AND r.event_seq < ? AND e.seq >= ? AND e.seq < ? ORDER BY e.seq",
-        [low, high, low, high],
-    )
-    while rows := result.fetchmany(DECODE_CHUNK):
-        for seq, canonical, entry, value in rows:
-            if not _decodes_to(bytes(entry), bytes(value), canonical):
-                result.fetchall()  # end the stream: the cursor takes more queries after
-                return seq
+    for start in range(low, high, DECODE_SPAN):
+        end = min(start + DECODE_SPAN, high)
+        result = cur.execute(
+            "SELECT e.seq, e.canonical, r.entry, r.value FROM log_records r "
+            "JOIN events e ON e.seq = r.event_seq WHERE r.value IS NOT NULL "
+            "AND r.event_seq >= ? AND r.event_seq < ? AND e.seq >= ? AND e.seq < ? "
+            "ORDER BY e.seq",
+            [start, end, start, end],
+        )
+        while rows := result.fetchmany(DECODE_CHUNK):
+            for seq, canonical, entry, value in rows:
+                if not _decodes_to(bytes(entry), bytes(value), canonical):
+                    result.fetchall()  # end the stream: the cursor takes more queries after
+                    return seq
     return None
 
 
