@@ -17,9 +17,9 @@ import duckdb
 
 from provenance_ledger.schemas.errors import LocalFailure
 
-# Not the log's tables: a file from before the log was defined by the topic is still a
-# ledger (rebuild is its migration).
-CORE_TABLES = ("events", "kafka_offsets")
+# Not the log's tables, nor the offsets' (kafka_offsets, then kafka_offset_marks): a file
+# from before either changed is still a ledger (migrating or rebuilding brings it up to date).
+CORE_TABLES = ("events",)
 _COLUMNS = (
     "SELECT table_name, column_name, data_type FROM duckdb_columns() "
     "WHERE database_name = current_database() AND schema_name = 'main' "

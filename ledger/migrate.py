@@ -1,7 +1,8 @@
 """The ledger file's schema, made or brought up to date only when asked: :func:`migrate`.
 
 The schema is every SQL file the ledger ships, run in this order: ``schema.sql`` (the tables),
-``indexes.sql``, then each ``views/*.sql`` by name. Every statement is idempotent (``IF NOT
+``indexes.sql``, then each ``views/*.sql`` by name; between the tables and the rest, an older
+file's offsets move to the table that replaced theirs. Every statement is idempotent (``IF NOT
 EXISTS``, ``CREATE OR REPLACE``), so migrating a current file changes nothing and migrating an
 older one adds what it lacks; a new file in ``views/`` is taken up without a code change.
 
@@ -60,7 +61,10 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
     try:
         cur.begin()
         try:
-            for sql in sql_files():
+            schema, *later = sql_files()
+            cur.execute(schema.read_text())
+            _offsets_to_marks(cur)
+            for sql in later:
                 cur.execute(sql.read_text())
             commit_facts.catch_up(cur)
             identity.ensure_id(cur)
@@ -72,6 +76,21 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
             raise
     finally:
         cur.close()
+
+
+def _offsets_to_marks(cur: duckdb.DuckDBPyConnection) -> None:
+    """A file from before ``kafka_offset_marks``: its table ``kafka_offsets`` (a row per
+    partition, updated) becomes one mark per partition, and the view of that name replaces it."""
+    table = cur.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'kafka_offsets'"
+    ).fetchall()[0][0]
+    if table:
+        cur.execute(
+            "INSERT INTO kafka_offset_marks "
+            "SELECT topic, kafka_partition, next_offset, updated_at FROM kafka_offsets"
+        )
+        cur.execute("DROP TABLE kafka_offsets")
 
 
 @contextmanager

@@ -56,12 +56,17 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 ALTER TABLE events ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT 'kafka';
 ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS origin VARCHAR DEFAULT 'kafka';
 
-CREATE TABLE IF NOT EXISTS kafka_offsets (
+-- How far the ledger has read: one row per partition of each committed batch, appended in its
+-- transaction (read through the view kafka_offsets, views/05_kafka_offsets.sql). Appended, not
+-- updated: DuckDB skips its automatic checkpoint at a commit that updates rows while a reader's
+-- transaction is open, so under reads without pause the WAL, and the rows DuckDB holds until a
+-- checkpoint, grew without end. Files from before it have a table kafka_offsets instead, whose
+-- rows migrating moves here (ledger/migrate.py).
+CREATE TABLE IF NOT EXISTS kafka_offset_marks (
     topic VARCHAR NOT NULL,
     kafka_partition INTEGER NOT NULL,
     next_offset BIGINT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (topic, kafka_partition)
+    updated_at TIMESTAMPTZ NOT NULL
 );
 
 -- The log (ledger/recordlog.py): every record consumed, per partition in offset order, as

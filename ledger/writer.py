@@ -325,12 +325,11 @@ def advance_offsets(
     if not offsets:
         return
     # One statement for every partition of the batch (each costs ~1 µs per event of a batch
-    # of 5,000). Forward only: a stale batch must never move a stored offset back.
+    # of 5,000). Appended (schema.sql says why); the view kafka_offsets takes the furthest
+    # mark, so a stale batch never moves a partition's offset back.
     rows = ", ".join("(?, ?, ?, ?)" for _ in offsets)
     cur.execute(
-        f"INSERT INTO kafka_offsets VALUES {rows} ON CONFLICT DO UPDATE SET "
-        "next_offset = greatest(kafka_offsets.next_offset, excluded.next_offset), "
-        "updated_at = excluded.updated_at",
+        f"INSERT INTO kafka_offset_marks VALUES {rows}",
         [
             value
             for (topic, partition), next_offset in offsets.items()

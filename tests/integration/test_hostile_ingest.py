@@ -133,7 +133,7 @@ def test_a_failing_transaction_still_raises_and_commits_nothing(tmp_path: Path) 
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         # The whole transaction fails (as on a full disk): not a per-record problem.
-        ledger.cursor().execute("DROP TABLE kafka_offsets")
+        ledger.cursor().execute("DROP TABLE kafka_offset_marks")
         try:
             ledger.write_batch(incoming, [], {("t", 0): len(incoming)})
         except LedgerError as exc:

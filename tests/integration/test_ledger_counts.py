@@ -70,7 +70,7 @@ def test_counts_follow_every_committed_batch(tmp_path: Path, first_asked: str) -
         events, dead = ledger.counts()
         assert events == 1_200 and dead > 50  # every kind of batch above left rows
         # A failed transaction commits nothing and moves nothing.
-        ledger.cursor().execute("DROP TABLE kafka_offsets")
+        ledger.cursor().execute("DROP TABLE kafka_offset_marks")
         with pytest.raises(LedgerError):
             ledger.write_batch(*decode_batch(_batches()[0][:5], 1024 * 1024), {(TOPIC, 0): 1})
         assert ledger.counts() == (events, dead)

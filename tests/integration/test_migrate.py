@@ -81,3 +81,42 @@ def test_a_failed_migration_leaves_no_half_made_schema(
 def test_a_read_only_ledger_cannot_migrate(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="read-only"):
         Ledger.open(tmp_path / "ledger.duckdb", migrate=True, read_only=True)
+
+
+def test_an_older_files_offsets_table_becomes_marks_and_the_view(tmp_path: Path) -> None:
+    """Files from before kafka_offset_marks kept a row per partition in a table kafka_offsets,
+    updated with each batch; migrating moves those rows to marks, and the view of that name
+    answers as the table did."""
+    path = tmp_path / "older.duckdb"
+    Ledger.open(path, migrate=True).close()
+    conn = duckdb.connect(str(path))
+    conn.execute("DROP VIEW kafka_offsets")
+    conn.execute(
+        "CREATE TABLE kafka_offsets (topic VARCHAR NOT NULL, kafka_partition INTEGER NOT NULL, "
+        "next_offset BIGINT NOT NULL, updated_at TIMESTAMPTZ NOT NULL, "
+        "PRIMARY KEY (topic, kafka_partition))"
+    )
+    conn.execute(
+        "INSERT INTO kafka_offsets VALUES ('t', 0, 120, now()), ('t', 2, 7, now()), "
+        "('other', 0, 3, now())"
+    )
+    conn.execute("UPDATE ledger_schema SET digest = 'the schema with a table of offsets'")
+    conn.close()
+
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        assert ledger.committed_offsets("t") == {0: 120, 2: 7}
+        assert ledger.committed_offsets("other") == {0: 3}
+        cur = ledger.cursor()
+        assert cur.execute("SELECT count(*) FROM kafka_offset_marks").fetchall() == [(3,)]
+        kinds = "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'kafka_offset%'"
+        assert cur.execute(kinds).fetchall() == [("kafka_offset_marks",)]
+    finally:
+        ledger.close()
+    # Migrating again changes nothing.
+    Ledger.open(path, migrate=True).close()
+    again = Ledger.open(path, read_only=True)
+    try:
+        assert again.committed_offsets("t") == {0: 120, 2: 7}
+    finally:
+        again.close()

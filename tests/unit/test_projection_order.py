@@ -37,7 +37,14 @@ VOLATILE = {
 }
 # Tables whose content depends on batch boundaries or on seq by design, or names the file.
 # The log's records are the topic's, but which seq an accepted one got is arrival order.
-ORDER_BOOKKEEPING = {"log_records", "log_nodes", "log_heads", "kafka_offsets", "ledger_identity"}
+ORDER_BOOKKEEPING = {
+    "log_records",
+    "log_nodes",
+    "log_heads",
+    "kafka_offset_marks",
+    "kafka_offsets",
+    "ledger_identity",
+}
 
 
 def _story() -> list[DecodedEvent]:
