@@ -16,8 +16,6 @@ The composition roots (``provledger serve``, ``rebuild``) open their file with
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -91,25 +89,6 @@ def _offsets_to_marks(cur: duckdb.DuckDBPyConnection) -> None:
             "SELECT topic, kafka_partition, next_offset, updated_at FROM kafka_offsets"
         )
         cur.execute("DROP TABLE kafka_offsets")
-
-
-@contextmanager
-def query_indexes_made_after(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Fill a new ledger file without its query indexes (``indexes.sql``), then make them
-    once over the whole tables, as migrating made them.
-
-    Nothing on the write path reads them (deduplication reads events by seq, their primary
-    key), and kept up row by row they cost the writer an ART insert per key, and every
-    checkpoint writing each of them out again. Not made when the body raises: a replay's file
-    that failed is thrown away.
-    """
-    made = cur.execute(
-        "SELECT index_name FROM duckdb_indexes() WHERE database_name = current_database()"
-    ).fetchall()
-    for (name,) in made:
-        cur.execute(f'DROP INDEX "{name}"')
-    yield
-    cur.execute(resources.files(PACKAGE).joinpath("indexes.sql").read_text())
 
 
 def require_current(conn: duckdb.DuckDBPyConnection, path: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
-from provenance_ledger.ledger import fileshape, memorylimit, migrate, origin
+from provenance_ledger.ledger import fileshape, memorylimit, origin
 from provenance_ledger.ledger.attach import attach_read_only
 from provenance_ledger.ledger.batch import decode_batch, next_offsets, relax_gc, to_record
 from provenance_ledger.ledger.preparer import Preparer, write_prepared
@@ -99,12 +99,8 @@ def rebuild(
     try:
         fresh.adopt_identity_of(path)
         started = time.perf_counter()
-        with (
-            contextlib.closing(fresh.cursor()) as cur,
-            migrate.query_indexes_made_after(cur),
-        ):
-            events = replay(settings, fresh, on_progress)
-        replay_s = time.perf_counter() - started  # the indexes' making included
+        events = replay(settings, fresh, on_progress)
+        replay_s = time.perf_counter() - started
     finally:
         fresh.close()
     _keep_policy_of(path, new_path)

@@ -13,7 +13,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provenance_ledger.ledger import rebuild as rebuild_module
 from provenance_ledger.ledger.rebuild import compare
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import BLOCK_SIZE, Ledger
@@ -77,8 +76,6 @@ def test_rebuild_equals_the_original(
         assert rebuilt.cursor().execute(kept).fetchall() == [("principal", "p.yaml")]
     finally:
         rebuilt.close()
-    # The replay wrote without the query indexes and made them after: the same as migrating.
-    assert _indexes(settings.db_path) == _indexes(backup) != []
     after = cli(env, "verify")
     assert after.returncode == 0
     # The log is the topic's: the very same head whatever order the replay read the
@@ -86,36 +83,6 @@ def test_rebuild_equals_the_original(
     assert same_root
     assert after.stdout == before
     assert "log root: the same" in result.stdout
-
-
-def _indexes(path: Path) -> list[tuple[str, str, str]]:
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return conn.execute(
-            "SELECT index_name, table_name, sql FROM duckdb_indexes() ORDER BY index_name"
-        ).fetchall()
-
-
-def test_the_replay_writes_without_the_query_indexes(
-    settings: Settings, topic_factory: Callable[..., str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Kept up row by row, the query indexes cost the writer an ART insert per key and every
-    checkpoint writing them out again; the replay leaves them out until its file is full."""
-    settings = replace(settings, topic=topic_factory(partitions=3))
-    _ingest(settings, 500)
-    seen: list[int] = []
-    real_replay = rebuild_module.replay
-
-    def replay_watched(settings: Settings, ledger: Ledger, on_progress: object) -> int:
-        query = "SELECT count(*) FROM duckdb_indexes() WHERE database_name = current_database()"
-        seen.append(ledger.cursor().execute(query).fetchall()[0][0])
-        return real_replay(settings, ledger, on_progress)
-
-    monkeypatch.setattr(rebuild_module, "replay", replay_watched)
-    result = rebuild_module.rebuild(settings)
-    assert seen == [0]
-    assert result.equal and result.same_root and result.events == 500
-    backup = settings.db_path.with_name(settings.db_path.name + ".before-rebuild")
-    assert _indexes(settings.db_path) == _indexes(backup) != []
 
 
 def _block_size(path: Path) -> int:
