@@ -301,20 +301,26 @@ def test_a_since_file_that_is_not_a_checkpoint_is_a_usage_error(ledger_file, tmp
     assert result.stderr.startswith(f"provledger: {binary}: not a checkpoint")
 
 
+def _binary_mode_ledger(path: Path, count: int, seed: int) -> None:
+    """A ledger of ``count`` events sent in binary mode (Avro data, ce_* headers): the log
+    keeps each record's value, which is not its event's canonical JSON."""
+    ledger = Ledger.open(path, migrate=True)
+    pending = []
+    for offset, decoded in enumerate(eventmix.events(count, seed=seed)):
+        headers, value = avro.binary_message(decoded)
+        record = KafkaRecord("t", 0, offset, None, value, tuple(headers))
+        pending.append(Incoming(record, decoded))
+    ledger.write_batch(pending, [], {("t", 0): len(pending)})
+    ledger.close()
+
+
 def test_a_binary_mode_event_is_tied_to_its_avro_value(tmp_path: Path) -> None:
     """An event sent in binary mode (Avro data, ce_* headers) is not stored as its value:
     verify decodes the value the log kept and compares it with the row."""
     settings = replace(
         Settings(), db_path=tmp_path / "avro.duckdb", topic="verify.test", group_id="verify-avro"
     )
-    ledger = Ledger.open(settings.db_path, migrate=True)
-    pending = []
-    for offset, decoded in enumerate(eventmix.events(40, seed=8)):
-        headers, value = avro.binary_message(decoded)
-        record = KafkaRecord("t", 0, offset, None, value, tuple(headers))
-        pending.append(Incoming(record, decoded))
-    ledger.write_batch(pending, [], {("t", 0): len(pending)})
-    ledger.close()
+    _binary_mode_ledger(settings.db_path, 40, seed=8)
     env = server_env(settings)
     with duckdb.connect(str(settings.db_path), read_only=True) as conn:
         kept = conn.execute("SELECT count(*) FROM log_records WHERE value IS NOT NULL").fetchone()
@@ -430,14 +436,7 @@ def test_kept_values_are_decoded_a_range_of_seqs_at_a_time(
     are rewritten with their hashes, so only decoding the value tells."""
     monkeypatch.setattr(verify_rows, "DECODE_SPAN", 16)
     path = tmp_path / "avro.duckdb"
-    ledger = Ledger.open(path, migrate=True)
-    pending = []
-    for offset, decoded in enumerate(eventmix.events(120, seed=12)):
-        headers, value = avro.binary_message(decoded)
-        record = KafkaRecord("t", 0, offset, None, value, tuple(headers))
-        pending.append(Incoming(record, decoded))
-    ledger.write_batch(pending, [], {("t", 0): len(pending)})
-    ledger.close()
+    _binary_mode_ledger(path, 120, seed=12)
     if tamper:
         run_sql(
             path,
