@@ -55,7 +55,7 @@ def descendants(root: int) -> list[int]:
 def tree_rss_kib(root: int, field: str = "VmRSS") -> int:
     """Resident memory of ``root`` and its live descendants, summed (``VmHWM``: each one's
     peak, which may not have come at once, so an upper bound of the tree's)."""
-    return sum(_status_kib(pid, field) for pid in [root, *descendants(root)])
+    return sum(_proc_kib(pid, "status", field) for pid in [root, *descendants(root)])
 
 
 def tree_peak_rss_kib(root: int) -> int:
@@ -66,19 +66,13 @@ def tree_pss_kib(root: int) -> int:
     """Proportional set size of ``root`` and its live descendants, summed: a page that
     several of them map (DuckDB's and Arrow's libraries, in serve and its worker alike)
     counts once, where the RSS counts it in each."""
-    total = 0
-    for pid in [root, *descendants(root)]:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-                    break
-    return total
+    return sum(_proc_kib(pid, "smaps_rollup", "Pss") for pid in [root, *descendants(root)])
 
 
-def _status_kib(pid: int, field: str) -> int:
+def _proc_kib(pid: int, file: str, field: str) -> int:
+    """A ``field:   N kB`` line of /proc/<pid>/<file>; 0 once the process is gone."""
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
             if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     return 0
