@@ -21,7 +21,6 @@ import functools
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -38,6 +37,7 @@ from provenance_ledger.ledger.batch import (
     relax_gc,
     to_record,
 )
+from provenance_ledger.ledger.commitqueue import CommitQueue
 from provenance_ledger.ledger.group import check_group
 from provenance_ledger.ledger.health import ConsumerStatus, stall
 from provenance_ledger.ledger.preparer import Preparer, Worker, write_prepared
@@ -102,7 +102,7 @@ class _SeekToLedger(ConsumerRebalanceListener):
         self._runner = runner
 
     def on_partitions_revoked(self, revoked) -> None:
-        # The batch in flight commits before the partitions go; a batch still being gathered
+        # The batches in flight commit before the partitions go; a batch still being gathered
         # loses the records of revoked partitions (their next owner reads them again from
         # DuckDB's offset).
         self._runner.settle_writes()
@@ -134,8 +134,7 @@ class LedgerConsumer:
         self._consumer: KafkaConsumer | None = None
         self._stop = threading.Event()
         self._buffer: list[KafkaRecord] = []
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
-        self._in_flight: Future[int] | None = None
+        self._commits: CommitQueue[int] = CommitQueue("ledger-writer")
         self._failure: LedgerError | None = None
         self._accepted_meanwhile = 0
         self._rejoin = RejoinWatch()
@@ -297,7 +296,7 @@ class LedgerConsumer:
             self.status.last_error = str(exc)
             log.error("ledger consumer stopped: %s", exc)
         finally:
-            self._writer.shutdown(wait=True)
+            self._commits.close()
             if self._preparer is not None:
                 self._preparer.close()
 
@@ -350,22 +349,19 @@ class LedgerConsumer:
         accepted, self._accepted_meanwhile = self._accepted_meanwhile, 0
         if not records:
             # Surface a failed write now, not when the next record arrives.
-            done = self._in_flight is not None and self._in_flight.done()
-            return accepted + (self.wait_for_writes() if done else 0)
+            return accepted + sum(self._commits.committed())
         self.status.last_error = None
         offsets = next_offsets(records)
         if self._preparer is not None:
-            # The worker prepares this batch while the writer commits the one before.
+            # The worker prepares this batch while the writer commits the ones before.
             worker = self._preparer.submit(records)
-            accepted += self.wait_for_writes()
-            self._in_flight = self._writer.submit(self._write_prepared, worker, records, offsets)
-            return accepted
+            return accepted + sum(
+                self._commits.submit(self._write_prepared, worker, records, offsets)
+            )
         incoming, rejected = self._decode(records)
-        # One batch in flight: DuckDB inserts and commits without the GIL while this thread
-        # fetches and decodes the next one. Batches still commit one at a time, in order.
-        accepted += self.wait_for_writes()
-        self._in_flight = self._writer.submit(self._write, incoming, rejected, offsets)
-        return accepted
+        # DuckDB inserts and commits without the GIL while this thread fetches and decodes
+        # the next batch. Batches still commit one at a time, in order.
+        return accepted + sum(self._commits.submit(self._write, incoming, rejected, offsets))
 
     def _decode(self, records: list[KafkaRecord]) -> tuple[list[Incoming], list[Rejected]]:
         return decode_batch(records, self._settings.max_event_bytes, self._origins)
@@ -432,6 +428,6 @@ class LedgerConsumer:
             self._failure = exc
 
     def wait_for_writes(self) -> int:
-        """Wait for the batch in flight to commit (raising its LedgerError); its accepted."""
-        future, self._in_flight = self._in_flight, None
-        return future.result() if future is not None else 0
+        """Wait for every batch in flight to commit (raising the first LedgerError); their
+        accepted."""
+        return sum(self._commits.drain())

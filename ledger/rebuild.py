@@ -15,7 +15,6 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from provenance_ledger.ledger import fileshape, memorylimit, origin
 from provenance_ledger.ledger.attach import attach_read_only
-from provenance_ledger.ledger.batch import decode_batch, next_offsets, relax_gc, to_record
+from provenance_ledger.ledger.batch import (
+    BatchResult,
+    decode_batch,
+    next_offsets,
+    relax_gc,
+    to_record,
+)
+from provenance_ledger.ledger.commitqueue import CommitQueue
 from provenance_ledger.ledger.preparer import Preparer, write_prepared
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.settings import Settings
@@ -213,20 +219,21 @@ def _replay_until(
     ends: dict[TopicPartition, int],
     on_progress: Progress | None,
 ) -> None:
-    """Poll, decode and write until every partition reaches its end offset. As in serve, one
-    batch is in flight: DuckDB writes it without the GIL while the worker (or, without one,
-    this thread) decodes the next one; batches still commit one at a time, in order."""
+    """Poll, decode and write until every partition reaches its end offset. As in serve,
+    batches are handed to a writer thread (ledger/commitqueue.py): DuckDB writes them without
+    the GIL while the worker (or, without one, this thread) decodes the next one; batches
+    still commit one at a time, in order."""
     origins = origin.load_key(settings)  # the same key, so the same origins as before
     total = sum(ends[tp] - begin[tp] for tp in ends)
     done = 0
     if on_progress:
         on_progress(0, total)
     pending = {tp for tp in ends if ends[tp] > begin[tp]}
-    in_flight: Future | None = None
+    commits: CommitQueue[BatchResult] = CommitQueue("rebuild-writer")
     records: list[KafkaRecord] = []
     preparer = Preparer.start(ledger, settings, origins)
     with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-writer") as writer,
+        contextlib.closing(commits),
         contextlib.closing(preparer) if preparer else contextlib.nullcontext(),
     ):
         while pending:
@@ -247,21 +254,15 @@ def _replay_until(
             decode = functools.partial(decode_batch, records, settings.max_event_bytes, origins)
             offsets = next_offsets(records)
             if preparer is None:
-                batch = decode()
-                if in_flight is not None:
-                    in_flight.result()
-                in_flight = writer.submit(ledger.write_batch, *batch, offsets)
-            else:  # the worker prepares this batch while the writer commits the one before
+                commits.submit(ledger.write_batch, *decode(), offsets)
+            else:  # the worker prepares this batch while the writer commits the ones before
                 worker = preparer.submit(records)
-                if in_flight is not None:
-                    in_flight.result()
-                in_flight = writer.submit(write_prepared, ledger, worker, records, offsets, decode)
+                commits.submit(write_prepared, ledger, worker, records, offsets, decode)
             done += len(records)
             records = []
             if on_progress:
                 on_progress(done, total)
-        if in_flight is not None:
-            in_flight.result()
+        commits.drain()
 
 
 def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]:
