@@ -24,6 +24,8 @@ WRITES_IN_FLIGHT = 2
 
 
 class CommitQueue(Generic[Result]):
+    """One writer thread and the batches handed to it, oldest first. Used from one thread."""
+
     def __init__(self, thread_name: str, depth: int = WRITES_IN_FLIGHT) -> None:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         self._depth = depth
