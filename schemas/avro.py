@@ -148,9 +148,10 @@ class _NotPlain(Exception):
 def _plain_from_avro(datum: Any, depth: int) -> Any:
     """:func:`_from_avro` of a *plain* datum, at ``depth`` (the event is 1): records and
     arrays nested at most :data:`jsonsafe.MAX_DEPTH` deep, no ``_extra`` (its JSON may hold
-    anything), and only strings, integers (Avro longs: 64 bits) and booleans as leaves, no
-    float and no null in an array. The walk of ``schemas.decoded.normal_body`` would leave
-    the result as it is, so it need not run. Raises _NotPlain for any other datum."""
+    anything), and only strings, integers (Avro longs: 64 bits), booleans and whole floats
+    as leaves, no null in an array. The walk of ``schemas.decoded.normal_body`` would leave
+    the result as it is, whole floats written as integers as it writes them, so it need not
+    run. Raises _NotPlain for any other datum."""
     if depth > jsonsafe.MAX_DEPTH:
         raise _NotPlain
     deeper = depth + 1
@@ -171,6 +172,10 @@ def _plain_item(item: Any, depth: int) -> Any:
         return _plain_from_avro(item, depth)
     if kind is int or kind is bool:
         return item
+    # A deployment's fleet_percent (an Avro double, 100.0 when whole) kept every deployment
+    # off this path; other floats are spelled otherwise by msgspec than by the walk.
+    if kind is float and item.is_integer() and abs(item) < 2**53:
+        return int(item)
     raise _NotPlain
 
 
