@@ -316,7 +316,8 @@ def main() -> None:
         bench_compare(args.compare, incidents, prepared, base)
     bench_incident_page(ledger, incidents, prepared=False)
     bench_incident_page(ledger, pages, prepared=True)
-    bench_list_page(ledger, args.lists)
+    if args.lists:
+        bench_list_page(ledger, args.lists)
     if args.http:
         bench_http(ledger, incidents[: args.http])
 
