@@ -1,6 +1,7 @@
 """The consumer's pipeline on the real broker and a real DuckDB file: while the writer
-commits a batch, the next one is already handed to it and the one after is being prepared;
-a batch that fails to commit takes the batches queued behind it down with it, unwritten.
+commits a batch, the next one is already handed to it and the one after is gathered (and,
+with the worker, prepared); a batch that fails to commit takes the batches queued behind it
+down with it, unwritten.
 
 The ledger's commit is held (or made to fail) by wrapping its two write methods; everything
 else is what `provledger serve` runs.
