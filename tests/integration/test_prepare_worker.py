@@ -36,6 +36,7 @@ from tests.support.servers import free_port, server_env
 from tests.support.waiting import wait_until
 
 TOTAL = 20_000
+MORE = 1_000
 
 
 def _workers(parent: int) -> list[int]:
@@ -92,9 +93,17 @@ def test_a_killed_worker_loses_nothing_and_is_replaced(
             return state is not None and state["events"] >= TOTAL
 
         wait_until(caught_up, 300, f"{TOTAL} events (log: {log})")
-        time.sleep(1)  # anything beyond TOTAL would be a duplicate: give it a moment
+        # The batch after the one that found the worker dead goes to a new worker; when the
+        # stream ended with that batch, the next events bring it.
+        produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(MORE, seed=18))
+        wait_until(lambda: _workers(server.pid), 60, "a new worker")
+        wait_until(
+            lambda: (health(port) or {}).get("events", 0) >= TOTAL + MORE, 120, "the later events"
+        )
+        time.sleep(1)  # anything beyond them would be a duplicate: give it a moment
         state = health(port)
-        assert state is not None and (state["events"], state["dead_letters"]) == (TOTAL, 0)
+        assert state is not None
+        assert (state["events"], state["dead_letters"]) == (TOTAL + MORE, 0)
         replaced = _workers(server.pid)
         assert replaced and first not in replaced
     finally:
@@ -103,7 +112,7 @@ def test_a_killed_worker_loses_nothing_and_is_replaced(
     assert "the batch-preparing worker is stopped" in log.read_text()
     ledger = Ledger.open(settings.db_path)
     try:
-        assert ledger.counts() == (TOTAL, 0) and duplicates(ledger) == 0
+        assert ledger.counts() == (TOTAL + MORE, 0) and duplicates(ledger) == 0
     finally:
         ledger.close()
     checked = cli(server_env(settings), "verify")
