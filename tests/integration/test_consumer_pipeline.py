@@ -86,6 +86,7 @@ def test_the_next_batches_are_gathered_and_prepared_while_one_commits(
         produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(EVENTS, seed=37))
         # The first batch's commit is held: the second is handed to the writer behind it,
         # and a third gathered (and sent to the worker). One batch in flight stopped at two.
+        wait_until(lambda: commits.writes == 1, 60, "the first commit, held")
         wait_until(lambda: len(batches_gathered) >= 3, 60, "a third batch while one commits")
         assert commits.writes == 1
         commits.release.set()
@@ -108,6 +109,7 @@ def test_a_failed_commit_keeps_the_batches_behind_it_from_committing(
     member = ConsumerThread(ledger, settings)
     try:
         produce(settings.kafka_bootstrap, settings.topic, eventmix.messages(EVENTS, seed=38))
+        wait_until(lambda: commits.writes == 1, 60, "the first commit, held")
         wait_until(lambda: len(batches_gathered) >= 3, 60, "batches queued behind the first")
         commits.release.set()
         wait_until(lambda: not member.thread.is_alive(), 60, "the consumer to stop")
