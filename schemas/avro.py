@@ -28,7 +28,7 @@ from fastavro.schema import fingerprint as avro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
 from provenance_ledger.schemas import jsonsafe
-from provenance_ledger.schemas.decoded import DecodedEvent, DecodeError
+from provenance_ledger.schemas.decoded import DecodedEvent, DecodeError, is_whole
 
 AVRO = "application/avro"
 MAGIC = b"\xc3\x01"
@@ -174,7 +174,7 @@ def _plain_item(item: Any, depth: int) -> Any:
         return item
     # A deployment's fleet_percent (an Avro double, 100.0 when whole) kept every deployment
     # off this path; other floats are spelled otherwise by msgspec than by the walk.
-    if kind is float and item.is_integer() and abs(item) < 2**53:
+    if kind is float and is_whole(item):
         return int(item)
     raise _NotPlain
 

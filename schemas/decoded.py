@@ -166,11 +166,17 @@ def _normal_bounded(value: Any, depth: int) -> Any:
     return [item if type(item) is str else _normal_leaf(item, deeper) for item in value]
 
 
+def is_whole(value: float) -> bool:
+    """Whether canonical bytes write ``value`` as an integer: a whole float a double holds
+    exactly (below 2**53)."""
+    return value.is_integer() and abs(value) < 2**53
+
+
 def _normal_leaf(value: Any, depth: int) -> Any:
     kind = type(value)
     if kind is dict or kind is list:
         return _normal_bounded(value, depth)
-    if kind is float and value.is_integer() and abs(value) < 2**53:
+    if kind is float and is_whole(value):
         return int(value)
     if kind is int and value.bit_length() > jsonsafe.MAX_INT_BITS:
         raise OverflowError(f"an integer beyond a double's range: {value.bit_length()} bits")
@@ -188,7 +194,7 @@ def _normal(value: Any) -> Any:
         }
     if kind is list:
         return [item if type(item) is str else _normal(item) for item in value]
-    if kind is float and value.is_integer() and abs(value) < 2**53:
+    if kind is float and is_whole(value):
         return int(value)
     if kind is int and value.bit_length() > jsonsafe.MAX_INT_BITS:
         raise OverflowError(f"an integer beyond a double's range: {value.bit_length()} bits")
