@@ -26,9 +26,14 @@ Then it times what a writer keeping the packed layout would look up per batch
 (``writer_lookups``): the facts of each commit the batch's deployments name, and the earlier
 deployments that named the commit of each fact it writes.
 
+Last it times the other way to keep the packed layout (``bulk_packing``): behind the
+writer, a stretch of ``--pack-deployments`` deployments at a time, in one SQL pass over the
+ledger (their commits joined to ``commit_facts``, the facts made JSON and gathered per
+deployment-commit pair, sorted), in the ways DuckDB offers, CPU per event of the stretch.
+
     python bench/bench_cold_facts.py /tmp/provledger-bench/ledger-1m.duckdb \\
         [--incidents 200] [--neighbours 3000] [--scratch /tmp/provledger-bench/cold-facts.duckdb]
-        [--batches 20] [--batch-events 1000]
+        [--batches 20] [--batch-events 1000] [--pack-deployments 100000]
 
 What it leaves out: the disk such a layout costs (a commit deployed N times is stored N
 times), and the cold call end to end (the layouts are not read by the suspects call).
@@ -319,6 +324,66 @@ def writer_lookups(ledger_path: str, batches: int, batch_events: int) -> None:
     con.close()
 
 
+# Ways to make the packed rows of the deployments with seqs in ($first, $last]: each a list of
+# statements, the last one leaving the rows in table ``packed``.
+_JOINED = """
+    SELECT d.deployment_seq, d.repo, d.commit, {fields}
+    FROM l.deployment_changes AS d JOIN l.commit_facts AS f ON f.commit = d.commit
+    WHERE d.deployment_seq > $first AND d.deployment_seq <= $last
+"""
+_FACT = ", ".join(
+    "fact_at := epoch_us(f.fact_at)" if "fact_at" in column else f"{column} := f.{column}"
+    for column in (c.strip() for c in f"{FACT_COLUMNS}, event_seq".split(","))
+)
+PACKINGS: dict[str, list[str]] = {
+    "the facts of a pair as one list, made JSON": [
+        f"""CREATE TABLE packed AS
+        SELECT deployment_seq, repo, commit, to_json(list(fact ORDER BY fact.event_seq))::VARCHAR
+        FROM ({_JOINED.format(fields=f"struct_pack({_FACT}) AS fact")})
+        GROUP BY ALL ORDER BY deployment_seq, commit"""
+    ],
+    "each fact made JSON, joined per pair": [
+        f"""CREATE TEMP TABLE each_fact AS
+        {_JOINED.format(fields=f"to_json(struct_pack({_FACT}))::VARCHAR AS fact")}""",
+        """CREATE TEMP TABLE gathered AS SELECT deployment_seq, repo, commit,
+        '[' || string_agg(fact, ',') || ']' AS facts FROM each_fact GROUP BY ALL""",
+        "CREATE TABLE packed AS SELECT * FROM gathered ORDER BY deployment_seq, commit",
+    ],
+    "(no packing: the joined rows alone, sorted)": [
+        f"CREATE TABLE packed AS {_JOINED.format(fields='f.*')} ORDER BY deployment_seq, event_seq"
+    ],
+}
+
+
+def bulk_packing(ledger_path: str, scratch: Path, deployments: int) -> None:
+    """CPU per event of making the packed rows of the newest ``deployments`` deployments in
+    bulk, each way of ``PACKINGS`` into a scratch file of its own. An event is a deployment or
+    a fact (an AI assistance comes with its change), the ledger's mix of the two."""
+    con = duckdb.connect(ledger_path, read_only=True)
+    newest, ratio = con.execute(
+        "SELECT max(event_seq), (count(*) + (SELECT count(*) FROM commit_facts "
+        "WHERE fact <> 'assisted')) / count(*) FROM deployments"
+    ).fetchall()[0]
+    con.close()
+    span = {"first": newest - deployments, "last": newest}
+    events = deployments * ratio
+    for name, statements in PACKINGS.items():
+        scratch.unlink(missing_ok=True)
+        con = duckdb.connect(str(scratch))
+        attach_read_only(con, ledger_path, "l")
+        began = time.process_time()
+        for statement in statements:
+            con.execute(statement, span if "$first" in statement else {})
+        cpu = time.process_time() - began
+        rows = con.execute("SELECT count(*) FROM packed").fetchall()[0][0]
+        con.close()
+        scratch.unlink(missing_ok=True)
+        print(
+            f"packed in bulk, {name}: {deployments:,} deployments ({events:,.0f} events, "
+            f"{rows:,} rows) in {cpu:.1f} s CPU, {cpu * 1e6 / events:.1f} µs per event"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a ledger made by bench/gen_ledger.py")
@@ -329,6 +394,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="writer batches timed")
     parser.add_argument("--batch-events", type=int, default=1000)
     parser.add_argument(
+        "--pack-deployments", type=int, default=100_000, help="deployments packed in bulk"
+    )
+    parser.add_argument(
         "--scratch", type=Path, default=Path("/tmp/provledger-bench/cold-facts.duckdb")
     )
     args = parser.parse_args()
@@ -336,6 +404,7 @@ def main() -> None:
     if args.incidents:
         compare_layouts(ledger_path, args)
     writer_lookups(ledger_path, args.batches, args.batch_events)
+    bulk_packing(ledger_path, args.scratch, args.pack_deployments)
 
 
 def compare_layouts(ledger_path: str, args: argparse.Namespace) -> None:

@@ -4,7 +4,11 @@ Times ``suspects_for`` (what ``GET /v1/incidents/{id}/suspects`` runs) for many 
 then a smaller sample through real HTTP (uvicorn + httpx).
 
     python bench/bench_query.py /tmp/bench-ledger.duckdb [--calls 500] [--http 100] [--warm-up]
-        [--compare /tmp/bench-ledger-deps.duckdb]
+        [--compare /tmp/bench-ledger-deps.duckdb] [--without-packs]
+
+``--without-packs`` reads the commit facts through the index on ``commit``, as before the
+commit packs (ledger/commit_packs.py), which bench/gen_ledger.py makes: run with and without
+to compare.
 
 ``--warm-up`` first runs the server's start-up warm-up (``query.api.warming.warm_up``); the
 incidents it warmed are left out of the sample, so "cold" stays a first call.
@@ -28,12 +32,14 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from provenance_ledger.ledger.commit_packs import marks
 from provenance_ledger.ledger.health import ConsumerStatus
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, ReadPosition
 from provenance_ledger.query.api.app import create_app
 from provenance_ledger.query.api.state import AppState
 from provenance_ledger.query.api.warming import prepare, settle_collector, warm_up
+from provenance_ledger.query.suspects import keptfacts
 from provenance_ledger.query.suspects.dependencies import kept_catalog
 from provenance_ledger.query.suspects.finder import suspects_for
 from provenance_ledger.query.suspects.keptincidents import kept_incidents
@@ -288,13 +294,26 @@ def main() -> None:
     parser.add_argument(
         "--compare", type=Path, help="a ledger with --services and --config-changes to compare"
     )
+    parser.add_argument(
+        "--without-packs",
+        action="store_true",
+        help="read commit facts through the index, as before the commit packs, to compare",
+    )
     args = parser.parse_args()
+    if args.without_packs:
+        keptfacts.TAIL_MOST = -1  # the packs are never far enough behind to be read
     if not args.path.exists():
         raise SystemExit(f"{args.path} does not exist; make it with bench/gen_ledger.py")
     if args.compare and not args.compare.exists():
         raise SystemExit(f"{args.compare} does not exist; make it with bench/gen_ledger.py")
     ledger = Ledger.open(args.path, read_only=True)
     print(f"ledger {args.path}: {_counts(ledger)}")
+    packed = marks(ledger.cursor())
+    read = "not read (--without-packs)" if args.without_packs else "read"
+    print(
+        f"commit packs: deployments up to seq {packed.deployments_through:,}, facts up to seq "
+        f"{packed.facts_through:,}; {read}"
+    )
     # Samples apart (cold and warm calls; first calls once prepared; first views of the
     # incident page once prepared): no first call of one was made by another.
     every = incidents_sample(ledger, 3 * args.calls)

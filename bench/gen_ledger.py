@@ -28,6 +28,7 @@ import duckdb
 import gen_catalog
 
 from provenance_ledger.ledger import commit_facts
+from provenance_ledger.ledger.commit_packs import pack_all
 from provenance_ledger.ledger.migrate import migrate
 from provenance_ledger.ledger.store import BLOCK_SIZE
 
@@ -188,6 +189,8 @@ def generate(
     # connection (not Ledger.open, whose read-write open rightly refuses rows that bypass
     # the Merkle log).
     step("indexes and views", lambda: migrate(con))
+    # What `provledger serve` keeps behind the writer (ledger/commit_packs.py), all at once.
+    step("commit packs", lambda: pack_all(con.cursor()))
     con.close()
 
 

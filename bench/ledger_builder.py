@@ -32,6 +32,8 @@ import pyarrow as pa
 
 from provenance_ledger.ledger import merkle, recordlog
 from provenance_ledger.ledger.batch import decode_batch, relax_gc
+from provenance_ledger.ledger.commit_packs import pack, unpacked
+from provenance_ledger.ledger.packer import PACK_AT_LEAST
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 from provenance_ledger.schemas.codec import KafkaRecord
@@ -134,16 +136,21 @@ def _mix_records(count: int) -> Iterator[list[KafkaRecord]]:
 
 
 def build_projected(path: Path, count: int) -> None:
-    """``count`` events of the mix written as the consumer writes them."""
+    """``count`` events of the mix written as the consumer writes them, the commit packs
+    made as serve's packer makes them (ledger/packer.py: a pass once enough deployments
+    wait)."""
     _fresh(path)
     relax_gc()  # as the consumer does
     ledger = Ledger.open(path)
     try:
+        cur = ledger.cursor()
         for records in _mix_records(count):
             incoming, rejected = decode_batch(records, 1024 * 1024)
             offsets = {(TOPIC, r.partition): r.offset + 1 for r in records}
             ledger.write_batch(incoming, rejected, offsets)
-        ledger.cursor().execute("CHECKPOINT")
+            if unpacked(cur) >= PACK_AT_LEAST:
+                pack(cur)
+        cur.execute("CHECKPOINT")
     finally:
         ledger.close()
 

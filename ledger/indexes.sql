@@ -12,6 +12,9 @@ CREATE INDEX IF NOT EXISTS agent_actions_event_id_idx ON agent_actions (event_id
 CREATE INDEX IF NOT EXISTS incidents_incident_idx ON incidents (incident);
 CREATE INDEX IF NOT EXISTS incident_resolutions_incident_idx ON incident_resolutions (incident);
 CREATE INDEX IF NOT EXISTS attributions_incident_idx ON attributions (incident);
+-- commit_packs needs none: its rows are in deployment order, so zone maps find them. Its
+-- additions come in any order.
+CREATE INDEX IF NOT EXISTS commit_pack_additions_seq_idx ON commit_pack_additions (deployment_seq);
 
 -- changes, change_ai, reviews and merges are read by commit through commit_facts
 -- (ledger/commit_facts.py), which holds all four: an index on each again cost the writer

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 from kafka import KafkaConsumer, TopicPartition
 
-from provenance_ledger.ledger import fileshape, memorylimit, origin
+from provenance_ledger.ledger import commit_packs, fileshape, memorylimit, origin
 from provenance_ledger.ledger.attach import attach_read_only
 from provenance_ledger.ledger.batch import (
     BatchResult,
@@ -52,6 +52,9 @@ OFFSETS = "kafka_offsets"
 # What the file says about itself, not about the log: the schema it was migrated with, and
 # the policy definitions serve recorded. The rebuilt file keeps the old file's policy.
 NOT_FROM_THE_LOG = {"ledger_schema", "policy_definitions"}
+# Kept behind the writer by serve (ledger/commit_packs.py): a rebuilt file starts without them
+# and serve packs it anew; what they are made from is compared.
+PACKS = set(commit_packs.TABLES)
 
 
 class RebuildError(RuntimeError, LocalFailure):
@@ -279,7 +282,7 @@ def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
                 " ORDER BY table_name"
             ).fetchall()
-            if name not in TREE_TABLES | NOT_FROM_THE_LOG | {OFFSET_MARKS}
+            if name not in TREE_TABLES | NOT_FROM_THE_LOG | PACKS | {OFFSET_MARKS}
         ]
         old_tables = {
             name

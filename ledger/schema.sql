@@ -225,6 +225,29 @@ CREATE TABLE IF NOT EXISTS deployment_changes (
     commit VARCHAR NOT NULL
 );
 
+-- Derived from deployment_changes and commit_facts behind the writer (ledger/commit_packs.py):
+-- per deployment and named commit, the commit's facts as one JSON array, in deployment order,
+-- for the first suspects call on an older incident. commit_pack_additions holds facts written
+-- after their deployment was packed; commit_pack_marks how far both go.
+CREATE TABLE IF NOT EXISTS commit_packs (
+    deployment_seq BIGINT NOT NULL,
+    position BIGINT NOT NULL,
+    repo VARCHAR,
+    commit VARCHAR NOT NULL,
+    facts VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS commit_pack_additions (
+    deployment_seq BIGINT NOT NULL,
+    commit VARCHAR NOT NULL,
+    facts VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS commit_pack_marks (
+    deployments_through BIGINT NOT NULL,
+    facts_through BIGINT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS rollbacks (
     event_id VARCHAR NOT NULL,
     service VARCHAR NOT NULL,

@@ -5,7 +5,8 @@ instant (DuckDB's MVCC); its rows stream as Arrow batches into a new DuckDB file
 separate instance. Nothing blocks the consumer, and the live instance needs no file access
 (it stays locked down, see query/sql/readonly.py). The copy keeps the tables (with their keys and
 indexes), sequences, macros and views, so the ``duckdb`` CLI sees what ``POST /v1/sql`` sees,
-in an on-disk format DuckDB 1.x CLIs read too.
+in an on-disk format DuckDB 1.x CLIs read too. The commit packs' tables are left empty
+(ledger/commit_packs.py: they repeat ``commit_facts``, and nothing reads them without marks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from provenance_ledger.ledger import commit_packs
 from provenance_ledger.schemas.errors import LocalFailure
 
 BATCH_ROWS = 100_000
@@ -91,6 +93,9 @@ def copy_database(src: duckdb.DuckDBPyConnection, out: duckdb.DuckDBPyConnection
         tables.append(name)
     counts: dict[str, int] = {}
     for table in tables:
+        if table in commit_packs.TABLES:
+            counts[table] = 0
+            continue
         reader = src.sql(f"SELECT * FROM {_quote(table)}").to_arrow_reader(BATCH_ROWS)
         out.register("snapshot_rows", reader)
         try:

@@ -13,6 +13,7 @@ import uvicorn
 
 from provenance_ledger.ledger.consumer import LedgerConsumer
 from provenance_ledger.ledger.origin import OriginKey, load_key
+from provenance_ledger.ledger.packer import Packer
 from provenance_ledger.ledger.rows import single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger
@@ -93,6 +94,7 @@ def serve(
     ledger, memory_limit = _open_locked_down(settings)
     # The SQL views' "senior" follows the policy file; one that is not usable stops here.
     recorder = PolicyRecorder(ledger)
+    packer = Packer(ledger)
     consumer = LedgerConsumer(ledger, settings)
     publisher = _Publisher(settings, load_key(settings))
     consumer_thread = threading.Thread(target=consumer.run, name="ledger-consumer", daemon=True)
@@ -121,6 +123,7 @@ def serve(
         raise ServeError(consumer.status.refused)
     warm_thread.start()
     recorder.start()
+    packer.start()
     if on_started is not None:
         threading.Thread(
             target=_when_started, args=(server, on_started, memory_limit), daemon=True
@@ -131,6 +134,7 @@ def serve(
         stop_warming.set()
         warm_thread.join(timeout=5)  # never close the ledger under a running query
         recorder.stop()
+        packer.stop()
         _stop(consumer, consumer_thread, publisher, ledger)
 
 

@@ -215,7 +215,14 @@ def fetch_facts(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict
     # bench ledger that beat reading the row groups holding the hits (~10 ms against ~15 ms
     # for ~46 commits), even when all of them sit in one group (the group's wide columns are
     # decoded whole).
-    rows = rows_by_key(cur, "commit_facts", "commit", commits, FACT_COLUMNS)
+    return with_origins(cur, rows_by_key(cur, "commit_facts", "commit", commits, FACT_COLUMNS))
+
+
+def with_origins(
+    cur: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``rows`` of ``commit_facts`` (``FACT_COLUMNS`` and ``event_seq``) as ``fetch_facts``
+    gives them: the time as a datetime, and the event's id and origin of those that show it."""
     events = events_by_seq(
         cur, sorted({row["event_seq"] for row in rows if row["fact"] in _WITH_ORIGIN})
     )

@@ -11,6 +11,12 @@ fetched one by one through the index and their events' origins, ~12 ms of ~38 ms
 What a deployment named (``deployment_changes``) is written with the deployment and never
 after, and the AI tools of a configuration change (``config_change_ai``) with the change, so
 those are kept without any check (~3 ms and ~4 ms a call on the bench ledgers).
+
+Deployments not kept are read from their packs where packed (ledger/commit_packs.py), with
+their commits' facts up to the packs' mark; a commit with facts past the mark is read
+through the index instead. Which commits those are is kept too (the *tail*: commit → its
+newest fact seq, facts past the mark only), fed by the same catch-up, so no call scans for
+them.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger.commit_packs import marks
 from provenance_ledger.query.readmodels.changes import built_from, fetch_facts, fetch_named
+from provenance_ledger.query.readmodels.packs import read_packs
 from provenance_ledger.query.suspects.gather import config_ai
 
 # Commits kept per ledger file, least recently used dropped first: a suspects call reads
@@ -33,6 +41,9 @@ KEPT_COMMITS_MAX = 20_000
 # Deployments whose named commits, and configuration changes whose AI tools, are kept per
 # ledger file (a call reads 15 to 100; ~1 KB each with 10 commits).
 KEPT_DEPLOYMENTS_MAX = 10_000
+# Event seqs past the packs' mark beyond which packs are not read: the packer is far behind
+# (a backfill), and keeping the tail would cost its scan and memory (~150 bytes a commit).
+TAIL_MOST = 2_000_000
 
 Rows = list[dict[str, Any]]
 
@@ -48,6 +59,9 @@ class KeptFacts:
         self._named: OrderedDict[int, list[tuple[str | None, str]]] = OrderedDict()
         self._ai: OrderedDict[int, Rows] = OrderedDict()
         self._built: OrderedDict[str, list[tuple[Any, ...]]] = OrderedDict()
+        # The tail: per commit with facts past seq ``_tail_above``, its newest fact's seq.
+        self._tail: dict[str, int] | None = None
+        self._tail_above = -1
         self._lock = threading.Lock()
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> None:
@@ -65,8 +79,10 @@ class KeptFacts:
         if not newer:
             return
         with self._lock:
-            for commit, _ in newer:
+            for commit, seq in newer:
                 self._rows.pop(commit, None)
+                if self._tail is not None and seq > self._tail.get(commit, self._tail_above):
+                    self._tail[commit] = seq
             self._last = max(self._last, max(seq for _, seq in newer))
 
     def fetch(self, cur: duckdb.DuckDBPyConnection, commits: list[str]) -> Rows:
@@ -146,14 +162,60 @@ class KeptFacts:
         """``fetch_named(cur, seqs)``, reading only the deployments not kept."""
 
         def read(missing: list[int]) -> dict[int, list[tuple[str | None, str]]]:
-            rows = fetch_named(cur, missing)
-            grouped = _grouped(missing, rows, lambda row: row[0])
-            return {
+            has_tail = self._start_tail(cur)
+            packed = read_packs(cur, missing) if has_tail else None
+            rest = [seq for seq in missing if not (packed and packed.packed(seq))]
+            grouped = _grouped(rest, fetch_named(cur, rest) if rest else [], lambda row: row[0])
+            named = {
                 seq: [(repo, commit) for _, repo, commit in found] for seq, found in grouped.items()
             }
+            if packed is not None:
+                named |= packed.named
+                self._keep_packed(packed.facts, packed.marks.facts_through)
+            return named
 
         both = self._through(self._named, seqs, read, KEPT_DEPLOYMENTS_MAX)
         return [(seq, repo, commit) for seq in seqs for repo, commit in both[seq]]
+
+    def _start_tail(self, cur: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the tail is kept, starting it when the packs are near enough the newest
+        facts: one scan of the facts past their mark, kept only if no catch-up ran meanwhile
+        (what it read would be missing)."""
+        with self._lock:
+            if self._tail is not None:
+                return True
+            last = self._last
+        above = marks(cur).facts_through
+        if above < 0 or last - above > TAIL_MOST:
+            return False
+        rows = cur.execute(
+            "SELECT commit, max(event_seq) FROM commit_facts "
+            "WHERE event_seq > ? AND event_seq <= ? GROUP BY commit",
+            [above, last],
+        ).fetchall()
+        with self._lock:
+            if self._tail is None and self._last == last:
+                self._tail, self._tail_above = dict(rows), above
+            return self._tail is not None
+
+    def _keep_packed(self, facts: dict[str, Rows], through: int) -> None:
+        """Keep the packed facts of each commit that has none past ``through`` (the packs'
+        mark when read), as if read through the index; drop the tail up to that mark. Packs
+        read before the tail's mark moved past theirs are not kept (the tail no longer tells
+        which of their commits have newer facts): the call reads those commits again."""
+        with self._lock:
+            if self._tail is None or through < self._tail_above:
+                return
+            if through > self._tail_above:
+                self._tail = {c: seq for c, seq in self._tail.items() if seq > through}
+                self._tail_above = through
+            tail = self._tail
+            for commit, rows in facts.items():
+                if commit not in tail:
+                    self._rows[commit] = rows
+                    self._rows.move_to_end(commit)
+            while len(self._rows) > KEPT_COMMITS_MAX:
+                self._rows.popitem(last=False)
 
     def ai(self, cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, Rows]:
         """``gather.config_ai(cur, seqs)``, reading only the configuration changes not kept

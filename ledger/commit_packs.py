@@ -1,0 +1,153 @@
+"""``commit_packs``: each deployment's commits with their facts, kept in deployment order for
+the first suspects call on an older incident.
+
+That call reads the commits a few neighbouring deployments named, then those commits'
+``commit_facts`` rows through the index on ``commit``: hashes scatter them over the file, so
+each commit costs index nodes and blocks of its own (on the 1M-deployment bench ledger ~20 of
+a cold call's ~35 ms at p95). Here the same facts sit next to their deployment, one row per
+deployment and named commit with the facts as one JSON text, so one scan that the zone maps
+on ``deployment_seq`` confine to a few blocks reads them (docs/benchmarks.md, "Commit facts
+packed per deployment").
+
+Packing is bulk SQL behind the writer, never in its transaction: :func:`pack` takes the
+deployments written since the last pass (up to ``most`` of them), joins their commits to
+``commit_facts`` as it stands, and records how far it went in ``commit_pack_marks``. Facts
+written later about commits already packed (a review after the deployment) are added by the
+next pass as rows of ``commit_pack_additions``. So for every deployment up to
+``deployments_through``, its rows in the two tables hold exactly the facts of its commits up
+to ``facts_through``; the reader (query/readmodels/packs.py) reads newer facts the old way.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import NamedTuple
+
+import duckdb
+
+from provenance_ledger.ledger.rows import single_row, single_value
+
+# A fact as the JSON object the suspects call reads (``fetch_facts``' columns, names and
+# values: the time in microseconds since the epoch), and its row in ``commit_facts``: facts
+# of one event (a change's AI tools, a merge's commits) come in the order of their rows.
+_FACT_JSON = """to_json(struct_pack(
+    fact := f.fact, repo := f.repo, commit := f.commit, person_id := f.person_id,
+    person_name := f.person_name, fact_at := epoch_us(f.fact_at), files := f.files,
+    lines_added := f.lines_added, lines_deleted := f.lines_deleted, message := f.message,
+    tool := f.tool, model := f.model, mode := f.mode, lines := f.lines, session := f.session,
+    change_ref := f.change_ref, decision := f.decision, merged_commit := f.merged_commit,
+    event_seq := f.event_seq, fact_row := f.rowid))::VARCHAR"""
+
+# The deployments in ($done, $through], each named commit with its facts up to $facts. The
+# facts are joined as text, in no order (the reader sorts them by event seq): an ordered
+# aggregate cost twice the CPU (bench/bench_cold_facts.py).
+_PACK_NEW = f"""
+INSERT INTO commit_packs
+SELECT deployment_seq, position, repo, commit, '[' || coalesce(string_agg(fact, ','), '') || ']'
+FROM (
+    SELECT d.deployment_seq, d.rowid AS position, d.repo, d.commit,
+           CASE WHEN f.fact IS NOT NULL THEN {_FACT_JSON} END AS fact
+    FROM deployment_changes AS d
+    LEFT JOIN commit_facts AS f ON f.commit = d.commit AND f.event_seq <= $facts
+    WHERE d.deployment_seq > $done AND d.deployment_seq <= $through
+)
+GROUP BY deployment_seq, position, repo, commit
+ORDER BY deployment_seq, position
+"""
+
+# Facts in ($facts_done, $facts] about commits of deployments packed before ($done and older).
+_PACK_LATE = f"""
+INSERT INTO commit_pack_additions
+SELECT d.deployment_seq, d.commit, '[' || string_agg({_FACT_JSON}, ',') || ']'
+FROM commit_facts AS f
+JOIN (SELECT DISTINCT deployment_seq, commit FROM deployment_changes WHERE deployment_seq <= $done)
+    AS d ON d.commit = f.commit
+WHERE f.event_seq > $facts_done AND f.event_seq <= $facts
+GROUP BY d.deployment_seq, d.commit
+ORDER BY d.deployment_seq, d.commit
+"""
+
+# The packs' tables. Snapshots and SQL copies make them empty (ledger/snapshot.py): they
+# repeat ``commit_facts`` (~80 % of the bench ledger's size again), and without marks nothing
+# reads them. A rebuilt file starts without them.
+TABLES = ("commit_packs", "commit_pack_additions", "commit_pack_marks")
+
+# Deployments packed per pass: the join reads every ``commit_facts`` row's commit once a
+# pass (~1 s of CPU at 24M rows), so passes of many deployments cost less per event.
+PACK_MOST = 50_000
+
+
+class Marks(NamedTuple):
+    """How far the packs go: every deployment with seq up to ``deployments_through`` (those
+    naming no commit have no rows), with the facts of its commits up to event seq
+    ``facts_through`` (-1: none yet)."""
+
+    deployments_through: int
+    facts_through: int
+
+
+def marks(cur: duckdb.DuckDBPyConnection) -> Marks:
+    row = cur.execute("SELECT deployments_through, facts_through FROM commit_pack_marks").fetchall()
+    return Marks(*row[0]) if row else Marks(-1, -1)
+
+
+def unpacked(cur: duckdb.DuckDBPyConnection) -> int:
+    """Deployments written and not packed yet (zone maps confine the count to the newest)."""
+    done = marks(cur).deployments_through
+    return single_value(cur.execute("SELECT count(*) FROM deployments WHERE event_seq > ?", [done]))
+
+
+def pack(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
+    """One pass, in one transaction on ``cur`` (a cursor of the writing connection, used by
+    nothing else meanwhile): up to ``most`` deployments written since the last pass, and the
+    facts written since about commits packed before. Returns the marks after it (unchanged
+    when nothing was written since)."""
+    cur.begin()
+    try:
+        before = marks(cur)
+        through, facts = single_row(
+            cur.execute(
+                "SELECT (SELECT max(event_seq) FROM (SELECT event_seq FROM deployments "
+                "WHERE event_seq > $done ORDER BY event_seq LIMIT $most)), "
+                "(SELECT coalesce(max(event_seq), -1) FROM commit_facts)",
+                {"done": before.deployments_through, "most": most},
+            )
+        )
+        after = Marks(before.deployments_through if through is None else through, facts)
+        if after == before:
+            cur.rollback()
+            return before
+        cur.execute(
+            _PACK_LATE,
+            {
+                "facts_done": before.facts_through,
+                "facts": after.facts_through,
+                "done": before.deployments_through,
+            },
+        )
+        cur.execute(
+            _PACK_NEW,
+            {
+                "done": before.deployments_through,
+                "through": after.deployments_through,
+                "facts": after.facts_through,
+            },
+        )
+        cur.execute("DELETE FROM commit_pack_marks")
+        cur.execute("INSERT INTO commit_pack_marks VALUES (?, ?)", list(after))
+        cur.commit()
+        return after
+    except BaseException:
+        with suppress(duckdb.Error):  # a failed commit has already ended the transaction
+            cur.rollback()
+        raise
+
+
+def pack_all(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
+    """Passes until every deployment written is packed."""
+    done = marks(cur)
+    while True:
+        after = pack(cur, most)
+        if after == done:
+            return after
+        done = after

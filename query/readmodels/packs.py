@@ -1,0 +1,82 @@
+"""Deployments' named commits and those commits' facts, read from the packs kept in
+deployment order (ledger/commit_packs.py) instead of through the index on ``commit``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import msgspec
+
+from provenance_ledger.ledger.commit_packs import Marks
+from provenance_ledger.query.readmodels.changes import with_origins
+
+_DECODE = msgspec.json.Decoder(list[dict[str, Any]])
+
+# One statement, so the marks and the rows come from one snapshot: every row read belongs to
+# a deployment up to the marks, and holds its facts up to them. The packs are found by zone
+# maps (BETWEEN), not by an index (they have none); their additions, in no order, by their
+# index, which DuckDB uses for an IN list of constants (the seqs are integers).
+_READ = """
+SELECT 0 AS part, deployments_through, facts_through, NULL, NULL, NULL FROM commit_pack_marks
+UNION ALL
+SELECT 1, deployment_seq, position, repo, commit, facts FROM commit_packs
+WHERE deployment_seq BETWEEN $first AND $last AND list_contains($seqs, deployment_seq)
+UNION ALL
+SELECT 2, deployment_seq, NULL, NULL, commit, facts FROM commit_pack_additions
+WHERE deployment_seq IN ({seqs})
+"""
+
+
+@dataclass
+class Packed:
+    """What the packs hold of some deployments: ``marks``; per packed deployment seq its
+    named (repo, commit) pairs in the order ``fetch_named`` gives; per commit its facts up to
+    ``marks.facts_through`` as ``fetch_facts`` gives them (in ledger order)."""
+
+    marks: Marks
+    named: dict[int, list[tuple[str | None, str]]] = field(default_factory=dict)
+    facts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def packed(self, seq: int) -> bool:
+        return seq <= self.marks.deployments_through
+
+
+def _ledger_order(fact: dict[str, Any]) -> tuple[int, int]:
+    return fact["event_seq"], fact["fact_row"]
+
+
+def read_packs(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> Packed:
+    """The packs of these deployment seqs (those beyond the marks are not packed yet)."""
+    if not seqs:
+        return Packed(Marks(-1, -1))
+    listed = ", ".join(str(int(seq)) for seq in seqs)
+    rows = cur.execute(
+        _READ.format(seqs=listed), {"first": min(seqs), "last": max(seqs), "seqs": seqs}
+    ).fetchall()
+    marks = next((Marks(d, f) for part, d, f, *_ in rows if part == 0), Marks(-1, -1))
+    found = Packed(marks, {seq: [] for seq in seqs if seq <= marks.deployments_through})
+    # A deployment's pack and additions of a commit hold each of its facts up to the marks
+    # once; another deployment (or position) naming the commit holds them again.
+    texts: dict[tuple[int, str], list[str]] = {}
+    for part, seq, _, repo, commit, text in sorted(rows, key=lambda row: row[:3]):
+        if part == 1:
+            found.named[seq].append((repo, commit))
+            if (seq, commit) not in texts:
+                texts[seq, commit] = [text]
+        elif part == 2:
+            texts.setdefault((seq, commit), []).append(text)
+    chosen: dict[str, list[str]] = {}
+    for (_, commit), parts in texts.items():
+        chosen.setdefault(commit, parts)
+    every: list[dict[str, Any]] = []
+    for commit, parts in chosen.items():
+        facts = [fact for text in parts for fact in _DECODE.decode(text)]
+        facts.sort(key=_ledger_order)
+        for fact in facts:
+            del fact["fact_row"]
+        found.facts[commit] = facts
+        every += facts
+    with_origins(cur, every)
+    return found

@@ -1,0 +1,334 @@
+"""Commit facts packed per deployment (ledger/commit_packs.py) and read back by the suspects
+call (query/readmodels/packs.py, query/suspects/keptfacts.py), on real DuckDB files.
+
+What must hold: after any sequence of passes (each packing fewer deployments than were
+written, facts arriving before and after their deployment was packed, the file closed and
+opened between passes), every packed deployment reads back the commits ``fetch_named``
+gives, in its order, each with exactly the facts ``fetch_facts`` gives; and the suspects
+call answers the same with packs as without, reading neither ``deployment_changes`` nor
+``commit_facts``' index for what is packed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from provenance_ledger.ledger import packer as packer_module
+from provenance_ledger.ledger.commit_packs import TABLES, Marks, marks, pack, pack_all, unpacked
+from provenance_ledger.ledger.packer import Packer
+from provenance_ledger.ledger.snapshot import write_snapshot
+from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.readmodels import changes
+from provenance_ledger.query.readmodels.packs import read_packs
+from provenance_ledger.query.suspects import keptfacts
+from provenance_ledger.query.suspects.finder import suspects_for
+from tests.integration.test_suspects_scenarios import (
+    DEV,
+    JUNIOR,
+    PRINCIPAL,
+    SCENARIOS,
+    SENIOR,
+    out_of_order_arrival,
+)
+from tests.support.provstory import Story, sha, write_direct
+
+# Text a JSON pack must carry unchanged.
+HOSTILE = 'fix "quotes", back\\slash, tab\t, newline\n, NUL-free ünïcødé 🚀, </script> ]}'
+REPOS = ("shop/checkout", "shop/cards")
+
+
+def _deployments_seqs(ledger: Ledger) -> list[int]:
+    rows = ledger.cursor().execute("SELECT event_seq FROM deployments ORDER BY 1").fetchall()
+    return [seq for (seq,) in rows]
+
+
+def _releases(s: Story, first: int, count: int, minutes: float) -> None:
+    """``count`` deployments, each shipping four commits (one shared with the one before)
+    in two repos, their changes written before them and some reviews only after."""
+    for n in range(first, first + count):
+        commits = [4 * n, 4 * n + 1, 4 * n + 2, 4 * (n - 1) + 3]
+        for at, c in enumerate(commits[:3]):
+            # Facts of one event: a change with two AI tools.
+            ai = [{"tool": "cursor", "mode": "agent", "lines": 5}] if c % 3 == 0 else []
+            ai += [{"tool": "copilot", "mode": "completion", "lines": 2}] if c % 6 == 0 else []
+            s.change(
+                c,
+                JUNIOR if c % 2 else DEV,
+                minutes - 30,
+                repo=REPOS[at % 2],
+                message=HOSTILE if c % 5 == 0 else f"change {c}",
+                files=[f"src/f{c}.py"],
+                lines_added=c % 97,
+                ai=ai,
+            )
+            if c % 4 == 0:
+                s.review(c, SENIOR, minutes - 10, repo=REPOS[at % 2])
+        s.deploy(
+            f"rel-{n}",
+            "checkout",
+            "prod",
+            minutes,
+            repo=REPOS[n % 2],
+            commits=[sha(c) for c in commits],
+        )
+        minutes += 1
+
+
+def _late_reviews(s: Story, first: int, count: int, minutes: float) -> None:
+    for n in range(first, first + count):
+        s.review(4 * n + 1, PRINCIPAL, minutes, repo=REPOS[1], decision="changes_requested")
+
+
+def _assert_packs_match(ledger: Ledger) -> int:
+    """Every packed deployment reads back as the index gives it; returns how many."""
+    cur = ledger.cursor()
+    seqs = _deployments_seqs(ledger)
+    packed = read_packs(cur, seqs)
+    done = [seq for seq in seqs if packed.packed(seq)]
+    for seq in done:
+        named = [(repo, commit) for _, repo, commit in changes.fetch_named(cur, [seq])]
+        assert packed.named[seq] == named, seq
+    commits = sorted({commit for seq in done for _, commit in packed.named[seq]})
+    expected = {commit: [] for commit in commits}
+    for row in changes.fetch_facts(cur, commits):
+        if row["event_seq"] <= packed.marks.facts_through:
+            expected[row["commit"]].append(row)
+    assert packed.facts == expected
+    return len(done)
+
+
+def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactly(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.duckdb"
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", PRINCIPAL: "principal", JUNIOR: "junior"})
+    _releases(s, 1, 30, -5000)
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        write_direct(ledger, s.events)
+        assert marks(ledger.cursor()).deployments_through == -1
+        assert unpacked(ledger.cursor()) == 30
+        first = pack(ledger.cursor(), most=7)
+        assert _assert_packs_match(ledger) == 7
+        assert unpacked(ledger.cursor()) == 23
+        assert first.facts_through >= 0
+    finally:
+        ledger.close()
+
+    # Later: reviews of commits packed already, new releases, passes on a reopened file.
+    later = Story()
+    _late_reviews(later, 1, 12, -100)
+    _releases(later, 31, 9, -90)
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        assert marks(ledger.cursor()) == first  # the marks outlive the process
+        write_direct(ledger, later.events)
+        pack(ledger.cursor(), most=7)
+        additions = ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions")
+        assert additions.fetchall()[0][0] > 0  # late reviews of the first seven deployments
+        assert _assert_packs_match(ledger) == 14
+        final = pack_all(ledger.cursor(), most=7)
+        assert _assert_packs_match(ledger) == 39
+        assert unpacked(ledger.cursor()) == 0
+        assert pack(ledger.cursor(), most=7) == final  # nothing new: nothing written
+    finally:
+        ledger.close()
+
+
+def _scenario_story() -> Story:
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", PRINCIPAL: "principal", JUNIOR: "junior"})
+    for build in SCENARIOS:
+        start = len(s.events)
+        build(s)
+        if build is out_of_order_arrival:
+            s.events[start:] = s.events[start:][::-1]
+    return s
+
+
+def _answers(ledger: Ledger) -> dict[str, object]:
+    cur = ledger.cursor()
+    incidents = [i for (i,) in cur.execute("SELECT DISTINCT incident FROM incidents").fetchall()]
+    assert len(incidents) >= 20
+    return {i: suspects_for(cur, i, timedelta(hours=24), 10) for i in sorted(incidents)}
+
+
+def test_suspects_answer_the_same_from_packs_and_read_nothing_packed_through_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named_reads: list[list[int]] = []
+    fact_reads: list[str] = []
+
+    def counted_named(cur, seqs: list[int]):
+        named_reads.append(seqs)
+        return changes.fetch_named(cur, seqs)
+
+    def counted_facts(cur, commits: list[str]):
+        fact_reads.extend(commits)
+        return changes.fetch_facts(cur, commits)
+
+    packed_commits: set[str] = set()
+
+    def recorded_packs(cur, seqs: list[int]):
+        found = read_packs(cur, seqs)
+        packed_commits.update(found.facts)
+        return found
+
+    monkeypatch.setattr(keptfacts, "fetch_named", counted_named)
+    monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
+    monkeypatch.setattr(keptfacts, "read_packs", recorded_packs)
+    plain = Ledger.open(tmp_path / "plain.duckdb", migrate=True)
+    packed = Ledger.open(tmp_path / "packed.duckdb", migrate=True)
+    try:
+        for ledger in (plain, packed):
+            write_direct(ledger, _scenario_story().events)
+        expected = _answers(plain)
+        assert named_reads and fact_reads  # the plain ledger reads the old way
+        pack_all(packed.cursor(), most=5)
+        named_reads.clear()
+        fact_reads.clear()
+        assert _answers(packed) == expected
+        assert named_reads == []
+        # What the packs gave is not read again through the index; other commits are (those
+        # a merge or an artifact brought in, or a configuration change was applied from).
+        assert packed_commits and fact_reads
+        assert not packed_commits & set(fact_reads)
+    finally:
+        plain.close()
+        packed.close()
+
+
+def test_a_fact_written_after_its_deployment_was_packed_counts_at_once_and_after_the_next_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fact_reads: list[str] = []
+
+    def counted_facts(cur, commits: list[str]):
+        fact_reads.extend(commits)
+        return changes.fetch_facts(cur, commits)
+
+    monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+    s.change(1, JUNIOR, -300, ai=[{"tool": "claude-code", "mode": "agent"}], lines_added=400)
+    s.deploy("dep-1", "checkout", "prod", -20, repo="shop/checkout", commit=sha(1))
+    s.incident("INC-P", ["checkout"])
+    path = tmp_path / "ledger.duckdb"
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        write_direct(ledger, s.events)
+        pack_all(ledger.cursor())
+
+        def reviews() -> list[str]:
+            found = suspects_for(ledger.cursor(), "INC-P", timedelta(hours=24), 10)
+            assert found is not None
+            return [r["reviewer"] for r in found[1][0]["changes"][0]["reviews"]]
+
+        assert reviews() == []
+        assert fact_reads == []  # from the pack
+        late = Story()
+        late.review(1, SENIOR, -10)
+        write_direct(ledger, late.events)
+        assert reviews() == [SENIOR]  # past the packs' mark: read through the index
+        assert fact_reads == [sha(1)]
+        pack_all(ledger.cursor())
+        assert ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions").fetchall() == [
+            (1,)
+        ]
+    finally:
+        ledger.close()
+    # A new process (nothing kept) reads the review from the pass's addition.
+    monkeypatch.setattr(keptfacts, "_KEPT", {})
+    fact_reads.clear()
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        found = suspects_for(ledger.cursor(), "INC-P", timedelta(hours=24), 10)
+        assert found is not None
+        assert [r["reviewer"] for r in found[1][0]["changes"][0]["reviews"]] == [SENIOR]
+        assert fact_reads == []
+    finally:
+        ledger.close()
+
+
+def test_the_packer_packs_behind_a_writer(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    packer = Packer(ledger, look_every_s=0.05, at_least=5, idle_s=3600, most=4)
+    try:
+        packer.start()
+        s = Story()
+        s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+        _releases(s, 1, 40, -5000)
+        writer = threading.Thread(
+            target=lambda: [write_direct(ledger, [e]) for e in s.events], daemon=True
+        )
+        writer.start()
+        writer.join(timeout=120)
+        assert not writer.is_alive()
+        deadline = time.monotonic() + 60
+        while unpacked(ledger.cursor()) >= 5:  # fewer wait for the idle pass, an hour away
+            assert time.monotonic() < deadline, marks(ledger.cursor())
+            time.sleep(0.05)
+        assert _assert_packs_match(ledger) >= 36
+    finally:
+        packer.stop()
+        ledger.close()
+
+
+def test_a_snapshot_holds_the_packs_empty_and_reads_the_old_way(tmp_path: Path) -> None:
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+    _releases(s, 1, 6, -500)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        write_direct(ledger, s.events)
+        pack_all(ledger.cursor())
+        info = write_snapshot(ledger.cursor(), tmp_path / "copy.duckdb")
+    finally:
+        ledger.close()
+    assert {table: info.tables[table] for table in TABLES} == dict.fromkeys(TABLES, 0)
+    copy = Ledger.open(tmp_path / "copy.duckdb", read_only=True)
+    try:
+        assert marks(copy.cursor()) == Marks(-1, -1)
+        assert _assert_packs_match(copy) == 0
+        seqs = _deployments_seqs(copy)
+        assert read_packs(copy.cursor(), seqs).named == {}
+    finally:
+        copy.close()
+
+
+def test_a_failed_pass_is_logged_and_the_next_takes_half_as_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sizes: list[int] = []
+
+    def failing_once(cur, most: int):
+        sizes.append(most)
+        if len(sizes) == 1:
+            raise duckdb.OutOfMemoryException("injected: the pass did not fit")
+        return pack(cur, most)
+
+    monkeypatch.setattr(packer_module, "pack", failing_once)
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+    _releases(s, 1, 10, -500)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    packer = Packer(ledger, look_every_s=0.05, at_least=1, idle_s=3600, most=8)
+    try:
+        write_direct(ledger, s.events)
+        packer.start()
+        deadline = time.monotonic() + 30
+        while unpacked(ledger.cursor()):
+            assert time.monotonic() < deadline, sizes
+            time.sleep(0.05)
+    finally:
+        packer.stop()
+        ledger.close()
+    assert sizes[:3] == [8, 4, 4]
+    assert "packing commit facts failed; the next pass takes 4 deployments" in caplog.text
