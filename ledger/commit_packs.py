@@ -55,16 +55,19 @@ GROUP BY deployment_seq, position, repo, commit
 ORDER BY deployment_seq, position
 """
 
-# Facts in ($facts_done, $facts] about commits of deployments packed before ($done and older).
+# Facts in ($facts_done, $facts] about commits of deployments packed before ($done and older);
+# a deployment naming a commit twice gets each fact once (DISTINCT after the join: before it,
+# it would aggregate all of deployment_changes every pass).
 _PACK_LATE = f"""
 INSERT INTO commit_pack_additions
-SELECT d.deployment_seq, d.commit, '[' || string_agg({_FACT_JSON}, ',') || ']'
-FROM commit_facts AS f
-JOIN (SELECT DISTINCT deployment_seq, commit FROM deployment_changes WHERE deployment_seq <= $done)
-    AS d ON d.commit = f.commit
-WHERE f.event_seq > $facts_done AND f.event_seq <= $facts
-GROUP BY d.deployment_seq, d.commit
-ORDER BY d.deployment_seq, d.commit
+SELECT deployment_seq, commit, '[' || string_agg(fact, ',') || ']'
+FROM (
+    SELECT DISTINCT d.deployment_seq, d.commit, {_FACT_JSON} AS fact
+    FROM commit_facts AS f JOIN deployment_changes AS d ON d.commit = f.commit
+    WHERE f.event_seq > $facts_done AND f.event_seq <= $facts AND d.deployment_seq <= $done
+)
+GROUP BY deployment_seq, commit
+ORDER BY deployment_seq, commit
 """
 
 # The packs' tables. Snapshots and SQL copies make them empty (ledger/snapshot.py): they

@@ -109,15 +109,17 @@ def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactl
     path = tmp_path / "ledger.duckdb"
     s = Story()
     s.people({DEV: "mid", SENIOR: "senior", PRINCIPAL: "principal", JUNIOR: "junior"})
+    # A deployment naming a commit twice, which a later review is about.
+    s.deploy("rel-twice", "checkout", "prod", -6000, repo=REPOS[1], commits=[sha(5), sha(5)])
     _releases(s, 1, 30, -5000)
     ledger = Ledger.open(path, migrate=True)
     try:
         write_direct(ledger, s.events)
         assert marks(ledger.cursor()).deployments_through == -1
-        assert unpacked(ledger.cursor()) == 30
+        assert unpacked(ledger.cursor()) == 31
         first = pack(ledger.cursor(), most=7)
         assert _assert_packs_match(ledger) == 7
-        assert unpacked(ledger.cursor()) == 23
+        assert unpacked(ledger.cursor()) == 24
         assert first.facts_through >= 0
     finally:
         ledger.close()
@@ -135,7 +137,7 @@ def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactl
         assert additions.fetchall()[0][0] > 0  # late reviews of the first seven deployments
         assert _assert_packs_match(ledger) == 14
         final = pack_all(ledger.cursor(), most=7)
-        assert _assert_packs_match(ledger) == 39
+        assert _assert_packs_match(ledger) == 40
         assert unpacked(ledger.cursor()) == 0
         assert pack(ledger.cursor(), most=7) == final  # nothing new: nothing written
     finally:
