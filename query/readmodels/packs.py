@@ -15,14 +15,14 @@ from provenance_ledger.query.readmodels.changes import with_origins
 _DECODE = msgspec.json.Decoder(list[dict[str, Any]])
 
 # One statement, so the marks and the rows come from one snapshot: every row read belongs to
-# a deployment up to the marks, and holds its facts up to them. The packs are found by zone
-# maps (BETWEEN), not by an index (they have none); their additions, in no order, by their
-# index, which DuckDB uses for an IN list of constants (the seqs are integers).
+# a deployment up to the marks, and holds its facts up to them. Both tables are read through
+# their index on deployment_seq, which DuckDB uses for an IN list of constants (the seqs are
+# integers, written into the statement).
 _READ = """
 SELECT 0 AS part, deployments_through, facts_through, NULL, NULL, NULL FROM commit_pack_marks
 UNION ALL
 SELECT 1, deployment_seq, position, repo, commit, facts FROM commit_packs
-WHERE deployment_seq BETWEEN $first AND $last AND list_contains($seqs, deployment_seq)
+WHERE deployment_seq IN ({seqs})
 UNION ALL
 SELECT 2, deployment_seq, NULL, NULL, commit, facts FROM commit_pack_additions
 WHERE deployment_seq IN ({seqs})
@@ -52,9 +52,7 @@ def read_packs(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> Packed:
     if not seqs:
         return Packed(Marks(-1, -1))
     listed = ", ".join(str(int(seq)) for seq in seqs)
-    rows = cur.execute(
-        _READ.format(seqs=listed), {"first": min(seqs), "last": max(seqs), "seqs": seqs}
-    ).fetchall()
+    rows = cur.execute(_READ.format(seqs=listed)).fetchall()
     marks = next((Marks(d, f) for part, d, f, *_ in rows if part == 0), Marks(-1, -1))
     found = Packed(marks, {seq: [] for seq in seqs if seq <= marks.deployments_through})
     # A deployment's pack and additions of a commit hold each of its facts up to the marks
