@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-workers bench-query bench-cold-facts bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-workers bench-query bench-cold-facts bench-pack bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,7 +52,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-pack bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -122,9 +122,13 @@ bench-query: $(STAMP) ## suspects latency on 1M deployments / 10M changes, witho
 	test -f $(BENCH_LEDGER_DEPS) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER_DEPS) --services 2000 --config-changes 1000000
 	$(PY) bench/bench_query.py $(BENCH_LEDGER) --compare $(BENCH_LEDGER_DEPS)
 
-bench-cold-facts: $(STAMP) ## a first suspects call's read of commit facts: today's layout vs two in deployment order, and what the writer would pay to keep one (needs bench-query's ledger)
+bench-cold-facts: $(STAMP) ## a first suspects call's read of commit facts: through the index vs two layouts in deployment order, and what the writer would pay to keep one (needs bench-query's ledger)
 	test -f $(BENCH_LEDGER) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER)
 	$(PY) bench/bench_cold_facts.py $(BENCH_LEDGER)
+
+bench-pack: $(STAMP) ## what the commit packs cost behind the writer: CPU per event of a pass, by its size, and their disk (a copy of bench-query's ledger)
+	test -f $(BENCH_LEDGER) || $(PY) bench/gen_ledger.py $(BENCH_LEDGER)
+	$(PY) bench/bench_pack.py $(BENCH_LEDGER)
 
 bench-backfill: $(STAMP) ## git backfill speed vs plain git log --numstat
 	$(PY) bench/bench_backfill.py

@@ -1,5 +1,7 @@
-"""What a first ("cold") suspects call pays to read its commits' facts: today's layout against
-two kept in deployment order, which issue #18 proposes and which is not built.
+"""What a first ("cold") suspects call pays to read its commits' facts: through the index on
+``commit`` against two layouts kept in deployment order, measured apart. The second,
+"packed", is what the ledger keeps since (``commit_packs``, ledger/commit_packs.py;
+``make bench-pack`` measures its cost, ``bench/bench_query.py --without-packs`` the call).
 
 A cold call reads, for the deployments its window kept, the commits they named
 (``deployment_changes`` by seq), those commits' ``commit_facts`` rows (through the index on

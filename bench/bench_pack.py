@@ -5,11 +5,12 @@ bench ledger (bench/gen_ledger.py: 1M deployments of 10 commits, 24M facts).
 For each size, the copy's newest ``N`` deployments are unpacked again (their rows deleted,
 the marks set back), then one pass packs them; an event is a deployment or one of the facts
 written with it (an AI assistance comes with its change), the bench ledger's mix (~21 events
-a deployment). A pass also reads every fact's commit once, whatever its size: the fixed part.
+a deployment). A pass also reads every fact's commit once, whatever its size: the fixed part. The first pass
+also reads the copy's blocks into DuckDB's memory; serve's packer passes 20,000 at a time.
 Then the disk the packs take: their tables' blocks, against the file's size.
 
     python bench/bench_pack.py /tmp/provledger-bench/ledger-1m.duckdb \\
-        [--sizes 5000,20000,50000] [--scratch /tmp/provledger-bench/pack-copy.duckdb]
+        [--sizes 20000,5000,20000,50000] [--scratch /tmp/provledger-bench/pack-copy.duckdb]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _blocks(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a ledger made by bench/gen_ledger.py")
-    parser.add_argument("--sizes", default="5000,20000,50000")
+    parser.add_argument("--sizes", default="20000,5000,20000,50000", help="deployments a pass")
     parser.add_argument(
         "--scratch", type=Path, default=Path("/tmp/provledger-bench/pack-copy.duckdb")
     )
