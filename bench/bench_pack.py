@@ -5,8 +5,9 @@ bench ledger (bench/gen_ledger.py: 1M deployments of 10 commits, 24M facts).
 For each size, the copy's newest ``N`` deployments are unpacked again (their rows deleted,
 the marks set back), then one pass packs them; an event is a deployment or one of the facts
 written with it (an AI assistance comes with its change), the bench ledger's mix (~21 events
-a deployment). A pass also reads every fact's commit once, whatever its size: the fixed part. The first pass
-also reads the copy's blocks into DuckDB's memory; serve's packer passes 20,000 at a time.
+a deployment). A pass also reads every fact's commit once, whatever its size: the fixed part.
+The first pass also reads the copy's blocks into DuckDB's memory; serve's packer passes
+20,000 at a time.
 Then the disk the packs take: their tables' blocks, against the file's size.
 
     python bench/bench_pack.py /tmp/provledger-bench/ledger-1m.duckdb \\

@@ -14,22 +14,31 @@ import duckdb
 
 from provenance_ledger.ledger.rows import single_value
 
+# In a total order: by event, then kind, then as the source table holds the event's rows (a
+# merge's commits, a change's AI tools, in the event's order). By event alone, rows of one
+# event landed in any order, so two files written alike could differ in it.
 _COPY = """
 INSERT INTO commit_facts BY NAME
-SELECT 'authored' AS fact, repo, commit, author_id AS person_id, author_name AS person_name,
-       authored_at AS fact_at, files, lines_added, lines_deleted, message, ai_assisted, event_seq
-FROM changes WHERE event_seq >= $since
-UNION ALL BY NAME
-SELECT 'assisted' AS fact, repo, commit, tool, model, mode, lines, session, event_seq
-FROM change_ai WHERE event_seq >= $since
-UNION ALL BY NAME
-SELECT 'reviewed' AS fact, repo, commit, reviewer_id AS person_id,
-       reviewer_name AS person_name, reviewed_at AS fact_at, change_ref, decision, event_seq
-FROM reviews WHERE event_seq >= $since
-UNION ALL BY NAME
-SELECT 'merged' AS fact, repo, commit, merged_commit, change_ref, merged_at AS fact_at, event_seq
-FROM merges WHERE event_seq >= $since
-ORDER BY event_seq
+SELECT * EXCLUDE (source_row) FROM (
+    SELECT 'authored' AS fact, repo, commit, author_id AS person_id, author_name AS person_name,
+           authored_at AS fact_at, files, lines_added, lines_deleted, message, ai_assisted,
+           event_seq, rowid AS source_row
+    FROM changes WHERE event_seq >= $since
+    UNION ALL BY NAME
+    SELECT 'assisted' AS fact, repo, commit, tool, model, mode, lines, session, event_seq,
+           rowid AS source_row
+    FROM change_ai WHERE event_seq >= $since
+    UNION ALL BY NAME
+    SELECT 'reviewed' AS fact, repo, commit, reviewer_id AS person_id,
+           reviewer_name AS person_name, reviewed_at AS fact_at, change_ref, decision, event_seq,
+           rowid AS source_row
+    FROM reviews WHERE event_seq >= $since
+    UNION ALL BY NAME
+    SELECT 'merged' AS fact, repo, commit, merged_commit, change_ref, merged_at AS fact_at,
+           event_seq, rowid AS source_row
+    FROM merges WHERE event_seq >= $since
+)
+ORDER BY event_seq, fact, source_row
 """
 
 

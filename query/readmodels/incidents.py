@@ -106,6 +106,10 @@ def region_of(cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | 
     return rows[0][0] if rows else None
 
 
+# The row's place in its table, read beside the columns asked for and dropped after sorting.
+_ROW = "row_in_table"
+
+
 def rows_by_key(
     cur: duckdb.DuckDBPyConnection,
     table: str,
@@ -113,7 +117,9 @@ def rows_by_key(
     values: Sequence[Any],
     columns: str,
 ) -> list[dict[str, Any]]:
-    """Rows of ``table`` whose ``key`` is one of ``values``, in ledger order (``event_seq``).
+    """Rows of ``table`` whose ``key`` is one of ``values``, in ledger order (``event_seq``,
+    then the table's own order: rows of one event, such as a merge's commits, come as
+    written; the index gives them in no set order).
 
     One ``IN (?, …)`` query, which DuckDB answers through the key's ART index; sorting here
     rather than in SQL keeps the plan a plain index scan. Callers pass trusted table and
@@ -123,11 +129,14 @@ def rows_by_key(
         return []
     rows = rows_as_dicts(
         cur.execute(
-            f"SELECT {columns}, event_seq FROM {table} WHERE {key} IN {in_list(values)}",
+            f"SELECT {columns}, event_seq, rowid AS {_ROW} FROM {table} "
+            f"WHERE {key} IN {in_list(values)}",
             list(values),
         )
     )
-    rows.sort(key=lambda row: row["event_seq"])
+    rows.sort(key=lambda row: (row["event_seq"], row[_ROW]))
+    for row in rows:
+        del row[_ROW]
     return rows
 
 

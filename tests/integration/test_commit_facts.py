@@ -72,3 +72,26 @@ def test_a_file_written_without_commit_facts_gets_them_when_opened(tmp_path: Pat
         assert len(cur.execute(FACTS).fetchall()) == len(expected) + 1
     finally:
         reopened.close()
+
+
+def test_the_rows_of_one_event_keep_the_events_order(tmp_path: Path) -> None:
+    """A merge's commits and a change's AI tools share one event seq; the copy keeps them in
+    the event's order (readers break ties by the row's place), so two files written alike
+    hold them alike."""
+    brought_in = [sha(n) for n in range(100, 160)]
+    tools = [{"tool": f"tool-{n:02}", "mode": "agent"} for n in range(12)]
+    story = Story()
+    story.change(99, "ann@acme.example", -120, ai=tools)
+    merge = {"repo": "shop/checkout", "commit": sha(98), "commits": brought_in}
+    story.add("change.merged", merge, "m-98", -90)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        write_direct(ledger, story.events)
+        rows = ledger.cursor().execute(
+            "SELECT fact, tool, merged_commit FROM commit_facts ORDER BY rowid"
+        )
+        facts = rows.fetchall()
+    finally:
+        ledger.close()
+    assert [tool for fact, tool, _ in facts if fact == "assisted"] == [t["tool"] for t in tools]
+    assert [merged for fact, _, merged in facts if fact == "merged"] == brought_in
