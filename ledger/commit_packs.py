@@ -5,9 +5,9 @@ That call reads the commits a few neighbouring deployments named, then those com
 ``commit_facts`` rows through the index on ``commit``: hashes scatter them over the file, so
 each commit costs index nodes and blocks of its own (on the 1M-deployment bench ledger ~20 of
 a cold call's ~35 ms at p95). Here the same facts sit next to their deployment, one row per
-deployment and named commit with the facts as one JSON text, so one scan that the zone maps
-on ``deployment_seq`` confine to a few blocks reads them (docs/benchmarks.md, "Commit facts
-packed per deployment").
+deployment and named commit with the facts as one JSON text, so the index on
+``deployment_seq`` finds a window's ~60 rows in a few neighbouring blocks (docs/benchmarks.md,
+"Commit facts packed per deployment").
 
 Packing is bulk SQL behind the writer, never in its transaction: :func:`pack` takes the
 deployments written since the last pass (up to ``most`` of them), joins their commits to

@@ -164,7 +164,7 @@ class KeptFacts:
         def read(missing: list[int]) -> dict[int, list[tuple[str | None, str]]]:
             has_tail = self._start_tail(cur)
             packed = read_packs(cur, missing) if has_tail else None
-            rest = [seq for seq in missing if not (packed and packed.packed(seq))]
+            rest = [seq for seq in missing if packed is None or not packed.packed(seq)]
             grouped = _grouped(rest, fetch_named(cur, rest) if rest else [], lambda row: row[0])
             named = {
                 seq: [(repo, commit) for _, repo, commit in found] for seq, found in grouped.items()
