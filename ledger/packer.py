@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 LOOK_EVERY_S = 5.0
 PACK_AT_LEAST = 20_000
 PACK_IDLE_S = 600.0
+# How long stop() waits for a pass to end.
+STOP_WAIT_S = 30.0
 
 
 class Packer:
@@ -53,11 +55,17 @@ class Packer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops the thread, interrupting a pass under way (it is rolled back)."""
+        """Stops the thread, interrupting a pass under way (it is rolled back). An interrupt
+        that lands between two of a pass's statements is lost, so it is sent until the
+        thread ends."""
         self._stop.set()
-        self._cur.interrupt()
+        deadline = time.monotonic() + STOP_WAIT_S
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self._cur.interrupt()
+            self._thread.join(timeout=0.2)
         if self._thread.is_alive():
-            self._thread.join(timeout=30)
+            log.warning("the packer did not stop within %.0f s", STOP_WAIT_S)
+            return
         self._cur.close()
 
     def pass_if_due(self) -> bool:

@@ -334,3 +334,33 @@ def test_a_failed_pass_is_logged_and_the_next_takes_half_as_many(
         ledger.close()
     assert sizes[:3] == [8, 4, 4]
     assert "packing commit facts failed; the next pass takes 4 deployments" in caplog.text
+
+
+def test_stopping_the_packer_interrupts_a_pass_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = threading.Event()
+
+    def endless_pass(cur, most: int):
+        started.set()
+        cur.begin()
+        cur.execute("SELECT count(*) FROM range(1000000000000) AS t(n) WHERE n % 7 = 3")
+        raise AssertionError("the pass was not interrupted")
+
+    monkeypatch.setattr(packer_module, "pack", endless_pass)
+    s = Story()
+    s.people({DEV: "mid", JUNIOR: "junior"})
+    _releases(s, 1, 3, -500)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    packer = Packer(ledger, look_every_s=0.05, at_least=1, idle_s=3600)
+    try:
+        write_direct(ledger, s.events)
+        packer.start()
+        assert started.wait(30)
+        began = time.monotonic()
+        packer.stop()
+        assert time.monotonic() - began < 10
+        assert not packer._thread.is_alive()
+        write_direct(ledger, Story().events)  # the ledger still writes
+    finally:
+        ledger.close()
