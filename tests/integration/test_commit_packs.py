@@ -28,15 +28,8 @@ from provenance_ledger.query.readmodels import changes
 from provenance_ledger.query.readmodels.packs import read_packs
 from provenance_ledger.query.suspects import keptfacts
 from provenance_ledger.query.suspects.finder import suspects_for
-from tests.integration.test_suspects_scenarios import (
-    DEV,
-    JUNIOR,
-    PRINCIPAL,
-    SCENARIOS,
-    SENIOR,
-    out_of_order_arrival,
-)
 from tests.support.provstory import Story, sha, write_direct
+from tests.support.scenarios import DEV, JUNIOR, PRINCIPAL, SENIOR, scenario_story
 
 # Text a JSON pack must carry unchanged.
 HOSTILE = 'fix "quotes", back\\slash, tab\t, newline\n, NUL-free ünïcødé 🚀, </script> ]}'
@@ -144,17 +137,6 @@ def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactl
         ledger.close()
 
 
-def _scenario_story() -> Story:
-    s = Story()
-    s.people({DEV: "mid", SENIOR: "senior", PRINCIPAL: "principal", JUNIOR: "junior"})
-    for build in SCENARIOS:
-        start = len(s.events)
-        build(s)
-        if build is out_of_order_arrival:
-            s.events[start:] = s.events[start:][::-1]
-    return s
-
-
 def _answers(ledger: Ledger) -> dict[str, object]:
     cur = ledger.cursor()
     incidents = [i for (i,) in cur.execute("SELECT DISTINCT incident FROM incidents").fetchall()]
@@ -190,7 +172,7 @@ def test_suspects_answer_the_same_from_packs_and_read_nothing_packed_through_the
     packed = Ledger.open(tmp_path / "packed.duckdb", migrate=True)
     try:
         for ledger in (plain, packed):
-            write_direct(ledger, _scenario_story().events)
+            write_direct(ledger, scenario_story().events)
         expected = _answers(plain)
         assert named_reads and fact_reads  # the plain ledger reads the old way
         pack_all(packed.cursor(), most=5)
