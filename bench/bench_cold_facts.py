@@ -55,6 +55,7 @@ from typing import Any
 
 import duckdb
 import msgspec
+from bench_pack import events_per_deployment
 from bench_query import LOOKBACK, cuts, incidents_sample
 
 from provenance_ledger.ledger.attach import attach_read_only
@@ -362,10 +363,8 @@ def bulk_packing(ledger_path: str, scratch: Path, deployments: int) -> None:
     bulk, each way of ``PACKINGS`` into a scratch file of its own. An event is a deployment or
     a fact (an AI assistance comes with its change), the ledger's mix of the two."""
     con = duckdb.connect(ledger_path, read_only=True)
-    newest, ratio = con.execute(
-        "SELECT max(event_seq), (count(*) + (SELECT count(*) FROM commit_facts "
-        "WHERE fact <> 'assisted')) / count(*) FROM deployments"
-    ).fetchall()[0]
+    newest = con.execute("SELECT max(event_seq) FROM deployments").fetchall()[0][0]
+    ratio = events_per_deployment(con)
     con.close()
     span = {"first": newest - deployments, "last": newest}
     events = deployments * ratio

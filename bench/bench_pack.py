@@ -28,6 +28,8 @@ from provenance_ledger.ledger.store import connect
 
 
 def events_per_deployment(con: duckdb.DuckDBPyConnection) -> float:
+    """Deployments and the facts written with them (an AI assistance comes with its change),
+    per deployment: what a pass over N deployments packs, in events."""
     return con.execute(
         "SELECT (count(*) + (SELECT count(*) FROM commit_facts WHERE fact <> 'assisted')) "
         "/ count(*) FROM deployments"

@@ -19,6 +19,7 @@ Run as a script it builds one file, in a process of its own (see :func:`build_ap
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import sys
 import time
@@ -32,8 +33,7 @@ import pyarrow as pa
 
 from provenance_ledger.ledger import merkle, recordlog
 from provenance_ledger.ledger.batch import decode_batch, relax_gc
-from provenance_ledger.ledger.commit_packs import pack, unpacked
-from provenance_ledger.ledger.packer import PACK_AT_LEAST
+from provenance_ledger.ledger.packer import Packer
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.ledger.writer import EVENT_JSON_COLUMNS
 from provenance_ledger.schemas.codec import KafkaRecord
@@ -142,24 +142,25 @@ def build_projected(path: Path, count: int) -> None:
     _fresh(path)
     relax_gc()  # as the consumer does
     ledger = Ledger.open(path)
+    # serve's rule for a pass, looked at after each batch here (its thread is not started).
+    packer = Packer(ledger, idle_s=math.inf)
     try:
-        cur = ledger.cursor()
         passes, packing_s, began = 0, 0.0, time.process_time()
         for records in _mix_records(count):
             incoming, rejected = decode_batch(records, 1024 * 1024)
             offsets = {(TOPIC, r.partition): r.offset + 1 for r in records}
             ledger.write_batch(incoming, rejected, offsets)
-            if unpacked(cur) >= PACK_AT_LEAST:
-                before = time.process_time()
-                pack(cur, PACK_AT_LEAST)
+            before = time.process_time()
+            if packer.pass_if_due():
                 passes, packing_s = passes + 1, packing_s + time.process_time() - before
-        cur.execute("CHECKPOINT")
+        ledger.cursor().execute("CHECKPOINT")
         print(
             f"built {count:,} events in {time.process_time() - began:.0f} s CPU, of which "
             f"{passes} commit pack passes {packing_s:.1f} s ({packing_s * 1e6 / count:.1f} µs "
             "per event)"
         )
     finally:
+        packer.stop()
         ledger.close()
 
 
