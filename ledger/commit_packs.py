@@ -28,15 +28,23 @@ import duckdb
 from provenance_ledger.ledger.rows import single_row, single_value
 
 # A fact as the JSON object the suspects call reads (``fetch_facts``' columns, names and
-# values: the time in microseconds since the epoch), and its row in ``commit_facts``: facts
-# of one event (a change's AI tools, a merge's commits) come in the order of their rows.
+# values: the time in microseconds since the epoch; the id and origin of the event of an
+# authored or reviewed fact, from ``events``, joined as ``e``), and its row in
+# ``commit_facts``: facts of one event (a change's AI tools, a merge's commits) come in the
+# order of their rows.
 _FACT_JSON = """to_json(struct_pack(
     fact := f.fact, repo := f.repo, commit := f.commit, person_id := f.person_id,
     person_name := f.person_name, fact_at := epoch_us(f.fact_at), files := f.files,
     lines_added := f.lines_added, lines_deleted := f.lines_deleted, message := f.message,
     tool := f.tool, model := f.model, mode := f.mode, lines := f.lines, session := f.session,
     change_ref := f.change_ref, decision := f.decision, merged_commit := f.merged_commit,
-    event_seq := f.event_seq, fact_row := f.rowid))::VARCHAR"""
+    event_seq := f.event_seq, event_id := e.id, origin := e.origin,
+    fact_row := f.rowid))::VARCHAR"""
+# The facts whose event's id and origin the suspects call shows (the author's and reviews').
+FACTS_WITH_ORIGIN = ("authored", "reviewed")
+_FACT_EVENT = "LEFT JOIN events AS e ON e.seq = f.event_seq AND f.fact IN ({})".format(
+    ", ".join(f"'{kind}'" for kind in FACTS_WITH_ORIGIN)
+)
 
 # The deployments in ($done, $through], each named commit with its facts up to $facts. The
 # join with all of commit_facts reads only its commit, seq and row; the facts found are then
@@ -58,6 +66,7 @@ FROM (
         WHERE d.deployment_seq > $done AND d.deployment_seq <= $through
     ) AS named
     LEFT JOIN commit_facts AS f ON f.event_seq = named.fact_seq AND f.rowid = named.fact_row
+    {_FACT_EVENT}
 )
 GROUP BY deployment_seq, position, repo, commit
 ORDER BY deployment_seq, position
@@ -72,6 +81,7 @@ SELECT deployment_seq, commit, '[' || string_agg(fact, ',') || ']'
 FROM (
     SELECT DISTINCT d.deployment_seq, d.commit, {_FACT_JSON} AS fact
     FROM commit_facts AS f JOIN deployment_changes AS d ON d.commit = f.commit
+    {_FACT_EVENT}
     WHERE f.event_seq > $facts_done AND f.event_seq <= $facts AND d.deployment_seq <= $done
 )
 GROUP BY deployment_seq, commit

@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.ledger.commit_packs import FACTS_WITH_ORIGIN
 from provenance_ledger.query.policy.definitions import Seniority
 from provenance_ledger.query.policy.levels import Levels, load_levels
 from provenance_ledger.query.readmodels.commitfacts import CommitFacts
@@ -31,8 +32,6 @@ FactsOf = Callable[[duckdb.DuckDBPyConnection, list[str]], list[dict[str, Any]]]
 NamedBy = Callable[[duckdb.DuckDBPyConnection, list[int]], list[tuple[int, str | None, str]]]
 # (artifact, repo, commit) for these artifacts, in ledger order (``built_from``).
 BuiltBy = Callable[[duckdb.DuckDBPyConnection, list[str]], list[tuple[Any, ...]]]
-# The facts whose event's id and origin CommitFacts shows (the author's and reviews').
-_WITH_ORIGIN = ("authored", "reviewed")
 # ledger/commit_facts.py: everything about a commit in one table, so one look-up by key.
 FACT_COLUMNS = (
     "fact, repo, commit, person_id, person_name, epoch_us(fact_at) AS fact_at, files, "
@@ -218,17 +217,21 @@ def fetch_facts(cur: duckdb.DuckDBPyConnection, commits: list[str]) -> list[dict
     return with_origins(cur, rows_by_key(cur, "commit_facts", "commit", commits, FACT_COLUMNS))
 
 
+_NONE = (None, None)
+
+
 def with_origins(
     cur: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """``rows`` of ``commit_facts`` (``FACT_COLUMNS`` and ``event_seq``) as ``fetch_facts``
     gives them: the time as a datetime, and the event's id and origin of those that show it."""
     events = events_by_seq(
-        cur, sorted({row["event_seq"] for row in rows if row["fact"] in _WITH_ORIGIN})
+        cur, sorted({row["event_seq"] for row in rows if row["fact"] in FACTS_WITH_ORIGIN})
     )
     for row in rows:
         row["fact_at"] = utc_from_micros(row["fact_at"])
-        row["event_id"], row["origin"] = events.get(row["event_seq"], (None, None))
+        shown = row["fact"] in FACTS_WITH_ORIGIN
+        row["event_id"], row["origin"] = events.get(row["event_seq"], _NONE) if shown else _NONE
     return rows
 
 

@@ -11,6 +11,7 @@ import msgspec
 
 from provenance_ledger.ledger.commit_packs import Marks
 from provenance_ledger.query.readmodels.changes import with_origins
+from provenance_ledger.query.readmodels.incidents import utc_from_micros
 
 _DECODE = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -68,13 +69,18 @@ def read_packs(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> Packed:
     chosen: dict[str, list[str]] = {}
     for (_, commit), parts in texts.items():
         chosen.setdefault(commit, parts)
-    every: list[dict[str, Any]] = []
+    without_ids: list[dict[str, Any]] = []
     for commit, parts in chosen.items():
         facts = [fact for text in parts for fact in _DECODE.decode(text)]
         facts.sort(key=_ledger_order)
         for fact in facts:
             del fact["fact_row"]
+            if "event_id" in fact:
+                fact["fact_at"] = utc_from_micros(fact["fact_at"])
+            else:
+                without_ids.append(fact)
         found.facts[commit] = facts
-        every += facts
-    with_origins(cur, every)
+    # Facts packed before the packs held their events' ids and origins (by an earlier
+    # provledger) have them looked up.
+    with_origins(cur, without_ids)
     return found

@@ -24,7 +24,7 @@ from provenance_ledger.ledger.commit_packs import TABLES, Marks, marks, pack, pa
 from provenance_ledger.ledger.packer import Packer
 from provenance_ledger.ledger.snapshot import write_snapshot
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.readmodels import changes
+from provenance_ledger.query.readmodels import changes, packs
 from provenance_ledger.query.readmodels.packs import read_packs
 from provenance_ledger.query.suspects import keptfacts
 from provenance_ledger.query.suspects.finder import suspects_for
@@ -133,6 +133,44 @@ def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactl
         assert _assert_packs_match(ledger) == 40
         assert unpacked(ledger.cursor()) == 0
         assert pack(ledger.cursor(), most=7) == final  # nothing new: nothing written
+    finally:
+        ledger.close()
+
+
+def test_packed_facts_carry_their_events_ids_and_those_packed_without_are_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[list[dict]] = []
+
+    def recorded_origins(cur, rows):
+        looked_up.append(list(rows))
+        return changes.with_origins(cur, rows)
+
+    monkeypatch.setattr(packs, "with_origins", recorded_origins)
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", PRINCIPAL: "principal", JUNIOR: "junior"})
+    _releases(s, 1, 6, -500)
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        write_direct(ledger, s.events)
+        cur = ledger.cursor()
+        pack_all(cur)
+        assert _assert_packs_match(ledger) == 6
+        assert looked_up and all(rows == [] for rows in looked_up)  # no event read
+        shown = cur.execute(
+            "SELECT count(*) FROM commit_packs, unnest(CAST(facts AS JSON[])) AS f(fact) "
+            "WHERE fact->>'fact' = 'reviewed' AND fact->>'event_id' LIKE 'rev-%'"
+        ).fetchall()[0][0]
+        assert shown > 0
+        # As an earlier provledger packed them: without the events' ids and origins.
+        cur.execute(
+            "UPDATE commit_packs SET facts = CAST(list_transform(CAST(facts AS JSON[]), "
+            "lambda fact: json_merge_patch(fact, '{\"event_id\": null, \"origin\": null}')) "
+            "AS JSON)::VARCHAR"
+        )
+        looked_up.clear()
+        assert _assert_packs_match(ledger) == 6
+        assert any(rows for rows in looked_up)
     finally:
         ledger.close()
 
