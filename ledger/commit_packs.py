@@ -16,6 +16,11 @@ written later about commits already packed (a review after the deployment) are a
 next pass as rows of ``commit_pack_additions``. So for every deployment up to
 ``deployments_through``, its rows in the two tables hold exactly the facts of its commits up
 to ``facts_through``; the reader (query/readmodels/packs.py) reads newer facts the old way.
+
+A configuration change applied from a commit (a Terraform apply) is packed the same way, as
+if it were a deployment naming that one commit, under its own seq: with a dependency graph
+the call reads the window's configuration changes too, and their commits' facts cost it
+statements of their own otherwise.
 """
 
 from __future__ import annotations
@@ -46,6 +51,21 @@ _FACT_EVENT = "LEFT JOIN events AS e ON e.seq = f.event_seq AND f.fact IN ({})".
     ", ".join(f"'{kind}'" for kind in FACTS_WITH_ORIGIN)
 )
 
+# What is packed: each commit a deployment named (its place in the order the deployment named
+# them as ``position``), and the commit a configuration change was applied from, under the
+# change's seq.
+_NAMED = """
+SELECT deployment_seq, rowid AS position, repo, commit FROM deployment_changes
+UNION ALL
+SELECT event_seq, 0, repo, commit FROM config_changes WHERE commit IS NOT NULL
+"""
+# What a pass takes: deployments, and configuration changes applied from a commit.
+_TAKEN = """
+SELECT event_seq FROM deployments
+UNION ALL
+SELECT event_seq FROM config_changes WHERE commit IS NOT NULL
+"""
+
 # The deployments in ($done, $through], each named commit with its facts up to $facts. The
 # join with all of commit_facts reads only its commit, seq and row; the facts found are then
 # fetched by seq and row, which DuckDB's join filter confines to their row groups (reading
@@ -59,9 +79,9 @@ FROM (
     SELECT named.deployment_seq, named.position, named.repo, named.commit,
            CASE WHEN f.fact IS NOT NULL THEN {_FACT_JSON} END AS fact
     FROM (
-        SELECT d.deployment_seq, d.rowid AS position, d.repo, d.commit,
+        SELECT d.deployment_seq, d.position, d.repo, d.commit,
                found.event_seq AS fact_seq, found.rowid AS fact_row
-        FROM deployment_changes AS d
+        FROM ({_NAMED}) AS d
         LEFT JOIN commit_facts AS found ON found.commit = d.commit AND found.event_seq <= $facts
         WHERE d.deployment_seq > $done AND d.deployment_seq <= $through
     ) AS named
@@ -80,7 +100,7 @@ INSERT INTO commit_pack_additions
 SELECT deployment_seq, commit, '[' || string_agg(fact, ',') || ']'
 FROM (
     SELECT DISTINCT d.deployment_seq, d.commit, {_FACT_JSON} AS fact
-    FROM commit_facts AS f JOIN deployment_changes AS d ON d.commit = f.commit
+    FROM commit_facts AS f JOIN ({_NAMED}) AS d ON d.commit = f.commit
     {_FACT_EVENT}
     WHERE f.event_seq > $facts_done AND f.event_seq <= $facts AND d.deployment_seq <= $done
 )
@@ -99,9 +119,9 @@ PACK_MOST = 50_000
 
 
 class Marks(NamedTuple):
-    """How far the packs go: every deployment with seq up to ``deployments_through`` (those
-    naming no commit have no rows), with the facts of its commits up to event seq
-    ``facts_through`` (-1: none yet)."""
+    """How far the packs go: every deployment, and every configuration change applied from a
+    commit, with seq up to ``deployments_through`` (a deployment naming no commit has no
+    rows), with the facts of its commits up to event seq ``facts_through`` (-1: none yet)."""
 
     deployments_through: int
     facts_through: int
@@ -113,9 +133,10 @@ def marks(cur: duckdb.DuckDBPyConnection) -> Marks:
 
 
 def unpacked(cur: duckdb.DuckDBPyConnection) -> int:
-    """Deployments written and not packed yet (zone maps confine the count to the newest)."""
+    """Deployments and configuration changes applied from a commit written and not packed yet
+    (zone maps confine the count to the newest)."""
     done = marks(cur).deployments_through
-    return single_value(cur.execute("SELECT count(*) FROM deployments WHERE event_seq > ?", [done]))
+    return single_value(cur.execute(f"SELECT count(*) FROM ({_TAKEN}) WHERE event_seq > ?", [done]))
 
 
 def pack(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
@@ -128,7 +149,7 @@ def pack(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
         before = marks(cur)
         through, facts = single_row(
             cur.execute(
-                "SELECT (SELECT max(event_seq) FROM (SELECT event_seq FROM deployments "
+                f"SELECT (SELECT max(event_seq) FROM (SELECT event_seq FROM ({_TAKEN}) "
                 "WHERE event_seq > $done ORDER BY event_seq LIMIT $most)), "
                 "(SELECT coalesce(max(event_seq), -1) FROM commit_facts)",
                 {"done": before.deployments_through, "most": most},

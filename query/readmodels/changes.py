@@ -44,7 +44,7 @@ def shipped_by(
     cur: duckdb.DuckDBPyConnection, deployments: list[dict[str, Any]]
 ) -> dict[int, list[Pair]]:
     """Per deployment seq: commits it names, its artifact's commit, commits merges brought in."""
-    direct = _shipped_direct(cur, deployments, fetch_named, built_from)
+    direct = _shipped_direct(cur, deployments, fetch_named, built_from, [])
     return _with_merged(direct, _merges_of(cur, _commits(direct)))
 
 
@@ -70,13 +70,18 @@ def shipped_and_applied(
     facts_of: FactsOf | None = None,
     named_by: NamedBy | None = None,
     built_by: BuiltBy | None = None,
+    applied_by: list[int] | None = None,
 ) -> tuple[dict[int, list[Pair]], dict[str, CommitFacts], dict[str, CommitFacts]]:
     """``shipped_with_details``, and ``change_details`` of ``applied`` (the commits
     configuration changes were applied from), with the commits of both in one look-up
     (``facts_of``, ``named_by`` and ``built_by``: ``fetch_facts``, ``fetch_named`` and
-    ``built_from`` unless given)."""
+    ``built_from`` unless given). ``applied_by``: the seqs of those configuration changes,
+    asked of ``named_by`` with the deployments' (kept facts read their packs in the same
+    statement, and ``facts_of`` then holds their commits' facts)."""
     facts_of = facts_of or fetch_facts
-    direct = _shipped_direct(cur, deployments, named_by or fetch_named, built_by or built_from)
+    direct = _shipped_direct(
+        cur, deployments, named_by or fetch_named, built_by or built_from, applied_by or []
+    )
     looked_up = {*_commits(direct), *(commit for _, commit in applied)}
     facts = facts_of(cur, sorted(looked_up))
     merges = [f for f in facts if f["fact"] == "merged" and f["merged_commit"] != f["commit"]]
@@ -109,17 +114,22 @@ def _shipped_direct(
     deployments: list[dict[str, Any]],
     named_by: NamedBy,
     built_by: BuiltBy,
+    also_asked: list[int],
 ) -> dict[int, list[Pair]]:
-    """Per deployment seq: the commits it names and those its artifact was built from."""
+    """Per deployment seq: the commits it names and those its artifact was built from
+    (``also_asked``: more seqs asked of ``named_by``, whose rows are not shipped)."""
     seqs = [d["event_seq"] for d in deployments]
     shipped: dict[int, list[Pair]] = defaultdict(list)
-    if not seqs:
+    asked = [*seqs, *also_asked]
+    if not asked:
         return shipped
     names = sorted({d["artifact"] for d in deployments if d.get("artifact")})
-    rows = named_by(cur, seqs)
+    rows = named_by(cur, asked)
     built = built_by(cur, names) if names else []
+    deployed = set(seqs)
     for seq, repo, commit in rows:
-        shipped[seq].append((repo, commit))
+        if seq in deployed:
+            shipped[seq].append((repo, commit))
     by_artifact: dict[str, list[Pair]] = {name: [] for name in names}
     for artifact, repo, commit in built:
         by_artifact[artifact].append((repo, commit))

@@ -1,5 +1,6 @@
-"""Deployments' named commits and those commits' facts, read from the packs kept in
-deployment order (ledger/commit_packs.py) instead of through the index on ``commit``."""
+"""Deployments' named commits (and the commit a configuration change was applied from) and
+those commits' facts, read from the packs kept in deployment order (ledger/commit_packs.py)
+instead of through the index on ``commit``."""
 
 from __future__ import annotations
 

@@ -13,10 +13,11 @@ after, and the AI tools of a configuration change (``config_change_ai``) with th
 those are kept without any check (~3 ms and ~4 ms a call on the bench ledgers).
 
 Deployments not kept are read from their packs where packed (ledger/commit_packs.py), with
-their commits' facts up to the packs' mark; a commit with facts past the mark is read
-through the index instead. Which commits those are is kept too (the *tail*: commit → its
-newest fact seq, facts past the mark only), fed by the same catch-up, so no call scans for
-them.
+their commits' facts up to the packs' mark, and so are the configuration changes a call asks
+with them (the facts of the commits they were applied from are then kept); a commit with
+facts past the mark is read through the index instead. Which commits those are is kept too
+(the *tail*: commit → its newest fact seq, facts past the mark only), fed by the same
+catch-up, so no call scans for them.
 """
 
 from __future__ import annotations

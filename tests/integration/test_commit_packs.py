@@ -279,6 +279,62 @@ def test_a_fact_written_after_its_deployment_was_packed_counts_at_once_and_after
         ledger.close()
 
 
+def test_a_configuration_changes_commit_is_read_from_its_pack_and_its_late_review_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fact_reads: list[str] = []
+
+    def counted_facts(cur, commits: list[str]):
+        fact_reads.extend(commits)
+        return changes.fetch_facts(cur, commits)
+
+    monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+    s.change(7, JUNIOR, -300, repo="shop/infra", ai=[{"tool": "claude-code", "mode": "agent"}])
+    applied = {"repo": "shop/infra", "commit": sha(7), "key": "aws_lb.payments"}
+    s.config("tf-apply", -15, "infrastructure", "payments", "prod", action="update", **applied)
+    s.config("flag-flip", -14, service="payments", key="new-checkout", to=True)
+    s.incident("INC-C", ["payments"])
+    path = tmp_path / "ledger.duckdb"
+
+    def applied_from(ledger: Ledger) -> dict:
+        found = suspects_for(ledger.cursor(), "INC-C", timedelta(hours=24), 10)
+        assert found is not None
+        [change] = next(c for c in found[1] if c["event_id"] == "tf-apply")["changes"]
+        return change
+
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        write_direct(ledger, s.events)
+        expected = applied_from(ledger)
+        assert fact_reads == [sha(7)]  # not packed yet: through the index
+        assert unpacked(ledger.cursor()) == 1  # the change without a commit is not taken
+        pack_all(ledger.cursor())
+        monkeypatch.setattr(keptfacts, "_KEPT", {})
+        fact_reads.clear()
+        assert applied_from(ledger) == expected
+        assert expected["author"] == JUNIOR and expected["reviews"] == []
+        assert fact_reads == []  # from the change's pack
+        late = Story()
+        late.review(7, SENIOR, -10, repo="shop/infra")
+        write_direct(ledger, late.events)
+        pack_all(ledger.cursor())
+        assert ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions").fetchall() == [
+            (1,)
+        ]
+    finally:
+        ledger.close()
+    monkeypatch.setattr(keptfacts, "_KEPT", {})
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        reviewed = applied_from(ledger)
+        assert [r["reviewer"] for r in reviewed["reviews"]] == [SENIOR]
+        assert fact_reads == []  # the review from the pass's addition
+    finally:
+        ledger.close()
+
+
 def test_the_packer_packs_behind_a_writer(tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     packer = Packer(ledger, look_every_s=0.05, at_least=5, idle_s=3600, most=4)
