@@ -66,7 +66,7 @@ UNION ALL
 SELECT event_seq FROM config_changes WHERE commit IS NOT NULL
 """
 
-# The deployments in ($done, $through], each named commit with its facts up to $facts. The
+# What was named in ($done, $through], each commit with its facts up to $facts. The
 # join with all of commit_facts reads only its commit, seq and row; the facts found are then
 # fetched by seq and row, which DuckDB's join filter confines to their row groups (reading
 # every column of every fact in the join cost ~30 % more CPU a pass). The facts are joined as
@@ -92,8 +92,8 @@ GROUP BY deployment_seq, position, repo, commit
 ORDER BY deployment_seq, position
 """
 
-# Facts in ($facts_done, $facts] about commits of deployments packed before ($done and older);
-# a deployment naming a commit twice gets each fact once (DISTINCT after the join: before it,
+# Facts in ($facts_done, $facts] about commits named up to $done (packed before); a deployment
+# naming a commit twice gets each fact once (DISTINCT after the join: before it,
 # it would aggregate all of deployment_changes every pass).
 _PACK_LATE = f"""
 INSERT INTO commit_pack_additions

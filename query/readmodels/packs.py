@@ -58,15 +58,17 @@ def read_packs(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> Packed:
     marks = next((Marks(d, f) for part, d, f, *_ in rows if part == 0), Marks(-1, -1))
     found = Packed(marks, {seq: [] for seq in seqs if seq <= marks.deployments_through})
     # A deployment's pack and additions of a commit hold each of its facts up to the marks
-    # once; another deployment (or position) naming the commit holds them again.
+    # once; another deployment (or position) naming the commit holds them again. Additions
+    # count only beside their pack: a configuration change a provledger before such packs
+    # passed over has none, and its commit is read the old way.
     texts: dict[tuple[int, str], list[str]] = {}
     for part, seq, _, repo, commit, text in sorted(rows, key=lambda row: row[:3]):
         if part == 1:
             found.named[seq].append((repo, commit))
             if (seq, commit) not in texts:
                 texts[seq, commit] = [text]
-        elif part == 2:
-            texts.setdefault((seq, commit), []).append(text)
+        elif part == 2 and (seq, commit) in texts:
+            texts[seq, commit].append(text)
     chosen: dict[str, list[str]] = {}
     for (_, commit), parts in texts.items():
         chosen.setdefault(commit, parts)

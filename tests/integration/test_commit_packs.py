@@ -165,7 +165,7 @@ def test_packed_facts_carry_their_events_ids_and_those_packed_without_are_looked
         # As an earlier provledger packed them: without the events' ids and origins.
         cur.execute(
             "UPDATE commit_packs SET facts = CAST(list_transform(CAST(facts AS JSON[]), "
-            "lambda fact: json_merge_patch(fact, '{\"event_id\": null, \"origin\": null}')) "
+            'lambda fact: json_merge_patch(fact, \'{"event_id": null, "origin": null}\')) '
             "AS JSON)::VARCHAR"
         )
         looked_up.clear()
@@ -331,6 +331,38 @@ def test_a_configuration_changes_commit_is_read_from_its_pack_and_its_late_revie
         reviewed = applied_from(ledger)
         assert [r["reviewer"] for r in reviewed["reviews"]] == [SENIOR]
         assert fact_reads == []  # the review from the pass's addition
+    finally:
+        ledger.close()
+
+
+def test_a_configuration_change_an_earlier_provledger_did_not_pack_is_read_whole(
+    tmp_path: Path,
+) -> None:
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+    s.change(7, JUNIOR, -300, repo="shop/infra", ai=[{"tool": "claude-code", "mode": "agent"}])
+    s.config(
+        "tf-apply", -15, "infrastructure", "payments", "prod", commit=sha(7), repo="shop/infra"
+    )
+    s.incident("INC-O", ["payments"])
+    late = Story()
+    late.review(7, SENIOR, -10, repo="shop/infra")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    try:
+        write_direct(ledger, s.events)
+        cur = ledger.cursor()
+        pack_all(cur)
+        # As a provledger that packed deployments only left it: the change below the marks,
+        # without a pack; a later pass still adds the review to it.
+        cur.execute("DELETE FROM commit_packs WHERE commit = ?", [sha(7)])
+        write_direct(ledger, late.events)
+        pack_all(cur)
+        assert cur.execute("SELECT count(*) FROM commit_pack_additions").fetchall() == [(1,)]
+        found = suspects_for(cur, "INC-O", timedelta(hours=24), 10)
+        assert found is not None
+        [change] = next(c for c in found[1] if c["event_id"] == "tf-apply")["changes"]
+        assert change["author"] == JUNIOR and change["ai"][0]["tool"] == "claude-code"
+        assert [r["reviewer"] for r in change["reviews"]] == [SENIOR]
     finally:
         ledger.close()
 
