@@ -4,9 +4,10 @@ writer, on a thread of its own.
 A pass reads every ``commit_facts`` row's commit once, whatever it packs (~1 s of CPU on
 the 24M facts of the 1M-deployment bench ledger), so passes wait for many deployments (and
 configuration changes applied from a commit, packed alike): ``at_least`` of them, or any once
-``idle_s`` passed since the last pass (a small ledger is packed too). A pass takes ``most`` at a time: its text is held until it commits, and a pass
-of 50,000 deployments of ten commits cost more CPU per event than one of 20,000 (``make
-bench-pack``). Deployments not packed yet are read the old way, as fast as before.
+``idle_s`` passed since the last pass (a small ledger is packed too). A pass takes ``most``
+at a time: its text is held until it commits, and a pass of 50,000 deployments of ten commits
+cost more CPU per event than one of 20,000 (``make bench-pack``). Deployments not packed yet
+are read the old way, as fast as before.
 """
 
 from __future__ import annotations
