@@ -155,13 +155,14 @@ def incident_read(
     if kept is None:
         resolved_at = single_value(cur.execute(_RESOLVED, [incident]))
         attributions = rows_as_dicts(cur.execute(_ATTRIBUTIONS, [incident]))
-        opening = {**opening, "region": region_of(cur, opening)}
+        region = region_of(cur, opening)
     else:
         resolved_at = kept.resolved_at(incident)
         attributions = kept.attributions(incident)
+        region = kept.region(cur, opening)
     catalog, people = _versions(cur, path, ledger_id, newest)
     return IncidentRead(
-        opening,
+        {**opening, "region": region},
         resolved_at,
         _standing(attributions),
         (path, catalog[0], catalog[1]),

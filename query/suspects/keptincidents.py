@@ -5,9 +5,8 @@ Looking them up cost a warm call four queries (~1-2 ms each on the bench ledger,
 it planning): the opening, the resolution, the attributions and the opening event's region.
 The three tables are small (one row per incident event) and only grow, in seq order, so a
 copy caught up with the rows between the seq it holds and the ledger's newest is exact
-(as in query/suspects/timelines.py). Each opening comes with its event's region, read in the
-same statement (an event never changes): read per call instead, it cost the first call on an
-incident a statement of its own (~1 ms of CPU on the bench ledger).
+(as in query/suspects/timelines.py). The region is read once per opening: an event never
+changes.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from collections import defaultdict
 from typing import Any
 
 import duckdb
+
+from provenance_ledger.query.readmodels.incidents import region_of
 
 # Beyond this many incident rows the copy is not kept (the look-ups run as queries).
 KEPT_INCIDENT_ROWS_MAX = 1_000_000
@@ -45,11 +46,8 @@ _ATTRIBUTION_COLUMNS = (
     "event_seq",
 )
 
-# With the opening event's region last, as gather's ``region_of`` reads it.
 _OPENINGS = (
-    f"SELECT {', '.join('i.' + name for name in _OPENING_COLUMNS)}, e.data->>'$.region' "
-    "FROM incidents AS i JOIN events AS e ON e.seq = i.event_seq "
-    "WHERE i.event_seq > ? AND i.event_seq <= ?"
+    f"SELECT {', '.join(_OPENING_COLUMNS)} FROM incidents WHERE event_seq > ? AND event_seq <= ?"
 )
 _RESOLUTIONS = (
     "SELECT incident, resolved_at FROM incident_resolutions "
@@ -77,13 +75,12 @@ class KeptIncidents:
         self._openings: Kept = defaultdict(list)
         self._resolved: dict[str, Any] = {}
         self._attributions: Kept = defaultdict(list)
-        self._regions: dict[str, str] = {}  # each region's name once, however many say it
+        self._regions: dict[int, str | None] = {}
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> None:
         window = [self.newest, newest]
-        for *row, region in cur.execute(_OPENINGS, window).fetchall():
-            region = region if region is None else self._regions.setdefault(region, region)
-            self._openings[row[0]].append((*row, region))
+        for row in cur.execute(_OPENINGS, window).fetchall():
+            self._openings[row[0]].append(row)
         for incident, resolved_at in cur.execute(_RESOLUTIONS, window).fetchall():
             kept = self._resolved.get(incident)
             self._resolved[incident] = resolved_at if kept is None else min(kept, resolved_at)
@@ -92,9 +89,8 @@ class KeptIncidents:
         self.newest = newest
 
     def openings(self, incident: str) -> Rows:
-        """The incident's openings, each with its event's ``region``."""
         rows = self._openings.get(incident, [])
-        return [dict(zip((*_OPENING_COLUMNS, "region"), row, strict=True)) for row in rows]
+        return [dict(zip(_OPENING_COLUMNS, row, strict=True)) for row in rows]
 
     def resolved_at(self, incident: str) -> Any:
         return self._resolved.get(incident)
@@ -102,6 +98,12 @@ class KeptIncidents:
     def attributions(self, incident: str) -> Rows:
         rows = self._attributions.get(incident, [])
         return [dict(zip(_ATTRIBUTION_COLUMNS, row, strict=True)) for row in rows]
+
+    def region(self, cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:
+        seq = opening["event_seq"]
+        if seq not in self._regions:
+            self._regions[seq] = region_of(cur, opening)
+        return self._regions[seq]
 
 
 class _Kept:
