@@ -70,17 +70,17 @@ def shipped_and_applied(
     facts_of: FactsOf | None = None,
     named_by: NamedBy | None = None,
     built_by: BuiltBy | None = None,
-    applied_by: list[int] | None = None,
+    configs_asked: list[int] | None = None,
 ) -> tuple[dict[int, list[Pair]], dict[str, CommitFacts], dict[str, CommitFacts]]:
     """``shipped_with_details``, and ``change_details`` of ``applied`` (the commits
     configuration changes were applied from), with the commits of both in one look-up
     (``facts_of``, ``named_by`` and ``built_by``: ``fetch_facts``, ``fetch_named`` and
-    ``built_from`` unless given). ``applied_by``: the seqs of those configuration changes,
-    asked of ``named_by`` with the deployments' (kept facts read their packs in the same
-    statement, and ``facts_of`` then holds their commits' facts)."""
+    ``built_from`` unless given). ``configs_asked``: the seqs of the configuration changes
+    the caller will want details of, asked of ``named_by`` with the deployments' (kept facts
+    read their packs and AI tools in the same statement and keep them)."""
     facts_of = facts_of or fetch_facts
     direct = _shipped_direct(
-        cur, deployments, named_by or fetch_named, built_by or built_from, applied_by or []
+        cur, deployments, named_by or fetch_named, built_by or built_from, configs_asked or []
     )
     looked_up = {*_commits(direct), *(commit for _, commit in applied)}
     facts = facts_of(cur, sorted(looked_up))

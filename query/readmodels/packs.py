@@ -19,7 +19,9 @@ _DECODE = msgspec.json.Decoder(list[dict[str, Any]])
 # One statement, so the marks and the rows come from one snapshot: every row read belongs to
 # a deployment up to the marks, and holds its facts up to them. Both tables are read through
 # their index on deployment_seq, which DuckDB uses for an IN list of constants (the seqs are
-# integers, written into the statement).
+# integers, written into the statement). The AI tools of the configuration changes among the
+# seqs come along (as ``gather.config_ai`` reads them: written with the change, in seq order,
+# so the range lets zone maps skip row groups), which saves a cold call another statement.
 _READ = """
 SELECT 0 AS part, deployments_through, facts_through, NULL, NULL, NULL FROM commit_pack_marks
 UNION ALL
@@ -28,18 +30,26 @@ WHERE deployment_seq IN ({seqs})
 UNION ALL
 SELECT 2, deployment_seq, NULL, NULL, commit, facts FROM commit_pack_additions
 WHERE deployment_seq IN ({seqs})
+UNION ALL
+SELECT 3, event_seq, rowid, NULL, NULL,
+       to_json(struct_pack(tool := tool, model := model, mode := mode, lines := lines,
+                           session := session))::VARCHAR
+FROM config_change_ai WHERE event_seq BETWEEN {low} AND {high} AND event_seq IN ({seqs})
 """
+_DECODE_TOOL = msgspec.json.Decoder(dict[str, Any])
 
 
 @dataclass
 class Packed:
     """What the packs hold of some deployments: ``marks``; per packed deployment seq its
     named (repo, commit) pairs in the order ``fetch_named`` gives; per commit its facts up to
-    ``marks.facts_through`` as ``fetch_facts`` gives them (in ledger order)."""
+    ``marks.facts_through`` as ``fetch_facts`` gives them (in ledger order); ``ai``."""
 
     marks: Marks
     named: dict[int, list[tuple[str | None, str]]] = field(default_factory=dict)
     facts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Per configuration change among the seqs made by AI tools: its tools, as config_ai gives.
+    ai: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def packed(self, seq: int) -> bool:
         return seq <= self.marks.deployments_through
@@ -54,7 +64,7 @@ def read_packs(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> Packed:
     if not seqs:
         return Packed(Marks(-1, -1))
     listed = ", ".join(str(int(seq)) for seq in seqs)
-    rows = cur.execute(_READ.format(seqs=listed)).fetchall()
+    rows = cur.execute(_READ.format(seqs=listed, low=min(seqs), high=max(seqs))).fetchall()
     marks = next((Marks(d, f) for part, d, f, *_ in rows if part == 0), Marks(-1, -1))
     found = Packed(marks, {seq: [] for seq in seqs if seq <= marks.deployments_through})
     # A deployment's pack and additions of a commit hold each of its facts up to the marks
@@ -69,6 +79,8 @@ def read_packs(cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> Packed:
                 texts[seq, commit] = [text]
         elif part == 2 and (seq, commit) in texts:
             texts[seq, commit].append(text)
+        elif part == 3:
+            found.ai.setdefault(seq, []).append(_DECODE_TOOL.decode(text))
     chosen: dict[str, list[str]] = {}
     for (_, commit), parts in texts.items():
         chosen.setdefault(commit, parts)

@@ -217,8 +217,11 @@ def _with_details(
     commits of both are looked up at once."""
     configs = [c.config for c in candidates if c.config is not None]
     applied = [(config.repo, config.commit) for config in configs if config.commit]
-    applied_by = [c.seq for c in candidates if c.config is not None and c.config.commit]
     by_ai = [c.seq for c in candidates if c.config is not None and c.config.ai_tools]
+    # Asked with the deployments: kept facts read their packs and AI tools in one statement.
+    configs_asked = [
+        c.seq for c in candidates if c.config is not None and (c.config.commit or c.config.ai_tools)
+    ]
     wanted = {c.seq for c in candidates}
     facts_of = found.kept.fetch if found.kept else None
     if shipped is not None:
@@ -236,7 +239,7 @@ def _with_details(
             facts_of,
             found.kept.named if found.kept else None,
             found.kept.built if found.kept else None,
-            applied_by,
+            configs_asked,
         )
     tools = found.kept.ai(cur, by_ai) if found.kept else config_ai(cur, by_ai)
     return [

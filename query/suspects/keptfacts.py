@@ -173,6 +173,7 @@ class KeptFacts:
             if packed is not None:
                 named |= packed.named
                 self._keep_packed(packed.facts, packed.marks.facts_through)
+                self._keep_ai(packed.ai)
             return named
 
         both = self._through(self._named, seqs, read, KEPT_DEPLOYMENTS_MAX)
@@ -217,6 +218,15 @@ class KeptFacts:
                     self._rows.move_to_end(commit)
             while len(self._rows) > KEPT_COMMITS_MAX:
                 self._rows.popitem(last=False)
+
+    def _keep_ai(self, tools: dict[int, Rows]) -> None:
+        """Keep the AI tools read with the packs (a change's never change)."""
+        with self._lock:
+            self._ai.update(tools)
+            for seq in tools:
+                self._ai.move_to_end(seq)
+            while len(self._ai) > KEPT_DEPLOYMENTS_MAX:
+                self._ai.popitem(last=False)
 
     def ai(self, cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, Rows]:
         """``gather.config_ai(cur, seqs)``, reading only the configuration changes not kept

@@ -26,7 +26,7 @@ from provenance_ledger.ledger.snapshot import write_snapshot
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels import changes, packs
 from provenance_ledger.query.readmodels.packs import read_packs
-from provenance_ledger.query.suspects import keptfacts
+from provenance_ledger.query.suspects import gather, keptfacts
 from provenance_ledger.query.suspects.finder import suspects_for
 from tests.support.provstory import Story, sha, write_direct
 from tests.support.scenarios import DEV, JUNIOR, PRINCIPAL, SENIOR, scenario_story
@@ -279,7 +279,7 @@ def test_a_fact_written_after_its_deployment_was_packed_counts_at_once_and_after
         ledger.close()
 
 
-def test_a_configuration_changes_commit_is_read_from_its_pack_and_its_late_review_counts(
+def test_a_configuration_changes_commit_and_ai_tools_come_with_the_packs_and_a_late_review_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fact_reads: list[str] = []
@@ -288,34 +288,53 @@ def test_a_configuration_changes_commit_is_read_from_its_pack_and_its_late_revie
         fact_reads.extend(commits)
         return changes.fetch_facts(cur, commits)
 
+    tool_reads: list[list[int]] = []
+
+    def counted_tools(cur, seqs: list[int]):
+        tool_reads.append(seqs)
+        return gather.config_ai(cur, seqs)
+
     monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
+    monkeypatch.setattr(keptfacts, "config_ai", counted_tools)
     s = Story()
     s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
     s.change(7, JUNIOR, -300, repo="shop/infra", ai=[{"tool": "claude-code", "mode": "agent"}])
     applied = {"repo": "shop/infra", "commit": sha(7), "key": "aws_lb.payments"}
     s.config("tf-apply", -15, "infrastructure", "payments", "prod", action="update", **applied)
-    s.config("flag-flip", -14, service="payments", key="new-checkout", to=True)
+    two_tools = [{"tool": "cursor", "model": "m-1", "lines": 3}, {"tool": "claude-code"}]
+    s.config("flag-flip", -14, service="payments", key="new-checkout", to=True, ai=two_tools)
     s.incident("INC-C", ["payments"])
     path = tmp_path / "ledger.duckdb"
 
-    def applied_from(ledger: Ledger) -> dict:
+    def answer(ledger: Ledger) -> list[dict]:
         found = suspects_for(ledger.cursor(), "INC-C", timedelta(hours=24), 10)
         assert found is not None
-        [change] = next(c for c in found[1] if c["event_id"] == "tf-apply")["changes"]
+        return found[1]
+
+    def applied_from(ledger: Ledger) -> dict:
+        [change] = next(c for c in answer(ledger) if c["event_id"] == "tf-apply")["changes"]
         return change
 
     ledger = Ledger.open(path, migrate=True)
     try:
         write_direct(ledger, s.events)
-        expected = applied_from(ledger)
+        expected = answer(ledger)
         assert fact_reads == [sha(7)]  # not packed yet: through the index
+        assert tool_reads  # and the AI tools by a statement of their own
         assert unpacked(ledger.cursor()) == 1  # the change without a commit is not taken
         pack_all(ledger.cursor())
         monkeypatch.setattr(keptfacts, "_KEPT", {})
         fact_reads.clear()
-        assert applied_from(ledger) == expected
-        assert expected["author"] == JUNIOR and expected["reviews"] == []
+        tool_reads.clear()
+        assert answer(ledger) == expected
+        flag = next(c for c in expected if c["event_id"] == "flag-flip")
+        assert [(t["tool"], t["model"], t["lines"]) for t in flag["config"]["ai"]] == [
+            ("cursor", "m-1", 3),
+            ("claude-code", None, None),
+        ]
+        assert applied_from(ledger)["author"] == JUNIOR
         assert fact_reads == []  # from the change's pack
+        assert tool_reads == []  # with the packs' statement
         late = Story()
         late.review(7, SENIOR, -10, repo="shop/infra")
         write_direct(ledger, late.events)
