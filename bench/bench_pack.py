@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from provenance_ledger.ledger.commit_packs import TABLES, marks, pack
+from provenance_ledger.ledger.commit_packs import TABLES, TAKEN, marks, pack
 from provenance_ledger.ledger.store import connect
 
 
@@ -37,10 +37,11 @@ def events_per_deployment(con: duckdb.DuckDBPyConnection) -> float:
 
 
 def unpack_newest(con: duckdb.DuckDBPyConnection, count: int) -> None:
-    """The newest ``count`` deployments become unpacked: rows gone, marks set back."""
+    """The newest ``count`` of what a pass takes (deployments, and configuration changes
+    applied from a commit) become unpacked: rows gone, marks set back."""
     done = marks(con)
     first = con.execute(
-        "SELECT min(event_seq) FROM (SELECT event_seq FROM deployments "
+        f"SELECT min(event_seq) FROM (SELECT event_seq FROM ({TAKEN}) "
         "WHERE event_seq <= ? ORDER BY event_seq DESC LIMIT ?)",
         [done.deployments_through, count],
     ).fetchall()[0][0]

@@ -59,8 +59,9 @@ SELECT deployment_seq, rowid AS position, repo, commit FROM deployment_changes
 UNION ALL
 SELECT event_seq, 0, repo, commit FROM config_changes WHERE commit IS NOT NULL
 """
-# What a pass takes: deployments, and configuration changes applied from a commit.
-_TAKEN = """
+# What a pass takes, by seq: deployments, and configuration changes applied from a commit
+# (bench/bench_pack.py unpacks the same).
+TAKEN = """
 SELECT event_seq FROM deployments
 UNION ALL
 SELECT event_seq FROM config_changes WHERE commit IS NOT NULL
@@ -136,7 +137,7 @@ def unpacked(cur: duckdb.DuckDBPyConnection) -> int:
     """Deployments and configuration changes applied from a commit written and not packed yet
     (zone maps confine the count to the newest)."""
     done = marks(cur).deployments_through
-    return single_value(cur.execute(f"SELECT count(*) FROM ({_TAKEN}) WHERE event_seq > ?", [done]))
+    return single_value(cur.execute(f"SELECT count(*) FROM ({TAKEN}) WHERE event_seq > ?", [done]))
 
 
 def pack(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
@@ -149,7 +150,7 @@ def pack(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
         before = marks(cur)
         through, facts = single_row(
             cur.execute(
-                f"SELECT (SELECT max(event_seq) FROM (SELECT event_seq FROM ({_TAKEN}) "
+                f"SELECT (SELECT max(event_seq) FROM (SELECT event_seq FROM ({TAKEN}) "
                 "WHERE event_seq > $done ORDER BY event_seq LIMIT $most)), "
                 "(SELECT coalesce(max(event_seq), -1) FROM commit_facts)",
                 {"done": before.deployments_through, "most": most},
