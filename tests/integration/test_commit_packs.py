@@ -26,7 +26,7 @@ from provenance_ledger.ledger.snapshot import write_snapshot
 from provenance_ledger.ledger.store import Ledger
 from provenance_ledger.query.readmodels import changes, packs
 from provenance_ledger.query.readmodels.packs import read_packs
-from provenance_ledger.query.suspects import gather, keptfacts
+from provenance_ledger.query.suspects import keptfacts
 from provenance_ledger.query.suspects.finder import suspects_for
 from tests.support.provstory import Story, sha, write_direct
 from tests.support.scenarios import DEV, JUNIOR, PRINCIPAL, SENIOR, scenario_story
@@ -34,6 +34,26 @@ from tests.support.scenarios import DEV, JUNIOR, PRINCIPAL, SENIOR, scenario_sto
 # Text a JSON pack must carry unchanged.
 HOSTILE = 'fix "quotes", back\\slash, tab\t, newline\n, NUL-free ünïcødé 🚀, </script> ]}'
 REPOS = ("shop/checkout", "shop/cards")
+
+
+def _recorded(monkeypatch: pytest.MonkeyPatch, name: str) -> list[list]:
+    """What each call of the kept facts' read ``name`` asked for (its keys), as it is called;
+    the read itself goes on."""
+    asked: list[list] = []
+    read = getattr(keptfacts, name)
+
+    def recording(cur, keys: list):
+        asked.append(keys)
+        return read(cur, keys)
+
+    monkeypatch.setattr(keptfacts, name, recording)
+    return asked
+
+
+@pytest.fixture
+def fact_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The commits the kept facts read through the ``commit_facts`` index, a list a read."""
+    return _recorded(monkeypatch, "fetch_facts")
 
 
 def _deployments_seqs(ledger: Ledger) -> list[int]:
@@ -76,6 +96,10 @@ def _releases(s: Story, first: int, count: int, minutes: float) -> None:
 def _late_reviews(s: Story, first: int, count: int, minutes: float) -> None:
     for n in range(first, first + count):
         s.review(4 * n + 1, PRINCIPAL, minutes, repo=REPOS[1], decision="changes_requested")
+
+
+def _additions(ledger: Ledger) -> int:
+    return ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions").fetchall()[0][0]
 
 
 def _assert_packs_match(ledger: Ledger) -> int:
@@ -126,8 +150,7 @@ def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactl
         assert marks(ledger.cursor()) == first  # the marks outlive the process
         write_direct(ledger, later.events)
         pack(ledger.cursor(), most=7)
-        additions = ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions")
-        assert additions.fetchall()[0][0] > 0  # late reviews of the first seven deployments
+        assert _additions(ledger) > 0  # late reviews of the first seven deployments
         assert _assert_packs_match(ledger) == 14
         final = pack_all(ledger.cursor(), most=7)
         assert _assert_packs_match(ledger) == 40
@@ -183,18 +206,9 @@ def _answers(ledger: Ledger) -> dict[str, object]:
 
 
 def test_suspects_answer_the_same_from_packs_and_read_nothing_packed_through_the_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fact_reads: list[list[str]]
 ) -> None:
-    named_reads: list[list[int]] = []
-    fact_reads: list[str] = []
-
-    def counted_named(cur, seqs: list[int]):
-        named_reads.append(seqs)
-        return changes.fetch_named(cur, seqs)
-
-    def counted_facts(cur, commits: list[str]):
-        fact_reads.extend(commits)
-        return changes.fetch_facts(cur, commits)
+    named_reads = _recorded(monkeypatch, "fetch_named")
 
     packed_commits: set[str] = set()
 
@@ -203,8 +217,6 @@ def test_suspects_answer_the_same_from_packs_and_read_nothing_packed_through_the
         packed_commits.update(found.facts)
         return found
 
-    monkeypatch.setattr(keptfacts, "fetch_named", counted_named)
-    monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
     monkeypatch.setattr(keptfacts, "read_packs", recorded_packs)
     plain = Ledger.open(tmp_path / "plain.duckdb", migrate=True)
     packed = Ledger.open(tmp_path / "packed.duckdb", migrate=True)
@@ -221,22 +233,15 @@ def test_suspects_answer_the_same_from_packs_and_read_nothing_packed_through_the
         # What the packs gave is not read again through the index; other commits are (those
         # a merge or an artifact brought in, or a configuration change was applied from).
         assert packed_commits and fact_reads
-        assert not packed_commits & set(fact_reads)
+        assert not packed_commits & {commit for read in fact_reads for commit in read}
     finally:
         plain.close()
         packed.close()
 
 
 def test_a_fact_written_after_its_deployment_was_packed_counts_at_once_and_after_the_next_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fact_reads: list[list[str]]
 ) -> None:
-    fact_reads: list[str] = []
-
-    def counted_facts(cur, commits: list[str]):
-        fact_reads.extend(commits)
-        return changes.fetch_facts(cur, commits)
-
-    monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
     s = Story()
     s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
     s.change(1, JUNIOR, -300, ai=[{"tool": "claude-code", "mode": "agent"}], lines_added=400)
@@ -259,11 +264,9 @@ def test_a_fact_written_after_its_deployment_was_packed_counts_at_once_and_after
         late.review(1, SENIOR, -10)
         write_direct(ledger, late.events)
         assert reviews() == [SENIOR]  # past the packs' mark: read through the index
-        assert fact_reads == [sha(1)]
+        assert fact_reads == [[sha(1)]]
         pack_all(ledger.cursor())
-        assert ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions").fetchall() == [
-            (1,)
-        ]
+        assert _additions(ledger) == 1
     finally:
         ledger.close()
     # A new process (nothing kept) reads the review from the pass's addition.
@@ -280,22 +283,9 @@ def test_a_fact_written_after_its_deployment_was_packed_counts_at_once_and_after
 
 
 def test_a_configuration_changes_commit_and_ai_tools_come_with_the_packs_and_a_late_review_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fact_reads: list[list[str]]
 ) -> None:
-    fact_reads: list[str] = []
-
-    def counted_facts(cur, commits: list[str]):
-        fact_reads.extend(commits)
-        return changes.fetch_facts(cur, commits)
-
-    tool_reads: list[list[int]] = []
-
-    def counted_tools(cur, seqs: list[int]):
-        tool_reads.append(seqs)
-        return gather.config_ai(cur, seqs)
-
-    monkeypatch.setattr(keptfacts, "fetch_facts", counted_facts)
-    monkeypatch.setattr(keptfacts, "config_ai", counted_tools)
+    tool_reads = _recorded(monkeypatch, "config_ai")
     s = Story()
     s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
     s.change(7, JUNIOR, -300, repo="shop/infra", ai=[{"tool": "claude-code", "mode": "agent"}])
@@ -319,7 +309,7 @@ def test_a_configuration_changes_commit_and_ai_tools_come_with_the_packs_and_a_l
     try:
         write_direct(ledger, s.events)
         expected = answer(ledger)
-        assert fact_reads == [sha(7)]  # not packed yet: through the index
+        assert fact_reads == [[sha(7)]]  # not packed yet: through the index
         assert tool_reads  # and the AI tools by a statement of their own
         assert unpacked(ledger.cursor()) == 1  # the change without a commit is not taken
         pack_all(ledger.cursor())
@@ -339,9 +329,7 @@ def test_a_configuration_changes_commit_and_ai_tools_come_with_the_packs_and_a_l
         late.review(7, SENIOR, -10, repo="shop/infra")
         write_direct(ledger, late.events)
         pack_all(ledger.cursor())
-        assert ledger.cursor().execute("SELECT count(*) FROM commit_pack_additions").fetchall() == [
-            (1,)
-        ]
+        assert _additions(ledger) == 1
     finally:
         ledger.close()
     monkeypatch.setattr(keptfacts, "_KEPT", {})
@@ -376,7 +364,7 @@ def test_a_configuration_change_an_earlier_provledger_did_not_pack_is_read_whole
         cur.execute("DELETE FROM commit_packs WHERE commit = ?", [sha(7)])
         write_direct(ledger, late.events)
         pack_all(cur)
-        assert cur.execute("SELECT count(*) FROM commit_pack_additions").fetchall() == [(1,)]
+        assert _additions(ledger) == 1
         found = suspects_for(cur, "INC-O", timedelta(hours=24), 10)
         assert found is not None
         [change] = next(c for c in found[1] if c["event_id"] == "tf-apply")["changes"]
