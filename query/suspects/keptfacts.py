@@ -125,9 +125,7 @@ class KeptFacts:
         read_now = read(missing) if missing else {}
         with self._lock:
             if version() == seen:
-                kept.update(read_now)
-                while len(kept) > most:
-                    kept.popitem(last=False)
+                _keep(kept, read_now, most)
         return found | read_now
 
     def _forget_built(self, cur: duckdb.DuckDBPyConnection, since: int, newest: int) -> None:
@@ -212,21 +210,13 @@ class KeptFacts:
                 self._tail = {c: seq for c, seq in self._tail.items() if seq > through}
                 self._tail_above = through
             tail = self._tail
-            for commit, rows in facts.items():
-                if commit not in tail:
-                    self._rows[commit] = rows
-                    self._rows.move_to_end(commit)
-            while len(self._rows) > KEPT_COMMITS_MAX:
-                self._rows.popitem(last=False)
+            fresh = {commit: rows for commit, rows in facts.items() if commit not in tail}
+            _keep(self._rows, fresh, KEPT_COMMITS_MAX)
 
     def _keep_ai(self, tools: dict[int, Rows]) -> None:
         """Keep the AI tools read with the packs (a change's never change)."""
         with self._lock:
-            self._ai.update(tools)
-            for seq in tools:
-                self._ai.move_to_end(seq)
-            while len(self._ai) > KEPT_DEPLOYMENTS_MAX:
-                self._ai.popitem(last=False)
+            _keep(self._ai, tools, KEPT_DEPLOYMENTS_MAX)
 
     def ai(self, cur: duckdb.DuckDBPyConnection, seqs: list[int]) -> dict[int, Rows]:
         """``gather.config_ai(cur, seqs)``, reading only the configuration changes not kept
@@ -238,6 +228,16 @@ class KeptFacts:
 
         both = self._through(self._ai, seqs, read, KEPT_DEPLOYMENTS_MAX)
         return {seq: [dict(tool) for tool in tools] for seq, tools in both.items() if tools}
+
+
+def _keep(kept: OrderedDict, items: dict, most: int) -> None:
+    """Keep ``items`` as the most recently used, the least recently used beyond ``most``
+    dropped (the caller holds the lock)."""
+    for key, value in items.items():
+        kept[key] = value
+        kept.move_to_end(key)
+    while len(kept) > most:
+        kept.popitem(last=False)
 
 
 def _grouped(keys: list, rows: list, key_of: Callable[[Any], Any]) -> dict[Any, list]:
