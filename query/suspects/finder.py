@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -219,6 +220,7 @@ def _with_details(
     applied = [(config.repo, config.commit) for config in configs if config.commit]
     by_ai = [c.seq for c in candidates if c.config is not None and c.config.ai_tools]
     # Asked with the deployments: kept facts read their packs and AI tools in one statement.
+    named_by = partial(found.kept.named, ai_of=set(by_ai)) if found.kept else None
     configs_asked = [
         c.seq for c in candidates if c.config is not None and (c.config.commit or c.config.ai_tools)
     ]
@@ -237,7 +239,7 @@ def _with_details(
             found.seniority,
             found.levels,
             facts_of,
-            found.kept.named if found.kept else None,
+            named_by,
             found.kept.built if found.kept else None,
             configs_asked,
         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import duckdb
@@ -156,13 +156,16 @@ class KeptFacts:
     # Per ledger file and the ledger it holds: a file replaced by another ledger's at the same
     # path starts afresh (a rebuild keeps the ledger's id and replays the same rows).
     def named(
-        self, cur: duckdb.DuckDBPyConnection, seqs: list[int]
+        self, cur: duckdb.DuckDBPyConnection, seqs: list[int], ai_of: Collection[int] = ()
     ) -> list[tuple[int, str | None, str]]:
-        """``fetch_named(cur, seqs)``, reading only the deployments not kept."""
+        """``fetch_named(cur, seqs)``, reading only the deployments not kept. The AI tools of
+        the configuration changes among them in ``ai_of`` are read with the packs, and kept
+        for ``ai``."""
 
         def read(missing: list[int]) -> dict[int, list[tuple[str | None, str]]]:
             has_tail = self._start_tail(cur)
-            packed = read_packs(cur, missing) if has_tail else None
+            asked_ai = [seq for seq in missing if seq in ai_of]
+            packed = read_packs(cur, missing, asked_ai) if has_tail else None
             rest = [seq for seq in missing if packed is None or not packed.packed(seq)]
             grouped = _grouped(rest, fetch_named(cur, rest) if rest else [], lambda row: row[0])
             named = {
