@@ -212,8 +212,8 @@ def test_suspects_answer_the_same_from_packs_and_read_nothing_packed_through_the
 
     packed_commits: set[str] = set()
 
-    def recorded_packs(cur, seqs: list[int]):
-        found = read_packs(cur, seqs)
+    def recorded_packs(cur, seqs: list[int], ai_of: list[int] | None = None):
+        found = read_packs(cur, seqs, ai_of)
         packed_commits.update(found.facts)
         return found
 
@@ -325,6 +325,15 @@ def test_a_configuration_changes_commit_and_ai_tools_come_with_the_packs_and_a_l
         assert applied_from(ledger)["author"] == JUNIOR
         assert fact_reads == []  # from the change's pack
         assert tool_reads == []  # with the packs' statement
+        seq_of = dict(
+            ledger.cursor().execute("SELECT event_id, event_seq FROM config_changes").fetchall()
+        )
+        asked = [seq_of["tf-apply"], seq_of["flag-flip"]]
+        # Only the changes asked for their AI tools get them, [] when they have none.
+        tools = read_packs(ledger.cursor(), asked, asked).ai
+        assert [len(tools[seq]) for seq in asked] == [0, 2]
+        assert read_packs(ledger.cursor(), asked, [seq_of["tf-apply"]]).ai == {asked[0]: []}
+        assert read_packs(ledger.cursor(), asked).ai == {}
         late = Story()
         late.review(7, SENIOR, -10, repo="shop/infra")
         write_direct(ledger, late.events)
