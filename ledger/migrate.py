@@ -63,7 +63,7 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
             schema, *later = sql_files()
             cur.execute(schema.read_text())
             _offsets_to_marks(cur)
-            commit_packs.drop_five_column_packs(cur)
+            commit_packs.drop_rows_per_commit(cur)
             for sql in later:
                 cur.execute(sql.read_text())
             commit_facts.catch_up(cur)

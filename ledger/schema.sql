@@ -226,14 +226,14 @@ CREATE TABLE IF NOT EXISTS deployment_changes (
 );
 
 -- Derived from deployment_changes and commit_facts behind the writer (ledger/commit_packs.py):
--- per deployment and named commit, the commit with its facts as one JSON text, in deployment
+-- per deployment, the commits it named with their facts as one JSON array, in deployment
 -- order, for the first suspects call on an older incident. commit_pack_additions holds facts
 -- written after their deployment was packed; commit_pack_marks how far both go. (It replaced
--- commit_packs, the same in five columns: the migration drops that one and the packs are made
--- again.)
-CREATE TABLE IF NOT EXISTS packed_commits (
+-- commit_packs, a row per deployment and commit: the migration drops that one and the packs
+-- are made again.)
+CREATE TABLE IF NOT EXISTS deployment_packs (
     deployment_seq BIGINT NOT NULL,
-    pack VARCHAR NOT NULL
+    commits VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS commit_pack_additions (

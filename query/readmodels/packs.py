@@ -14,10 +14,9 @@ from provenance_ledger.ledger.commit_packs import Marks
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
 
 _DECODE = msgspec.json.Decoder(list[dict[str, Any]])
-# A packed commit: ``[position, repo, commit, facts]``, the facts left as JSON (only the
-# first deployment read naming a commit has its facts decoded).
-PackedCommit = tuple[int, str | None, str, msgspec.Raw]
-_DECODE_PACK = msgspec.json.Decoder(PackedCommit)
+# A deployment's pack: ``[position, repo, commit, facts]`` per commit it named, the facts
+# left as JSON (only the first deployment read naming a commit has its facts decoded).
+_DECODE_PACK = msgspec.json.Decoder(list[tuple[int, str | None, str, msgspec.Raw]])
 
 # One statement, so the marks and the rows come from one snapshot: every row read belongs to
 # a deployment up to the marks, and holds its facts up to them. Both tables are read through
@@ -30,7 +29,7 @@ _DECODE_PACK = msgspec.json.Decoder(PackedCommit)
 _READ = """
 SELECT 0 AS part, deployments_through, facts_through, NULL, NULL FROM commit_pack_marks
 UNION ALL
-SELECT 1, deployment_seq, -1, NULL, pack FROM packed_commits
+SELECT 1, deployment_seq, -1, NULL, commits FROM deployment_packs
 WHERE deployment_seq IN ({seqs})
 UNION ALL
 SELECT 2, deployment_seq, -1, commit, facts FROM commit_pack_additions
@@ -63,9 +62,8 @@ class Packed:
         return seq <= self.marks.deployments_through
 
 
-def _by_position(packed: tuple[int, PackedCommit]) -> tuple[int, int]:
-    """A deployment's commits in the order it named them."""
-    return packed[0], packed[1][0]
+def _position(named: tuple[int, str | None, str, msgspec.Raw]) -> int:
+    return named[0]
 
 
 def _ledger_order(fact: dict[str, Any]) -> tuple[int, int]:
@@ -91,12 +89,12 @@ def read_packs(
     # once; another deployment (or position) naming the commit holds them again. Additions
     # count only beside their pack (alone they would show a commit by its later facts).
     texts: dict[tuple[int, str], list[str | msgspec.Raw]] = {}
-    packed = [(seq, _DECODE_PACK.decode(text)) for part, seq, _, _, text in rows if part == 1]
-    for seq, (_, repo, named, its_facts) in sorted(packed, key=_by_position):
-        found.named[seq].append((repo, named))
-        texts.setdefault((seq, named), [its_facts])
     for part, seq, _, commit, text in sorted(rows, key=lambda row: row[:3]):
-        if part == 2 and (seq, commit) in texts:
+        if part == 1:
+            for _, repo, named, its_facts in sorted(_DECODE_PACK.decode(text), key=_position):
+                found.named[seq].append((repo, named))
+                texts.setdefault((seq, named), [its_facts])
+        elif part == 2 and (seq, commit) in texts:
             texts[seq, commit].append(text)
         elif part == 3:
             found.ai[seq].append(_DECODE_TOOL.decode(text))

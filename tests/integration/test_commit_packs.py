@@ -172,7 +172,7 @@ def test_packed_facts_carry_their_events_ids(tmp_path: Path) -> None:
         pack_all(cur)
         assert _assert_packs_match(ledger) == 6
         shown = cur.execute(
-            'SELECT count(*) FROM packed_commits WHERE pack LIKE \'%"event_id":"rev-%\''
+            'SELECT count(*) FROM deployment_packs WHERE commits LIKE \'%"event_id":"rev-%\''
         ).fetchall()[0][0]
         assert shown > 0
     finally:
