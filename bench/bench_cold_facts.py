@@ -1,6 +1,6 @@
 """What a first ("cold") suspects call pays to read its commits' facts: through the index on
 ``commit`` against two layouts kept in deployment order, measured apart. The second,
-"packed", is what the ledger keeps since (``deployment_packs``, ledger/commit_packs.py;
+"packed", is what the ledger keeps since (``commit_packs``, ledger/commit_packs.py;
 ``make bench-pack`` measures its cost, ``bench/bench_query.py --without-packs`` the call).
 
 A cold call reads, for the deployments its window kept, the commits they named

@@ -45,7 +45,7 @@ def unpack_newest(con: duckdb.DuckDBPyConnection, count: int) -> None:
         "WHERE event_seq <= ? ORDER BY event_seq DESC LIMIT ?)",
         [done.deployments_through, count],
     ).fetchall()[0][0]
-    con.execute("DELETE FROM deployment_packs WHERE deployment_seq >= ?", [first])
+    con.execute("DELETE FROM commit_packs WHERE deployment_seq >= ?", [first])
     con.execute("DELETE FROM commit_pack_additions WHERE deployment_seq >= ?", [first])
     con.execute("DELETE FROM commit_pack_marks")
     con.execute("INSERT INTO commit_pack_marks VALUES (?, ?)", [first - 1, done.facts_through])

@@ -5,10 +5,9 @@ That call reads the commits a few neighbouring deployments named, then those com
 ``commit_facts`` rows through the index on ``commit``: hashes scatter them over the file, so
 each commit costs index nodes and blocks of its own (on the 1M-deployment bench ledger ~20 of
 a cold call's ~35 ms at p95). Here the same facts sit next to their deployment, one row per
-deployment with its commits and their facts as one JSON text, so the index on
-``deployment_seq`` finds each deployment's in one row, a block or two for each column
-(docs/benchmarks.md, "Commit facts packed per deployment"; a row per deployment and commit
-loaded a block per column for every few commits: "One row per deployment").
+deployment and named commit with the facts as one JSON text, so the index on
+``deployment_seq`` finds a window's ~60 rows in a few neighbouring blocks (docs/benchmarks.md,
+"Commit facts packed per deployment").
 
 Packing is bulk SQL behind the writer, never in its transaction: :func:`pack` takes the
 deployments written since the last pass (up to ``most`` of them), joins their commits to
@@ -31,7 +30,7 @@ from typing import NamedTuple
 
 import duckdb
 
-from provenance_ledger.ledger.rows import has_table, single_row, single_value
+from provenance_ledger.ledger.rows import single_row, single_value
 
 # A fact as the JSON object the suspects call reads (``fetch_facts``' columns, names and
 # values: the time in microseconds since the epoch; the id and origin of the event of an
@@ -68,38 +67,30 @@ UNION ALL
 SELECT event_seq FROM config_changes WHERE commit IS NOT NULL
 """
 
-# What was named in ($done, $through]: per deployment, each commit as ``[position, repo,
-# commit, [facts up to $facts]]``. The join with all of commit_facts reads only its commit,
-# seq and row; the facts found are then fetched by seq and row, which DuckDB's join filter
-# confines to their row groups (reading every column of every fact in the join cost ~30 %
-# more CPU a pass). Facts and commits are joined as text, in no order (the reader sorts
-# them): an ordered aggregate cost twice the CPU (bench/bench_cold_facts.py).
+# What was named in ($done, $through], each commit with its facts up to $facts. The
+# join with all of commit_facts reads only its commit, seq and row; the facts found are then
+# fetched by seq and row, which DuckDB's join filter confines to their row groups (reading
+# every column of every fact in the join cost ~30 % more CPU a pass). The facts are joined as
+# text, in no order (the reader sorts them): an ordered aggregate cost twice the CPU
+# (bench/bench_cold_facts.py).
 _PACK_NEW = f"""
-INSERT INTO deployment_packs
-SELECT deployment_seq, '[' || string_agg(named, ',') || ']'
+INSERT INTO commit_packs
+SELECT deployment_seq, position, repo, commit, '[' || coalesce(string_agg(fact, ','), '') || ']'
 FROM (
-    SELECT deployment_seq,
-           '[' || position || ',' || coalesce(to_json(repo)::VARCHAR, 'null') || ','
-           || to_json(commit)::VARCHAR || ',[' || coalesce(string_agg(fact, ','), '') || ']]'
-           AS named
+    SELECT named.deployment_seq, named.position, named.repo, named.commit,
+           CASE WHEN f.fact IS NOT NULL THEN {_FACT_JSON} END AS fact
     FROM (
-        SELECT named.deployment_seq, named.position, named.repo, named.commit,
-               CASE WHEN f.fact IS NOT NULL THEN {_FACT_JSON} END AS fact
-        FROM (
-            SELECT d.deployment_seq, d.position, d.repo, d.commit,
-                   found.event_seq AS fact_seq, found.rowid AS fact_row
-            FROM ({_NAMED}) AS d
-            LEFT JOIN commit_facts AS found
-                ON found.commit = d.commit AND found.event_seq <= $facts
-            WHERE d.deployment_seq > $done AND d.deployment_seq <= $through
-        ) AS named
-        LEFT JOIN commit_facts AS f ON f.event_seq = named.fact_seq AND f.rowid = named.fact_row
-        {_FACT_EVENT}
-    )
-    GROUP BY deployment_seq, position, repo, commit
+        SELECT d.deployment_seq, d.position, d.repo, d.commit,
+               found.event_seq AS fact_seq, found.rowid AS fact_row
+        FROM ({_NAMED}) AS d
+        LEFT JOIN commit_facts AS found ON found.commit = d.commit AND found.event_seq <= $facts
+        WHERE d.deployment_seq > $done AND d.deployment_seq <= $through
+    ) AS named
+    LEFT JOIN commit_facts AS f ON f.event_seq = named.fact_seq AND f.rowid = named.fact_row
+    {_FACT_EVENT}
 )
-GROUP BY deployment_seq
-ORDER BY deployment_seq
+GROUP BY deployment_seq, position, repo, commit
+ORDER BY deployment_seq, position
 """
 
 # Facts in ($facts_done, $facts] about commits named up to $done (packed before); a deployment
@@ -121,7 +112,7 @@ ORDER BY deployment_seq, commit
 # The packs' tables. Snapshots and SQL copies make them empty (ledger/snapshot.py): they
 # repeat ``commit_facts`` (~80 % of the bench ledger's size again), and without marks nothing
 # reads them. A rebuilt file starts without them.
-TABLES = ("deployment_packs", "commit_pack_additions", "commit_pack_marks")
+TABLES = ("commit_packs", "commit_pack_additions", "commit_pack_marks")
 
 # Deployments packed per pass: the join reads every ``commit_facts`` row's commit once a
 # pass (~1 s of CPU at 24M rows), so passes of many deployments cost less per event.
@@ -193,16 +184,6 @@ def pack(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:
         with suppress(duckdb.Error):  # a failed commit has already ended the transaction
             cur.rollback()
         raise
-
-
-def drop_rows_per_commit(cur: duckdb.DuckDBPyConnection) -> None:
-    """A file packed before ``deployment_packs`` (``commit_packs``, a row per deployment and
-    commit) loses those packs, their additions and marks: serve packs it again, and calls
-    read the old way meanwhile (part of the migration, in its transaction)."""
-    if has_table(cur, "commit_packs"):
-        cur.execute("DROP TABLE commit_packs")
-        for table in TABLES:
-            cur.execute(f"DELETE FROM {table}")
 
 
 def pack_all(cur: duckdb.DuckDBPyConnection, most: int = PACK_MOST) -> Marks:

@@ -12,10 +12,10 @@ CREATE INDEX IF NOT EXISTS agent_actions_event_id_idx ON agent_actions (event_id
 CREATE INDEX IF NOT EXISTS incidents_incident_idx ON incidents (incident);
 CREATE INDEX IF NOT EXISTS incident_resolutions_incident_idx ON incident_resolutions (incident);
 CREATE INDEX IF NOT EXISTS attributions_incident_idx ON attributions (incident);
--- A cold suspects call reads the packs of a few neighbouring deployments: through the index,
--- those rows alone; by zone maps alone, every vector (2,048 rows of ~10 KB of JSON) around
+-- A cold suspects call reads ~60 packs of a few neighbouring deployments: through the index,
+-- those rows alone; by zone maps alone, every vector (2,048 rows of ~1 KB of JSON) around
 -- them, ~2x the CPU (docs/benchmarks.md, "Commit facts packed per deployment").
-CREATE INDEX IF NOT EXISTS deployment_packs_seq_idx ON deployment_packs (deployment_seq);
+CREATE INDEX IF NOT EXISTS commit_packs_seq_idx ON commit_packs (deployment_seq);
 CREATE INDEX IF NOT EXISTS commit_pack_additions_seq_idx ON commit_pack_additions (deployment_seq);
 
 -- changes, change_ai, reviews and merges are read by commit through commit_facts

@@ -226,14 +226,15 @@ CREATE TABLE IF NOT EXISTS deployment_changes (
 );
 
 -- Derived from deployment_changes and commit_facts behind the writer (ledger/commit_packs.py):
--- per deployment, the commits it named with their facts as one JSON array, in deployment
--- order, for the first suspects call on an older incident. commit_pack_additions holds facts
--- written after their deployment was packed; commit_pack_marks how far both go. (It replaced
--- commit_packs, a row per deployment and commit: the migration drops that one and the packs
--- are made again.)
-CREATE TABLE IF NOT EXISTS deployment_packs (
+-- per deployment and named commit, the commit's facts as one JSON array, in deployment order,
+-- for the first suspects call on an older incident. commit_pack_additions holds facts written
+-- after their deployment was packed; commit_pack_marks how far both go.
+CREATE TABLE IF NOT EXISTS commit_packs (
     deployment_seq BIGINT NOT NULL,
-    commits VARCHAR NOT NULL
+    position BIGINT NOT NULL,
+    repo VARCHAR,
+    commit VARCHAR NOT NULL,
+    facts VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS commit_pack_additions (

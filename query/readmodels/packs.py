@@ -11,12 +11,10 @@ import duckdb
 import msgspec
 
 from provenance_ledger.ledger.commit_packs import Marks
+from provenance_ledger.query.readmodels.changes import with_origins
 from provenance_ledger.query.readmodels.incidents import utc_from_micros
 
 _DECODE = msgspec.json.Decoder(list[dict[str, Any]])
-# A deployment's pack: ``[position, repo, commit, facts]`` per commit it named, the facts
-# left as JSON (only the first deployment read naming a commit has its facts decoded).
-_DECODE_PACK = msgspec.json.Decoder(list[tuple[int, str | None, str, msgspec.Raw]])
 
 # One statement, so the marks and the rows come from one snapshot: every row read belongs to
 # a deployment up to the marks, and holds its facts up to them. Both tables are read through
@@ -25,19 +23,18 @@ _DECODE_PACK = msgspec.json.Decoder(list[tuple[int, str | None, str, msgspec.Raw
 # for them come along (as ``gather.config_ai`` reads them: written with the change, in seq
 # order, so the range of those seqs alone lets zone maps skip row groups; a deployment's seq
 # in it could stretch it over the whole table), which saves a cold call another statement.
-# Columns: part, seq, order within the seq, commit, text.
 _READ = """
-SELECT 0 AS part, deployments_through, facts_through, NULL, NULL FROM commit_pack_marks
+SELECT 0 AS part, deployments_through, facts_through, NULL, NULL, NULL FROM commit_pack_marks
 UNION ALL
-SELECT 1, deployment_seq, -1, NULL, commits FROM deployment_packs
+SELECT 1, deployment_seq, position, repo, commit, facts FROM commit_packs
 WHERE deployment_seq IN ({seqs})
 UNION ALL
-SELECT 2, deployment_seq, -1, commit, facts FROM commit_pack_additions
+SELECT 2, deployment_seq, NULL, NULL, commit, facts FROM commit_pack_additions
 WHERE deployment_seq IN ({seqs})
 """
 _READ_AI = """
 UNION ALL
-SELECT 3, event_seq, rowid, NULL,
+SELECT 3, event_seq, rowid, NULL, NULL,
        to_json(struct_pack(tool := tool, model := model, mode := mode, lines := lines,
                            session := session))::VARCHAR
 FROM config_change_ai WHERE event_seq BETWEEN {low} AND {high} AND event_seq IN ({seqs})
@@ -62,10 +59,6 @@ class Packed:
         return seq <= self.marks.deployments_through
 
 
-def _position(named: tuple[int, str | None, str, msgspec.Raw]) -> int:
-    return named[0]
-
-
 def _ledger_order(fact: dict[str, Any]) -> tuple[int, int]:
     return fact["event_seq"], fact["fact_row"]
 
@@ -87,27 +80,35 @@ def read_packs(
     found.ai = {seq: [] for seq in ai_of}
     # A deployment's pack and additions of a commit hold each of its facts up to the marks
     # once; another deployment (or position) naming the commit holds them again. Additions
-    # count only beside their pack (alone they would show a commit by its later facts).
-    texts: dict[tuple[int, str], list[str | msgspec.Raw]] = {}
-    for part, seq, _, commit, text in sorted(rows, key=lambda row: row[:3]):
+    # count only beside their pack: a configuration change a provledger before such packs
+    # passed over has none, and its commit is read the old way.
+    texts: dict[tuple[int, str], list[str]] = {}
+    for part, seq, _, repo, commit, text in sorted(rows, key=lambda row: row[:3]):
         if part == 1:
-            for _, repo, named, its_facts in sorted(_DECODE_PACK.decode(text), key=_position):
-                found.named[seq].append((repo, named))
-                texts.setdefault((seq, named), [its_facts])
+            found.named[seq].append((repo, commit))
+            if (seq, commit) not in texts:
+                texts[seq, commit] = [text]
         elif part == 2 and (seq, commit) in texts:
             texts[seq, commit].append(text)
         elif part == 3:
             found.ai[seq].append(_DECODE_TOOL.decode(text))
-    chosen: dict[str, list[str | msgspec.Raw]] = {}
+    chosen: dict[str, list[str]] = {}
     for (_, commit), parts in texts.items():
         chosen.setdefault(commit, parts)
+    without_ids: list[dict[str, Any]] = []
     for commit, parts in chosen.items():
         facts = [fact for text in parts for fact in _DECODE.decode(text)]
         facts.sort(key=_ledger_order)
         for fact in facts:
             del fact["fact_row"]
-            fact["fact_at"] = utc_from_micros(fact["fact_at"])
+            if "event_id" in fact:
+                fact["fact_at"] = utc_from_micros(fact["fact_at"])
+            else:
+                without_ids.append(fact)
         found.facts[commit] = facts
+    # Facts packed before the packs held their events' ids and origins (by an earlier
+    # provledger) have them looked up.
+    with_origins(cur, without_ids)
     return found
 
 

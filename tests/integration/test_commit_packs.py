@@ -22,10 +22,9 @@ import pytest
 from provenance_ledger.ledger import packer as packer_module
 from provenance_ledger.ledger.commit_packs import TABLES, Marks, marks, pack, pack_all, unpacked
 from provenance_ledger.ledger.packer import Packer
-from provenance_ledger.ledger.rows import has_table
 from provenance_ledger.ledger.snapshot import write_snapshot
 from provenance_ledger.ledger.store import Ledger
-from provenance_ledger.query.readmodels import changes
+from provenance_ledger.query.readmodels import changes, packs
 from provenance_ledger.query.readmodels.packs import read_packs
 from provenance_ledger.query.suspects import keptfacts
 from provenance_ledger.query.suspects.finder import suspects_for
@@ -161,7 +160,16 @@ def test_passes_smaller_than_the_ledger_and_facts_after_packing_read_back_exactl
         ledger.close()
 
 
-def test_packed_facts_carry_their_events_ids(tmp_path: Path) -> None:
+def test_packed_facts_carry_their_events_ids_and_those_packed_without_are_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[list[dict]] = []
+
+    def recorded_origins(cur, rows):
+        looked_up.append(list(rows))
+        return changes.with_origins(cur, rows)
+
+    monkeypatch.setattr(packs, "with_origins", recorded_origins)
     s = Story()
     s.people({DEV: "mid", SENIOR: "senior", PRINCIPAL: "principal", JUNIOR: "junior"})
     _releases(s, 1, 6, -500)
@@ -171,10 +179,21 @@ def test_packed_facts_carry_their_events_ids(tmp_path: Path) -> None:
         cur = ledger.cursor()
         pack_all(cur)
         assert _assert_packs_match(ledger) == 6
+        assert looked_up and all(rows == [] for rows in looked_up)  # no event read
         shown = cur.execute(
-            'SELECT count(*) FROM deployment_packs WHERE commits LIKE \'%"event_id":"rev-%\''
+            "SELECT count(*) FROM commit_packs, unnest(CAST(facts AS JSON[])) AS f(fact) "
+            "WHERE fact->>'fact' = 'reviewed' AND fact->>'event_id' LIKE 'rev-%'"
         ).fetchall()[0][0]
         assert shown > 0
+        # As an earlier provledger packed them: without the events' ids and origins.
+        cur.execute(
+            "UPDATE commit_packs SET facts = CAST(list_transform(CAST(facts AS JSON[]), "
+            'lambda fact: json_merge_patch(fact, \'{"event_id": null, "origin": null}\')) '
+            "AS JSON)::VARCHAR"
+        )
+        looked_up.clear()
+        assert _assert_packs_match(ledger) == 6
+        assert any(rows for rows in looked_up)
     finally:
         ledger.close()
 
@@ -332,37 +351,34 @@ def test_a_configuration_changes_commit_and_ai_tools_come_with_the_packs_and_a_l
         ledger.close()
 
 
-def test_a_file_packed_a_row_per_commit_is_migrated_without_packs_and_packed_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_configuration_change_an_earlier_provledger_did_not_pack_is_read_whole(
+    tmp_path: Path,
 ) -> None:
-    path = tmp_path / "ledger.duckdb"
-    ledger = Ledger.open(path, migrate=True)
-    try:
-        write_direct(ledger, scenario_story().events)
-        expected = _answers(ledger)
-        pack_all(ledger.cursor(), most=5)
-    finally:
-        ledger.close()
-    # As an earlier provledger left it: packs a row per deployment and commit, marks past them.
-    old = duckdb.connect(str(path))
-    old.execute(
-        "CREATE TABLE commit_packs (deployment_seq BIGINT, position BIGINT, repo VARCHAR, "
-        "commit VARCHAR, facts VARCHAR)"
+    s = Story()
+    s.people({DEV: "mid", SENIOR: "senior", JUNIOR: "junior"})
+    s.change(7, JUNIOR, -300, repo="shop/infra", ai=[{"tool": "claude-code", "mode": "agent"}])
+    s.config(
+        "tf-apply", -15, "infrastructure", "payments", "prod", commit=sha(7), repo="shop/infra"
     )
-    old.execute("INSERT INTO commit_packs VALUES (0, 0, 'shop/app', 'abc', '[]')")
-    old.close()
-    monkeypatch.setattr(keptfacts, "_KEPT", {})
-    ledger = Ledger.open(path, migrate=True)
+    s.incident("INC-O", ["payments"])
+    late = Story()
+    late.review(7, SENIOR, -10, repo="shop/infra")
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
+        write_direct(ledger, s.events)
         cur = ledger.cursor()
-        assert not has_table(cur, "commit_packs")
-        assert marks(cur) == Marks(-1, -1)
-        assert [_additions(ledger), unpacked(cur) > 0] == [0, True]
-        assert _answers(ledger) == expected  # the old way meanwhile
-        pack_all(cur, most=5)
-        assert _assert_packs_match(ledger) > 0
-        monkeypatch.setattr(keptfacts, "_KEPT", {})
-        assert _answers(ledger) == expected
+        pack_all(cur)
+        # As a provledger that packed deployments only left it: the change below the marks,
+        # without a pack; a later pass still adds the review to it.
+        cur.execute("DELETE FROM commit_packs WHERE commit = ?", [sha(7)])
+        write_direct(ledger, late.events)
+        pack_all(cur)
+        assert _additions(ledger) == 1
+        found = suspects_for(cur, "INC-O", timedelta(hours=24), 10)
+        assert found is not None
+        [change] = next(c for c in found[1] if c["event_id"] == "tf-apply")["changes"]
+        assert change["author"] == JUNIOR and change["ai"][0]["tool"] == "claude-code"
+        assert [r["reviewer"] for r in change["reviews"]] == [SENIOR]
     finally:
         ledger.close()
 
