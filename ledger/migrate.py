@@ -23,6 +23,7 @@ from importlib.resources.abc import Traversable
 import duckdb
 
 from provenance_ledger.ledger import commit_facts, identity
+from provenance_ledger.ledger.rows import has_table
 from provenance_ledger.schemas.errors import LocalFailure
 
 PACKAGE = "provenance_ledger.ledger"
@@ -79,11 +80,7 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
 def _offsets_to_marks(cur: duckdb.DuckDBPyConnection) -> None:
     """A file from before ``kafka_offset_marks``: its table ``kafka_offsets`` (a row per
     partition, updated) becomes one mark per partition, and the view of that name replaces it."""
-    table = cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name = 'kafka_offsets'"
-    ).fetchall()[0][0]
-    if table:
+    if has_table(cur, "kafka_offsets"):
         cur.execute(
             "INSERT INTO kafka_offset_marks "
             "SELECT topic, kafka_partition, next_offset, updated_at FROM kafka_offsets"

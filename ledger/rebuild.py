@@ -32,7 +32,7 @@ from provenance_ledger.ledger.batch import (
 )
 from provenance_ledger.ledger.commitqueue import CommitQueue
 from provenance_ledger.ledger.preparer import Preparer, write_prepared
-from provenance_ledger.ledger.rows import single_row, single_value
+from provenance_ledger.ledger.rows import has_table, single_row, single_value
 from provenance_ledger.ledger.settings import Settings
 from provenance_ledger.ledger.store import Ledger, LedgerError
 from provenance_ledger.schemas.codec import KafkaRecord
@@ -137,11 +137,7 @@ def _keep_policy_of(old_path: Path, new_path: Path) -> None:
     conn = duckdb.connect(str(new_path))
     try:
         attach_read_only(conn, old_path, "old")
-        kept = conn.execute(
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE database_name = 'old' AND table_name = 'policy_definitions'"
-        ).fetchone()
-        if kept and kept[0]:
+        if has_table(conn, "policy_definitions", "old"):
             conn.execute("BEGIN")
             conn.execute("DELETE FROM policy_definitions")
             conn.execute(
@@ -307,13 +303,7 @@ def compare(new_path: Path, old_path: Path) -> tuple[list[TableDiff], bool, int]
 
 def _old_root(conn: duckdb.DuckDBPyConnection) -> str:
     """The old file's head root; NULL for a file from before the log (nothing to match)."""
-    has_log = single_value(
-        conn.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'old' "
-            "AND table_name = 'log_heads'"
-        )
-    )
-    if has_log:
+    if has_table(conn, "log_heads", "old"):
         return "SELECT root_hash FROM old.log_heads ORDER BY log_size DESC LIMIT 1"
     return "SELECT NULL::BLOB"
 

@@ -19,3 +19,17 @@ def single_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
 def single_value(result: duckdb.DuckDBPyConnection) -> Any:
     """The first column of ``single_row``."""
     return single_row(result)[0]
+
+
+def has_table(cur: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> bool:
+    """Whether schema ``main`` of ``database`` (the current one unless named) has ``table``."""
+    return bool(
+        single_value(
+            cur.execute(
+                "SELECT count(*) FROM duckdb_tables() "
+                "WHERE database_name = coalesce(?, current_database()) "
+                "AND schema_name = 'main' AND table_name = ?",
+                [database, table],
+            )
+        )
+    )
