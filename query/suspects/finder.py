@@ -219,11 +219,6 @@ def _with_details(
     configs = [c.config for c in candidates if c.config is not None]
     applied = [(config.repo, config.commit) for config in configs if config.commit]
     by_ai = [c.seq for c in candidates if c.config is not None and c.config.ai_tools]
-    # Asked with the deployments: kept facts read their packs and AI tools in one statement.
-    named_by = partial(found.kept.named, ai_of=set(by_ai)) if found.kept else None
-    configs_asked = [
-        c.seq for c in candidates if c.config is not None and (c.config.commit or c.config.ai_tools)
-    ]
     wanted = {c.seq for c in candidates}
     facts_of = found.kept.fetch if found.kept else None
     if shipped is not None:
@@ -232,6 +227,13 @@ def _with_details(
         applied_details = change_details(cur, applied, found.seniority, found.levels, facts_of)
     else:
         wanted_deployments = [d for d in deployments if d["event_seq"] in wanted]
+        # Asked with the deployments: kept facts read their packs and AI tools in one statement.
+        named_by = partial(found.kept.named, ai_of=set(by_ai)) if found.kept else None
+        configs_asked = [
+            c.seq
+            for c in candidates
+            if c.config is not None and (c.config.commit or c.config.ai_tools)
+        ]
         shipped, details, applied_details = shipped_and_applied(
             cur,
             wanted_deployments,
