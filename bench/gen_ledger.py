@@ -150,7 +150,7 @@ def generate(
         JOIN deployments d ON d.event_seq = hash(n, 'pick') % {deployments};
         INSERT INTO incidents
         SELECT 'INC-' || n, 'bench incident', 'sev2', [service], environment, impact,
-               impact + INTERVAL 5 MINUTE, 'inc-' || n, 100000000000 + n FROM inc;
+               impact + INTERVAL 5 MINUTE, 'inc-' || n, 100000000000 + n, NULL FROM inc;
         INSERT INTO incident_resolutions
         SELECT 'INC-' || n, impact + INTERVAL 90 MINUTE, 'res-' || n, 100000100000 + n FROM inc;
         INSERT INTO rollbacks

@@ -147,6 +147,8 @@ def _incident(event: CloudEvent, data: Row, subject: Row, content: Row) -> tuple
         "environment": _id(content.get("environment")),
         "impact_started_at": event.time,
         "opened_at": event.time,
+        # As an opening of ours may carry one (ledger/projection.py, region_of_data).
+        "region": _text(data.get("region")),
     }
 
 

@@ -23,7 +23,7 @@ from importlib.resources.abc import Traversable
 import duckdb
 
 from provenance_ledger.ledger import commit_facts, identity
-from provenance_ledger.ledger.rows import has_table
+from provenance_ledger.ledger.rows import has_column, has_table
 from provenance_ledger.schemas.errors import LocalFailure
 
 PACKAGE = "provenance_ledger.ledger"
@@ -61,8 +61,13 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> None:
         cur.begin()
         try:
             schema, *later = sql_files()
+            regions_missing = has_table(cur, "incidents") and not has_column(
+                cur, "incidents", "region"
+            )
             cur.execute(schema.read_text())
             _offsets_to_marks(cur)
+            if regions_missing:
+                _incident_regions(cur)
             for sql in later:
                 cur.execute(sql.read_text())
             commit_facts.catch_up(cur)
@@ -86,6 +91,15 @@ def _offsets_to_marks(cur: duckdb.DuckDBPyConnection) -> None:
             "SELECT topic, kafka_partition, next_offset, updated_at FROM kafka_offsets"
         )
         cur.execute("DROP TABLE kafka_offsets")
+
+
+def _incident_regions(cur: duckdb.DuckDBPyConnection) -> None:
+    """A file from before ``incidents.region``: each opening's region from its event, by the
+    rule the projection keeps (ledger/projection.py, ``region_of_data``)."""
+    cur.execute(
+        "UPDATE incidents SET region = e.data->>'$.region' FROM events e "
+        "WHERE e.seq = incidents.event_seq AND json_type(e.data, '$.region') = 'VARCHAR'"
+    )
 
 
 def require_current(conn: duckdb.DuckDBPyConnection, path: str) -> None:

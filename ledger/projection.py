@@ -63,7 +63,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "incidents": (
         "incident", "title", "severity", "services", "environment", "impact_started_at",
-        "opened_at", "event_id", "event_seq",
+        "opened_at", "event_id", "event_seq", "region",
     ),
     "incident_resolutions": ("incident", "resolved_at", "event_id", "event_seq"),
     "attributions": (
@@ -340,8 +340,16 @@ def _incident_opened(fact: ev.IncidentOpened, event: ev.CloudEvent, seq: int, ou
             event.time,
             event.id,
             seq,
+            region_of_data(fact.model_extra),
         )
     )
+
+
+def region_of_data(data: dict[str, Any] | None) -> str | None:
+    """An incident opening's region: an extra field, kept when it is text (the migration of
+    a file from before ``incidents.region`` applies the same rule)."""
+    region = (data or {}).get("region")
+    return region if isinstance(region, str) else None
 
 
 def _incident_resolved(

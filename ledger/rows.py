@@ -21,6 +21,20 @@ def single_value(result: duckdb.DuckDBPyConnection) -> Any:
     return single_row(result)[0]
 
 
+def has_column(cur: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    """Whether ``table`` of the current database's schema ``main`` has ``column``."""
+    return bool(
+        single_value(
+            cur.execute(
+                "SELECT count(*) FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main' "
+                "AND table_name = ? AND column_name = ?",
+                [table, column],
+            )
+        )
+    )
+
+
 def has_table(cur: duckdb.DuckDBPyConnection, table: str, database: str | None = None) -> bool:
     """Whether schema ``main`` of ``database`` (the current one unless named) has ``table``."""
     return bool(

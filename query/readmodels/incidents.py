@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
@@ -37,27 +36,6 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-# Look-ups of one request that do not depend on each other run at once, each on its own
-# cursor: DuckDB releases the GIL while it executes, so the request waits for the slowest
-# look-up instead of their sum. Calls run here never submit work themselves (no deadlock).
-_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="provledger-lookup")
-
-
-def concurrently(
-    cur: duckdb.DuckDBPyConnection, *calls: Callable[[duckdb.DuckDBPyConnection], Any]
-) -> list[Any]:
-    """Each call's result, in order; the first runs on ``cur`` in this thread."""
-    cursors = [cur.cursor() for _ in calls[1:]]
-    futures = [_POOL.submit(call, c) for call, c in zip(calls[1:], cursors, strict=True)]
-    try:
-        first = calls[0](cur)
-        return [first, *(future.result() for future in futures)]
-    finally:
-        wait(futures)
-        for c in cursors:
-            c.close()
-
-
 def in_list(values: Sequence[Any]) -> str:
     """``(?, ?, ?)`` for a key list. DuckDB answers an IN list of parameters with ART index
     look-ups, where ``IN (SELECT unnest(?))`` becomes a join that scans the whole table."""
@@ -67,14 +45,11 @@ def in_list(values: Sequence[Any]) -> str:
 def find_incident(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, Any] | None:
     """The incident as ``incident_view`` defines it (first opening wins, earliest resolution),
     read straight from the tables so it stays fast with many incidents. The contract has no
-    region on incidents; an emitter's extra ``region`` field is returned when present."""
+    region on incidents; an emitter's extra ``region`` field is returned when it is text."""
     found = incident_opening(cur, incident)
     if found is None:
         return None
-    resolved_at, region = concurrently(
-        cur, lambda c: resolved_at_of(c, incident), lambda c: region_of(c, found)
-    )
-    return {**found, "resolved_at": resolved_at, "region": region}
+    return {**found, "resolved_at": resolved_at_of(cur, incident)}
 
 
 def incident_opening(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, Any] | None:
@@ -84,7 +59,7 @@ def incident_opening(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str,
     found = rows_as_dicts(
         cur.execute(
             "SELECT incident, title, severity, services, environment, impact_started_at, "
-            "opened_at, event_id, event_seq FROM incidents WHERE incident = ?",
+            "opened_at, event_id, event_seq, region FROM incidents WHERE incident = ?",
             [incident],
         )
     )
@@ -97,13 +72,6 @@ def resolved_at_of(cur: duckdb.DuckDBPyConnection, incident: str) -> Any:
             "SELECT min(resolved_at) FROM incident_resolutions WHERE incident = ?", [incident]
         )
     )
-
-
-def region_of(cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:
-    rows = cur.execute(
-        "SELECT data->>'$.region' FROM events WHERE seq = ?", [opening["event_seq"]]
-    ).fetchall()
-    return rows[0][0] if rows else None
 
 
 # The row's place in its table, read beside the columns asked for and dropped after sorting.

@@ -15,7 +15,6 @@ from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.store import ReadPosition
 from provenance_ledger.query.readmodels.incidents import (
     in_list,
-    region_of,
     rows_as_dicts,
     rows_by_key,
     utc_from_micros,
@@ -91,7 +90,7 @@ CATALOG_VERSION = (
 # keeps the latest per target (a window function in SQL would cost more than the query).
 _OPENINGS = (
     "SELECT incident, title, severity, services, environment, impact_started_at, opened_at, "
-    "event_id, event_seq FROM incidents WHERE incident = ?"
+    "event_id, event_seq, region FROM incidents WHERE incident = ?"
 )
 _RESOLVED = "SELECT min(resolved_at) FROM incident_resolutions WHERE incident = ?"
 _ATTRIBUTIONS = (
@@ -117,8 +116,8 @@ _TARGET = ("target_kind", "deployment_event_id", "action_event_id", "repo", "com
 
 @dataclass(frozen=True)
 class IncidentRead:
-    """The incident's first opening (as ``incident_opening`` picks it, with its event's
-    ``region``; None if there is no such incident), its earliest resolution, the verdicts
+    """The incident's first opening (as ``incident_opening`` picks it; None if there is no
+    such incident), its earliest resolution, the verdicts
     on it, the catalog's version and the people table's (``kept_levels``): its row count
     and last seq; which ledger the file holds (``ledger_identity``; None in a file written
     without one) and its newest event seq (-1 when empty)."""
@@ -155,14 +154,12 @@ def incident_read(
     if kept is None:
         resolved_at = single_value(cur.execute(_RESOLVED, [incident]))
         attributions = rows_as_dicts(cur.execute(_ATTRIBUTIONS, [incident]))
-        region = region_of(cur, opening)
     else:
         resolved_at = kept.resolved_at(incident)
         attributions = kept.attributions(incident)
-        region = kept.region(cur, opening)
     catalog, people = _versions(cur, path, ledger_id, newest)
     return IncidentRead(
-        {**opening, "region": region},
+        opening,
         resolved_at,
         _standing(attributions),
         (path, catalog[0], catalog[1]),

@@ -1,12 +1,11 @@
 """The incidents, their resolutions and the verdicts on them, kept in memory per ledger file
 and per process for the suspects call.
 
-Looking them up cost a warm call four queries (~1-2 ms each on the bench ledger, most of
-it planning): the opening, the resolution, the attributions and the opening event's region.
-The three tables are small (one row per incident event) and only grow, in seq order, so a
-copy caught up with the rows between the seq it holds and the ledger's newest is exact
-(as in query/suspects/timelines.py). The region is read once per opening: an event never
-changes.
+Looking them up cost a warm call three queries (~1-2 ms each on the bench ledger, most of
+it planning): the opening (its region with it), the resolution and the attributions. The
+three tables are small (one row per incident event) and only grow, in seq order, so a copy
+caught up with the rows between the seq it holds and the ledger's newest is exact (as in
+query/suspects/timelines.py).
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from collections import defaultdict
 from typing import Any
 
 import duckdb
-
-from provenance_ledger.query.readmodels.incidents import region_of
 
 # Beyond this many incident rows the copy is not kept (the look-ups run as queries).
 KEPT_INCIDENT_ROWS_MAX = 1_000_000
@@ -33,6 +30,7 @@ _OPENING_COLUMNS = (
     "opened_at",
     "event_id",
     "event_seq",
+    "region",
 )
 _ATTRIBUTION_COLUMNS = (
     "verdict",
@@ -75,7 +73,6 @@ class KeptIncidents:
         self._openings: Kept = defaultdict(list)
         self._resolved: dict[str, Any] = {}
         self._attributions: Kept = defaultdict(list)
-        self._regions: dict[int, str | None] = {}
 
     def catch_up(self, cur: duckdb.DuckDBPyConnection, newest: int) -> None:
         window = [self.newest, newest]
@@ -98,12 +95,6 @@ class KeptIncidents:
     def attributions(self, incident: str) -> Rows:
         rows = self._attributions.get(incident, [])
         return [dict(zip(_ATTRIBUTION_COLUMNS, row, strict=True)) for row in rows]
-
-    def region(self, cur: duckdb.DuckDBPyConnection, opening: dict[str, Any]) -> str | None:
-        seq = opening["event_seq"]
-        if seq not in self._regions:
-            self._regions[seq] = region_of(cur, opening)
-        return self._regions[seq]
 
 
 class _Kept:

@@ -1,5 +1,5 @@
 """find_incident on a real DuckDB file: the first opening wins, the earliest resolution
-counts, and an emitter's extra region is returned."""
+counts, and an emitter's extra region is returned when it is text."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def test_first_opening_and_earliest_resolution_win(tmp_path: Path) -> None:
     story.incident("INC-7", ["checkout"], opened=5, region="eu-west-1")
     story.add("incident.resolved", {"incident": "INC-7"}, "res-late", 90)
     story.add("incident.resolved", {"incident": "INC-7"}, "res-early", 60)
+    # A region that is not text is not a region (the projection keeps text only).
+    story.incident("INC-8", ["search"], region={"name": "eu-west-1"})
     ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
     try:
         write_direct(ledger, story.events)
@@ -36,5 +38,7 @@ def test_first_opening_and_earliest_resolution_win(tmp_path: Path) -> None:
         assert found["region"] == "eu-west-1"
         assert found["impact_started_at"] == IMPACT
         assert find_incident(ledger.cursor(), "INC-404") is None
+        not_text = find_incident(ledger.cursor(), "INC-8")
+        assert not_text is not None and not_text["region"] is None
     finally:
         ledger.close()

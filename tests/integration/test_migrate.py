@@ -11,6 +11,8 @@ import pytest
 from provenance_ledger.ledger import migrate
 from provenance_ledger.ledger.migrate import NotMigrated
 from provenance_ledger.ledger.store import Ledger
+from provenance_ledger.query.readmodels.incidents import find_incident
+from tests.support.provstory import Story, write_direct
 
 
 def tables(path: Path) -> set[str]:
@@ -120,3 +122,34 @@ def test_an_older_files_offsets_table_becomes_marks_and_the_view(tmp_path: Path)
         assert again.committed_offsets("t") == {0: 120, 2: 7}
     finally:
         again.close()
+
+
+def test_an_older_files_incidents_get_their_regions_from_their_events(tmp_path: Path) -> None:
+    """Files from before ``incidents.region`` kept an opening's region only in its event's
+    data; migrating copies it to the column (text only, as the projection keeps it), which
+    is where the incident and suspects reads take it from."""
+    story = Story()
+    story.incident("INC-1", ["checkout"], region="eu-west-1")
+    story.incident("INC-2", ["search"], region=5)
+    story.incident("INC-3", ["cart"])
+    path = tmp_path / "older.duckdb"
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        write_direct(ledger, story.events)
+    finally:
+        ledger.close()
+    conn = duckdb.connect(str(path))
+    conn.execute("DROP INDEX incidents_incident_idx")
+    conn.execute("ALTER TABLE incidents DROP COLUMN region")
+    conn.execute("UPDATE ledger_schema SET digest = 'the schema without regions on incidents'")
+    conn.close()
+
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        cur = ledger.cursor()
+        regions = dict(cur.execute("SELECT incident, region FROM incidents").fetchall())
+        assert regions == {"INC-1": "eu-west-1", "INC-2": None, "INC-3": None}
+        found = find_incident(cur, "INC-1")
+        assert found is not None and found["region"] == "eu-west-1"
+    finally:
+        ledger.close()
