@@ -73,6 +73,18 @@ def connect(
     return conn
 
 
+def _migrate_apart(path: str, memory_limit: str | None) -> None:
+    """Migrate the file in a DuckDB of its own, closed before the ledger opens it: a
+    migration may read whole columns (an older file's incident regions from its events'
+    data), and DuckDB keeps what it read in its buffer pool, which a long-running serve would
+    hold for good (2.0 GB against 0.15 GB after migrating a 10M-event ledger in one)."""
+    conn = connect(path, False, memory_limit)
+    try:
+        migration.migrate(conn)
+    finally:
+        conn.close()
+
+
 class ReadPosition(NamedTuple):
     """Where a reader of a ledger file stands: the file, the ledger it holds and its newest
     committed event seq (-1 when empty). What the suspects call keeps in memory is kept per
@@ -102,9 +114,12 @@ class Ledger:
         brought up to date first; without, a file that needs it is refused (NotMigrated)."""
         if migrate and read_only:
             raise ValueError("a read-only ledger cannot be migrated")
+        in_memory = str(path) == ":memory:"
+        if migrate and not in_memory:
+            _migrate_apart(str(path), memory_limit)
         conn = connect(str(path), read_only, memory_limit)
         try:
-            if migrate:
+            if migrate and in_memory:
                 migration.migrate(conn)
             if memory_limit is not None and not read_only:
                 with conn.cursor() as cur:
