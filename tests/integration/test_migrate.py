@@ -126,13 +126,19 @@ def test_an_older_files_offsets_table_becomes_marks_and_the_view(tmp_path: Path)
         again.close()
 
 
-def without_incident_regions(path: Path) -> None:
-    """Make a migrated file look like one from before ``incidents.region``."""
+def without_incident_regions(path: Path, story: Story) -> Path:
+    """A file holding ``story``, made to look like one from before ``incidents.region``."""
+    ledger = Ledger.open(path, migrate=True)
+    try:
+        write_direct(ledger, story.events)
+    finally:
+        ledger.close()
     conn = duckdb.connect(str(path))
     conn.execute("DROP INDEX incidents_incident_idx")
     conn.execute("ALTER TABLE incidents DROP COLUMN region")
     conn.execute("UPDATE ledger_schema SET digest = 'the schema without regions on incidents'")
     conn.close()
+    return path
 
 
 def test_an_older_files_incidents_get_their_regions_from_their_events(tmp_path: Path) -> None:
@@ -143,13 +149,7 @@ def test_an_older_files_incidents_get_their_regions_from_their_events(tmp_path: 
     story.incident("INC-1", ["checkout"], region="eu-west-1")
     story.incident("INC-2", ["search"], region=5)
     story.incident("INC-3", ["cart"])
-    path = tmp_path / "older.duckdb"
-    ledger = Ledger.open(path, migrate=True)
-    try:
-        write_direct(ledger, story.events)
-    finally:
-        ledger.close()
-    without_incident_regions(path)
+    path = without_incident_regions(tmp_path / "older.duckdb", story)
 
     ledger = Ledger.open(path, migrate=True)
     try:
@@ -164,21 +164,16 @@ def test_an_older_files_incidents_get_their_regions_from_their_events(tmp_path: 
 
 def test_what_a_migration_reads_does_not_stay_in_the_ledgers_memory(tmp_path: Path) -> None:
     """Taking regions from the events reads their data, and DuckDB keeps what it read in its
-    buffer pool for as long as the database is open: a serve that migrated in its own
-    DuckDB held 2 GB for good after a 10M-event file. The migration runs in one of its own."""
+    buffer pool for as long as the database is open: a serve that migrated a 10M-event file
+    in the DuckDB it then served from held 2 GB for good. The migration runs in one of its
+    own."""
     story = Story()
     rng = random.Random(7)
     for n in range(3000):
         # ~12 MB of event data in all, incompressible, for the migration to read.
         notes = "".join(rng.choices(string.ascii_letters, k=4000))
         story.incident(f"INC-{n}", ["checkout"], region="eu-west-1", notes=notes)
-    path = tmp_path / "older.duckdb"
-    ledger = Ledger.open(path, migrate=True)
-    try:
-        write_direct(ledger, story.events)
-    finally:
-        ledger.close()
-    without_incident_regions(path)
+    path = without_incident_regions(tmp_path / "older.duckdb", story)
 
     ledger = Ledger.open(path, migrate=True)
     try:
