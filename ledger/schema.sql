@@ -8,9 +8,10 @@ CREATE SEQUENCE IF NOT EXISTS dead_letter_seq START 1;
 -- Compression, where a column names one (files made before keep DuckDB's choice, which
 -- cannot be altered): DuckDB's checkpoint tried DICT_FSST on every string column, ~20 µs of
 -- serve's CPU per event, most of it on hashes (random: nothing to gain) and on the events'
--- canonical JSON and the log's entries (ZSTD packs them smaller, for half the CPU). A column
--- the suspects call reads by the row (events.data, for an incident's region) keeps DuckDB's
--- choice, whose single-row reads are faster (bench/bench_checkpoint.py, docs/benchmarks.md).
+-- canonical JSON and the log's entries (ZSTD packs them smaller, for half the CPU). ZSTD makes
+-- a single-row read slower (a vector is decompressed), which no responder's call makes of
+-- these columns: the suspects call took an incident's region from events.data until
+-- incidents.region (bench/bench_checkpoint.py, docs/benchmarks.md).
 --
 -- (source, id) is unique, kept so by the writer's key index (ledger/keyindex.py) and checked
 -- by `provledger verify`; an ART index on it cost 62 MB at 1M events and ~6 µs per insert.
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS events (
     type VARCHAR NOT NULL,
     time TIMESTAMPTZ NOT NULL,
     subject VARCHAR,
-    data JSON,
+    data JSON USING COMPRESSION zstd,
     attributes JSON,
     content_hash VARCHAR NOT NULL USING COMPRESSION zstd,
     canonical VARCHAR NOT NULL USING COMPRESSION zstd,
