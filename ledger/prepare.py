@@ -28,9 +28,9 @@ import pyarrow as pa
 from provenance_ledger.ledger import merkle, recordlog
 from provenance_ledger.ledger.batch import decode_batch, relax_gc
 from provenance_ledger.ledger.dead_rows import dead_letter_columns
+from provenance_ledger.ledger.event_rows import event_columns, typed_table
 from provenance_ledger.ledger.origin import OriginKey
 from provenance_ledger.ledger.projection import Accepted, project_columns
-from provenance_ledger.ledger.writer import event_columns, typed_table
 from provenance_ledger.schemas import cdevents
 from provenance_ledger.schemas.codec import KafkaRecord
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 from provenance_ledger.ledger import commit_facts, merkle, recordlog
 from provenance_ledger.ledger.batch import MAX_DETAIL_CHARS, BatchResult, Incoming, Rejected
 from provenance_ledger.ledger.dead_rows import dead_letter_columns
+from provenance_ledger.ledger.event_rows import event_columns, typed_table
 from provenance_ledger.ledger.keyindex import KeyIndex, key_hashes
 from provenance_ledger.ledger.origin import KAFKA
 from provenance_ledger.ledger.projection import (
@@ -338,30 +339,6 @@ def advance_offsets(
     )
 
 
-def event_columns(
-    items: list[Incoming], accepted: list[Accepted], leaf_of_seq: dict[int, bytes]
-) -> Columns:
-    """The ``events`` columns of the accepted records (``ingested_at`` is added in SQL)."""
-    events = [item.decoded.event for item in accepted]
-    records = [item.record for item in items]
-    return {
-        "seq": [item.seq for item in accepted],
-        "source": [event.source for event in events],
-        "id": [event.id for event in events],
-        "type": [event.type for event in events],
-        "time": [event.time for event in events],
-        "subject": [event.subject for event in events],
-        "content_hash": [item.decoded.content_hash for item in accepted],
-        # Bytes: Arrow checks they are UTF-8 as it copies them (no str per event).
-        "canonical": [item.decoded.canonical for item in accepted],
-        "leaf_hash": [leaf_of_seq[item.seq] for item in accepted],
-        "topic": [record.topic for record in records],
-        "kafka_partition": [record.partition for record in records],
-        "kafka_offset": [record.offset for record in records],
-        "origin": [item.origin for item in items],
-    }
-
-
 def _internal_error(item: Incoming, exc: Exception) -> Rejected:
     event = item.decoded.event
     detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
@@ -496,14 +473,6 @@ def as_arrow(cur: duckdb.DuckDBPyConnection, table: str, columns: Columns) -> pa
     of a batch of 5,000). Every file a ledger opens has this provledger's schema
     (ledger/migrate.py), so the types are looked up once."""
     return typed_table(columns, arrow_types(cur, table))
-
-
-def typed_table(columns: Columns, types: dict[str, pa.DataType]) -> pa.Table:
-    """:func:`as_arrow` with the table's types at hand (a worker has no cursor:
-    ledger/prepare.py)."""
-    if columns.keys() == types.keys():
-        columns = {name: columns[name] for name in types}  # the table's column order
-    return pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
 
 
 def arrow_types(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, pa.DataType]:

@@ -327,3 +327,28 @@ def test_batches_are_allocated_from_the_c_library_heap(step: str, tmp_path: Path
         process.join(timeout=30)
     assert before != "system", f"a fresh process already used {before}: the test proves nothing"
     assert after == "system"
+
+
+def test_the_worker_does_without_duckdb(tmp_path: Path) -> None:
+    """The worker decodes, hashes and projects; it never queries. Importing DuckDB would cost
+    it ~26 MB of resident memory for nothing (ledger/event_rows.py)."""
+    messages = list(eventmix.messages(2_000, seed=37))
+    batch = [
+        KafkaRecord("t", 0, at, key, value, tuple(headers))
+        for at, (key, headers, value) in enumerate(messages)
+    ]
+    ledger = Ledger.open(tmp_path / "ledger.duckdb", migrate=True)
+    workers = preparer.Preparer.start(ledger, Settings(), None)
+    assert workers is not None
+    try:
+        worker = workers.submit(batch)
+        assert worker is not None and worker.pid is not None
+        decode = functools.partial(decode_batch, batch, 1024 * 1024)
+        preparer.write_prepared(ledger, worker, batch, next_offsets(batch), decode)
+        assert ledger.counts() == (2_000, 0) and not worker.broken
+        mapped = Path(f"/proc/{worker.pid}/maps").read_text()
+        assert "pyarrow" in mapped  # it did its work: Arrow's libraries are loaded
+        assert "duckdb" not in mapped
+    finally:
+        workers.close()
+        ledger.close()
