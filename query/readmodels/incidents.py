@@ -52,18 +52,36 @@ def find_incident(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, An
     return {**found, "resolved_at": resolved_at_of(cur, incident)}
 
 
+# An opening as the incident's reads give it (the suspects call's kept copy too).
+OPENING_COLUMNS = (
+    "incident",
+    "title",
+    "severity",
+    "services",
+    "environment",
+    "impact_started_at",
+    "opened_at",
+    "event_id",
+    "event_seq",
+    "region",
+)
+
+
 def incident_opening(cur: duckdb.DuckDBPyConnection, incident: str) -> dict[str, Any] | None:
     """The incident's first opening: what it is, where and since when; no resolution."""
     # Every opening of it (one or a few), the first picked here: with ORDER BY … LIMIT 1
     # DuckDB plans a top-N that scans the whole table instead of the index look-up.
     found = rows_as_dicts(
         cur.execute(
-            "SELECT incident, title, severity, services, environment, impact_started_at, "
-            "opened_at, event_id, event_seq, region FROM incidents WHERE incident = ?",
-            [incident],
+            f"SELECT {', '.join(OPENING_COLUMNS)} FROM incidents WHERE incident = ?", [incident]
         )
     )
-    return min(found, key=lambda row: (row["opened_at"], row["event_id"]), default=None)
+    return first_opening(found)
+
+
+def first_opening(openings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The opening that counts among an incident's (``incident_view``'s: the earliest)."""
+    return min(openings, key=lambda row: (row["opened_at"], row["event_id"]), default=None)
 
 
 def resolved_at_of(cur: duckdb.DuckDBPyConnection, incident: str) -> Any:

@@ -14,7 +14,10 @@ import duckdb
 from provenance_ledger.ledger.rows import single_row, single_value
 from provenance_ledger.ledger.store import ReadPosition
 from provenance_ledger.query.readmodels.incidents import (
+    first_opening,
     in_list,
+    incident_opening,
+    resolved_at_of,
     rows_as_dicts,
     rows_by_key,
     utc_from_micros,
@@ -83,16 +86,12 @@ CATALOG_VERSION = (
     "(SELECT [count(*), coalesce(max(event_seq), -1)] FROM service_registrations) AS catalog"
 )
 
-# What a suspects call reads by the incident's key (ART look-ups), and the versions of what
-# it keeps in memory. Plain queries, one per table: DuckDB plans a query of scalar
-# subqueries as a join of them, which cost more than the queries it saves (on the bench
-# ledger ~6.5 ms against ~5 ms for these four). Every attribution comes; ``_standing``
-# keeps the latest per target (a window function in SQL would cost more than the query).
-_OPENINGS = (
-    "SELECT incident, title, severity, services, environment, impact_started_at, opened_at, "
-    "event_id, event_seq, region FROM incidents WHERE incident = ?"
-)
-_RESOLVED = "SELECT min(resolved_at) FROM incident_resolutions WHERE incident = ?"
+# What a suspects call reads by the incident's key (ART look-ups; the opening and the
+# resolution as the incident's own read does), and the versions of what it keeps in memory.
+# Plain queries, one per table: DuckDB plans a query of scalar subqueries as a join of them,
+# which cost more than the queries it saves (on the bench ledger ~6.5 ms against ~5 ms for
+# these four). Every attribution comes; ``_standing`` keeps the latest per target (a window
+# function in SQL would cost more than the query).
 _ATTRIBUTIONS = (
     "SELECT verdict, by_id, target_kind, deployment_event_id, action_event_id, repo, commit, "
     "attributed_at, event_seq FROM attributions WHERE incident = ?"
@@ -117,10 +116,10 @@ _TARGET = ("target_kind", "deployment_event_id", "action_event_id", "repo", "com
 @dataclass(frozen=True)
 class IncidentRead:
     """The incident's first opening (as ``incident_opening`` picks it; None if there is no
-    such incident), its earliest resolution, the verdicts
-    on it, the catalog's version and the people table's (``kept_levels``): its row count
-    and last seq; which ledger the file holds (``ledger_identity``; None in a file written
-    without one) and its newest event seq (-1 when empty)."""
+    such incident), its earliest resolution, the verdicts on it, the catalog's version and
+    the people table's (``kept_levels``): its row count and last seq; which ledger the file
+    holds (``ledger_identity``; None in a file written without one) and its newest event seq
+    (-1 when empty)."""
 
     opening: dict[str, Any] | None
     resolved_at: datetime | None
@@ -145,14 +144,13 @@ def incident_read(
         path, ledger_id, newest = position
     kept = kept_incidents(cur, path, ledger_id, newest)
     if kept is None:
-        openings = rows_as_dicts(cur.execute(_OPENINGS, [incident]))
+        opening = incident_opening(cur, incident)
     else:
-        openings = kept.openings(incident)
-    opening = min(openings, key=lambda row: (row["opened_at"], row["event_id"]), default=None)
+        opening = first_opening(kept.openings(incident))
     if opening is None:
         return IncidentRead(None, None, [], (None, 0, -1), (0, -1), None)
     if kept is None:
-        resolved_at = single_value(cur.execute(_RESOLVED, [incident]))
+        resolved_at = resolved_at_of(cur, incident)
         attributions = rows_as_dicts(cur.execute(_ATTRIBUTIONS, [incident]))
     else:
         resolved_at = kept.resolved_at(incident)

@@ -16,22 +16,12 @@ from typing import Any
 
 import duckdb
 
+from provenance_ledger.query.readmodels.incidents import OPENING_COLUMNS
+
 # Beyond this many incident rows the copy is not kept (the look-ups run as queries).
 KEPT_INCIDENT_ROWS_MAX = 1_000_000
 
 # Rows are kept as tuples (a dict per row took ~2 KB an incident on a 1M-event ledger).
-_OPENING_COLUMNS = (
-    "incident",
-    "title",
-    "severity",
-    "services",
-    "environment",
-    "impact_started_at",
-    "opened_at",
-    "event_id",
-    "event_seq",
-    "region",
-)
 _ATTRIBUTION_COLUMNS = (
     "verdict",
     "by_id",
@@ -45,7 +35,7 @@ _ATTRIBUTION_COLUMNS = (
 )
 
 _OPENINGS = (
-    f"SELECT {', '.join(_OPENING_COLUMNS)} FROM incidents WHERE event_seq > ? AND event_seq <= ?"
+    f"SELECT {', '.join(OPENING_COLUMNS)} FROM incidents WHERE event_seq > ? AND event_seq <= ?"
 )
 _RESOLUTIONS = (
     "SELECT incident, resolved_at FROM incident_resolutions "
@@ -87,7 +77,7 @@ class KeptIncidents:
 
     def openings(self, incident: str) -> Rows:
         rows = self._openings.get(incident, [])
-        return [dict(zip(_OPENING_COLUMNS, row, strict=True)) for row in rows]
+        return [dict(zip(OPENING_COLUMNS, row, strict=True)) for row in rows]
 
     def resolved_at(self, incident: str) -> Any:
         return self._resolved.get(incident)
