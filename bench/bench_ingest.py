@@ -501,7 +501,8 @@ def _bench_format(fmt: str, args: argparse.Namespace, settings: Settings, first:
     print(f"ceiling ledger    {top.verified}")
     if rows is not None:
         print(f"ceiling / row-by-row:  {ceil / rows:6.1f}x")
-    print(f"consumer peak RSS: {run.peak_rss_kib / 1024:.0f} MB (target < 500 MB)")
+    # No bound here: a long-running serve's is make bench-memory's (docs/benchmarks.md, "Memory").
+    print(f"consumer peak RSS: {run.peak_rss_kib / 1024:.0f} MB (serve and its worker)")
     print(
         f"per CPU-second (robust to a busy box): end-to-end consumer {run.per_cpu_second:,.0f} "
         f"events, ceiling {top.per_cpu_second:,.0f} events; 1-min load average {load:.1f} on "
