@@ -21,7 +21,7 @@ from provenance_ledger.ledger.origin import OriginKey
 from provenance_ledger.ledger.prepare import (
     Prepared,
     WorkerSetup,
-    as_tuples,
+    request_bytes,
     serve_requests,
     use_system_allocator,
 )
@@ -64,7 +64,7 @@ class Worker:
 
     def send(self, records: list[KafkaRecord]) -> bool:
         try:
-            self._requests.send(as_tuples(records))
+            self._requests.send_bytes(request_bytes(records))
         except (OSError, ValueError) as exc:  # gone, or stopped by the writer meanwhile
             self._give_up(f"it takes no more batches ({exc})")
             return False
