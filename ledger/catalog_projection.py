@@ -7,12 +7,11 @@ Which registration stands at a time, and the dependency graph it gives, are view
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from provenance_ledger.schemas import events as ev
-from provenance_ledger.schemas.codec import canonical_bytes
+from provenance_ledger.schemas.decoded import canonical_text
 
 Tuples = dict[str, list[tuple[Any, ...]]]
 
@@ -56,13 +55,13 @@ def service_registered(
 def _values_as_json(event: ev.CloudEvent) -> tuple[str | None, str | None]:
     """``from`` and ``to`` as the text of their canonical JSON (sorted keys, no nulls, whole
     floats as integers): the same value gives the same text whichever mode carried it, so
-    SQL can compare one change's ``to_value`` with another's ``from_value``."""
-    data = json.loads(canonical_bytes(event))["data"]
+    SQL can compare one change's ``to_value`` with another's ``from_value``. A null one is
+    absent, as in the canonical bytes."""
+    data = event.data or {}
 
     def text(name: str) -> str | None:
-        if name not in data:
-            return None
-        return json.dumps(data[name], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        value = data.get(name)
+        return None if value is None else canonical_text(value)
 
     return text("from"), text("to")
 

@@ -146,6 +146,16 @@ def verbatim_canonical(obj: dict[str, Any], event: CloudEvent) -> bytes | None:
         return None
 
 
+def canonical_text(value: Any) -> str:
+    """A JSON value of an event, as the event's canonical bytes write it (nulls dropped from
+    objects, whole floats as integers, sorted keys, no spaces), as text. Read from the value
+    itself, not from the model: a key that only a null holds (dropped here) may be text no
+    encoding takes, such as a lone surrogate."""
+    return json.dumps(
+        _normal(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
 def _dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(
         body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False

@@ -4,11 +4,19 @@ bad one becomes a dead letter with."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
+from provenance_ledger.ledger.projection import Accepted, project
 from provenance_ledger.schemas import avro
-from provenance_ledger.schemas.codec import DecodedEvent, DecodeError, decode_record, validate_event
+from provenance_ledger.schemas.codec import (
+    BINARY_REQUIRED,
+    DecodedEvent,
+    DecodeError,
+    decode_record,
+    validate_event,
+)
 from provenance_ledger.schemas.events import ConfigChanged, ServiceRegistered
 from tests.support.examples import decoded, example, record
 
@@ -65,6 +73,25 @@ def test_from_and_to_survive_avro_and_hash_as_in_json() -> None:
     assert isinstance(back, DecodedEvent), back
     assert back.fact.from_value == {"a": [1, 2.5]} and back.fact.to_value is False
     assert back.canonical == original.canonical
+
+
+@pytest.mark.parametrize("where", ["extra", "from"])
+def test_a_key_only_a_null_holds_is_dropped_whatever_its_text(where: str) -> None:
+    """JSON may escape a lone surrogate, which no encoding takes. Under a null, canonical
+    bytes drop the key, so the event is accepted, and its projection must not read it back
+    from the model (it did, and raised UnicodeEncodeError: the event's rows became a dead
+    letter)."""
+    values = {"from": {"rollout": 10}, "to": {"rollout": 2.0}}
+    data = {**example(CHANGED)["data"], **values, "extra": {"kept": 1}}
+    data[where] = {**data[where], "\ud800": None}
+    headers = [("ce_" + name, str(example(CHANGED)[name]).encode()) for name in BINARY_REQUIRED]
+    value = json.dumps(data).encode()
+    assert b"\\ud800" in value
+    event = decode_record(record([*headers, ("content-type", b"application/json")], value))
+    assert isinstance(event, DecodedEvent), event
+    assert b"ud800" not in event.canonical
+    (row,) = project([Accepted(1, event)])["config_changes"]
+    assert (row["from_value"], row["to_value"]) == ('{"rollout":10}', '{"rollout":2}')
 
 
 @pytest.mark.parametrize(
