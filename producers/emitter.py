@@ -55,7 +55,9 @@ def encode_message(decoded: DecodedEvent, fmt: str) -> tuple[list[tuple[str, byt
 
 
 def to_spooled(decoded: DecodedEvent, fmt: str) -> SpooledEvent:
-    return SpooledEvent(decoded.event.model_dump(mode="json", exclude_none=True), fmt)
+    # The canonical form rather than a dump of the model, which keeps the keys only a null
+    # holds: such a key may be text no encoding takes (a lone surrogate escaped in JSON).
+    return SpooledEvent(json.loads(decoded.canonical), fmt)
 
 
 class Emitter(TypedHelpers):
