@@ -14,7 +14,6 @@ load, which wall-clock CPU does by ±20 % between runs (docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -41,7 +40,7 @@ def main() -> None:
     warm = decode_batch(records(args.batch, args.format, seed=1), DEFAULT_MAX_EVENT_BYTES)
     # After the warm-up's offsets, as the next records of the partition would be.
     measured = [
-        dataclasses.replace(record, offset=args.batch + record.offset)
+        record._replace(offset=args.batch + record.offset)
         for record in records(args.events, args.format, seed=2)
     ]
     batches = [

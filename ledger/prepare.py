@@ -104,7 +104,7 @@ def serve_requests(setup: WorkerSetup, requests: Connection, results: Connection
     threading.Thread(target=_give_answers, args=(answers, results), daemon=True).start()
     while (records := batches.get()) is not None:
         try:
-            answer: Prepared | str = prepare([KafkaRecord(*r) for r in records], setup)
+            answer: Prepared | str = prepare([KafkaRecord._make(r) for r in records], setup)
         except Exception as exc:  # the ledger decodes and writes this batch itself
             answer = f"{type(exc).__name__}: {exc}"
         answers.put(answer)
