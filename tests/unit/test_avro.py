@@ -91,6 +91,21 @@ def test_unknown_fields_are_kept_through_avro_at_every_depth() -> None:
     assert back.canonical == original.canonical
 
 
+def test_unknown_keys_only_a_null_holds_are_left_out_of_avro() -> None:
+    """JSON may escape a lone surrogate, which no encoding takes. Under a null, canonical
+    bytes drop the key; ``_extra`` wrote it, fastavro could not encode the text, and the
+    emitter fell back to JSON."""
+    obj = example("dev.provledger.config.changed.v1")
+    obj["data"]["extra"] = {"\ud800": None, "kept": {"\udc80": None, "n": 1}}
+    original = decoded(obj)
+    headers, value = avro.binary_message(original)
+    assert ("content-type", b"application/avro") in headers
+    back = decode_record(record(headers, value))
+    assert isinstance(back, DecodedEvent), back
+    assert back.event.data["extra"] == {"kept": {"n": 1}}
+    assert back.canonical == original.canonical
+
+
 def test_a_cdevent_in_binary_mode_carries_json_data(cdevents_dir: Path) -> None:
     bare = json.loads((cdevents_dir / "conformance" / "service_deployed.json").read_text())
     original = decoded(bare)
