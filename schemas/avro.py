@@ -108,11 +108,9 @@ def _to_avro(schema: Any, value: Any, named: dict[str, Any]) -> Any:
         }
         # Nulls left out, as canonical bytes leave them: a key only a null holds may be text
         # no encoding takes (a lone surrogate escaped in JSON).
-        extra = {
-            key: item
-            for key, item in value.items()
-            if (key not in names or key == EXTRA) and item is not None
-        }
+        extra = _without_nulls(
+            {key: item for key, item in value.items() if key not in names or key == EXTRA}
+        )
         if EXTRA in names:
             datum[EXTRA] = _json_text(extra) if extra else None
         return datum
@@ -122,13 +120,13 @@ def _to_avro(schema: Any, value: Any, named: dict[str, Any]) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(
-        _without_nulls(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _without_nulls(value: Any) -> Any:
-    """``value`` without the null members of its objects, at every depth."""
+    """``value`` without the null members of its objects, at every depth. Not
+    ``decoded._normal``: the encoder writes numbers as it is given them, and decoding judges
+    them."""
     if type(value) is dict:
         return {key: _without_nulls(item) for key, item in value.items() if item is not None}
     if type(value) is list:

@@ -151,15 +151,17 @@ def canonical_text(value: Any) -> str:
     objects, whole floats as integers, sorted keys, no spaces), as text. Read from the value
     itself, not from the model: a key that only a null holds (dropped here) may be text no
     encoding takes, such as a lone surrogate."""
-    return json.dumps(
-        _normal(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _text(_normal(value))
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
+    return _text(body).encode()
+
+
+def _text(value: Any) -> str:
     return json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def _normal_bounded(value: Any, depth: int) -> Any:
