@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-workers bench-query bench-cold-facts bench-pack bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint kafka-start kafka-stop clean
+.PHONY: help openapi install up test browser test-unit lint format bench bench-ingest bench-handover bench-workers bench-query bench-cold-facts bench-pack bench-decode bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,7 +52,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix producers ledger query schemas tests bench
 	$(BIN)/ruff format producers ledger query schemas tests bench
 
-bench: bench-decode bench-ingest bench-workers bench-query bench-cold-facts bench-pack bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint ## every benchmark (minutes)
+bench: bench-decode bench-ingest bench-handover bench-workers bench-query bench-cold-facts bench-pack bench-backfill bench-sql bench-idle bench-detect bench-verify bench-hook bench-install bench-peer bench-rebuild bench-memory bench-indexes bench-commit-reads bench-write-long bench-row-groups bench-checkpoint ## every benchmark (minutes)
 
 bench-decode: $(STAMP) ## decode events/s per core, Avro and JSON
 	$(PY) bench/bench_decode.py
@@ -61,6 +61,9 @@ bench-ingest: $(STAMP) ## end-to-end ingest through a real broker vs the no-Kafk
 	@test -n "$$PROVLEDGER_KAFKA_BOOTSTRAP" || $(BIN)/provledger kafka start
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_log.py
+
+bench-handover: $(STAMP) ## serve's consumer thread per record: a KafkaRecord made, the batch written for the worker (marshal against pickle)
+	$(PY) bench/bench_handover.py
 
 bench-workers: $(STAMP) ## the ingest ceiling in one process, with serve's batch-preparing worker, and decoding in 1 and 2 workers: events/s, CPU per event
 	$(PY) bench/bench_workers.py
